@@ -1,0 +1,11 @@
+"""Compiler passes, one module per pass, installed as `stretchc.passes`. Importing this registers them."""
+
+from stretchc.passes import (  # noqa: F401  (imported for registration)
+    assign_delegates,
+    emit_bundle,
+    find_branches,
+    insert_sync_points,
+    outline_partitions,
+)
+
+DEFAULT_PIPELINE = "find-branches,assign-delegates,outline-partitions,insert-sync-points,emit-bundle"

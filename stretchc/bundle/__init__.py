@@ -1,0 +1,1 @@
+"""The bundle: manifest model, writer, reader and validation."""

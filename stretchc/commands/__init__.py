@@ -1,0 +1,1 @@
+"""Command modules of the `stretchc` CLI; see stretchc/cli.py."""

@@ -1,0 +1,102 @@
+"""`stretchc build-model CONFIG.yaml -o model.onnx [--image-size 224] [--seed 0] [--complexity]`.
+
+Writes the ONNX model of an NN-Stretch configuration (seeded random weights, placement in the metadata).
+The file is written atomically: a temporary file in the output's folder, then `os.replace`, so a failure
+leaves nothing behind and an existing file is either fully replaced or untouched. The output may never be
+the configuration itself. `--complexity` prints flops/params/acts as pycls counts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from stretchc.console import get_console
+from stretchc.errors import StretchError
+from stretchc.modelbuild import build_model, complexity, load_config, placement_regions
+from stretchc.modelbuild.onnx_builder import unbranched_placement_notes
+from stretchc.modelbuild.config import Config
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "build-model",
+        parents=[common],
+        help="build the ONNX model of an NN-Stretch (mbanynet) configuration, with random weights",
+        description=(
+            "Build the ONNX model (opset 13, input 'input' 1x3xHxW, output 'logits') of an NN-Stretch YAML "
+            "configuration with seeded random weights. The configuration's placement (DEVICES, STEM_DEVICE, "
+            "MERGE_DEVICE, HEAD_DEVICE) is recorded in the model's metadata for `stretchc compile "
+            "--place-from-model`."
+        ),
+    )
+    p.add_argument("config", metavar="CONFIG.yaml", help="the NN-Stretch configuration (pycls/yacs YAML)")
+    p.add_argument("-o", "--output", metavar="MODEL.onnx", help="output model (default: ./<config stem>.onnx)")
+    p.add_argument("--image-size", type=int, default=224, metavar="N", help="input height and width (default 224)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    p.add_argument(
+        "--complexity", action="store_true", help="print flops, params and activations (counted as pycls does)"
+    )
+    p.set_defaults(func=run)
+
+
+def _format_complexity(cfg: Config, image_size: int) -> str:
+    cx = complexity(cfg, image_size)
+    rows = [
+        ("config", cfg.name),
+        ("image size", str(image_size)),
+        ("flops", f"{cx['flops']:,} ({cx['flops'] / 1e9:.3f} G)"),
+        ("params", f"{cx['params']:,} ({cx['params'] / 1e6:.3f} M)"),
+        ("acts", f"{cx['acts']:,} ({cx['acts'] / 1e6:.3f} M)"),
+    ]
+    return "\n".join(f"{k:<11}{v}" for k, v in rows)
+
+
+def write_atomically(data: bytes, out: Path) -> None:
+    """Write `data` to `out` through a temporary file in the same folder and `os.replace`."""
+    tmp_name = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, out)
+        tmp_name = None
+    except OSError as exc:
+        raise StretchError("write-failed", f"cannot write {out}: {exc.strerror or exc}", file=str(out)) from exc
+    finally:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+
+
+def run(args: argparse.Namespace) -> int:
+    console = get_console()
+    if args.image_size < 1:
+        raise StretchError("usage", f"--image-size must be a positive integer, got {args.image_size}")
+    config_path = Path(args.config)
+    cfg = load_config(config_path)
+    out = Path(args.output) if args.output else Path.cwd() / f"{cfg.name}.onnx"
+    if out.exists() and config_path.exists() and out.resolve() == config_path.resolve():
+        raise StretchError("usage", f"the output {out} is the configuration itself; choose another -o")
+    if out.is_dir():
+        raise StretchError("write-failed", f"the output {out} is a directory", file=str(out))
+    if not out.parent.is_dir():
+        raise StretchError("write-failed", f"the folder {out.parent} does not exist", file=str(out))
+    regions = placement_regions(cfg)
+    for msg in unbranched_placement_notes(cfg):
+        console.warn("placement-differs", msg, file=str(config_path))
+    with console.step(f"building {cfg.name} at {args.image_size}x{args.image_size}"):
+        model = build_model(cfg, image_size=args.image_size, seed=args.seed)
+        data = model.SerializeToString()
+    write_atomically(data, out)
+    console.note("model-written", f"wrote {out} ({len(data) / 1e6:.1f} MB); placement " + ",".join(
+        f"{r}={p}" for r, p in regions.items()))
+    if args.complexity:
+        console.out(_format_complexity(cfg, args.image_size))
+    return 0

@@ -1,0 +1,58 @@
+"""`stretchc inspect BUNDLE`: partitions, processors, sync points and the buffer plan, readably."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from stretchc.bundle.manifest import load_manifest
+from stretchc.console import get_console
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("inspect", parents=[common], help="show what a bundle contains", description=__doc__)
+    p.add_argument("bundle", type=Path)
+    p.set_defaults(func=run)
+
+
+def describe(m: dict[str, Any]) -> str:
+    rows = [
+        f"bundle format {m['format_version']} by stretchc {m['compiler']['version']}: model {m['model']['name']}, "
+        f"target {m['target']['name'] if m['target'] else '-'}",
+        f"pipeline: {m['model']['pipeline']}",
+        "inputs:",
+    ]
+    for io in m["inputs"]:
+        rows.append(f"  {io['name']:<16} {io['dtype']}{io['shape']} layout {io['layout']} -> bundle {io['bundle_dtype']}{io['bundle_shape']} via {io['sync']}")
+    rows.append("outputs:")
+    for io in m["outputs"]:
+        rows.append(f"  {io['name']:<16} {io['dtype']}{io['shape']} layout {io['layout']} <- bundle {io['bundle_dtype']}{io['bundle_shape']} via {io['sync']}")
+    rows.append("partitions:")
+    for p in m["partitions"]:
+        fb = f", fallback {p['fallback']['processor']}" if p["fallback"] else ""
+        rows.append(
+            f"  {p['name']:<20} {p['processor']:<4} {p['delegate']:<8} threads {p['threads']} cores {p['affinity']}{fb}  {p['file']}"
+        )
+        rows.append(f"  {'':<20} reads {', '.join(b['sync'] for b in p['inputs']) or '-'}; writes {', '.join(b['sync'] for b in p['outputs'])}")
+    rows.append("sync points:")
+    for s in m["sync_points"]:
+        rows.append(f"  {s['name']:<8} {s['kind']:<6} {s['producer']} -> {', '.join(s['consumers'])}  slot {s['slot']}")
+    b = m["buffers"]
+    rows.append(f"buffer plan: arena {b['arena_size']} bytes, {b['alignment']}-byte aligned, {len(b['slots'])} slots")
+    for s in b["slots"]:
+        rows.append(f"  {s['name']:<8} offset {s['offset']:>10} size {s['size']:>10}  {s['dtype']}{s['shape']}")
+    if b["aliases"]:
+        rows.append("  shared bytes (never live at once): " + ", ".join("~".join(a) for a in b["aliases"]))
+    rows.append("schedule:")
+    for lane in m["schedule"]["lanes"]:
+        rows.append(f"  lane {lane['processor']:<4} {' -> '.join(lane['partitions'])}")
+    rows.append("  steps: " + " -> ".join("[" + " | ".join(s) + "]" for s in m["schedule"]["steps"]))
+    if m.get("predicted_latency_ms") is not None:
+        rows.append(f"predicted latency: {m['predicted_latency_ms']:.2f} ms")
+    return "\n".join(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    get_console().out(describe(load_manifest(args.bundle)))
+    return 0

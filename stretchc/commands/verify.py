@@ -1,0 +1,30 @@
+"""`stretchc verify BUNDLE MODEL.onnx`: compare a bundle with ONNX Runtime per output and per sync point."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from stretchc.commands._inputs import read_inputs
+from stretchc.console import get_console
+from stretchc.verify import verify_bundle
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("verify", parents=[common], help="compare a bundle with ONNX Runtime", description=__doc__)
+    p.add_argument("bundle", type=Path)
+    p.add_argument("model", type=Path)
+    p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="inputs (default: seeded random)")
+    p.add_argument("--samples", type=int, default=3, help="number of seeded random inputs (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-4 x max|reference|)")
+    p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance, times max|reference|")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    inputs = [read_inputs(args.input)] if args.input else None
+    report = verify_bundle(args.bundle, args.model, inputs=inputs, samples=args.samples, seed=args.seed, atol=args.atol, rtol=args.rtol)
+    get_console().out(report.table())
+    report.raise_if_failed()
+    return 0

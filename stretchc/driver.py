@@ -1,0 +1,129 @@
+"""The compile driver: ONNX file + target + options -> bundle directory, all or nothing.
+
+Order of work: check everything cheap first (output path, target, pipeline, placement syntax), then read
+and validate the model, lower it, import it, run the pipeline into a private staging directory next to
+the output, and only then move the finished bundle into place. On any failure the staging directory is
+removed and an existing bundle at the output path is left as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stretchc.bundle.manifest import MANIFEST_JSON
+from stretchc.console import get_console
+from stretchc.errors import StretchError
+from stretchc.frontend.lower import lower_to_tflite
+from stretchc.frontend.module import build_module
+from stretchc.frontend.validate import load_model
+from stretchc.ir import Module
+from stretchc.passmanager import Instruments, PassContext, PassManager, parse_pipeline, print_pipeline, registry
+from stretchc.targets import Target, load_target
+
+
+def default_pipeline() -> str:
+    registry()
+    from stretchc.passes import DEFAULT_PIPELINE
+
+    return DEFAULT_PIPELINE
+
+
+@dataclass
+class CompileOptions:
+    """Everything `stretchc compile` can be told, with the CLI's defaults."""
+
+    target: str = "pixel6"
+    pipeline: str | None = None
+    place: dict[str, str] = field(default_factory=dict)
+    place_from_model: bool = False
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    dump_dir: Path | None = None
+    print_ir_after: frozenset[str] = frozenset()
+    time_passes: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CompileResult:
+    output: Path
+    module: Module
+    manifest: dict[str, Any]
+    pipeline: str
+    report: dict[str, Any]
+    timings: list[tuple[str, float, bool]]
+
+
+def check_output_path(output: Path) -> None:
+    """Refuse output paths we must not write to, before doing any work."""
+    if output.exists() and not output.is_dir():
+        raise StretchError("output-exists", "output path exists and is a file, not a bundle directory", file=str(output))
+    if output.is_dir() and any(output.iterdir()) and not (output / MANIFEST_JSON).is_file():
+        raise StretchError("output-exists", "output directory exists, is not empty and is not a bundle; refusing to replace it", file=str(output))
+    parent = output.resolve().parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise StretchError("write-failed", f"cannot write into {probe}", file=str(output))
+
+
+def _install(staging: Path, output: Path) -> None:
+    """Move the finished bundle into place, replacing an older bundle only once the new one is complete."""
+    old = None
+    if output.exists():
+        old = output.with_name(f".{output.name}.old-{os.getpid()}")
+        os.replace(output, old)
+    os.replace(staging, output)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def compile_model(model_path: str | Path, output: str | Path, options: CompileOptions) -> CompileResult:
+    """Compile `model_path` into the bundle directory `output` (see module docstring)."""
+    console = get_console()
+    model_path, output = Path(model_path), Path(output)
+    check_output_path(output)
+    target: Target = load_target(options.target)
+    passes = parse_pipeline(options.pipeline or default_pipeline())
+    pipeline = print_pipeline(passes)
+    model = load_model(model_path, options.input_shapes)
+    place = dict(options.place)
+    if options.place_from_model:
+        from stretchc.modelbuild import placement_from_model
+
+        recorded = placement_from_model(model)
+        if recorded is None:
+            raise StretchError("bad-placement", "--place-from-model: the model records no placement (stretchc.placement metadata)", file=str(model_path))
+        place = {**recorded, **place}
+    source_sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    with console.step("lowering ONNX to TFLite (onnx2tf)"):
+        tflite = lower_to_tflite(model, file=str(model_path))
+    module = build_module(model, tflite, name=model_path.stem, file=str(model_path))
+    output.resolve().parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.resolve().parent))
+    ctx = PassContext(
+        target=target,
+        place=place,
+        output_dir=staging,
+        options={"pipeline": pipeline, "source_sha256": source_sha256, **options.extra},
+        console=console,
+    )
+    instruments = Instruments(dump_dir=options.dump_dir, print_ir_after=options.print_ir_after, time_passes=options.time_passes)
+    try:
+        PassManager(passes, instruments).run(module, ctx)
+        if "manifest" not in ctx.report:
+            raise StretchError("bad-pipeline", "the pipeline wrote no bundle: it must end with emit-bundle")
+        _install(staging, output)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StretchError("write-failed", f"cannot write the bundle: {exc.strerror or exc}", file=str(output)) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return CompileResult(output, module, ctx.report["manifest"], pipeline, ctx.report, instruments.timings)

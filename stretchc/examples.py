@@ -1,0 +1,136 @@
+"""Synthetic branched ONNX models: the bundled example, and the shapes tests and benchmarks compile.
+
+`example_model()` is the model the README compiles (committed as `examples/branchy.onnx`; a test checks
+the file equals what this code generates). `branched_model(...)` builds the structural variants: N
+branches per stage, concat or add joins, several stages, residual adds inside a branch, a branch that
+forks and rejoins inside itself, and no branches at all. Weights are seeded; same arguments, same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+@dataclass
+class GraphBuilder:
+    """A few conv-net layers as ONNX nodes with deterministic names and He-scaled random weights."""
+
+    seed: int = 0
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    inits: list[onnx.TensorProto] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+
+    def _weight(self, name: str, shape: tuple[int, ...], scale: float) -> str:
+        self.inits.append(numpy_helper.from_array((self.rng.standard_normal(shape) * scale).astype(np.float32), name))
+        return name
+
+    def conv(self, name: str, x: str, cin: int, cout: int, k: int = 3, stride: int = 1, group: int = 1, relu: bool = True, bn: bool = True) -> str:
+        w = self._weight(f"{name}.w", (cout, cin // group, k, k), (2.0 / (cin // group * k * k)) ** 0.5)
+        out = f"{name}.conv"
+        self.nodes.append(
+            helper.make_node("Conv", [x, w], [out], name=f"{name}/conv", kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4, group=group)
+        )
+        if bn:
+            scale = self._weight(f"{name}.bn.scale", (cout,), 0.1)
+            self.inits[-1] = numpy_helper.from_array(1.0 + numpy_helper.to_array(self.inits[-1]), scale)
+            bias = self._weight(f"{name}.bn.bias", (cout,), 0.1)
+            mean = self._weight(f"{name}.bn.mean", (cout,), 0.1)
+            var = f"{name}.bn.var"
+            self.inits.append(numpy_helper.from_array(self.rng.uniform(0.5, 1.5, cout).astype(np.float32), var))
+            self.nodes.append(helper.make_node("BatchNormalization", [out, scale, bias, mean, var], [f"{name}.bn"], name=f"{name}/bn"))
+            out = f"{name}.bn"
+        if relu:
+            self.nodes.append(helper.make_node("Relu", [out], [f"{name}.relu"], name=f"{name}/relu"))
+            out = f"{name}.relu"
+        return out
+
+    def op(self, op_type: str, name: str, inputs: list[str], **attrs: object) -> str:
+        self.nodes.append(helper.make_node(op_type, inputs, [name], name=name, **attrs))
+        return name
+
+    def head(self, x: str, channels: int, classes: int) -> str:
+        gap = self.op("GlobalAveragePool", "head/gap", [x])
+        flat = self.op("Flatten", "head/flatten", [gap], axis=1)
+        w = self._weight("head.fc.w", (classes, channels), (1.0 / channels) ** 0.5)
+        b = self._weight("head.fc.b", (classes,), 0.01)
+        return self.op("Gemm", "logits", [flat, w, b], transB=1)
+
+    def model(self, name: str, inputs: list[tuple[str, list[int]]], outputs: list[tuple[str, list[int]]]) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            self.nodes,
+            name,
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
+            initializer=self.inits,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="stretchc.examples")
+        model.ir_version = 8
+        model = onnx.shape_inference.infer_shapes(model)
+        onnx.checker.check_model(model, full_check=True)
+        return model
+
+
+def branched_model(
+    *,
+    branches: list[int] | tuple[int, ...] = (2,),
+    join: str = "concat",
+    size: int = 32,
+    width: int = 16,
+    depth: int = 2,
+    residual: bool = False,
+    nested: bool = False,
+    classes: int = 10,
+    seed: int = 0,
+    name: str = "branched",
+) -> onnx.ModelProto:
+    """A stem, then one stage per entry of `branches` (that many parallel branches; 1 = no fork), then a head.
+
+    join: "concat" (branch widths add up) or "add" (every branch has the stage width).
+    residual: each branch block adds its input back (a residual add inside the branch).
+    nested: branch 0 forks into two convs and rejoins with a concat inside itself.
+    """
+    b = GraphBuilder(seed)
+    x = b.conv("stem", "input", 3, width, k=3, stride=2)
+    channels = width
+    for s, n in enumerate(branches, start=1):
+        if n == 1:
+            for d in range(depth):
+                x = b.conv(f"s{s}/c{d}", x, channels, channels)
+            continue
+        outs = []
+        bw = channels if join == "add" else max(channels // n, 4)
+        for j in range(n):
+            y = b.conv(f"s{s}/b{j}/c0", x, channels, bw, k=1)
+            for d in range(1, depth):
+                z = b.conv(f"s{s}/b{j}/c{d}", y, bw, bw, k=3, relu=not residual)
+                if residual:
+                    z = b.op("Relu", f"s{s}/b{j}/res{d}", [b.op("Add", f"s{s}/b{j}/add{d}", [y, z])])
+                y = z
+            if nested and j == 0:
+                half = max(bw // 2, 2)
+                p = b.conv(f"s{s}/b{j}/n0", y, bw, half, k=1)
+                q = b.conv(f"s{s}/b{j}/n1", y, bw, bw - half, k=3)
+                y = b.op("Concat", f"s{s}/b{j}/ncat", [p, q], axis=1)
+            outs.append(y)
+        if join == "concat":
+            x = b.op("Concat", f"s{s}/join", outs, axis=1)
+            channels = bw * n
+        else:
+            acc = outs[0]
+            for j, o in enumerate(outs[1:], start=1):
+                acc = b.op("Add", f"s{s}/join{j}", [acc, o])
+            x = acc
+            channels = bw
+    logits = b.head(x, channels, classes)
+    return b.model(name, [("input", [1, 3, size, size])], [(logits, [1, classes])])
+
+
+def example_model() -> onnx.ModelProto:
+    """The README's example: two stages of 2 and 3 branches (concat joins), residual blocks in branches."""
+    return branched_model(branches=(2, 3), join="concat", size=64, width=24, depth=2, residual=True, name="branchy")

@@ -1,0 +1,1 @@
+"""ONNX frontend: validation and lowering to a float TFLite flatbuffer."""

@@ -1,0 +1,145 @@
+"""Lower a validated ONNX model to a float32 TFLite flatbuffer with onnx2tf, in this process, offline.
+
+Guarantees:
+- no network: onnx2tf's sample-data download is replaced by locally generated data, and every socket
+  connection attempt during the lowering raises (so a new download path in onnx2tf fails loudly instead
+  of reaching out);
+- the user's file is never opened for writing: onnx2tf works on a copy in a private scratch directory,
+  which is removed afterwards, whatever happens;
+- deterministic: onnx2tf seeds TensorFlow and enables op determinism; we simplify once, in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import onnx
+
+from stretchc.errors import StretchError
+
+LOWERING_OPTIONS = {"simplify": "onnxsim-inprocess", "converter": "from_concrete_functions", "ops": "builtins+select"}
+
+
+class NetworkBlocked(OSError):
+    """Raised when code running under `no_network()` tries to open a connection."""
+
+
+@contextlib.contextmanager
+def no_network() -> Iterator[None]:
+    """Make every outgoing connection and name lookup in this process fail while the block runs."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise NetworkBlocked("stretchc: network access is disabled during lowering")
+
+    saved = (socket.socket.connect, socket.socket.connect_ex, socket.create_connection, socket.getaddrinfo)
+    socket.socket.connect = refuse  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = refuse  # type: ignore[method-assign,assignment]
+    socket.create_connection = refuse  # type: ignore[assignment]
+    socket.getaddrinfo = refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        socket.socket.connect, socket.socket.connect_ex, socket.create_connection, socket.getaddrinfo = saved  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _captured_output(log_path: Path) -> Iterator[None]:
+    """Send this process's stdout/stderr (Python and C level) to `log_path` while the block runs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "wb") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _sample_images() -> np.ndarray:
+    """Stands in for onnx2tf's downloaded sample images (only used for its internal self-check)."""
+    return np.random.default_rng(0).uniform(0.0, 1.0, (20, 128, 128, 3)).astype(np.float32)
+
+
+def _last_error_line(log_path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    for ln in reversed(lines):
+        if "error" in ln.lower():
+            return ln[:300]
+    return lines[-1][:300] if lines else ""
+
+
+def lower_to_tflite(model: onnx.ModelProto, *, file: str) -> bytes:
+    """Convert a validated model to float32 TFLite bytes. Raises StretchError("unsupported-op") on failure."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    scratch = Path(tempfile.mkdtemp(prefix="stretchc-lower-"))
+    log_path = scratch / "onnx2tf.log"
+    try:
+        import onnxsim
+
+        try:
+            simplified, ok = onnxsim.simplify(model)
+        except Exception:  # onnxsim fails on some valid models; onnx2tf copes with unsimplified ones
+            simplified, ok = model, False
+        work = scratch / "model.onnx"
+        onnx.save(simplified if ok else model, str(work))
+        with no_network(), _captured_output(log_path):
+            tflite = _convert(work, scratch / "out")
+        return tflite
+    except StretchError:
+        raise
+    except (Exception, SystemExit) as exc:
+        detail = _last_error_line(log_path) or f"{type(exc).__name__}: {exc}"
+        raise StretchError("unsupported-op", f"onnx2tf cannot lower the model: {detail}", file=file) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _convert(onnx_path: Path, out_dir: Path) -> bytes:
+    import onnx2tf
+    import onnx2tf.onnx2tf as onnx2tf_impl
+    import tensorflow as tf
+
+    onnx2tf_impl.download_test_image_data = _sample_images
+    keras_model = onnx2tf.convert(
+        input_onnx_file_path=str(onnx_path),
+        output_folder_path=str(out_dir),
+        not_use_onnxsim=True,
+        disable_model_save=True,
+        non_verbose=True,
+        verbosity="error",
+    )
+    # The same conversion onnx2tf performs for its *_float32.tflite, without the SavedModel and float16 files.
+    run_model = tf.function(
+        func=lambda *inputs: keras_model(inputs),
+        input_signature=[tf.TensorSpec(t.shape, t.dtype, t.name) for t in keras_model.inputs],
+    )
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([run_model.get_concrete_function()], keras_model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    return bytes(converter.convert())
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of everything that affects the lowering's output (for cache keys and the manifest)."""
+    from importlib.metadata import version
+
+    return {pkg: version(pkg) for pkg in ("onnx2tf", "tensorflow-cpu", "onnx", "onnxsim", "tf-keras")}

@@ -1,0 +1,221 @@
+"""Deterministic text form of a Module, one line per node, and its parser.
+
+The same module always prints to the same bytes. `parse_module(print_module(m))` gives back a module that
+prints identically, so a dump can be read back as test input. Constants with more than
+`INLINE_CONST_LIMIT` elements are printed as a digest only; the parser fills them with zeros (structure
+passes do not read constant data; numeric tests build modules from models instead).
+
+    # stretchc IR v1
+    module "example"
+    input %input: f32[1,64,64,3] {"dtype":"float32","layout":"NCHW","name":"input","perm":[0,2,3,1],"shape":[1,3,64,64]}
+    const %c3: f32[16] = [0.5, ...]
+    const %c4: f32[16,3,3,3] = sha256:0123456789abcdef
+    %v5: f32[1,32,32,16] = tfl.CONV_2D(%input, %c4, %c3) {"options":"Conv2DOptions",...} region=stem processor=cpu loc="..."
+    output %logits {...}
+    region {"kind":"stem","name":"stem",...}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict
+
+import numpy as np
+
+from stretchc.errors import StretchError
+from stretchc.ir import BufferSlot, Graph, Module, Node, Partition, QuantParams, Region, SyncPoint, TensorInfo, Value
+
+HEADER = "# stretchc IR v1"
+INLINE_CONST_LIMIT = 16
+_SHORT = {"float32": "f32", "float16": "f16", "int32": "i32", "int64": "i64", "int8": "i8", "uint8": "u8", "int16": "i16", "bool": "i1"}
+_LONG = {v: k for k, v in _SHORT.items()}
+
+
+def _j(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _type(v: Value) -> str:
+    text = f"{_SHORT[v.dtype]}[{','.join(str(d) for d in v.shape)}]"
+    if v.quant is not None:
+        scales = ",".join(repr(float(s)) for s in v.quant.scale)
+        zps = ",".join(str(z) for z in v.quant.zero_point)
+        axis = f"@{v.quant.axis}" if v.quant.per_axis else ""
+        text += f"q({scales}:{zps}{axis})"
+    return text
+
+
+def _const(v: Value) -> str:
+    assert v.data is not None
+    if v.data.size <= INLINE_CONST_LIMIT:
+        return _j([x.item() for x in v.data.reshape(-1)])
+    digest = hashlib.sha256(np.ascontiguousarray(v.data).tobytes()).hexdigest()[:16]
+    return f"sha256:{digest}"
+
+
+def print_module(module: Module) -> str:
+    """The module as deterministic text (see the module docstring for the format)."""
+    g = module.graph
+    lines = [HEADER, f"module {_j(module.name)}"]
+    infos = {t.value: t for t in module.inputs}
+    for v in g.inputs:
+        info = infos.get(v.name)
+        lines.append(f"input %{v.name}: {_type(v)}" + (f" {_j(_info_dict(info))}" if info else ""))
+    seen: set[int] = set()
+    for node in g.nodes:
+        for v in node.inputs:
+            if v is not None and v.is_const and id(v) not in seen:
+                seen.add(id(v))
+                lines.append(f"const %{v.name}: {_type(v)} = {_const(v)}")
+    for node in g.nodes:
+        outs = ", ".join(f"%{v.name}: {_type(v)}" for v in node.outputs)
+        args = ", ".join(f"%{v.name}" if v is not None else "_" for v in node.inputs)
+        line = f"{outs} = {node.op}({args}) {_j(node.attrs)}"
+        for key in ("region", "processor", "partition"):
+            val = getattr(node, key)
+            if val is not None:
+                line += f" {key}={val}"
+        if node.loc is not None:
+            line += f" loc={_j(node.loc)}"
+        lines.append(line)
+    out_infos = {t.value: t for t in module.outputs}
+    for v in g.outputs:
+        info = out_infos.get(v.name)
+        lines.append(f"output %{v.name}" + (f" {_j(_info_dict(info))}" if info else ""))
+    lines += [f"region {_j(asdict(r))}" for r in module.regions]
+    lines += [f"partition {_j(asdict(p))}" for p in module.partitions]
+    lines += [f"sync {_j(asdict(s))}" for s in module.sync_points]
+    lines += [f"buffer {_j(asdict(b))}" for b in module.buffers]
+    if module.buffers:
+        lines.append(f"arena {module.arena_size}")
+    return "\n".join(lines) + "\n"
+
+
+def _info_dict(info: TensorInfo) -> dict[str, object]:
+    d = asdict(info)
+    del d["value"]
+    return d
+
+
+_TYPE_RE = re.compile(r"^(\w+)\[([\d,]*)\](?:q\(([^:]*):([^@)]*)(?:@(\d+))?\))?$")
+_DEF_RE = re.compile(r"^%(\S+?): (\S+)$")
+_NODE_RE = re.compile(r"^(?P<outs>.*?) = (?P<op>[\w.]+)\((?P<args>[^)]*)\) (?P<attrs>\{.*?\})(?P<rest>(?: (?:region|processor|partition)=\S+)*)(?: loc=(?P<loc>\".*\"))?$")
+
+
+def _parse_type(text: str, where: str) -> tuple[str, tuple[int, ...], QuantParams | None]:
+    m = _TYPE_RE.match(text)
+    if not m or m.group(1) not in _LONG:
+        raise StretchError("bad-ir", f"{where}: bad type {text!r}")
+    shape = tuple(int(d) for d in m.group(2).split(",") if d)
+    quant = None
+    if m.group(3) is not None:
+        quant = QuantParams(
+            scale=tuple(float(s) for s in m.group(3).split(",")),
+            zero_point=tuple(int(z) for z in m.group(4).split(",")),
+            axis=int(m.group(5) or 0),
+        )
+    return _LONG[m.group(1)], shape, quant
+
+
+def parse_module(text: str, *, file: str | None = None) -> Module:
+    """Parse the text form back into a Module. Raises StretchError("bad-ir") naming the line."""
+    lines = text.splitlines()
+    if not lines or lines[0] != HEADER:
+        raise StretchError("bad-ir", f"missing header {HEADER!r}", file=file)
+    graph = Graph()
+    module = Module(graph=graph)
+    values: dict[str, Value] = {}
+
+    def lookup(name: str, where: str) -> Value:
+        if name not in values:
+            raise StretchError("bad-ir", f"{where}: undefined value %{name}", file=file)
+        return values[name]
+
+    for lineno, line in enumerate(lines[1:], start=2):
+        where = f"line {lineno}"
+        try:
+            head, _, rest = line.partition(" ")
+            if not line.strip() or line.startswith("#"):
+                continue
+            if head == "module":
+                module.name = json.loads(rest)
+            elif head == "input":
+                decl, _, info = rest.partition(" {")
+                name, vtype = _DEF_RE.match(decl).groups()  # type: ignore[union-attr]
+                dtype, shape, quant = _parse_type(vtype, where)
+                values[name] = v = Value(name, shape, dtype, quant=quant)
+                graph.inputs.append(v)
+                if info:
+                    module.inputs.append(_info_from(json.loads("{" + info), name))
+            elif head == "const":
+                decl, _, init = rest.partition(" = ")
+                name, vtype = _DEF_RE.match(decl).groups()  # type: ignore[union-attr]
+                dtype, shape, quant = _parse_type(vtype, where)
+                if init.startswith("sha256:"):
+                    data = np.zeros(shape, dtype=dtype)
+                else:
+                    data = np.array(json.loads(init), dtype=dtype).reshape(shape)
+                values[name] = Value(name, shape, dtype, quant=quant, data=data)
+            elif head == "output":
+                name, _, info = rest.partition(" ")
+                graph.outputs.append(lookup(name.lstrip("%"), where))
+                if info:
+                    module.outputs.append(_info_from(json.loads(info), name.lstrip("%")))
+            elif head == "region":
+                module.regions.append(Region(**json.loads(rest)))
+            elif head == "partition":
+                module.partitions.append(Partition(**json.loads(rest)))
+            elif head == "sync":
+                module.sync_points.append(SyncPoint(**json.loads(rest)))
+            elif head == "buffer":
+                d = json.loads(rest)
+                d["shape"] = tuple(d["shape"])
+                module.buffers.append(BufferSlot(**d))
+            elif head == "arena":
+                module.arena_size = int(rest)
+            elif head.startswith("%"):
+                graph.nodes.append(_parse_node(line, values, lookup, where))
+            else:
+                raise StretchError("bad-ir", f"{where}: unknown line kind {head!r}")
+        except StretchError as err:
+            raise StretchError("bad-ir", err.message, file=file) from None
+        except (ValueError, AttributeError, TypeError, KeyError) as exc:
+            raise StretchError("bad-ir", f"{where}: cannot parse ({exc})", file=file) from None
+    return module
+
+
+def _info_from(d: dict[str, object], value: str) -> TensorInfo:
+    perm = d.get("perm")
+    return TensorInfo(
+        name=str(d["name"]),
+        value=value,
+        shape=tuple(d["shape"]),  # type: ignore[arg-type]
+        dtype=str(d["dtype"]),
+        layout=str(d["layout"]),
+        perm=tuple(perm) if perm is not None else None,  # type: ignore[arg-type]
+    )
+
+
+def _parse_node(line: str, values: dict[str, Value], lookup, where: str) -> Node:  # type: ignore[no-untyped-def]
+    m = _NODE_RE.match(line)
+    if not m:
+        raise StretchError("bad-ir", f"{where}: malformed node line")
+    ins: list[Value | None] = []
+    for arg in (a.strip() for a in m.group("args").split(",") if a.strip()):
+        ins.append(None if arg == "_" else lookup(arg.lstrip("%"), where))
+    outs = []
+    for decl in m.group("outs").split(", "):
+        name, vtype = _DEF_RE.match(decl).groups()  # type: ignore[union-attr]
+        dtype, shape, quant = _parse_type(vtype, where)
+        if name in values:
+            raise StretchError("bad-ir", f"{where}: %{name} is defined twice")
+        values[name] = v = Value(name, shape, dtype, quant=quant)
+        outs.append(v)
+    loc = json.loads(m.group("loc")) if m.group("loc") else None
+    node = Node(m.group("op"), ins, outs, json.loads(m.group("attrs")), loc=loc)
+    for field in m.group("rest").split():
+        key, _, val = field.partition("=")
+        setattr(node, key, val)
+    return node

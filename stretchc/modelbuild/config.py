@@ -1,0 +1,437 @@
+"""Load and validate an NN-Stretch (mbm-pycls `mbanynet`) YAML configuration into a typed `Config`.
+
+Contract:
+- `load_config(path)` reads YAML, merges it over `DEFAULTS` the way yacs does (string values are decoded with
+  `ast.literal_eval`, so `1e-5` is a float; a value must keep its default's type, except that an int may stand
+  for a float and a list for a tuple), then checks that the configuration describes a network the builder can
+  emit *exactly as the PyTorch mbanynet would build it*. Anything else raises
+  `StretchError("bad-config", ...)` naming the key and, where it applies, the 1-based stage; all problems found
+  are reported in one message, separated by "; ".
+- A missing file raises `StretchError("file-not-found")`; YAML that does not parse raises `bad-config`.
+- The prototype silently truncates mismatched per-branch lists (Python `zip`) and crashes at run time when the
+  concatenated width is not the declared one. The builder refuses both instead (see docs/nnstretch-configs.md).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from stretchc.errors import StretchError
+from stretchc.modelbuild.defaults import DEFAULTS, DEPRECATED
+
+PROCESSORS = ("cpu", "gpu", "dsp")
+STEM_TYPES = ("res_stem_in", "simple_stem_in", "res_stem_cifar")
+BLOCK_TYPES = ("res_basic_block", "res_bottleneck_block", "mbconv")
+ACTIVATIONS = {"relu": "relu", "silu": "silu", "swish": "silu"}
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One branch of a stage: `depth` blocks of output width `width`; the first block has stride `stride`."""
+
+    index: int  # 0-based; the branch's position in the stage's concat and in ANYNET.DEVICES
+    depth: int
+    width: int
+    stride: int
+    bot_mul: float | None  # bottleneck ratio (res_bottleneck_block) or expansion ratio (mbconv)
+    group_w: int | None  # group width of the 3x3 conv (res_bottleneck_block)
+    activation: str  # "relu" | "silu", resolved: ANYNET.ACTIVATION_FUN[j] or MODEL.ACTIVATION_FUN
+    device: str  # ANYNET.DEVICES[index]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: its branches (one element = un-branched), its merged width and its MBConv kernel."""
+
+    number: int  # 1-based, as pycls names stages s1, s2, ...
+    branches: tuple[Branch, ...]
+    original_width: int  # ANYNET.ORIGINAL_WIDTHS: the merged (post-concat) width
+    kernel: int | None  # ANYNET.KERNELS (mbconv only)
+
+    @property
+    def branched(self) -> bool:
+        return len(self.branches) > 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration: everything the builder and the complexity counter need, already resolved."""
+
+    name: str  # the file's stem, e.g. "R-50-CD"
+    path: str
+    num_classes: int
+    activation: str  # MODEL.ACTIVATION_FUN, normalised ("relu" | "silu"): stem, head and SE use it
+    stem_type: str
+    stem_w: int
+    stem_k: int
+    block_type: str
+    stages: tuple[Stage, ...]
+    head_w: int
+    se_r: float  # ANYNET.SE_R if ANYNET.SE_ON else 0.0
+    mb_ver: int
+    devices: tuple[str, ...]
+    stem_device: str
+    merge_device: str
+    head_device: str
+    bn_eps: float
+    values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)  # "SECTION.KEY" -> value
+
+    @property
+    def branched_stages(self) -> tuple[Stage, ...]:
+        return tuple(s for s in self.stages if s.branched)
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round `v` to the nearest multiple of `divisor` (at least `min_value`), never more than 10% below `v`.
+
+    The rounding TensorFlow's MobileNet code uses and mbm-pycls applies to MB_VER 1 "convfirst" widths.
+    """
+    floor = divisor if min_value is None else min_value
+    out = max(floor, int(v + divisor / 2) // divisor * divisor)
+    if out < 0.9 * v:
+        out += divisor
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Loading and yacs-style merging
+
+
+def _decode(value: Any) -> Any:
+    """yacs `_decode_cfg_value`: a string that is a Python literal becomes that literal."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def _coerce(key: str, default: Any, value: Any, problems: list[str]) -> Any:
+    if type(value) is type(default):
+        return value
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return list(value)
+    if type(default) is float and type(value) is int:
+        return float(value)
+    problems.append(f"{key}: expected {type(default).__name__} like the default {default!r}, got {value!r}")
+    return default
+
+
+def _merge(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """Flatten `raw` over DEFAULTS into {"SECTION.KEY": value}; unknown keys are problems."""
+    flat: dict[str, Any] = {}
+    for section, default in DEFAULTS.items():
+        if isinstance(default, dict):
+            for key, val in default.items():
+                flat[f"{section}.{key}"] = val
+        else:
+            flat[section] = default
+    for section, value in raw.items():
+        sect = str(section)
+        if sect in DEPRECATED:
+            continue
+        if sect not in DEFAULTS:
+            problems.append(f"unknown key {sect}")
+            continue
+        if isinstance(DEFAULTS[sect], dict):
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                problems.append(f"{sect}: expected a mapping of keys, got {value!r}")
+                continue
+            for key, val in value.items():
+                full = f"{sect}.{key}"
+                if full in DEPRECATED:
+                    continue
+                if full not in flat:
+                    problems.append(f"unknown key {full}")
+                    continue
+                flat[full] = _coerce(full, flat[full], _decode(val), problems)
+        else:
+            flat[sect] = _coerce(sect, DEFAULTS[sect], _decode(value), problems)
+    return flat
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, merge and validate the configuration at `path`. See the module docstring for the contract."""
+    p = Path(path)
+    if not p.is_file():
+        raise StretchError("file-not-found", f"configuration {p} does not exist", file=str(p))
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StretchError("bad-config", f"cannot read the configuration: {exc}", file=str(p)) from exc
+    except yaml.YAMLError as exc:
+        msg = " ".join(str(exc).split())
+        raise StretchError("bad-config", f"not valid YAML: {msg}", file=str(p)) from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise StretchError("bad-config", "the configuration must be a YAML mapping of sections", file=str(p))
+    return config_from_dict(raw, name=p.stem, path=str(p))
+
+
+def config_from_dict(raw: Mapping[str, Any], *, name: str = "config", path: str = "") -> Config:
+    """Merge and validate an already-parsed configuration (`load_config` without the file)."""
+    problems: list[str] = []
+    flat = _merge(raw, problems)
+    cfg = None
+    if not problems:
+        cfg = _validate(flat, name, path, problems)
+    if problems or cfg is None:
+        raise StretchError("bad-config", "; ".join(problems), file=path or None)
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Validation
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int
+
+
+def _is_num(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _per_branch(
+    key: str, value: Any, n_stages: int, problems: list[str], *, check: str = "posint"
+) -> list[list[Any]] | None:
+    """Check `value` is a list of n_stages lists of values; returns it or None after recording problems."""
+    if not isinstance(value, list) or not value:
+        problems.append(f"{key}: expected one list of per-branch values per stage, got {value!r}")
+        return None
+    if len(value) != n_stages:
+        problems.append(f"{key}: has {len(value)} stages but ANYNET.DEPTHS has {n_stages}")
+        return None
+    out: list[list[Any]] = []
+    for i, stage in enumerate(value, 1):
+        if not isinstance(stage, list) or not stage:
+            problems.append(f"{key} stage {i}: expected a non-empty list (one value per branch), got {stage!r}")
+            out.append([])
+            continue
+        for v in stage:
+            if check == "posint" and not (_is_int(v) and v > 0):
+                problems.append(f"{key} stage {i}: {v!r} is not a positive integer")
+        out.append(stage)
+    return out
+
+
+def _act(key: str, value: Any, problems: list[str]) -> str:
+    if not isinstance(value, str) or value.lower() not in ACTIVATIONS:
+        problems.append(f"{key}: unsupported activation {value!r} (supported: relu, silu, swish)")
+        return "relu"
+    return ACTIVATIONS[value.lower()]
+
+
+def _device(key: str, value: Any, problems: list[str]) -> str:
+    if not isinstance(value, str) or value.lower() not in PROCESSORS:
+        problems.append(f"{key}: unknown processor {value!r} (expected one of cpu, gpu, dsp)")
+        return "cpu"
+    return value.lower()
+
+
+def _validate(f: dict[str, Any], name: str, path: str, problems: list[str]) -> Config | None:
+    if f["MODEL.TYPE"] != "mbanynet":
+        problems.append(f"MODEL.TYPE: {f['MODEL.TYPE']!r} is not supported (build-model builds 'mbanynet')")
+    num_classes = f["MODEL.NUM_CLASSES"]
+    if not num_classes > 0:
+        problems.append(f"MODEL.NUM_CLASSES: must be positive, got {num_classes}")
+    activation = _act("MODEL.ACTIVATION_FUN", f["MODEL.ACTIVATION_FUN"], problems)
+    stem_type = f["ANYNET.STEM_TYPE"]
+    if stem_type not in STEM_TYPES:
+        problems.append(f"ANYNET.STEM_TYPE: {stem_type!r} is not supported (supported: {', '.join(STEM_TYPES)})")
+    block_type = f["ANYNET.BLOCK_TYPE"]
+    if block_type not in BLOCK_TYPES:
+        problems.append(
+            f"ANYNET.BLOCK_TYPE: {block_type!r} is not supported (supported: {', '.join(BLOCK_TYPES)})"
+        )
+    stem_w, stem_k, head_w = f["ANYNET.STEM_W"], f["ANYNET.STEM_K"], f["ANYNET.HEAD_W"]
+    if stem_w <= 0:
+        problems.append(f"ANYNET.STEM_W: must be positive, got {stem_w}")
+    if stem_k <= 0 or stem_k % 2 == 0:
+        problems.append(f"ANYNET.STEM_K: must be a positive odd kernel size, got {stem_k}")
+    if head_w < 0:
+        problems.append(f"ANYNET.HEAD_W: must be 0 (no head conv) or positive, got {head_w}")
+    se_on, se_r = f["ANYNET.SE_ON"], f["ANYNET.SE_R"]
+    if se_on and not se_r > 0:
+        problems.append(f"ANYNET.SE_R: must be positive when ANYNET.SE_ON is true, got {se_r}")
+    mb_ver = f["ANYNET.MB_VER"]
+    if mb_ver not in (1, 2):
+        problems.append(f"ANYNET.MB_VER: must be 1 or 2, got {mb_ver}")
+    if f["ANYNET.MB_DOWNSAMPLE"] is not True:
+        problems.append(
+            "ANYNET.MB_DOWNSAMPLE: false is not supported (the PyTorch mbanynet always feeds every branch the "
+            "merged tensor)"
+        )
+    bn_eps = f["BN.EPS"]
+    if not bn_eps > 0:
+        problems.append(f"BN.EPS: must be positive, got {bn_eps}")
+
+    # Devices.
+    devices_raw = f["ANYNET.DEVICES"]
+    devices: list[str] = []
+    if not devices_raw:
+        problems.append("ANYNET.DEVICES: must list at least one processor")
+    for d in devices_raw:
+        dev = _device("ANYNET.DEVICES", d, problems)
+        if dev in devices:
+            problems.append(f"ANYNET.DEVICES: {dev!r} is listed twice (one branch per processor)")
+        devices.append(dev)
+    stem_device = _device("ANYNET.STEM_DEVICE", f["ANYNET.STEM_DEVICE"], problems)
+    merge_device = _device("ANYNET.MERGE_DEVICE", f["ANYNET.MERGE_DEVICE"], problems)
+    head_device = _device("ANYNET.HEAD_DEVICE", f["ANYNET.HEAD_DEVICE"], problems)
+    branch_acts_raw = f["ANYNET.ACTIVATION_FUN"]
+    branch_acts: list[str | None] = [None] * len(devices)
+    if branch_acts_raw:
+        if len(branch_acts_raw) != len(devices):
+            problems.append(
+                f"ANYNET.ACTIVATION_FUN: has {len(branch_acts_raw)} entries but ANYNET.DEVICES has "
+                f"{len(devices)} (one activation per branch processor)"
+            )
+        branch_acts = [_act("ANYNET.ACTIVATION_FUN", a, problems) for a in branch_acts_raw]
+        branch_acts += [None] * max(0, len(devices) - len(branch_acts))
+
+    # Stage shape: DEPTHS decides the number of stages and of branches per stage.
+    depths = _per_branch("ANYNET.DEPTHS", f["ANYNET.DEPTHS"], len(f["ANYNET.DEPTHS"] or [0]), problems)
+    if depths is None:
+        return None
+    n = len(depths)
+    widths = _per_branch("ANYNET.WIDTHS", f["ANYNET.WIDTHS"], n, problems)
+    strides = _per_branch("ANYNET.STRIDES", f["ANYNET.STRIDES"], n, problems)
+    group_ws = None
+    if f["ANYNET.GROUP_WS"]:
+        group_ws = _per_branch("ANYNET.GROUP_WS", f["ANYNET.GROUP_WS"], n, problems)
+    elif block_type == "res_bottleneck_block":
+        problems.append("ANYNET.GROUP_WS: required for res_bottleneck_block (a group width per branch)")
+    bot_muls = f["ANYNET.BOT_MULS"]
+    if bot_muls and len(bot_muls) != n:
+        problems.append(f"ANYNET.BOT_MULS: has {len(bot_muls)} stages but ANYNET.DEPTHS has {n}")
+        bot_muls = []
+    if not bot_muls and block_type in ("res_bottleneck_block", "mbconv"):
+        problems.append(f"ANYNET.BOT_MULS: required for {block_type} (one ratio per stage or per branch)")
+    kernels = f["ANYNET.KERNELS"]
+    if block_type == "mbconv":
+        if len(kernels) != n:
+            problems.append(f"ANYNET.KERNELS: mbconv needs one kernel size per stage ({n}), got {kernels!r}")
+            kernels = []
+        for i, k in enumerate(kernels, 1):
+            if not (_is_int(k) and k > 0 and k % 2 == 1):
+                problems.append(f"ANYNET.KERNELS stage {i}: {k!r} is not a positive odd kernel size")
+    originals = f["ANYNET.ORIGINAL_WIDTHS"]
+    if len(originals) != n:
+        problems.append(f"ANYNET.ORIGINAL_WIDTHS: has {len(originals)} stages but ANYNET.DEPTHS has {n}")
+        originals = []
+    for i, o in enumerate(originals, 1):
+        if not (_is_int(o) and o > 0):
+            problems.append(f"ANYNET.ORIGINAL_WIDTHS stage {i}: {o!r} is not a positive integer")
+    if problems or widths is None or strides is None:
+        return None
+
+    stages: list[Stage] = []
+    prev_w = stem_w
+    for i in range(n):
+        s = i + 1
+        ds, ws, ss = depths[i], widths[i], strides[i]
+        nb = len(ds)
+        for key, lst in (("ANYNET.WIDTHS", ws), ("ANYNET.STRIDES", ss)):
+            if len(lst) != nb:
+                problems.append(
+                    f"{key} stage {s}: has {len(lst)} branches but ANYNET.DEPTHS stage {s} has {nb} ({lst!r} vs {ds!r})"
+                )
+        gs: list[Any] = [None] * nb
+        if group_ws is not None:
+            gs = group_ws[i]
+            if len(gs) != nb:
+                problems.append(f"ANYNET.GROUP_WS stage {s}: has {len(gs)} branches but ANYNET.DEPTHS stage {s} has {nb}")
+        bs: list[Any] = [None] * nb
+        if bot_muls:
+            b = bot_muls[i]
+            bs = list(b) if isinstance(b, list) else [b] * nb
+            if len(bs) != nb:
+                problems.append(f"ANYNET.BOT_MULS stage {s}: has {len(bs)} branches but ANYNET.DEPTHS stage {s} has {nb}")
+            for v in bs:
+                if not (_is_num(v) and v > 0):
+                    problems.append(f"ANYNET.BOT_MULS stage {s}: {v!r} is not a positive number")
+        if nb > len(devices):
+            problems.append(
+                f"ANYNET.DEPTHS stage {s}: {nb} branches but ANYNET.DEVICES lists only {len(devices)} processors"
+            )
+        if len(set(ss)) > 1:
+            problems.append(f"ANYNET.STRIDES stage {s}: branches of one stage must share the stride, got {ss!r}")
+        o = originals[i]
+        if mb_ver == 2 and len(ws) == nb and sum(ws) != o:
+            what = f"the branch widths add up to {sum(ws)} ({'+'.join(map(str, ws))})" if nb > 1 else (
+                f"the un-branched stage's width (ANYNET.WIDTHS) is {ws[0]}"
+            )
+            problems.append(
+                f"ANYNET.ORIGINAL_WIDTHS stage {s}: MB_VER 2 concatenates the raw branch outputs, but {what}, not {o}"
+            )
+        if mb_ver == 1 and o % nb != 0:
+            problems.append(
+                f"ANYNET.ORIGINAL_WIDTHS stage {s}: MB_VER 1 projects each of the {nb} branches to {o}//{nb}, "
+                f"which does not add up to {o}"
+            )
+        if problems:
+            prev_w = o
+            continue
+        branches: list[Branch] = []
+        for j in range(nb):
+            act = branch_acts[j] if j < len(branch_acts) and branch_acts[j] else activation
+            br = Branch(j, ds[j], ws[j], ss[j], bs[j], gs[j], act, devices[j])
+            w_in = make_divisible(br.width / o * prev_w, 8) if mb_ver == 1 else prev_w
+            _check_block(br, w_in, s, block_type, problems)
+            branches.append(br)
+        stages.append(Stage(s, tuple(branches), o, kernels[i] if block_type == "mbconv" else None))
+        prev_w = o
+    if problems:
+        return None
+    return Config(
+        name=name,
+        path=path,
+        num_classes=num_classes,
+        activation=activation,
+        stem_type=stem_type,
+        stem_w=stem_w,
+        stem_k=stem_k,
+        block_type=block_type,
+        stages=tuple(stages),
+        head_w=head_w,
+        se_r=float(se_r) if se_on else 0.0,
+        mb_ver=mb_ver,
+        devices=tuple(devices),
+        stem_device=stem_device,
+        merge_device=merge_device,
+        head_device=head_device,
+        bn_eps=float(bn_eps),
+        values=dict(f),
+    )
+
+
+def _check_block(br: Branch, w_in: int, s: int, block_type: str, problems: list[str]) -> None:
+    """Check the block arithmetic pycls does (grouped conv widths, expansion) for every block of a branch."""
+    where = f"stage {s} branch {br.index}"
+    if block_type == "res_bottleneck_block":
+        g = br.group_w
+        if not (_is_int(g) and g > 0):
+            problems.append(f"ANYNET.GROUP_WS {where}: {g!r} is not a positive integer")
+            return
+        w_b = int(round(br.width * float(br.bot_mul or 0)))
+        groups = w_b // g
+        if w_b <= 0 or groups < 1 or w_b % groups != 0:
+            problems.append(
+                f"ANYNET.GROUP_WS {where}: bottleneck width {w_b} (WIDTHS {br.width} x BOT_MULS {br.bot_mul}) "
+                f"cannot be split into groups of {g}"
+            )
+    elif block_type == "mbconv":
+        for c_in in {w_in, br.width}:
+            if int(c_in * float(br.bot_mul or 0)) <= 0:
+                problems.append(f"ANYNET.BOT_MULS {where}: expansion {br.bot_mul} gives an empty MBConv")

@@ -1,0 +1,1 @@
+"""Host reference runtime: executes a bundle exactly as its manifest says."""
