@@ -6,6 +6,7 @@ from stretchc.passes import (  # noqa: F401  (imported for registration)
     find_branches,
     insert_sync_points,
     outline_partitions,
+    quantize_hexagon,
 )
 
-DEFAULT_PIPELINE = "find-branches,assign-delegates,outline-partitions,insert-sync-points,emit-bundle"
+DEFAULT_PIPELINE = "find-branches,assign-delegates,outline-partitions,insert-sync-points,quantize-hexagon,emit-bundle"

@@ -2,11 +2,17 @@
 
 Only tags; never changes the graph's structure. `--place REGION=PROC` overrides (from `ctx.place`) always
 win; every other region gets the processor the policy picks:
-- `round-robin` (default): trunk regions (stem, joins, head, main) on the CPU; the branches of each stage
+- `critical-path` (default): the placement with the least predicted end-to-end latency under the target's
+  cost model (concurrent branches cost their maximum, branches sharing a processor serialize, plus sync and
+  transfer costs), among the processors each region is eligible for (`stretchc.costmodel.placement`:
+  exhaustive when small, block coordinate descent otherwise; float pipelines: cpu and gpu only);
+- `round-robin`: trunk regions (stem, joins, head, main) on the CPU; the branches of each stage
   spread over the target's float-capable processors in order (b0 cpu, b1 gpu, b2 cpu, ...), so the
   branches of a stage run at the same time;
 - `cpu`: everything on the CPU (the single-processor baseline).
 A placement on a processor the target lacks is an error that names the region and says why.
+Every policy records the prediction in `ctx.report`: `predicted_latency_ms` and `placement_report` (per
+region: processor, why, eligibility and predicted cost of the alternatives; the timeline; baselines).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from stretchc.errors import StretchError
 from stretchc.ir import PROCESSORS, Module
 from stretchc.passmanager import Pass, PassContext, register_pass
 
-POLICIES = ("round-robin", "cpu")
+POLICIES = ("critical-path", "round-robin", "cpu")
 # Processors that run float partitions; the DSP needs quantize-hexagon, which this pipeline lacks.
 FLOAT_PROCESSORS = ("cpu", "gpu")
 
@@ -38,6 +44,16 @@ def parse_placement(text: str) -> dict[str, str]:
     return place
 
 
+def _has_quantize_hexagon(ctx: PassContext) -> bool:
+    """Whether the running pipeline quantizes DSP partitions (ctx.options["pipeline_passes"] or the pipeline string)."""
+    names = ctx.options.get("pipeline_passes")
+    if names is None:
+        from stretchc.passmanager import _split_top
+
+        names = [e.partition("{")[0].strip() for e in _split_top(str(ctx.options.get("pipeline", "")))]
+    return "quantize-hexagon" in names
+
+
 @register_pass
 @dataclass(frozen=True)
 class AssignDelegates(Pass):
@@ -45,7 +61,7 @@ class AssignDelegates(Pass):
 
     name = "assign-delegates"
     summary = "tag every region with a processor of the target (--place overrides win)"
-    policy: str = field(default="round-robin", metadata={"choices": POLICIES})
+    policy: str = field(default="critical-path", metadata={"choices": POLICIES})
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         if not module.regions:
@@ -63,7 +79,7 @@ class AssignDelegates(Pass):
                 proc = ctx.place[region.name]
                 if target is not None:
                     target.require(proc, what=f"--place {region.name}={proc}")
-                if proc == "dsp":
+                if proc == "dsp" and not _has_quantize_hexagon(ctx):
                     raise StretchError(
                         "no-such-processor",
                         f"--place {region.name}=dsp: DSP partitions must be int8, and this pipeline has no quantize-hexagon pass",
@@ -75,6 +91,21 @@ class AssignDelegates(Pass):
                 chosen[region.name] = available[(region.branch or 0) % len(available)]
             else:
                 chosen[region.name] = "cpu"
+        if "dsp" in chosen.values():
+            from stretchc.hexagon.eligibility import apply as hexagon_eligibility
+
+            chosen = hexagon_eligibility(module, chosen, ctx)  # Hexagon rules; may move regions to the CPU
+        if target is not None:
+            from stretchc.costmodel.placement import plan
+
+            fixed = {r: chosen[r] for r in overrides}
+            # The optimiser may pick the DSP only when the pipeline quantizes for it and calibration data was given.
+            quantized = _has_quantize_hexagon(ctx) and bool(ctx.options.get("calib"))
+            report = plan(module, target, fixed=fixed, quantized_dsp=quantized, optimise_free=self.policy == "critical-path", given=chosen)
+            report["policy"] = self.policy
+            chosen = dict(report["placement"])
+            ctx.report["predicted_latency_ms"] = report["predicted_latency_ms"]
+            ctx.report["placement_report"] = report
         changed = False
         for node in module.graph.nodes:
             proc = chosen[node.region]  # type: ignore[index]

@@ -2,7 +2,7 @@
 
 The module is not changed. Files written: `partitions/<name>.tflite`, `manifest.json` (for people and
 tools) and `manifest.bin` (the same manifest as a flatbuffer, for runtimes), then `SHA256SUMS` over all of
-them. Output is byte-identical for identical inputs: no timestamps, no absolute paths, sorted JSON.
+them, and `report.json` (the placement report, when assign-delegates made one). Output is byte-identical for identical inputs: no timestamps, no absolute paths, sorted JSON.
 """
 
 from __future__ import annotations
@@ -54,6 +54,14 @@ class EmitBundle(Pass):
         manifest["predicted_latency_ms"] = ctx.report.get("predicted_latency_ms")
         files[MANIFEST_JSON] = dumps(manifest)
         files["manifest.bin"] = encode_manifest(manifest)
+        if "placement_report" in ctx.report:  # for `stretchc explain`: why each region runs where it runs
+            import json
+
+            files["report.json"] = (json.dumps(ctx.report["placement_report"], sort_keys=True, indent=2) + "\n").encode()
+        if "nnstretch-tflite" in ctx.options.get("emit", ()):  # the prototype's single tagged model
+            from stretchc.bundle.nnstretch import nnstretch_tflite
+
+            files["nnstretch.tflite"] = nnstretch_tflite(module)
         files["SHA256SUMS"] = "".join(f"{sha256_bytes(files[k])}  {k}\n" for k in sorted(files)).encode()
         for rel, data in sorted(files.items()):
             path = ctx.output_dir / rel

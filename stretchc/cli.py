@@ -15,7 +15,7 @@ import traceback
 from typing import Sequence
 
 from stretchc import __version__
-from stretchc.console import Console, set_console
+from stretchc.console import Console, get_console, set_console
 from stretchc.errors import ExitStatus, StretchError
 
 # Command modules, in the order `stretchc --help` lists them.
@@ -26,6 +26,8 @@ COMMANDS = (
     "inspect",
     "passes",
     "targets",
+    "cost_model",
+    "explain",
     "build_model",
     "example",
 )
@@ -59,11 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # TensorFlow's C++ logging writes to the process's stderr on import; keep it off the user's terminal.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # oneDNN's custom kernels make TensorFlow's numbers depend on the CPU: off, for reproducible lowering
+    # across machines (and its start-up notice would break --diagnostics=json's one-JSON-object-per-line).
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     argv = list(sys.argv[1:] if argv is None else argv)
     json_mode = "--diagnostics=json" in argv or any(
         a == "--diagnostics" and i + 1 < len(argv) and argv[i + 1] == "json" for i, a in enumerate(argv)
     )
     console = Console(quiet="-q" in argv or "--quiet" in argv, json_mode=json_mode)
+    previous = get_console()
     set_console(console)
     try:
         args = build_parser().parse_args(argv)
@@ -79,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         console.error(StretchError("internal", f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)"))
         return int(ExitStatus.INTERNAL)
+    finally:
+        set_console(previous)  # callers in the same process (tests, build tools) keep their own console
 
 
 if __name__ == "__main__":

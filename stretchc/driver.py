@@ -46,6 +46,7 @@ class CompileOptions:
     dump_dir: Path | None = None
     print_ir_after: frozenset[str] = frozenset()
     time_passes: bool = False
+    use_cache: bool = True  # the lowering cache (stretchc/cache.py); --no-cache turns it off
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,10 +72,17 @@ def check_output_path(output: Path) -> None:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise StretchError("write-failed", f"cannot write into {probe}", file=str(output))
+    try:  # os.access says yes to root everywhere; /proc, read-only mounts etc. still refuse: try for real
+        os.rmdir(tempfile.mkdtemp(prefix=f".{output.name}.probe-", dir=probe))
+    except OSError as exc:
+        raise StretchError("write-failed", f"cannot write into {probe}: {exc.strerror or exc}", file=str(output)) from None
 
 
 def _install(staging: Path, output: Path) -> None:
     """Move the finished bundle into place, replacing an older bundle only once the new one is complete."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a bundle follows the user's umask
     old = None
     if output.exists():
         old = output.with_name(f".{output.name}.old-{os.getpid()}")
@@ -82,6 +90,26 @@ def _install(staging: Path, output: Path) -> None:
     os.replace(staging, output)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _lower(model: Any, model_path: Path, options: CompileOptions) -> bytes:
+    """The lowered TFLite bytes, from the lowering cache when it has them (see stretchc/cache.py)."""
+    console = get_console()
+
+    def build() -> bytes:
+        with console.step("lowering ONNX to TFLite (onnx2tf)"):
+            return lower_to_tflite(model, file=str(model_path))
+
+    if not options.use_cache:
+        return build()
+    from stretchc.cache import LoweringCache, lowering_key
+
+    cache = LoweringCache()
+    key = lowering_key(model.SerializeToString(deterministic=True))
+    tflite, hit = cache.get_or_build(key, build)
+    if hit:
+        console.note("cache-hit", f"lowered model reused from the cache ({key[:12]})", file=str(cache.path(key)))
+    return tflite
 
 
 def compile_model(model_path: str | Path, output: str | Path, options: CompileOptions) -> CompileResult:
@@ -102,11 +130,13 @@ def compile_model(model_path: str | Path, output: str | Path, options: CompileOp
             raise StretchError("bad-placement", "--place-from-model: the model records no placement (stretchc.placement metadata)", file=str(model_path))
         place = {**recorded, **place}
     source_sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
-    with console.step("lowering ONNX to TFLite (onnx2tf)"):
-        tflite = lower_to_tflite(model, file=str(model_path))
+    tflite = _lower(model, model_path, options)
     module = build_module(model, tflite, name=model_path.stem, file=str(model_path))
-    output.resolve().parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.resolve().parent))
+    try:
+        output.resolve().parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.resolve().parent))
+    except OSError as exc:
+        raise StretchError("write-failed", f"cannot write the bundle: {exc.strerror or exc}", file=str(output)) from None
     ctx = PassContext(
         target=target,
         place=place,

@@ -93,7 +93,8 @@ def branched_model(
 
     join: "concat" (branch widths add up) or "add" (every branch has the stage width).
     residual: each branch block adds its input back (a residual add inside the branch).
-    nested: branch 0 forks into two convs and rejoins with a concat inside itself.
+    nested: branch 0 forks into two convs and rejoins with a concat inside itself, followed by a 1x1 conv
+    (so the converter cannot merge the inner concat into a concat join).
     """
     b = GraphBuilder(seed)
     x = b.conv("stem", "input", 3, width, k=3, stride=2)
@@ -117,6 +118,7 @@ def branched_model(
                 p = b.conv(f"s{s}/b{j}/n0", y, bw, half, k=1)
                 q = b.conv(f"s{s}/b{j}/n1", y, bw, bw - half, k=3)
                 y = b.op("Concat", f"s{s}/b{j}/ncat", [p, q], axis=1)
+                y = b.conv(f"s{s}/b{j}/n2", y, bw, bw, k=1)
             outs.append(y)
         if join == "concat":
             x = b.op("Concat", f"s{s}/join", outs, axis=1)

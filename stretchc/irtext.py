@@ -2,8 +2,9 @@
 
 The same module always prints to the same bytes. `parse_module(print_module(m))` gives back a module that
 prints identically, so a dump can be read back as test input. Constants with more than
-`INLINE_CONST_LIMIT` elements are printed as a digest only; the parser fills them with zeros (structure
-passes do not read constant data; numeric tests build modules from models instead).
+`INLINE_CONST_LIMIT` elements are printed as a digest only; the parser fills them with zeros that remember
+the digest, so they print back unchanged (structure passes do not read constant data; numeric tests build
+modules from models instead).
 
     # stretchc IR v1
     module "example"
@@ -47,8 +48,19 @@ def _type(v: Value) -> str:
     return text
 
 
+class _ElidedConst(np.ndarray):
+    """Zeros standing in for a constant printed as a digest; remembers the digest so it prints back the same."""
+
+    digest: str
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.digest = getattr(obj, "digest", "")
+
+
 def _const(v: Value) -> str:
     assert v.data is not None
+    if isinstance(v.data, _ElidedConst) and v.data.digest:
+        return f"sha256:{v.data.digest}"
     if v.data.size <= INLINE_CONST_LIMIT:
         return _j([x.item() for x in v.data.reshape(-1)])
     digest = hashlib.sha256(np.ascontiguousarray(v.data).tobytes()).hexdigest()[:16]
@@ -154,7 +166,8 @@ def parse_module(text: str, *, file: str | None = None) -> Module:
                 name, vtype = _DEF_RE.match(decl).groups()  # type: ignore[union-attr]
                 dtype, shape, quant = _parse_type(vtype, where)
                 if init.startswith("sha256:"):
-                    data = np.zeros(shape, dtype=dtype)
+                    data = np.zeros(shape, dtype=dtype).view(_ElidedConst)
+                    data.digest = init[len("sha256:") :]
                 else:
                     data = np.array(json.loads(init), dtype=dtype).reshape(shape)
                 values[name] = Value(name, shape, dtype, quant=quant, data=data)

@@ -9,6 +9,15 @@ import onnx
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The lowering cache (stretchc/cache.py) of the test session: private, never ~/.cache; removed at exit.
+if "STRETCHC_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="stretchc-test-cache-")
+    os.environ["STRETCHC_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, True)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from stretchc.console import get_console
-from stretchc.driver import CompileOptions, CompileResult, compile_model
+from stretchc.config import find_config, format_config, load_config, place_specs
+from stretchc.driver import CompileOptions, CompileResult, compile_model, default_pipeline
 from stretchc.errors import StretchError
 from stretchc.frontend.validate import parse_input_shapes
 from stretchc.passes.assign_delegates import parse_placement
@@ -15,20 +17,48 @@ from stretchc.passmanager import registry
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("compile", parents=[common], help="compile an ONNX model into a bundle", description=__doc__)
-    p.add_argument("model", help="the ONNX model")
-    p.add_argument("-t", "--target", default="pixel6", help="phone name (see `stretchc targets`) or a target YAML file")
-    p.add_argument("-o", "--output", required=True, help="bundle directory to write (replaced only if it is a bundle)")
+    p.add_argument("model", nargs="?", help="the ONNX model")
+    p.add_argument("-t", "--target", default=None, help="phone name (see `stretchc targets`) or a target YAML file (default pixel6)")
+    p.add_argument("-o", "--output", help="bundle directory to write (replaced only if it is a bundle); required")
     p.add_argument("--place", action="append", default=[], metavar="REGION=PROC,...", help="place regions (stem, s1.b0, s1.join, head, main) on cpu/gpu/dsp")
-    p.add_argument("--place-from-model", action="store_true", help="use the placement recorded in the model (stretchc build-model)")
+    p.add_argument("--place-from-model", action="store_true", default=None, help="use the placement recorded in the model (stretchc build-model)")
     p.add_argument("--pipeline", help="the pass pipeline (default: see `stretchc passes`)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...", help="static shape for a dynamic input")
     p.add_argument("--dump-dir", type=Path, help="write numbered IR dumps (00-input.ir, NN-after-<pass>.ir) here")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")
-    p.add_argument("--time-passes", action="store_true", help="print the time of every pass")
+    p.add_argument("--time-passes", action="store_true", default=None, help="print the time of every pass")
+    p.add_argument("--calib", metavar="PATH", help="calibration data (file or directory) for DSP quantization; a recorded dependency")
+    p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="image calibration preprocessing (scaled to [0,1] first, then (x-mean)/std, NCHW)")
+    p.add_argument("--on-ineligible", choices=("error", "cpu"), default=None, help="an op the Hexagon delegate cannot run: fail (default) or move its region to the CPU")
+    p.add_argument("--hexagon-dtype", choices=("int8", "uint8"), default=None, help="quantized type of DSP partitions (default int8; uint8 not implemented yet)")
+    p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="fail (verify-failed) when an output's SQNR vs the float model on held-out inputs is below DB")
+    p.add_argument("--depfile", type=Path, metavar="FILE", help="after a successful compile, write the bundle's dependencies as a Make/Ninja rule")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the lowering cache ($STRETCHC_CACHE_DIR, ~/.cache/stretchc)")
+    p.add_argument("--config", metavar="FILE", help="project defaults (default: ./stretchc.toml if present); the command line overrides them")
+    p.add_argument("--print-config", action="store_true", help="print the effective settings and exit without compiling")
+    p.add_argument("--report", type=Path, action="append", default=[], metavar="FILE.html|FILE.json", help="write the placement report (HTML: one self-contained file with the predicted timeline; JSON otherwise)")
+    p.add_argument("--explain", action="append", default=[], metavar="REGION", help="after compiling, say why REGION (e.g. s1.b0) runs where it runs")
+    p.add_argument("--emit", action="append", default=[], choices=("nnstretch-tflite",), help="also write nnstretch.tflite: one model tagged for the NN-Stretch prototype runtime")
     p.add_argument("--verify", action="store_true", help="after compiling, compare the bundle with ONNX Runtime")
     p.add_argument("--atol", type=float, default=None, help="--verify: absolute tolerance (default 1e-4 x max|reference|)")
     p.add_argument("--rtol", type=float, default=0.0, help="--verify: relative tolerance")
     p.set_defaults(func=run)
+
+
+def _write_depfile(args: argparse.Namespace, result: CompileResult, options: CompileOptions, config_path: Path | None) -> None:
+    from stretchc.depfile import bundle_dependencies, write_depfile
+    from stretchc.targets import load_target
+
+    deps = bundle_dependencies(
+        Path(args.model),
+        target_path=load_target(options.target).path,
+        config_path=config_path,
+        calib=options.extra.get("calib") if options.extra.get("calib") != "random" else None,
+    )
+    try:
+        write_depfile(args.depfile, Path(args.output), deps)
+    except OSError as exc:
+        raise StretchError("write-failed", f"cannot write the depfile: {exc.strerror or exc}", file=str(args.depfile)) from None
 
 
 def placement_table(result: CompileResult) -> str:
@@ -36,39 +66,127 @@ def placement_table(result: CompileResult) -> str:
     m = result.manifest
     overrides = set(result.report.get("overrides", []))
     rows = [f"bundle {result.output} for {m['target']['name']} ({m['target']['description']})"]
-    rows.append(f"  {'partition':<24} {'processor':<9} {'delegate':<8} regions")
+    pr = result.report.get("placement_report") or {}
+    region_ms = {r["region"]: r["predicted_ms"] for r in pr.get("regions", [])}
+    rows.append(f"  {'partition':<24} {'processor':<9} {'delegate':<8} {'pred. ms':>9}  regions")
     for p in m["partitions"]:
         mark = " (--place)" if set(p["regions"]) & overrides else ""
-        rows.append(f"  {p['name']:<24} {p['processor']:<9} {p['delegate']:<8} {', '.join(p['regions'])}{mark}")
+        ms = sum(region_ms[r] for r in p["regions"] if r in region_ms) if region_ms else None
+        ms_text = f"{ms:9.3f}" if ms is not None else f"{'-':>9}"
+        rows.append(f"  {p['name']:<24} {p['processor']:<9} {p['delegate']:<8} {ms_text}  {', '.join(p['regions'])}{mark}")
     steps = " -> ".join("[" + " | ".join(s) + "]" for s in m["schedule"]["steps"])
     rows.append(f"  schedule: {steps}")
+    if pr:
+        best = pr.get("best_single")
+        speed = pr.get("speedup_over_best_single")
+        extra = f"; best single processor {best['processor']} {best['ms']:.3f} ms, speedup {speed:.2f}x" if best and speed else ""
+        rows.append(f"  predicted latency: {pr['predicted_latency_ms']:.3f} ms ({pr.get('policy', '')}){extra}")
     return "\n".join(rows)
 
 
+def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
+    """The effective compile settings: the command line over stretchc.toml over the defaults."""
+    config_path = find_config(args.config)
+    cfg = load_config(config_path).values
+    place: dict[str, str] = {}
+    for source, items in (("config", place_specs(cfg.get("place"))), ("cli", args.place)):
+        seen: set[str] = set()
+        for item in items:
+            for region, proc in parse_placement(item).items():
+                if region in seen:
+                    raise StretchError("bad-placement", f"--place names region {region!r} twice", file=str(config_path) if source == "config" else None)
+                seen.add(region)
+                place[region] = proc
+    input_shapes = {k: list(v) for k, v in cfg.get("input-shape", {}).items()}
+    input_shapes.update(parse_input_shapes(args.input_shape))
+    calib = args.calib if args.calib is not None else cfg.get("calib")
+    settings: dict[str, Any] = {
+        "target": args.target or cfg.get("target") or "pixel6",
+        "pipeline": args.pipeline or cfg.get("pipeline"),
+        "place": place,
+        "place-from-model": bool(args.place_from_model if args.place_from_model is not None else cfg.get("place-from-model", False)),
+        "input-shape": input_shapes,
+        "calib": str(calib) if calib else None,
+        "preprocessing": cfg.get("preprocessing"),
+        "cache": False if args.no_cache else bool(cfg.get("cache", True)),
+        "time-passes": bool(args.time_passes if args.time_passes is not None else cfg.get("time-passes", False)),
+    }
+    return settings, config_path
+
+
 def run(args: argparse.Namespace) -> int:
+    settings, config_path = _settings(args)
+    if args.print_config:
+        shown = dict(settings)
+        shown["pipeline"] = shown["pipeline"] or default_pipeline()
+        shown["config"] = str(config_path) if config_path else None
+        get_console().out(format_config(shown).rstrip("\n"))
+        return 0
+    if not args.model:
+        raise StretchError("usage", "stretchc compile: the following arguments are required: model")
+    if not args.output:
+        raise StretchError("usage", "stretchc compile: the following arguments are required: -o/--output")
+    if settings["calib"] and settings["calib"] != "random" and not Path(settings["calib"]).exists():
+        raise StretchError("bad-calibration", "calibration data does not exist", file=settings["calib"])
     known = registry()
     for name in args.print_ir_after:
         if name not in known:
             raise StretchError("unknown-pass", f"--print-ir-after names unknown pass {name!r}; known passes: {', '.join(known)}")
-    place: dict[str, str] = {}
-    for item in args.place:
-        for region, proc in parse_placement(item).items():
-            if region in place:
-                raise StretchError("bad-placement", f"--place names region {region!r} twice")
-            place[region] = proc
+    extra: dict[str, Any] = {}
+    if settings["calib"]:
+        extra["calib"] = settings["calib"]  # recorded dependency; consumed by the DSP quantizer
+    if settings["preprocessing"] is not None:
+        extra["preprocessing"] = settings["preprocessing"]
+    if args.preprocess:
+        extra["preprocess"] = args.preprocess
+    if args.on_ineligible:
+        extra["on_ineligible"] = args.on_ineligible
+    if args.emit:
+        extra["emit"] = sorted(set(args.emit))
+    pipeline_text = settings["pipeline"]
+    if args.hexagon_dtype and args.hexagon_dtype != "int8":
+        pipeline_text = (pipeline_text or default_pipeline()).replace("quantize-hexagon", f"quantize-hexagon{{dtype={args.hexagon_dtype}}}", 1)
+    settings["pipeline"] = pipeline_text
     options = CompileOptions(
-        target=args.target,
-        pipeline=args.pipeline,
-        place=place,
-        place_from_model=args.place_from_model,
-        input_shapes=parse_input_shapes(args.input_shape),
+        target=settings["target"],
+        pipeline=settings["pipeline"],
+        place=settings["place"],
+        place_from_model=settings["place-from-model"],
+        input_shapes=settings["input-shape"],
         dump_dir=args.dump_dir,
         print_ir_after=frozenset(args.print_ir_after),
-        time_passes=args.time_passes,
+        time_passes=settings["time-passes"],
+        use_cache=settings["cache"],
+        extra=extra,
     )
     result = compile_model(args.model, args.output, options)
+    if args.depfile is not None:
+        _write_depfile(args, result, options, config_path)
     console = get_console()
     console.out(placement_table(result))
+    if args.report or args.explain:
+        from stretchc.costmodel.report import explain, write_report
+
+        pr = result.report.get("placement_report")
+        if pr is None:
+            raise StretchError("bad-pipeline", "--report/--explain: the pipeline made no placement report (it needs assign-delegates and a target)")
+        for path in args.report:
+            try:
+                write_report(pr, path, title=f"stretchc placement report: {Path(args.model).name} on {pr['target']}")
+            except OSError as exc:
+                raise StretchError("write-failed", f"cannot write the report: {exc.strerror or exc}", file=str(path)) from None
+        for region in args.explain:
+            console.out(explain(pr, region))
+    if args.min_sqnr is not None:
+        from stretchc.verify import verify_bundle
+
+        report = verify_bundle(Path(args.output), Path(args.model), samples=20, seed=1_000_003, min_sqnr=args.min_sqnr)
+        console.out(report.table())
+        if not report.ok:
+            import shutil
+
+            shutil.rmtree(args.output, ignore_errors=True)  # a bundle below --min-sqnr is not a build product
+            report.raise_if_failed()
     if args.verify:
         from stretchc.verify import verify_bundle
 

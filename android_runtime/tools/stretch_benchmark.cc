@@ -1,0 +1,195 @@
+// stretch_benchmark --bundle DIR [--input NAME=FILE.npy]... [--warmup N] [--runs N] [--output-dir DIR]
+//                   [--report FILE.json] [--sequential] [--cpu-only] [--spin-us N] [--check]
+// Runs a stretchc bundle exactly as its manifest says and prints min/avg/max latency, per-partition times,
+// per-sync-point waits and the bytes copied at sync points. Exit status: 0 ok, 2 usage, 3 bad bundle or
+// input, 1 runtime failure.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sys/stat.h>
+
+#include "bundle.h"
+#include "npy.h"
+#include "runtime.h"
+
+using namespace stretch;
+
+namespace {
+int Usage(const std::string& msg) {
+  std::cerr << "error: " << msg << "\n"
+            << "usage: stretch_benchmark --bundle DIR [--input NAME=FILE.npy]... [--warmup N] [--runs N] [--output-dir DIR]\n"
+               "                         [--report FILE.json] [--sequential] [--cpu-only] [--spin-us N] [--check]\n";
+  return 2;
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') { o += '\\'; o += c; }
+    else if (static_cast<unsigned char>(c) < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); o += b; }
+    else o += c;
+  }
+  return o;
+}
+
+// Messages may quote manifest strings: keep them printable, one line.
+std::string Printable(const std::string& s) {
+  std::string o;
+  for (char c : s) o += (static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f) ? c : '?';
+  return o;
+}
+
+bool ParseInt(const char* s, int* out) {
+  char* end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (!*s || *end || v < 0 || v > 1000000) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string bundle_dir, output_dir, report;
+  std::map<std::string, std::string> inputs;
+  int warmup = 1, runs = 10;
+  bool check_only = false;
+  RuntimeOptions opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      if (i + 1 >= argc) { Usage(std::string(name) + " needs a value"); std::exit(2); }
+      return argv[++i];
+    };
+    if (a == "--bundle") bundle_dir = value("--bundle");
+    else if (a == "--output-dir") output_dir = value("--output-dir");
+    else if (a == "--report") report = value("--report");
+    else if (a == "--input") {
+      std::string kv = value("--input");
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) return Usage("--input takes NAME=FILE.npy");
+      inputs[kv.substr(0, eq)] = kv.substr(eq + 1);
+    } else if (a == "--warmup") { if (!ParseInt(value("--warmup"), &warmup)) return Usage("--warmup takes a count"); }
+    else if (a == "--runs") { if (!ParseInt(value("--runs"), &runs) || runs < 1) return Usage("--runs takes a positive count"); }
+    else if (a == "--spin-us") { if (!ParseInt(value("--spin-us"), &opt.spin_us)) return Usage("--spin-us takes microseconds"); }
+    else if (a == "--sequential") opt.sequential = true;
+    else if (a == "--cpu-only") opt.allow_accelerators = false;
+    else if (a == "--check") check_only = true;
+    else if (a == "-h" || a == "--help") { Usage("help"); return 0; }
+    else return Usage("unknown option " + a);
+  }
+  if (bundle_dir.empty()) return Usage("--bundle is required");
+
+  Bundle bundle;
+  try {
+    bundle = LoadBundle(bundle_dir, !check_only);
+  } catch (const BundleError& e) {
+    std::cerr << "error[bad-bundle]: " << bundle_dir << ": " << Printable(e.what()) << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "error[bad-bundle]: " << bundle_dir << ": " << Printable(e.what()) << "\n";
+    return 3;
+  }
+  if (check_only) {
+    std::cout << "bundle OK: " << bundle.partitions.size() << " partitions, " << bundle.lanes.size() << " lanes, "
+              << bundle.sync_points.size() << " sync points, arena " << bundle.arena_size << " bytes\n";
+    return 0;
+  }
+  for (auto& kv : inputs) {
+    bool known = false;
+    for (auto& io : bundle.inputs) known |= io.name == kv.first;
+    if (!known) { std::cerr << "error[bad-input-data]: the model has no input named " << kv.first << "\n"; return 3; }
+  }
+  std::vector<NpyArray> arrays;
+  try {
+    std::mt19937 rng(0);
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    for (auto& io : bundle.inputs) {
+      auto it = inputs.find(io.name);
+      if (it != inputs.end()) {
+        arrays.push_back(ReadNpy(it->second));
+      } else {  // no file: seeded random data (float in [-1, 1), integers 0)
+        NpyArray a;
+        a.dtype = io.dtype;
+        a.shape = io.shape;
+        size_t n = 1;
+        for (auto d : io.shape) n *= static_cast<size_t>(d);
+        a.data.assign(n * DtypeSize(io.dtype), 0);
+        if (io.dtype == "float32")
+          for (size_t k = 0; k < n; ++k) { float v = dist(rng); std::memcpy(a.data.data() + 4 * k, &v, 4); }
+        arrays.push_back(std::move(a));
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "error[bad-input-data]: " << e.what() << "\n";
+    return 3;
+  }
+
+  try {
+    Runtime rt(std::move(bundle), opt, std::cerr);
+    const Bundle& b = rt.bundle();
+    for (size_t i = 0; i < arrays.size(); ++i) rt.SetInput(i, arrays[i]);
+    for (int i = 0; i < warmup; ++i) {
+      for (size_t k = 0; k < arrays.size(); ++k) rt.SetInput(k, arrays[k]);
+      rt.Run();
+    }
+    std::vector<double> lat;
+    std::vector<double> part(b.partitions.size(), 0), wait(b.sync_points.size(), 0);
+    double reuse = 0;
+    for (int i = 0; i < runs; ++i) {
+      for (size_t k = 0; k < arrays.size(); ++k) rt.SetInput(k, arrays[k]);  // inputs may share bytes with later slots
+      RunTimes t = rt.Run();
+      lat.push_back(t.total_ms);
+      for (size_t k = 0; k < part.size(); ++k) part[k] += t.partition_ms[k] / runs;
+      for (size_t k = 0; k < wait.size(); ++k) wait[k] += t.sync_wait_ms[k] / runs;
+      reuse += t.reuse_wait_ms / runs;
+    }
+    double mn = *std::min_element(lat.begin(), lat.end()), mx = *std::max_element(lat.begin(), lat.end()), avg = 0;
+    for (double v : lat) avg += v / lat.size();
+
+    std::cout << "bundle: " << bundle_dir << " (model " << b.model_name << ", " << b.partitions.size() << " partitions, "
+              << b.lanes.size() << " lanes" << (opt.sequential ? ", sequential" : "") << ")\n";
+    std::printf("latency ms: min %.3f avg %.3f max %.3f (%d runs, %d warmup)\n", mn, avg, mx, runs, warmup);
+    for (size_t k = 0; k < part.size(); ++k)
+      std::printf("  partition %-24s %-8s %8.3f ms  on %s\n", b.partitions[k].name.c_str(), b.partitions[k].processor.c_str(), part[k],
+                  rt.placement()[k].c_str());
+    for (size_t k = 0; k < wait.size(); ++k)
+      std::printf("  sync %-12s %-6s wait %8.3f ms\n", b.sync_points[k].name.c_str(), b.sync_points[k].kind.c_str(), wait[k]);
+    std::printf("bytes copied at sync points: %llu\n", static_cast<unsigned long long>(rt.bytes_copied_at_sync_points()));
+
+    if (!output_dir.empty()) {
+      mkdir(output_dir.c_str(), 0755);
+      for (size_t k = 0; k < b.outputs.size(); ++k) {
+        std::string name = b.outputs[k].name;
+        for (auto& c : name)
+          if (c == '/' || c == '\\' || c == ':' ) c = '_';
+        WriteNpy(output_dir + "/" + name + ".npy", rt.GetOutput(k));
+      }
+    }
+    if (!report.empty()) {
+      std::ofstream f(report);
+      f << "{\"bundle\": \"" << JsonEscape(bundle_dir) << "\", \"sequential\": " << (opt.sequential ? "true" : "false")
+        << ", \"runs\": " << runs << ", \"warmup\": " << warmup << ", \"latency_ms\": {\"min\": " << mn << ", \"avg\": " << avg
+        << ", \"max\": " << mx << "}, \"partitions\": {";
+      for (size_t k = 0; k < part.size(); ++k)
+        f << (k ? ", " : "") << "\"" << JsonEscape(b.partitions[k].name) << "\": {\"ms\": " << part[k] << ", \"runs_on\": \""
+          << JsonEscape(rt.placement()[k]) << "\"}";
+      f << "}, \"sync_wait_ms\": {";
+      for (size_t k = 0; k < wait.size(); ++k) f << (k ? ", " : "") << "\"" << JsonEscape(b.sync_points[k].name) << "\": " << wait[k];
+      f << "}, \"reuse_wait_ms\": " << reuse << ", \"bytes_copied_at_sync_points\": " << rt.bytes_copied_at_sync_points() << "}\n";
+      if (!f) throw std::runtime_error("cannot write " + report);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << Printable(e.what()) << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,137 @@
+"""Project defaults for `stretchc compile` in `stretchc.toml`.
+
+The file is found in the current directory, or given with `--config FILE`; the command line overrides it
+(for `place`, region by region). Relative paths in it (`target` when it is a file, `calib`) are relative to
+the file's directory. Unknown keys and wrongly typed values are errors (`bad-config`) naming the key and
+the file. Example:
+
+    target = "pixel6"                 # a phone name or a target YAML file
+    pipeline = "find-branches,assign-delegates,outline-partitions,insert-sync-points,emit-bundle"
+    calib = "calib/"                  # calibration data (a file or a directory)
+    place = { "s1.b1" = "gpu" }       # or "s1.b1=gpu,stem=cpu"
+    place-from-model = false
+    input-shape = { input = [1, 3, 224, 224] }
+    cache = true                      # the lowering cache
+    time-passes = false
+
+    [preprocessing]                   # passed to the passes as options.extra["preprocessing"]
+    mean = [0.485, 0.456, 0.406]
+    std = [0.229, 0.224, 0.225]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stretchc.errors import StretchError
+
+CONFIG_NAME = "stretchc.toml"
+
+# key -> (python type(s), what it is)
+KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "target": ((str,), "phone name or target YAML file"),
+    "pipeline": ((str,), "pass pipeline"),
+    "calib": ((str,), "calibration data file or directory"),
+    "preprocessing": ((dict,), "input preprocessing table"),
+    "place": ((dict, str), "placement: a table region = processor, or REGION=PROC,..."),
+    "place-from-model": ((bool,), "use the placement recorded in the model"),
+    "input-shape": ((dict,), "table input name = [dims]"),
+    "cache": ((bool,), "use the lowering cache"),
+    "time-passes": ((bool,), "print the time of every pass"),
+}
+
+
+@dataclass
+class ProjectConfig:
+    path: Path | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def find_config(explicit: str | Path | None, cwd: Path | None = None) -> Path | None:
+    """The config file to use: `explicit` (must exist), else `stretchc.toml` in `cwd`, else None."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise StretchError("file-not-found", "configuration file does not exist", file=str(path))
+        return path
+    candidate = (cwd or Path.cwd()) / CONFIG_NAME
+    return candidate if candidate.is_file() else None
+
+
+def load_config(path: Path | None) -> ProjectConfig:
+    """Read and check a config file (None: no file, empty config)."""
+    if path is None:
+        return ProjectConfig()
+    file = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise StretchError("bad-config", f"not valid TOML: {exc}", file=file) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StretchError("bad-config", f"cannot read configuration: {getattr(exc, 'strerror', None) or exc}", file=file) from None
+    base = path.parent
+    values: dict[str, Any] = {}
+    for key in raw:
+        if key not in KEYS:
+            raise StretchError("bad-config", f"unknown key {key!r} (known keys: {', '.join(KEYS)})", file=file)
+        types, what = KEYS[key]
+        value = raw[key]
+        if not isinstance(value, types):
+            raise StretchError("bad-config", f"key {key!r} must be a {what}, not {type(value).__name__}", file=file)
+        values[key] = value
+    if "target" in values and (values["target"].endswith((".yaml", ".yml")) or "/" in values["target"]):
+        values["target"] = str(_resolve(base, values["target"]))
+    if "calib" in values:
+        values["calib"] = str(_resolve(base, values["calib"]))
+    if isinstance(values.get("place"), dict):
+        for region, proc in values["place"].items():
+            if not isinstance(proc, str):
+                raise StretchError("bad-config", f"key 'place': region {region!r} must map to a processor name", file=file)
+    if "input-shape" in values:
+        for name, dims in values["input-shape"].items():
+            if not isinstance(dims, list) or not dims or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims):
+                raise StretchError("bad-config", f"key 'input-shape': {name!r} must be a list of positive integers", file=file)
+    return ProjectConfig(path=path, values=values)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def place_specs(value: Any) -> list[str]:
+    """The config's `place` as `--place` strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [f"{region}={proc}" for region, proc in value.items()]
+
+
+def format_config(settings: dict[str, Any]) -> str:
+    """Effective settings as TOML-like text (what `--print-config` prints); keys sorted."""
+    lines = []
+    for key in sorted(settings):
+        lines.append(f"{key} = {_toml_value(settings[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if value is None:
+        return '""  # not set'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in sorted(value.items())) + " }"
+    return json.dumps(str(value))

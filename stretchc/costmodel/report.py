@@ -1,0 +1,138 @@
+"""The placement report: JSON (the `placement_report` dict, deterministic) and one self-contained HTML file
+(inline CSS and SVG, no scripts, no external resources): per region its processor, why, predicted time and
+the alternatives; a predicted timeline with one lane per processor (SVG Gantt chart); the stage/branch
+graph coloured by processor; the predicted speedup over the best single processor."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+COLOURS = {"cpu": "#1f77b4", "gpu": "#2ca02c", "dsp": "#d62728"}
+LANES = ("cpu", "gpu", "dsp")
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, sort_keys=True, indent=2) + "\n"
+
+
+def explain(report: dict[str, Any], region: str) -> str:
+    """Why `region` runs where it runs, as a few lines of text."""
+    rows = {r["region"]: r for r in report["regions"]}
+    if region not in rows:
+        from stretchc.errors import StretchError
+
+        raise StretchError("unknown-branch", f"no region {region!r}; the bundle's regions are {', '.join(rows)}")
+    r = rows[region]
+    out = [f"{region} ({r['kind']}, {r['ops']} ops) runs on {r['processor']}: {r['why']}", f"  predicted region time {r['predicted_ms']:.3f} ms; model {report['predicted_latency_ms']:.3f} ms ({report['method']})"]
+    for p, a in r["alternatives"].items():
+        if a.get("eligible"):
+            out.append(f"  {p:<4} eligible     region {a['region_ms']:.3f} ms  -> model {a['total_ms']:.3f} ms")
+        else:
+            out.append(f"  {p:<4} not eligible: {a['reason']}")
+    return "\n".join(out)
+
+
+def _gantt(report: dict[str, Any]) -> str:
+    tl = report["timeline"]
+    lanes = [p for p in LANES if any(t["processor"] == p for t in tl)]
+    total = max([t["end_ms"] for t in tl] + [1e-9])
+    W, left, lane_h = 900, 60, 34
+    H = 30 + lane_h * len(lanes)
+    scale = (W - left - 20) / total
+    parts = [f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}">']
+    for i, p in enumerate(lanes):
+        y = 10 + i * lane_h
+        parts.append(f'<text x="5" y="{y + 20}" font-size="13">{p}</text>')
+        parts.append(f'<line x1="{left}" y1="{y + lane_h - 2}" x2="{W - 10}" y2="{y + lane_h - 2}" stroke="#ccc"/>')
+        for t in tl:
+            if t["processor"] != p:
+                continue
+            x = left + t["start_ms"] * scale
+            w = max((t["end_ms"] - t["start_ms"]) * scale, 2.0)
+            parts.append(
+                f'<rect class="bar" x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{lane_h - 8}" fill="{COLOURS[p]}" stroke="#fff">'
+                f'<title>{html.escape(t["region"])}: {t["start_ms"]:.3f}-{t["end_ms"]:.3f} ms</title></rect>'
+            )
+            if w > 40:
+                parts.append(f'<text x="{x + 3:.1f}" y="{y + 20}" font-size="11" fill="#fff">{html.escape(t["region"])}</text>')
+    parts.append(f'<text x="{left}" y="{H - 2}" font-size="11">0 ms</text><text x="{W - 80}" y="{H - 2}" font-size="11">{total:.2f} ms</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _graph(report: dict[str, Any]) -> str:
+    regions = report["regions"]
+    cols: list[list[dict[str, Any]]] = []
+    for r in regions:
+        if r["kind"] == "branch" and cols and cols[-1][0]["kind"] == "branch" and r["region"].split(".")[0] == cols[-1][0]["region"].split(".")[0]:
+            cols[-1].append(r)
+        else:
+            cols.append([r])
+    bw, bh, gx, gy = 110, 30, 40, 12
+    H = max(len(c) for c in cols) * (bh + gy) + 20
+    W = len(cols) * (bw + gx) + 20
+    pos = {}
+    parts = [f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}">']
+    for i, col in enumerate(cols):
+        x = 10 + i * (bw + gx)
+        y0 = (H - len(col) * (bh + gy)) / 2
+        for j, r in enumerate(col):
+            pos[r["region"]] = (x, y0 + j * (bh + gy))
+    for e in report["edges"]:
+        if e["from"] in pos and e["to"] in pos:
+            (x1, y1), (x2, y2) = pos[e["from"]], pos[e["to"]]
+            parts.append(f'<line x1="{x1 + bw}" y1="{y1 + bh / 2}" x2="{x2}" y2="{y2 + bh / 2}" stroke="#888"/>')
+    for r in regions:
+        x, y = pos[r["region"]]
+        parts.append(f'<rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="5" fill="{COLOURS[r["processor"]]}"/>')
+        parts.append(f'<text x="{x + 6}" y="{y + 19}" font-size="12" fill="#fff">{html.escape(r["region"])} · {r["processor"]}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def to_html(report: dict[str, Any], *, title: str = "stretchc placement report") -> str:
+    best = report.get("best_single")
+    speed = report.get("speedup_over_best_single")
+    rows = []
+    for r in report["regions"]:
+        alts = "; ".join(
+            f"{p}: {a['region_ms']:.3f} ms (model {a['total_ms']:.3f} ms)" if a.get("eligible") else f"{p}: not eligible — {html.escape(str(a['reason']))}"
+            for p, a in r["alternatives"].items()
+        )
+        rows.append(
+            f"<tr><td>{html.escape(r['region'])}</td><td>{r['kind']}</td><td style='color:{COLOURS[r['processor']]}'><b>{r['processor']}</b>"
+            f"{' (override)' if r['override'] else ''}</td><td>{r['predicted_ms']:.3f}</td><td>{html.escape(r['why'])}</td><td>{alts}</td></tr>"
+        )
+    legend = " ".join(f"<span style='background:{c};color:#fff;padding:2px 6px'>{p}</span>" for p, c in COLOURS.items())
+    singles = ", ".join(f"{p} {t:.2f} ms" for p, t in report.get("single_processor_ms", {}).items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:20px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}}</style>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<p>Target <b>{html.escape(report['target'])}</b>; policy {html.escape(str(report.get('policy', '')))}; search: {html.escape(report['method'])}.</p>
+<p>Predicted latency <b>{report['predicted_latency_ms']:.3f} ms</b>. Best single processor: {f"{best['processor']} {best['ms']:.3f} ms" if best else "n/a"} ({singles});
+predicted speedup <b>{f"{speed:.2f}x" if speed else "n/a"}</b>.</p>
+<p>{legend}</p>
+<h2>Predicted timeline</h2>
+{_gantt(report)}
+<h2>Stage / branch graph</h2>
+{_graph(report)}
+<h2>Regions</h2>
+<table><tr><th>region</th><th>kind</th><th>processor</th><th>predicted ms</th><th>why</th><th>alternatives</th></tr>
+{''.join(rows)}
+</table>
+</body></html>
+"""
+
+
+def write_report(report: dict[str, Any], path: Path, *, title: str = "stretchc placement report") -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".html", ".htm"):
+        path.write_text(to_html(report, title=title))
+    else:
+        path.write_text(to_json(report))

@@ -1,0 +1,51 @@
+"""Fixtures of the C++ runtime tests: the host build and compiled bundles (shared by the whole session)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import onnx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = ROOT / "android_runtime"
+BENCH = RUNTIME / "build-host" / "stretch_benchmark"
+
+
+@pytest.fixture(scope="session")
+def benchmark_bin() -> Path:
+    """Builds android_runtime for the host (incremental: reuses build-host/) and returns stretch_benchmark."""
+    if shutil.which("cmake") is None or shutil.which("c++") is None:
+        pytest.skip("cmake and a C++ compiler are needed (apt-get install -y cmake g++ libflatbuffers-dev)")
+    proc = subprocess.run([str(RUNTIME / "build_host.sh")], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    selftest = subprocess.run([str(RUNTIME / "build-host" / "stretch_runtime_selftest")], capture_output=True, text=True, cwd=RUNTIME / "build-host")
+    assert selftest.returncode == 0, selftest.stderr
+    return BENCH
+
+
+def compile_bundle(model: onnx.ModelProto, out: Path, place: dict[str, str] | None = None, **extra: object) -> Path:
+    from stretchc.driver import CompileOptions, compile_model
+
+    src = out.with_suffix(".onnx")
+    onnx.save(model, src)
+    compile_model(src, out, CompileOptions(place=dict(place or {}), extra=dict(extra)))
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The example model (2 and 3 branches, one branch on the GPU) and a 3-branch model (CPU, GPU, DSP)."""
+    from stretchc.errors import StretchError
+    from stretchc.examples import branched_model, example_model
+
+    d = tmp_path_factory.mktemp("cpp_bundles")
+    out = {"example": compile_bundle(example_model(), d / "example", {"s1.b1": "gpu"})}
+    three = branched_model(branches=(3,), size=32, width=24, name="three")
+    try:
+        out["three"] = compile_bundle(three, d / "three", {"s1.b1": "gpu", "s1.b2": "dsp"})
+    except StretchError:  # the DSP needs int8; fall back to CPU/GPU placement
+        out["three"] = compile_bundle(three, d / "three", {"s1.b1": "gpu"})
+    return out

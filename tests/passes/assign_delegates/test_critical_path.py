@@ -1,0 +1,77 @@
+"""assign-delegates{policy=critical-path}: never predicted slower than other placements; overrides win."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from stretchc.costmodel.placement import plan
+from stretchc.examples import example_model
+from stretchc.frontend.lower import lower_to_tflite
+from stretchc.frontend.module import build_module
+from stretchc.passes.find_branches import FindBranches
+from stretchc.passmanager import PassContext
+from stretchc.targets import load_target
+
+
+@pytest.fixture(scope="module")
+def module():  # type: ignore[no-untyped-def]
+    model = example_model()
+    m = build_module(model, lower_to_tflite(model, file="example"), name="example", file="example")
+    FindBranches().run(m, PassContext(target=load_target("mi9")))
+    return m
+
+
+@pytest.mark.parametrize("target", ["mi9", "pixel6", "pixel3"])
+def test_optimiser_no_slower_than_any_configured_placement(module, target) -> None:  # type: ignore[no-untyped-def]
+    t = load_target(target)
+    branches = [r.name for r in module.regions if r.kind == "branch"]
+    best = plan(module, t)["predicted_latency_ms"]
+    procs = ["cpu", "gpu"]
+    for combo in itertools.product(procs, repeat=len(branches)):
+        configured = dict(zip(branches, combo))
+        conf = plan(module, t, fixed=configured, optimise_free=False)
+        assert best <= conf["predicted_latency_ms"] + 1e-6
+
+
+def test_optimiser_with_dsp_no_slower_than_dsp_configuration(module) -> None:  # type: ignore[no-untyped-def]
+    t = load_target("mi9")
+    configured = {r.name: ("dsp" if r.kind == "branch" and r.branch == 1 else "cpu") for r in module.regions}
+    conf = plan(module, t, fixed=configured, quantized_dsp=True, optimise_free=False)
+    opt = plan(module, t, quantized_dsp=True, seeds=[configured])
+    assert opt["predicted_latency_ms"] <= conf["predicted_latency_ms"] + 1e-6
+
+
+def test_overrides_win_and_are_reported(module) -> None:  # type: ignore[no-untyped-def]
+    rep = plan(module, load_target("mi9"), fixed={"s1.b1": "gpu"})
+    row = next(r for r in rep["regions"] if r["region"] == "s1.b1")
+    assert rep["placement"]["s1.b1"] == "gpu" and row["override"] and "override" in row["why"]
+
+
+def test_float_pipeline_never_picks_dsp_and_explains_why(module) -> None:  # type: ignore[no-untyped-def]
+    rep = plan(module, load_target("mi9"))
+    assert "dsp" not in rep["placement"].values()
+    for r in rep["regions"]:
+        assert not r["alternatives"]["dsp"]["eligible"] and "quantize-hexagon" in r["alternatives"]["dsp"]["reason"]
+    rep6 = plan(module, load_target("pixel6"))
+    assert "no Hexagon" in rep6["regions"][0]["alternatives"]["dsp"]["reason"]
+
+
+def test_concurrent_branches_cost_their_maximum(module) -> None:  # type: ignore[no-untyped-def]
+    rep = plan(module, load_target("mi9"), fixed={"s2.b0": "cpu", "s2.b1": "gpu"}, optimise_free=False)
+    tl = {t["region"]: t for t in rep["timeline"]}
+    a, b = tl["s2.b0"], tl["s2.b1"]
+    assert a["start_ms"] < b["end_ms"] and b["start_ms"] < a["end_ms"]  # overlap: run at the same time
+    c = tl["s2.b2"]  # on the CPU like s2.b0: serialized
+    assert c["start_ms"] >= a["end_ms"] - 1e-9 or a["start_ms"] >= c["end_ms"] - 1e-9
+
+
+def test_pass_records_prediction(module) -> None:  # type: ignore[no-untyped-def]
+    from stretchc.passes.assign_delegates import AssignDelegates
+
+    ctx = PassContext(target=load_target("mi9"), options={"pipeline": "find-branches,assign-delegates"})
+    AssignDelegates().run(module, ctx)
+    assert ctx.report["predicted_latency_ms"] > 0
+    assert ctx.report["placement_report"]["policy"] == "critical-path"
+    assert AssignDelegates().spelled() == "assign-delegates{policy=critical-path}"

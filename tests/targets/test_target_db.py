@@ -1,0 +1,79 @@
+"""The target database: every phone loads, processors and refusals are right, bad files name the field."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from stretchc.cli import main
+from stretchc.errors import StretchError
+from stretchc.targets import DATA_DIR, known_targets, load_target
+
+
+def test_required_phones_present_and_valid() -> None:
+    names = known_targets()
+    for n in ("pixel6", "pixel4", "mi9", "pixel3", "galaxy-s21", "galaxy-s23"):
+        assert n in names
+    socs = {load_target(n).raw["soc"]["name"] for n in names}
+    assert {"Snapdragon 888", "Snapdragon 8 Gen 2", "Snapdragon 855", "Snapdragon 845", "Google Tensor G1"} <= socs
+
+
+def test_processors_and_pixel6_threads() -> None:
+    assert load_target("pixel6").processors == ("cpu", "gpu")
+    assert load_target("pixel6").cpu_threads == 2 and load_target("pixel6").cpu_affinity == (6, 7)
+    for n in ("mi9", "pixel4", "pixel3"):
+        assert "dsp" in load_target(n).processors
+
+
+@pytest.mark.parametrize("name", ["galaxy-s21", "galaxy-s23"])
+def test_new_snapdragons_refuse_dsp_naming_qnn(name: str) -> None:
+    with pytest.raises(StretchError) as e:
+        load_target(name).require("dsp", what="--place s1.b0=dsp")
+    assert "QNN" in e.value.message and "not in hexagon_nn" in e.value.message
+
+
+def test_every_target_has_cost_and_sourced_calibration() -> None:
+    for n in known_targets():
+        raw = load_target(n).raw
+        assert raw["cost"]["efficiency"]["cpu"]["float32"]["conv"] > 0
+        for pt in raw.get("calibration", []):
+            assert pt["source"]
+
+
+def test_malformed_target_names_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    raw = yaml.safe_load((DATA_DIR / "mi9.yaml").read_text())
+    raw["cpu"]["threads"] = "four"
+    bad = tmp_path / "phone.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(StretchError) as e:
+        load_target(str(bad))
+    assert "cpu.threads" in e.value.message
+    raw["calibration"][0]["latency_ms"] = -1
+    raw["cpu"]["threads"] = 4
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(StretchError) as e:
+        load_target(str(bad))
+    assert "calibration.0.latency_ms" in e.value.message
+
+
+def test_user_target_file_is_usable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    raw = yaml.safe_load((DATA_DIR / "pixel6.yaml").read_text())
+    raw["name"] = "myphone"
+    p = tmp_path / "myphone.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    assert load_target(str(p)).name == "myphone"
+
+
+def test_unknown_target_lists_known(capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(StretchError) as e:
+        load_target("nokia3310")
+    for n in known_targets():
+        assert n in e.value.message
+
+
+def test_targets_cli(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["targets"]) == 0
+    out = capsys.readouterr().out
+    assert "galaxy-s23" in out and "pixel3" in out
+    assert main(["targets", "show", "galaxy-s21"]) == 0
+    assert "QNN" in capsys.readouterr().out
