@@ -31,7 +31,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--depth", type=int, default=12)
+    ap.add_argument("--depth", type=int, default=24)
     args = ap.parse_args()
     set_console(Console(quiet=True))
     with tempfile.TemporaryDirectory() as tmp:

@@ -116,12 +116,28 @@ def import_model(buf: bytes) -> Graph:
             custom = code.customCode.decode() if code.customCode else ""
             raise TFLiteImportError(f"op {kind}{' ' + custom if custom else ''} is not supported")
         attrs = _options_to_attrs(op)
-        attrs["version"] = int(code.version)
         ins = [values[int(i)] if int(i) >= 0 else None for i in op.inputs]
         outs = [values[int(i)] for i in op.outputs]
+        attrs["version"] = _own_version(kind, int(code.version), ins)
         graph.nodes.append(Node(f"tfl.{kind}", ins, outs, attrs, loc=tensor_names[int(op.outputs[0])]))
     graph.outputs = [values[int(i)] for i in sg.outputs]
     return graph
+
+
+def _own_version(kind: str, version: int, inputs: list[Value | None]) -> int:
+    """The version this op instance needs, where the converter gave every op of a kind the highest one.
+
+    TFLite's converter writes one OperatorCode per kind, so when any CONV_2D of a model is grouped
+    (version 6), every CONV_2D gets version 6. A partition cut from the model must carry the version of its
+    own ops: the Hexagon delegate, for one, accepts CONV_2D only up to version 3. Versions follow TFLite's
+    op_version rules: 1 float, 3 int8 (per-channel), 6 grouped.
+    """
+    if kind != "CONV_2D" or version != 6 or len(inputs) < 2 or inputs[0] is None or inputs[1] is None:
+        return version
+    x, w = inputs[0], inputs[1]
+    if len(x.shape) != 4 or len(w.shape) != 4 or x.shape[3] != w.shape[3]:
+        return version  # really grouped
+    return {"float32": 1, "int8": 3}.get(x.dtype, version)
 
 
 def _tensor(v: Value, buffer: int) -> S.TensorT:

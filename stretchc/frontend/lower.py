@@ -124,12 +124,6 @@ def _convert(onnx_path: Path, out_dir: Path) -> bytes:
     # end up in the flatbuffer: start every lowering from a fresh session so a second lowering in the same
     # process gives the same bytes as the first (reproducible bundles, cache entries).
     _reset_keras_names()
-    # Keras numbers layer names per process (model_1/..., relu_11, ...) and the TFLite converter's op and
-    # tensor order follows those names: reset them so the Nth compile in a process equals the first.
-    import tf_keras
-
-    tf_keras.backend.clear_session()
-    tf.keras.backend.clear_session()
     keras_model = onnx2tf.convert(
         input_onnx_file_path=str(onnx_path),
         output_folder_path=str(out_dir),
