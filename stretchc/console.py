@@ -8,10 +8,14 @@ without threading it through every call.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Iterator
 
 from stretchc.errors import Diagnostic, Location, StretchError
@@ -73,6 +77,27 @@ class Console:
         end = "\n" if done >= total else ""
         self.stream.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
         self.stream.flush()
+
+
+@contextmanager
+def native_output_to(log_path: Path) -> Iterator[None]:
+    """Send this process's stdout/stderr (Python and C level) to `log_path` while the block runs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "wb") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 _console = Console()

@@ -12,7 +12,6 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shutil
 import socket
@@ -24,6 +23,7 @@ from typing import Iterator
 import numpy as np
 import onnx
 
+from stretchc.console import native_output_to
 from stretchc.errors import StretchError
 
 LOWERING_OPTIONS = {"simplify": "onnxsim-inprocess", "converter": "from_concrete_functions", "ops": "builtins+select"}
@@ -49,27 +49,6 @@ def no_network() -> Iterator[None]:
         yield
     finally:
         socket.socket.connect, socket.socket.connect_ex, socket.create_connection, socket.getaddrinfo = saved  # type: ignore[method-assign]
-
-
-@contextlib.contextmanager
-def _captured_output(log_path: Path) -> Iterator[None]:
-    """Send this process's stdout/stderr (Python and C level) to `log_path` while the block runs."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_path, "wb") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
 
 
 def _sample_images() -> np.ndarray:
@@ -102,7 +81,7 @@ def lower_to_tflite(model: onnx.ModelProto, *, file: str) -> bytes:
             simplified, ok = model, False
         work = scratch / "model.onnx"
         onnx.save(simplified if ok else model, str(work))
-        with no_network(), _captured_output(log_path):
+        with no_network(), native_output_to(log_path):
             tflite = _convert(work, scratch / "out")
         return tflite
     except StretchError:

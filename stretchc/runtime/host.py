@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from stretchc.bundle.manifest import load_manifest
-from stretchc.console import get_console
+from stretchc.console import get_console, native_output_to
 from stretchc.errors import StretchError
 
 
@@ -84,8 +85,10 @@ class HostRuntime:
                 notes.add(f"DSP partitions run their CPU fallback ({p['fallback']['file'] if p['fallback'] else p['file']})")
             path = self.bundle / (p["fallback"]["file"] if p["processor"] == "dsp" and p["fallback"] else p["file"])
             try:
-                it = Interpreter(model_path=str(path), num_threads=num_threads or 1)
-                it.allocate_tensors()
+                # LiteRT logs delegate creation ("INFO: Created ... XNNPACK delegate") to the process's stderr.
+                with tempfile.TemporaryDirectory() as tmp, native_output_to(Path(tmp) / "litert.log"):
+                    it = Interpreter(model_path=str(path), num_threads=num_threads or 1)
+                    it.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
                 raise StretchError("bad-bundle", f"partition {p['name']}: cannot load {p['file']}: {exc}", file=str(self.bundle)) from None
             by_name_in = {d["name"]: d["index"] for d in it.get_input_details()}

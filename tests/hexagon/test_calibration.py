@@ -84,7 +84,7 @@ def test_bad_calibration_names_the_file(tmp_path: Path, kind: str) -> None:
 
 def test_compile_with_bad_calibration_writes_nothing(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.npy"
-    np.save(bad, np.zeros((4, 3, 32, 32), np.float32))  # the example's input is 1x3x64x64
+    np.save(bad, np.zeros((4, 3, 32, 32), np.float32))  # the example's input is 1x3x160x160
     out = tmp_path / "b.stretch"
     argv = ["compile", str(REPO / "examples" / "branchy.onnx"), "-t", "mi9", "-o", str(out), "--place", "s1.b1=dsp"]
     assert main([*argv, "--calib", str(bad)]) == 3

@@ -15,8 +15,8 @@ EXAMPLE = str(REPO / "examples" / "branchy.onnx")
 
 def test_verify_reports_sqnr_and_min_sqnr_gates_compile(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(0)
-    np.save(tmp_path / "calib.npy", rng.random((16, 3, 64, 64)).astype(np.float32))
-    np.save(tmp_path / "held_out.npy", rng.random((8, 3, 64, 64)).astype(np.float32))
+    np.save(tmp_path / "calib.npy", rng.random((16, 3, 160, 160)).astype(np.float32))
+    np.save(tmp_path / "held_out.npy", rng.random((8, 3, 160, 160)).astype(np.float32))
     out = tmp_path / "b.stretch"
     argv = ["compile", EXAMPLE, "-t", "mi9", "-o", str(out), "--place", "s1.b1=dsp", "--calib", str(tmp_path / "calib.npy")]
     assert main([*argv, "--min-sqnr", "25"]) == 0

@@ -19,7 +19,7 @@ from tests.hexagon.nets import build
 EXAMPLE = REPO / "examples" / "branchy.onnx"
 
 
-def _calib(path: Path, n: int, seed: int, shape: tuple[int, ...] = (3, 64, 64)) -> np.ndarray:
+def _calib(path: Path, n: int, seed: int, shape: tuple[int, ...] = (3, 160, 160)) -> np.ndarray:  # default: the example's input
     arr = np.random.default_rng(seed).random((n, *shape)).astype(np.float32)
     np.save(path, arr)
     return arr
@@ -55,7 +55,7 @@ def test_partition_matches_tflite_quantizer_within_one_step(tmp_path: Path) -> N
         it.allocate_tensors()
     step = next(n for n in import_model(ref).nodes if n.kind == "DEQUANTIZE").inputs[0].quant.scale[0]  # type: ignore[union-attr]
     close = total = 0
-    for x in np.random.default_rng(7).random((10, 3, 64, 64)).astype(np.float32):
+    for x in np.random.default_rng(7).random((10, 3, 160, 160)).astype(np.float32):
         b = boundary(x)
         outs = []
         for it in (ours, theirs):
@@ -71,7 +71,7 @@ def test_partition_matches_tflite_quantizer_within_one_step(tmp_path: Path) -> N
 @pytest.mark.parametrize("net", ["resnet", "effnet-lite"])
 def test_builder_models_compile_for_mi9_with_int8_dsp(net: str, tmp_path: Path) -> None:
     model = build(net, tmp_path)
-    _calib(tmp_path / "calib.npy", 16, 1)
+    _calib(tmp_path / "calib.npy", 16, 1, shape=(3, 64, 64))
     result = compile_model(model, tmp_path / "b.stretch", CompileOptions(target="mi9", place_from_model=True, extra={"calib": str(tmp_path / "calib.npy")}))
     dsp = [p["name"] for p in result.manifest["partitions"] if p["processor"] == "dsp"]
     assert len(dsp) == 2
