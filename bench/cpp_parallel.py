@@ -45,7 +45,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--width", type=int, default=96)
-    ap.add_argument("--depth", type=int, default=10)
+    ap.add_argument("--depth", type=int, default=18)
     args = ap.parse_args()
     subprocess.run([str(ROOT / "android_runtime" / "build_host.sh")], check=True, capture_output=True)
     bench = ROOT / "android_runtime" / "build-host" / "stretch_benchmark"
@@ -53,7 +53,7 @@ def main() -> int:
         tmp = Path(tmp)
         model = branched_model(branches=(2,), size=args.size, width=args.width, depth=args.depth, name="two_branch_bench")
         onnx.save(model, tmp / "m.onnx")
-        compile_model(tmp / "m.onnx", tmp / "bundle", CompileOptions(place={"s1.b1": "gpu"}))
+        compile_model(tmp / "m.onnx", tmp / "bundle", CompileOptions(place={"s1.b0": "cpu", "s1.b1": "gpu"}))  # one branch per lane
         m = single_thread(tmp / "bundle")
         reports = {}
         for mode in ("sequential", "parallel"):

@@ -28,10 +28,10 @@ from stretchc.runtime.host import HostRuntime, Profile  # noqa: E402
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--depth", type=int, default=24)
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--size", type=int, default=96)
+    ap.add_argument("--width", type=int, default=96)
+    ap.add_argument("--depth", type=int, default=18)
     args = ap.parse_args()
     set_console(Console(quiet=True))
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,12 +59,15 @@ def main() -> int:
                 s, e, _ = prof.partitions[b]
                 branch_ms[b].append(e - s)
         p, s = statistics.median(par), statistics.median(seq)
+        pmin, smin = min(par), min(seq)  # NN-Stretch's protocol reports the minimum of the runs
         print(f"machine: {machine()}")
-        print(f"model: branched_model(branches=(2,), size={args.size}, width={args.width}, depth={args.depth}); {args.runs} runs, median")
+        print(f"model: branched_model(branches=(2,), size={args.size}, width={args.width}, depth={args.depth}); {args.runs} runs, 3 warm-up")
         print(
             table(
-                ["branch s1.b0 (ms)", "branch s1.b1 (ms)", "run_sequential (ms)", "run, 1 thread/lane (ms)", "ratio run/sequential", "target"],
-                [[f"{statistics.median(branch_ms['s1.b0']):.1f}", f"{statistics.median(branch_ms['s1.b1']):.1f}", f"{s:.1f}", f"{p:.1f}", f"{p / s:.2f}", "<= 0.6"]],
+                ["branch s1.b0 (ms)", "branch s1.b1 (ms)", "run_sequential median / min (ms)", "run, 1 thread/lane median / min (ms)",
+                 "ratio of medians", "ratio of minimums", "target"],
+                [[f"{statistics.median(branch_ms['s1.b0']):.1f}", f"{statistics.median(branch_ms['s1.b1']):.1f}", f"{s:.1f} / {smin:.1f}",
+                  f"{p:.1f} / {pmin:.1f}", f"{p / s:.2f}", f"{pmin / smin:.2f}", "<= 0.6"]],
             )
         )
     return 0

@@ -7,6 +7,7 @@ from stretchc.passes import (  # noqa: F401  (imported for registration)
     insert_sync_points,
     outline_partitions,
     quantize_hexagon,
+    unshare_pads,
 )
 
-DEFAULT_PIPELINE = "find-branches,assign-delegates,outline-partitions,insert-sync-points,quantize-hexagon,emit-bundle"
+DEFAULT_PIPELINE = "unshare-pads,find-branches,assign-delegates,outline-partitions,insert-sync-points,quantize-hexagon,emit-bundle"

@@ -129,6 +129,20 @@ class HostRuntime:
             arr = np.transpose(arr, np.argsort(info["perm"]))
         return np.ascontiguousarray(arr.reshape(info["shape"]))
 
+    def _invoke(self, name: str) -> None:
+        """Run one partition: its inputs from their arena slots, its outputs into theirs.
+
+        Copies go through numpy views of the interpreter's own tensors (np.copyto releases the GIL, so
+        lanes copying at the same time do not serialise); no view is held across invoke, as LiteRT requires.
+        """
+        it = self.interpreters[name]
+        ins, outs = self.io[name]
+        for index, slot in ins:
+            np.copyto(it.tensor(index)(), self.arena.views[slot])
+        it.invoke()
+        for index, slot in outs:
+            np.copyto(self.arena.views[slot], it.tensor(index)())
+
     def run(
         self, inputs: dict[str, np.ndarray], *, profile: Profile | None = None, capture: dict[str, np.ndarray] | None = None
     ) -> dict[str, np.ndarray]:
@@ -160,14 +174,8 @@ class HostRuntime:
                         if profile is not None:
                             with lock:
                                 profile.sync_waits[b["sync"]] = max(profile.sync_waits.get(b["sync"], 0.0), waited)
-                    it = self.interpreters[name]
-                    ins, outs = self.io[name]
                     start = time.perf_counter()
-                    for index, slot in ins:
-                        it.set_tensor(index, self.arena.views[slot])
-                    it.invoke()
-                    for index, slot in outs:
-                        np.copyto(self.arena.views[slot], it.get_tensor(index))
+                    self._invoke(name)
                     end = time.perf_counter()
                     if profile is not None:
                         profile.partitions[name] = ((start - t0) * 1e3, (end - t0) * 1e3, lane["processor"])
@@ -197,11 +205,5 @@ class HostRuntime:
             np.copyto(self.arena.views[self.slot_of[info["sync"]]], self._to_bundle(inputs[info["name"]], info))
         for step in m["schedule"]["steps"]:
             for name in step:
-                it = self.interpreters[name]
-                ins, outs = self.io[name]
-                for index, slot in ins:
-                    it.set_tensor(index, self.arena.views[slot])
-                it.invoke()
-                for index, slot in outs:
-                    np.copyto(self.arena.views[slot], it.get_tensor(index))
+                self._invoke(name)
         return {info["name"]: self._to_onnx(self.arena.views[self.slot_of[info["sync"]]].copy(), info) for info in m["outputs"]}

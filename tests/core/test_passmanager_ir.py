@@ -65,7 +65,7 @@ def test_dump_dir_names(compiled: dict[str, Compiled]) -> None:
     names = sorted(p.name for p in compiled["concat2"].dump_dir.iterdir())
     expected = ["00-input.ir"] + [f"{k:02d}-after-{p.name}.ir" for k, p in enumerate(parse_pipeline(default_pipeline()), start=1)]
     assert names == expected
-    assert "01-after-find-branches.ir" in names and "02-after-assign-delegates.ir" in names
+    assert "01-after-unshare-pads.ir" in names and "02-after-find-branches.ir" in names
 
 
 def test_print_ir_after_and_time_passes(compiled: dict[str, Compiled], tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -23,6 +23,17 @@ R50_2B: dict[str, Any] = {
         "STEM_DEVICE": "cpu", "MERGE_DEVICE": "cpu", "HEAD_DEVICE": "cpu", "ORIGINAL_WIDTHS": [32, 40],
     },
 }
+# Basic blocks with a strided first conv in both branches: the converter merges the two branches' PADs,
+# which unshare-pads undoes (without it the stage would not be found).
+R34_2B: dict[str, Any] = {
+    "MODEL": {"TYPE": "mbanynet", "NUM_CLASSES": 10},
+    "ANYNET": {
+        "STEM_TYPE": "res_stem_in", "STEM_W": 16, "BLOCK_TYPE": "res_basic_block",
+        "STRIDES": [[1, 1], [2, 2], [2, 2]], "DEPTHS": [[1, 2], [2, 1], [1, 1]], "WIDTHS": [[8, 8], [16, 8], [16, 16]],
+        "BOT_MULS": [1, 1, 1], "GROUP_WS": [[8, 8], [16, 8], [16, 16]], "DEVICES": ["cpu", "gpu"],
+        "STEM_DEVICE": "cpu", "MERGE_DEVICE": "cpu", "HEAD_DEVICE": "cpu", "ORIGINAL_WIDTHS": [16, 24, 32],
+    },
+}
 EN_2B_SE: dict[str, Any] = {
     "MODEL": {"TYPE": "mbanynet", "NUM_CLASSES": 10, "ACTIVATION_FUN": "silu"},
     "ANYNET": {
@@ -45,7 +56,7 @@ RX_3B: dict[str, Any] = {
 }
 # DSP branches are quantized by quantize-hexagon; these tests calibrate on explicit random data (accuracy is
 # measured in tests/hexagon), so the configured DSP placement compiles for the Snapdragon 855 phone.
-CASES = {"resnet50-2b": (R50_2B, [2, 2]), "effnet-mbv1-se-2b": (EN_2B_SE, [2, 2]), "regnetx-3b": (RX_3B, [2, 3, 3])}
+CASES = {"resnet50-2b": (R50_2B, [2, 2]), "resnet34-2b": (R34_2B, [2, 2, 2]), "effnet-mbv1-se-2b": (EN_2B_SE, [2, 2]), "regnetx-3b": (RX_3B, [2, 3, 3])}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
