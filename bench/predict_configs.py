@@ -4,7 +4,7 @@
         [--image-size 224] [--target mi9] [--update-results bench/RESULTS.md]
 
 For every configuration: build the model (stretchc.modelbuild, seed 0), lower it (through the lowering cache), run
-find-branches, then predict with the cost model (stretchc.costmodel.placement.plan):
+unshare-pads, find-branches and padv2-to-pad (the default pipeline's passes before assign-delegates), then predict with the cost model (stretchc.costmodel.placement.plan):
 - `configured`: the placement recorded in the model (`--place-from-model`), all regions fixed;
 - `optimised`: the critical-path search over cpu/gpu (plus dsp when the configuration uses the DSP, as if
   quantize-hexagon ran with calibration data), seeded with the configured placement when it is eligible.
@@ -34,11 +34,11 @@ from stretchc.errors import StretchError  # noqa: E402
 from stretchc.frontend.module import build_module  # noqa: E402
 from stretchc.frontend.validate import load_model  # noqa: E402
 from stretchc.modelbuild import build_model, load_config, placement_from_model  # noqa: E402
-from stretchc.passes.find_branches import FindBranches  # noqa: E402
-from stretchc.passmanager import PassContext  # noqa: E402
+from stretchc.passmanager import PassContext, PassManager, parse_pipeline  # noqa: E402
 from stretchc.targets import load_target  # noqa: E402
 
 SECTION = "## Cost model and placement (issue 5)"
+PLACEMENT_INPUT_PIPELINE = "unshare-pads,find-branches,padv2-to-pad"
 
 
 def predict_one(cfg_path: Path, target_name: str, image_size: int, work: Path) -> dict:
@@ -50,7 +50,8 @@ def predict_one(cfg_path: Path, target_name: str, image_size: int, work: Path) -
     target = load_target(target_name)
     m = load_model(onnx_path, {})
     module = build_module(m, _lower(m, onnx_path, CompileOptions(target=target_name)), name=cfg_path.stem, file=str(onnx_path))
-    FindBranches().run(module, PassContext(target=target))
+    # The same canonicalization the compiler runs before placement, so the prediction sees the same graph.
+    PassManager(parse_pipeline(PLACEMENT_INPUT_PIPELINE)).run(module, PassContext(target=target))
     uses_dsp = "dsp" in configured.values()
     conf = plan(module, target, fixed=configured, quantized_dsp=True, optimise_free=False)
     opt = plan(module, target, quantized_dsp=uses_dsp, seeds=[configured])

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,13 +42,14 @@ def main() -> int:
         }
         rows = []
         for label, (path, place, from_model) in models.items():
-            calib = np.random.default_rng(0).random((args.calib, 3, 64, 64)).astype(np.float32)
+            shape = [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim][1:]
+            calib = np.random.default_rng(0).random((args.calib, *shape)).astype(np.float32)
             np.save(t / "calib.npy", calib)
             start = time.perf_counter()
             res = compile_model(path, t / "b.stretch", CompileOptions(target="mi9", place=place, place_from_model=from_model, extra={"calib": str(t / "calib.npy")}))
             secs = time.perf_counter() - start
             rng = np.random.default_rng(12345)
-            feeds = [{"input": rng.random((1, 3, 64, 64)).astype(np.float32)} for _ in range(args.measure)]
+            feeds = [{"input": rng.random((1, *shape)).astype(np.float32)} for _ in range(args.measure)]
             rep = verify_bundle(t / "b.stretch", path, inputs=feeds)
             out = next(c for c in rep.checks if c.kind == "output")
             syncs = [c for c in rep.checks if c.kind == "sync" and c.sqnr_db is not None and np.isfinite(c.sqnr_db)]

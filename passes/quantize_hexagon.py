@@ -1,7 +1,8 @@
 """quantize-hexagon: DSP partitions become int8 per the TFLite quantization spec, calibrated on the user's data.
 
 A no-op when no partition is on the DSP. Otherwise, for every DSP partition:
-1. calibration inputs: the whole float model (the IR without its sync nodes) runs on every calibration
+1. calibration inputs (`ctx.options["calib_holdout"]`: the last N samples of a data set are left out, for
+   `stretchc compile --min-sqnr` to measure on): the whole float model (the IR without its sync nodes) runs on every calibration
    sample (`--calib`, see stretchc/hexagon/calibration.py) and the partition's boundary inputs are captured;
 2. the partition's float nodes are emitted as a TFLite model and quantized by TFLite's own calibrator
    (`tensorflow.lite.python.optimize.calibrator.Calibrator`): int8 activations (per-tensor), int8 weights,
@@ -14,7 +15,8 @@ A no-op when no partition is on the DSP. Otherwise, for every DSP partition:
 4. every int8 op is re-checked against the delegate's rules (stretchc/hexagon/eligibility.py), op versions
    included.
 Per-partition facts (samples, per-channel or per-tensor, op count) go to ctx.report["quantization"].
-`dtype=uint8` (legacy asymmetric) is not implemented yet and is refused.
+`dtype=uint8` (legacy asymmetric, `--hexagon-dtype uint8`): per-tensor weights, then every int8 tensor
+shifted by 128 to uint8 (stretchc/hexagon/uint8.py); numerically identical to the per-tensor int8 model.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from stretchc.errors import StretchError
+from stretchc.hexagon.uint8 import int8_to_uint8
 from stretchc.ir import Module, Node, Partition, Value
+from stretchc.litert import load_interpreter
 from stretchc.passmanager import Pass, PassContext, register_pass
 from stretchc.tflite_io import emit_model, import_model
 
@@ -61,8 +65,6 @@ def _to_bundle_layout(module: Module, feed: dict[str, np.ndarray]) -> dict[str, 
 
 def capture_boundaries(module: Module, names: list[str], feeds: list[dict[str, np.ndarray]], console: Any) -> dict[str, list[np.ndarray]]:
     """Run the float model (sync nodes removed) on `feeds` and return every named value per sample."""
-    from ai_edge_litert.interpreter import Interpreter
-
     g = copy.deepcopy(module.graph)
     source: dict[str, str] = {}
     for node in [n for n in g.nodes if n.op == "stretch.sync"]:
@@ -81,8 +83,7 @@ def capture_boundaries(module: Module, names: list[str], feeds: list[dict[str, n
     wanted = sorted({resolve(n) for n in names} - input_names)
     tfl_nodes = [n for n in g.nodes if n.op.startswith("tfl.")]
     buf = emit_model(tfl_nodes, list(g.inputs), [values[n] for n in wanted], description="stretchc calibration capture")
-    it = Interpreter(model_content=buf, num_threads=1)
-    it.allocate_tensors()
+    it = load_interpreter(model_content=buf)
     in_idx = {d["name"]: d["index"] for d in it.get_input_details()}
     out_idx = {d["name"]: d["index"] for d in it.get_output_details()}
     result: dict[str, list[np.ndarray]] = {n: [] for n in names}
@@ -220,9 +221,7 @@ class QuantizeHexagon(Pass):
         dsp = [p for p in module.partitions if p.processor == "dsp"]
         if not dsp:
             return False
-        if self.dtype != "int8":
-            raise StretchError("bad-pipeline", "quantize-hexagon{dtype=uint8} (legacy asymmetric uint8) is not implemented yet; use int8")
-        if any(n.op.startswith("tfl.") and n.partition in {p.name for p in dsp} and n.outputs and n.outputs[0].dtype == "int8" for n in module.graph.nodes):
+        if any(n.op.startswith("tfl.") and n.partition in {p.name for p in dsp} and n.outputs and n.outputs[0].dtype in ("int8", "uint8") for n in module.graph.nodes):
             return False  # already quantized
         from stretchc.hexagon.calibration import load_calibration
         from stretchc.hexagon.eligibility import MAX_PARTITIONS, MIN_NODES, check_node, describe
@@ -243,11 +242,21 @@ class QuantizeHexagon(Pass):
         )
         if cal.random:
             console.warn("random-calibration", "--calib random: DSP partitions are calibrated on uniform noise; accuracy will suffer")
+        samples = cal.samples
+        held_out = 0
+        if not cal.random and ctx.options.get("calib_holdout") is not None:
+            # the last N samples are kept for the --min-sqnr report (stretchc compile computes the same split)
+            from stretchc.hexagon.calibration import split_holdout
+
+            held_out = int(ctx.options["calib_holdout"])
+            samples, _ = split_holdout(samples, held_out)
+            if not samples:
+                raise StretchError("bad-calibration", "no calibration samples remain after holding out --calib-holdout ones", file=cal.source)
         limit = int(ctx.options.get("calib_samples") or 0)
-        samples = cal.samples[:limit] if limit > 0 else cal.samples
+        samples = samples[:limit] if limit > 0 else samples
         names = sorted({i for p in dsp for i in p.inputs})
         captured = capture_boundaries(module, names, samples, console)
-        report: dict[str, Any] = {"samples": len(samples), "source": cal.source, "partitions": {}}
+        report: dict[str, Any] = {"samples": len(samples), "held_out": held_out, "source": cal.source, "partitions": {}}
         mode = str(ctx.options.get("on_ineligible") or "error")
         for p in dsp:
             values = module.graph.value_map()
@@ -255,15 +264,17 @@ class QuantizeHexagon(Pass):
             float_buf = emit_model(nodes, [values[i] for i in p.inputs], [values[o] for o in p.outputs], description=f"stretchc partition {p.name}")
             per_part = [[captured[i][k] for i in p.inputs] for k in range(len(samples))]
             with console.step(f"quantizing DSP partition {p.name} (TFLite calibrator, {len(samples)} samples)"):
-                qbuf = quantize_partition(float_buf, per_part, per_channel=True)
+                qbuf = quantize_partition(float_buf, per_part, per_channel=self.dtype == "int8")
                 spreads = [s for s in _weight_spreads(qbuf) if s[1] > MAX_SCALE_SPREAD]
-                per_channel = not spreads
+                per_channel = self.dtype == "int8" and not spreads
                 if spreads:
                     console.note(
                         "per-tensor",
                         f"partition {p.name}: {spreads[0][0]} has a channel-scale spread of {spreads[0][1]:.0f}x > {MAX_SCALE_SPREAD:.0f}x; weights quantized per-tensor",
                     )
                     qbuf = quantize_partition(float_buf, per_part, per_channel=False)
+                if self.dtype == "uint8":  # legacy asymmetric uint8: the per-tensor int8 model shifted by 128
+                    qbuf = int8_to_uint8(qbuf, partition=p.name)
             bad = []
             for n in import_model(qbuf).nodes:
                 if n.kind in _IO_OPS and (n.inputs[0].dtype == "float32" or n.outputs[0].dtype == "float32"):  # type: ignore[union-attr]
@@ -286,6 +297,7 @@ class QuantizeHexagon(Pass):
             report["partitions"][p.name] = {
                 "ops": sum(1 for n in new if n.kind not in _IO_OPS),
                 "weights": "per-channel" if per_channel else "per-tensor",
+                "dtype": self.dtype,
                 "bytes": len(qbuf),
             }
         ctx.report["quantization"] = report

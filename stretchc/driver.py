@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from stretchc.bundle.manifest import MANIFEST_JSON
 from stretchc.console import get_console
@@ -48,6 +48,8 @@ class CompileOptions:
     time_passes: bool = False
     use_cache: bool = True  # the lowering cache (stretchc/cache.py); --no-cache turns it off
     extra: dict[str, Any] = field(default_factory=dict)
+    # Called with the finished staging directory before it is installed; raising refuses the bundle (e.g. --min-sqnr).
+    check_bundle: Callable[[Path], None] | None = None
 
 
 @dataclass
@@ -149,6 +151,8 @@ def compile_model(model_path: str | Path, output: str | Path, options: CompileOp
         PassManager(passes, instruments).run(module, ctx)
         if "manifest" not in ctx.report:
             raise StretchError("bad-pipeline", "the pipeline wrote no bundle: it must end with emit-bundle")
+        if options.check_bundle is not None:
+            options.check_bundle(staging)
         _install(staging, output)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)

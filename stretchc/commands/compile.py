@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--calib", metavar="PATH", help="calibration data (file or directory) for DSP quantization; a recorded dependency")
     p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="image calibration preprocessing (scaled to [0,1] first, then (x-mean)/std, NCHW)")
     p.add_argument("--on-ineligible", choices=("error", "cpu"), default=None, help="an op the Hexagon delegate cannot run: fail (default) or move its region to the CPU")
-    p.add_argument("--hexagon-dtype", choices=("int8", "uint8"), default=None, help="quantized type of DSP partitions (default int8; uint8 not implemented yet)")
+    p.add_argument("--hexagon-dtype", choices=("int8", "uint8"), default=None, help="quantized type of DSP partitions: int8 (default; per-channel weights) or uint8 (legacy asymmetric, per-tensor)")
     p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="fail (verify-failed) when an output's SQNR vs the float model on held-out inputs is below DB")
+    p.add_argument("--calib-holdout", type=int, default=None, metavar="N", help="--min-sqnr with a --calib data set: hold out its last N samples (default 20%%, at least 1) for the SQNR check; the rest calibrate")
     p.add_argument("--depfile", type=Path, metavar="FILE", help="after a successful compile, write the bundle's dependencies as a Make/Ninja rule")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the lowering cache ($STRETCHC_CACHE_DIR, ~/.cache/stretchc)")
     p.add_argument("--config", metavar="FILE", help="project defaults (default: ./stretchc.toml if present); the command line overrides them")
@@ -143,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         extra["on_ineligible"] = args.on_ineligible
     if args.emit:
         extra["emit"] = sorted(set(args.emit))
+    held_out = _min_sqnr_inputs(args, settings, extra)
     pipeline_text = settings["pipeline"]
     if args.hexagon_dtype and args.hexagon_dtype != "int8":
         pipeline_text = (pipeline_text or default_pipeline()).replace("quantize-hexagon", f"quantize-hexagon{{dtype={args.hexagon_dtype}}}", 1)
@@ -158,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         time_passes=settings["time-passes"],
         use_cache=settings["cache"],
         extra=extra,
+        check_bundle=_min_sqnr_check(args, held_out) if args.min_sqnr is not None else None,
     )
     result = compile_model(args.model, args.output, options)
     if args.depfile is not None:
@@ -177,16 +180,6 @@ def run(args: argparse.Namespace) -> int:
                 raise StretchError("write-failed", f"cannot write the report: {exc.strerror or exc}", file=str(path)) from None
         for region in args.explain:
             console.out(explain(pr, region))
-    if args.min_sqnr is not None:
-        from stretchc.verify import verify_bundle
-
-        report = verify_bundle(Path(args.output), Path(args.model), samples=20, seed=1_000_003, min_sqnr=args.min_sqnr)
-        console.out(report.table())
-        if not report.ok:
-            import shutil
-
-            shutil.rmtree(args.output, ignore_errors=True)  # a bundle below --min-sqnr is not a build product
-            report.raise_if_failed()
     if args.verify:
         from stretchc.verify import verify_bundle
 
@@ -194,3 +187,51 @@ def run(args: argparse.Namespace) -> int:
         console.out(report.table())
         report.raise_if_failed()
     return 0
+
+
+MIN_SQNR_RANDOM_SAMPLES = 20
+MIN_SQNR_RANDOM_SEED = 1_000_003
+
+
+def _min_sqnr_inputs(args: argparse.Namespace, settings: dict[str, Any], extra: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The held-out inputs --min-sqnr measures on (None: seeded random inputs); sets extra["calib_holdout"].
+
+    With a --calib data set, its last N samples (--calib-holdout, default 20%, at least 1) are held out of
+    calibration and used for the check; with --calib random (or no --calib) the check runs on seeded random
+    inputs that calibration never saw.
+    """
+    calib = settings["calib"]
+    if args.calib_holdout is not None and args.min_sqnr is None:
+        raise StretchError("usage", "--calib-holdout only matters with --min-sqnr (the held-out samples are what it measures on)")
+    if args.min_sqnr is None or not calib or calib == "random":
+        if args.calib_holdout is not None:
+            raise StretchError("usage", "--calib-holdout needs a --calib data set; with --calib random, --min-sqnr measures on seeded random inputs")
+        return None
+    from stretchc.frontend.validate import load_model
+    from stretchc.hexagon.calibration import holdout_count, load_calibration, split_holdout
+    from stretchc.passes.quantize_hexagon import onnx_inputs
+
+    model = load_model(Path(args.model), settings["input-shape"])
+    cal = load_calibration(calib, onnx_inputs(model), preprocess=extra.get("preprocess", extra.get("preprocessing")))
+    n = holdout_count(len(cal.samples), args.calib_holdout, source=calib)
+    extra["calib_holdout"] = n
+    return split_holdout(cal.samples, n)[1]
+
+
+def _min_sqnr_check(args: argparse.Namespace, held_out: list[dict[str, Any]] | None) -> Any:
+    """The compile driver's pre-install check for --min-sqnr: a bundle below it is never installed."""
+
+    def check(staging: Path) -> None:
+        from stretchc.verify import verify_bundle
+
+        console = get_console()
+        if held_out is not None:
+            console.note("min-sqnr", f"--min-sqnr: measured on {len(held_out)} calibration sample(s) held out of calibration (the last ones of --calib; --calib-holdout)")
+            report = verify_bundle(staging, Path(args.model), inputs=held_out, min_sqnr=args.min_sqnr)
+        else:
+            console.note("min-sqnr", f"--min-sqnr: measured on {MIN_SQNR_RANDOM_SAMPLES} seeded uniform-random inputs (--calib random or no --calib: no data set to hold samples out of; calibration never saw these inputs)")
+            report = verify_bundle(staging, Path(args.model), samples=MIN_SQNR_RANDOM_SAMPLES, seed=MIN_SQNR_RANDOM_SEED, min_sqnr=args.min_sqnr)
+        console.out(report.table())
+        report.raise_if_failed()  # the driver removes the staging directory; an older bundle is left as it was
+
+    return check

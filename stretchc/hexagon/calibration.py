@@ -26,6 +26,7 @@ from stretchc.errors import StretchError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 RANDOM = "random"
 DEFAULT_RANDOM_SAMPLES = 32
+DEFAULT_HOLDOUT_FRACTION = 0.2  # share of a calibration data set held out for --min-sqnr (at least one sample)
 
 
 @dataclass(frozen=True)
@@ -189,3 +190,27 @@ def load_calibration(
     else:
         raise _bad("calibration data must be a folder of images, a .npy or a .npz file", path)
     return CalibrationSet(samples, source=str(path))
+
+
+def holdout_count(total: int, requested: int | None, *, source: str = "") -> int:
+    """How many of `total` calibration samples to hold out: `requested`, or 20% (at least 1) when None.
+
+    At least one sample must remain for calibration (StretchError("bad-calibration") otherwise).
+    """
+    n = max(1, round(total * DEFAULT_HOLDOUT_FRACTION)) if requested is None else int(requested)
+    if n < 0:
+        raise StretchError("usage", f"--calib-holdout {n}: must be >= 0")
+    if n >= total:
+        raise StretchError(
+            "bad-calibration",
+            f"holding out {n} of {total} calibration sample(s) for --min-sqnr leaves none to calibrate; give more samples or a smaller --calib-holdout",
+            file=source or None,
+        )
+    return n
+
+
+def split_holdout(samples: list[dict[str, np.ndarray]], n: int) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """(calibration samples, held-out samples): the last `n` samples (in the data set's order) are held out."""
+    if n <= 0:
+        return list(samples), []
+    return list(samples[:-n]), list(samples[-n:])

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from stretchc.bundle.manifest import load_manifest
-from stretchc.console import get_console, native_output_to
+from stretchc.console import get_console
 from stretchc.errors import StretchError
+from stretchc.litert import load_interpreter
 
 
 @dataclass
@@ -67,8 +67,6 @@ class HostRuntime:
     """A loaded bundle, ready to run many times."""
 
     def __init__(self, bundle: str | Path, *, num_threads: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
         self.bundle = Path(bundle)
         self.manifest = load_manifest(self.bundle)
         m = self.manifest
@@ -85,10 +83,7 @@ class HostRuntime:
                 notes.add(f"DSP partitions run their CPU fallback ({p['fallback']['file'] if p['fallback'] else p['file']})")
             path = self.bundle / (p["fallback"]["file"] if p["processor"] == "dsp" and p["fallback"] else p["file"])
             try:
-                # LiteRT logs delegate creation ("INFO: Created ... XNNPACK delegate") to the process's stderr.
-                with tempfile.TemporaryDirectory() as tmp, native_output_to(Path(tmp) / "litert.log"):
-                    it = Interpreter(model_path=str(path), num_threads=num_threads or 1)
-                    it.allocate_tensors()
+                it = load_interpreter(model_path=str(path), num_threads=num_threads or 1)
             except (ValueError, RuntimeError) as exc:
                 raise StretchError("bad-bundle", f"partition {p['name']}: cannot load {p['file']}: {exc}", file=str(self.bundle)) from None
             by_name_in = {d["name"]: d["index"] for d in it.get_input_details()}

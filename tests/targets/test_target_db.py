@@ -77,3 +77,19 @@ def test_targets_cli(capsys) -> None:  # type: ignore[no-untyped-def]
     assert "galaxy-s23" in out and "pixel3" in out
     assert main(["targets", "show", "galaxy-s21"]) == 0
     assert "QNN" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["galaxy-s21", "galaxy-s23"])
+def test_compile_refuses_dsp_placement_on_new_snapdragons_naming_qnn(name: str, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Snapdragon 888 and later: hexagon_nn v1.20 does not know the SoC; the message points at Qualcomm's QNN delegate."""
+    import onnx
+
+    from tests.hexagon.models import conv_model
+
+    onnx.save(conv_model(name="tiny"), str(tmp_path / "m.onnx"))
+    out = tmp_path / "b.stretch"
+    code = main(["compile", str(tmp_path / "m.onnx"), "-t", name, "-o", str(out), "--place", "main=dsp", "--calib", "random"])
+    err = capsys.readouterr().err
+    assert code != 0 and not out.exists()
+    assert "error[no-such-processor]" in err and "--place main=dsp" in err
+    assert "QNN" in err and "libQnnTFLiteDelegate.so" in err and "cannot run the DSP" in err
