@@ -48,7 +48,7 @@ def main() -> None:
         env = {**os.environ, "STRETCHC_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(REPO)}
         model = work / "model.onnx"
         subprocess.run([*STRETCHC, "build-model", args.config, "-o", str(model), "-q"], env=env, check=True)
-        out = subprocess.run([*STRETCHC, "build-model", args.config, "--complexity", "-o", str(work / "m2.onnx"), "-q"], env=env, capture_output=True, text=True).stdout
+        out = subprocess.run([*STRETCHC, "build-model", args.config, "--complexity", "-o", str(work / "m2.onnx")], env=env, capture_output=True, text=True).stdout
         params = next((ln.split(None, 1)[1] for ln in out.splitlines() if ln.startswith("params")), "?")
         base = [*STRETCHC, "compile", str(model), "-t", args.target, "-q"]
         cold = timed([*base, "-o", str(work / "a"), "--place", "s1.b1=gpu"], env)

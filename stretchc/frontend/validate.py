@@ -8,6 +8,7 @@ dimension, op the lowering cannot handle. The user's file is only read.
 from __future__ import annotations
 
 import importlib.util
+from functools import lru_cache
 from pathlib import Path
 
 import onnx
@@ -35,10 +36,22 @@ def parse_input_shapes(specs: list[str]) -> dict[str, list[int]]:
     return shapes
 
 
+@lru_cache(maxsize=1)
+def _lowerable_ops() -> frozenset[str]:
+    """The ONNX ops onnx2tf can convert: one module per op in its `ops` package.
+
+    Read from the file listing: importing `onnx2tf.ops` would import onnx2tf, and with it TensorFlow
+    (3+ s), which a compile whose lowering comes from the cache never needs.
+    """
+    spec = importlib.util.find_spec("onnx2tf")  # locates the package without executing it
+    if spec is None or not spec.submodule_search_locations:
+        raise StretchError("internal", "onnx2tf is not installed")
+    ops_dir = Path(next(iter(spec.submodule_search_locations))) / "ops"
+    return frozenset(p.stem for p in ops_dir.glob("*.py") if not p.stem.startswith("_"))
+
+
 def _is_supported(op_type: str, domain: str) -> bool:
-    if domain not in ("", "ai.onnx"):
-        return False
-    return importlib.util.find_spec(f"onnx2tf.ops.{op_type}") is not None
+    return domain in ("", "ai.onnx") and op_type in _lowerable_ops()
 
 
 def load_model(path: str | Path, input_shapes: dict[str, list[int]] | None = None) -> onnx.ModelProto:
