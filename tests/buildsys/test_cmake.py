@@ -18,9 +18,11 @@ pytestmark = pytest.mark.skipif(not (shutil.which("cmake") and shutil.which("nin
 
 
 def touch(path: Path) -> None:
-    time.sleep(0.01)
-    now = time.time() + 2  # clearly newer than the outputs, whatever the file system's resolution
-    os.utime(path, (now, now))
+    # Newer than every output so far, whatever the file system's resolution, but never in the future: an
+    # input dated ahead of the clock would stay newer than the bundle rebuilt from it, and ninja would
+    # rebuild again on the next run.
+    time.sleep(1.1)
+    os.utime(path)
 
 
 def test_cmake_ninja_incremental(tmp_path: Path, small_model: Path) -> None:
