@@ -68,16 +68,29 @@ def check_output_path(output: Path) -> None:
         raise StretchError("output-exists", "output path exists and is a file, not a bundle directory", file=str(output))
     if output.is_dir() and any(output.iterdir()) and not (output / MANIFEST_JSON).is_file():
         raise StretchError("output-exists", "output directory exists, is not empty and is not a bundle; refusing to replace it", file=str(output))
-    parent = output.resolve().parent
-    probe = parent
+    _check_parent_writable(output)
+
+
+def _check_parent_writable(path: Path) -> None:
+    """The nearest existing ancestor of `path` is a directory we can create entries in (tried for real)."""
+    probe = path.resolve().parent
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise StretchError("write-failed", f"cannot write into {probe}", file=str(output))
+        raise StretchError("write-failed", f"cannot write into {probe}", file=str(path))
     try:  # os.access says yes to root everywhere; /proc, read-only mounts etc. still refuse: try for real
-        os.rmdir(tempfile.mkdtemp(prefix=f".{output.name}.probe-", dir=probe))
+        os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.probe-", dir=probe))
     except OSError as exc:
-        raise StretchError("write-failed", f"cannot write into {probe}: {exc.strerror or exc}", file=str(output)) from None
+        raise StretchError("write-failed", f"cannot write into {probe}: {exc.strerror or exc}", file=str(path)) from None
+
+
+def check_side_output(path: Path, *, directory: bool) -> None:
+    """Refuse, before any work, a path for a dump folder, report or depfile that cannot be written."""
+    if directory and path.exists() and not path.is_dir():
+        raise StretchError("write-failed", "exists and is not a directory", file=str(path))
+    if not directory and path.is_dir():
+        raise StretchError("write-failed", "is a directory", file=str(path))
+    _check_parent_writable(path)
 
 
 def _install(staging: Path, output: Path) -> None:

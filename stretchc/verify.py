@@ -91,6 +91,21 @@ def _with_intermediates(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
+def _check_same_interface(model: onnx.ModelProto, manifest: dict, model_path: Path) -> None:  # type: ignore[type-arg]
+    """Refuse a model whose inputs or outputs are not the bundle's (verifying against the wrong model)."""
+    inits = {t.name for t in model.graph.initializer}
+    ins = sorted(i.name for i in model.graph.input if i.name not in inits)
+    outs = sorted(o.name for o in model.graph.output)
+    b_ins = sorted(i["name"] for i in manifest["inputs"])
+    b_outs = sorted(o["name"] for o in manifest["outputs"])
+    if (ins, outs) != (b_ins, b_outs):
+        raise StretchError(
+            "bad-input-data",
+            f"the model's inputs {ins} and outputs {outs} are not the bundle's ({b_ins} and {b_outs}): is it the model the bundle was compiled from?",
+            file=str(model_path),
+        )
+
+
 def seeded_inputs(manifest: dict, seed: int) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
     rng = np.random.default_rng(seed)
     return {i["name"]: rng.random(i["shape"]).astype(i["dtype"]) for i in manifest["inputs"]}
@@ -113,6 +128,7 @@ def verify_bundle(
     runtime = HostRuntime(bundle)
     manifest = runtime.manifest
     model = load_model(model_path)
+    _check_same_interface(model, manifest, model_path)
     session = ort.InferenceSession(_with_intermediates(model).SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     feeds = inputs if inputs is not None else [seeded_inputs(manifest, seed + k) for k in range(samples)]

@@ -8,7 +8,7 @@ from typing import Any
 
 from stretchc.console import get_console
 from stretchc.config import find_config, format_config, load_config, place_specs
-from stretchc.driver import CompileOptions, CompileResult, compile_model, default_pipeline
+from stretchc.driver import CompileOptions, CompileResult, check_side_output, compile_model, default_pipeline
 from stretchc.errors import StretchError
 from stretchc.frontend.validate import parse_input_shapes
 from stretchc.passes.assign_delegates import parse_placement
@@ -129,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
         raise StretchError("usage", "stretchc compile: the following arguments are required: -o/--output")
     if settings["calib"] and settings["calib"] != "random" and not Path(settings["calib"]).exists():
         raise StretchError("bad-calibration", "calibration data does not exist", file=settings["calib"])
+    for path, directory in [(args.dump_dir, True), (args.depfile, False), *((r, False) for r in args.report)]:
+        if path is not None:
+            check_side_output(Path(path), directory=directory)
     known = registry()
     for name in args.print_ir_after:
         if name not in known:

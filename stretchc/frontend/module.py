@@ -2,7 +2,8 @@
 
 onnx2tf keeps input and output order and turns rank-3/4/5 channel-first tensors channel-last. We match
 each ONNX input and output to its TFLite tensor by position, check the sizes agree, and record the
-permutation (ONNX -> bundle) that the runtimes apply at the model boundary.
+permutation (ONNX -> bundle) that the runtimes apply at the model boundary. When an output's shape reads
+the same in both layouts ([1,16,16,16]), one run of both models on a seeded input settles it.
 """
 
 from __future__ import annotations
@@ -34,15 +35,55 @@ def _onnx_io(vi: onnx.ValueInfoProto) -> tuple[str, tuple[int, ...], str]:
     return vi.name, shape, _ONNX_DTYPES.get(tt.elem_type, "float32")
 
 
-def _match(onnx_shape: tuple[int, ...], value: Value) -> tuple[str, tuple[int, ...] | None]:
-    if tuple(value.shape) == onnx_shape:
-        return "as-is", None
+def _candidates(onnx_shape: tuple[int, ...], value: Value) -> list[tuple[str, tuple[int, ...] | None]]:
+    """Layouts under which the lowered tensor can be the ONNX one, most likely first.
+
+    onnx2tf makes rank-3/4/5 tensors channel-last, so that comes first; `as-is` second (a tensor whose
+    shape reads the same both ways, like [1,16,16,16], fits both); `reshape` when only the sizes agree.
+    """
+    found: list[tuple[str, tuple[int, ...] | None]] = []
     perm = _CHANNEL_LAST.get(len(onnx_shape))
     if perm is not None and tuple(onnx_shape[p] for p in perm) == tuple(value.shape):
-        return "NCHW", perm
-    if int(np.prod(onnx_shape)) == int(np.prod(value.shape)) and len(onnx_shape) != len(value.shape):
-        return "reshape", None
-    raise StretchError("internal", f"lowered tensor {value.name} {list(value.shape)} does not match ONNX shape {list(onnx_shape)}")
+        found.append(("NCHW", perm))
+    if tuple(value.shape) == onnx_shape:
+        found.append(("as-is", None))
+    if not found and int(np.prod(onnx_shape)) == int(np.prod(value.shape)):
+        found.append(("reshape", None))
+    if not found:
+        raise StretchError("internal", f"lowered tensor {value.name} {list(value.shape)} does not match ONNX shape {list(onnx_shape)}")
+    return found
+
+
+def _settle_outputs(
+    model: onnx.ModelProto, tflite: bytes, inputs: list[TensorInfo], choices: list[list[tuple[str, tuple[int, ...] | None]]]
+) -> list[tuple[str, tuple[int, ...] | None]]:
+    """For outputs whose layout the shapes leave open, run both models once and keep the layout that agrees."""
+    if all(len(c) == 1 for c in choices):
+        return [c[0] for c in choices]
+    import onnxruntime as ort
+
+    from stretchc.litert import load_interpreter
+
+    rng = np.random.default_rng(0)
+    feeds = {i.name: rng.random(i.shape).astype(i.dtype) for i in inputs}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    reference = session.run(None, feeds)
+    it = load_interpreter(model_content=tflite)
+    for info, detail in zip(inputs, it.get_input_details()):
+        arr = feeds[info.name]
+        it.set_tensor(detail["index"], np.transpose(arr, info.perm) if info.perm else arr.reshape(detail["shape"]))
+    it.invoke()
+    settled = []
+    for ref, detail, options in zip(reference, it.get_output_details(), choices):
+        got = it.get_tensor(detail["index"])
+
+        def error(choice: tuple[str, tuple[int, ...] | None]) -> float:
+            layout, perm = choice
+            back = np.transpose(got, np.argsort(perm)) if perm else got.reshape(ref.shape)
+            return float(np.max(np.abs(back - ref)))
+
+        settled.append(min(options, key=error))
+    return settled
 
 
 def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str) -> Module:
@@ -57,10 +98,19 @@ def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str)
     onnx_outputs = [_onnx_io(o) for o in model.graph.output]
     if len(onnx_inputs) != len(graph.inputs) or len(onnx_outputs) != len(graph.outputs):
         raise StretchError("internal", "the lowered model's inputs or outputs do not match the ONNX model's", file=file)
+    # onnx2tf turns every channel-first input channel-last; an output's layout may need a trial run to settle.
+    input_layouts = [_candidates(shape, v)[0] for (_, shape, _), v in zip(onnx_inputs, graph.inputs)]
+    input_infos = [
+        TensorInfo(name=n, value=n, shape=shape, dtype=dt, layout=lay, perm=perm)
+        for (n, shape, dt), (lay, perm) in zip(onnx_inputs, input_layouts)
+    ]
+    output_layouts = _settle_outputs(model, tflite, input_infos, [_candidates(shape, v) for (_, shape, _), v in zip(onnx_outputs, graph.outputs)])
     taken = {v.name for v in graph.values()}
-    for infos, values in ((module.inputs, graph.inputs), (module.outputs, graph.outputs)):
-        for (oname, oshape, odtype), value in zip(onnx_inputs if infos is module.inputs else onnx_outputs, values):
-            layout, perm = _match(oshape, value)
+    for infos, onnx_io, values, layouts in (
+        (module.inputs, onnx_inputs, graph.inputs, input_layouts),
+        (module.outputs, onnx_outputs, graph.outputs, output_layouts),
+    ):
+        for (oname, oshape, odtype), value, (layout, perm) in zip(onnx_io, values, layouts):
             safe = re.sub(r"[^\w.\-]", "_", oname)  # IR names must print as single tokens
             new_name = safe if safe not in taken else f"{safe}.onnx"
             taken.discard(value.name)
