@@ -14,6 +14,7 @@ dumps `00-input.ir`, `NN-after-<pass>.ir`, `NN-failed-<pass>.ir`), `--print-ir-a
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -39,14 +40,15 @@ class PassContext:
 
 
 @dataclass(frozen=True)
-class Pass:
+class Pass(abc.ABC):
     """Base of all passes. Subclasses are frozen dataclasses whose fields are the options."""
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
 
+    @abc.abstractmethod
     def run(self, module: Module, ctx: PassContext) -> bool:
-        raise NotImplementedError  # every registered pass overrides run
+        """Transform `module` in place; return whether anything changed."""
 
     def spelled(self) -> str:
         """This pass with all its options, as a pipeline element."""
