@@ -1,8 +1,8 @@
 """quantize-hexagon: DSP partitions become int8 per the TFLite quantization spec, calibrated on the user's data.
 
 A no-op when no partition is on the DSP. Otherwise, for every DSP partition:
-1. calibration inputs (`ctx.options["calib_holdout"]`: the last N samples of a data set are left out, for
-   `stretchc compile --min-sqnr` to measure on): the whole float model (the IR without its sync nodes) runs on every calibration
+1. calibration inputs (with `ctx.options["calib_holdout"]`, the last N samples of a data set are left out
+   and put in `ctx.report["held_out_inputs"]` for `stretchc compile --min-sqnr` to measure on): the whole float model (the IR without its sync nodes) runs on every calibration
    sample (`--calib`, see stretchc/hexagon/calibration.py) and the partition's boundary inputs are captured;
 2. the partition's float nodes are emitted as a TFLite model and quantized by TFLite's own calibrator
    (`tensorflow.lite.python.optimize.calibrator.Calibrator`): int8 activations (per-tensor), int8 weights,
@@ -37,14 +37,6 @@ from stretchc.tflite_io import emit_model, import_model
 
 MAX_SCALE_SPREAD = 1024.0  # kHexagonMinRelativeScale = 1/1024
 _IO_OPS = ("QUANTIZE", "DEQUANTIZE")
-
-
-def onnx_inputs(model: Any) -> list[tuple[str, tuple[int, ...], str]]:
-    """(name, shape, dtype) of an ONNX model's non-initializer inputs (dynamic dims as 1)."""
-    from stretchc.frontend.module import _onnx_io
-
-    inits = {t.name for t in model.graph.initializer}
-    return [_onnx_io(i) for i in model.graph.input if i.name not in inits]
 
 
 def model_inputs(module: Module) -> list[tuple[str, tuple[int, ...], str]]:
@@ -244,14 +236,12 @@ class QuantizeHexagon(Pass):
             console.warn("random-calibration", "--calib random: DSP partitions are calibrated on uniform noise; accuracy will suffer")
         samples = cal.samples
         held_out = 0
-        if not cal.random and ctx.options.get("calib_holdout") is not None:
-            # the last N samples are kept for the --min-sqnr report (stretchc compile computes the same split)
-            from stretchc.hexagon.calibration import split_holdout
+        if not cal.random and "calib_holdout" in ctx.options:
+            # the last N samples are kept out of calibration for the --min-sqnr check before install
+            from stretchc.hexagon.calibration import holdout_count, split_holdout
 
-            held_out = int(ctx.options["calib_holdout"])
-            samples, _ = split_holdout(samples, held_out)
-            if not samples:
-                raise StretchError("bad-calibration", "no calibration samples remain after holding out --calib-holdout ones", file=cal.source)
+            held_out = holdout_count(len(samples), ctx.options["calib_holdout"], source=cal.source)
+            samples, ctx.report["held_out_inputs"] = split_holdout(samples, held_out)
         limit = int(ctx.options.get("calib_samples") or 0)
         samples = samples[:limit] if limit > 0 else samples
         names = sorted({i for p in dsp for i in p.inputs})

@@ -48,8 +48,9 @@ class CompileOptions:
     time_passes: bool = False
     use_cache: bool = True  # the lowering cache (stretchc/cache.py); --no-cache turns it off
     extra: dict[str, Any] = field(default_factory=dict)
-    # Called with the finished staging directory before it is installed; raising refuses the bundle (e.g. --min-sqnr).
-    check_bundle: Callable[[Path], None] | None = None
+    # Called with the finished staging directory and the passes' report before the bundle is installed;
+    # raising refuses the bundle (e.g. --min-sqnr, which measures on inputs quantize-hexagon held out).
+    check_bundle: Callable[[Path, dict[str, Any]], None] | None = None
 
 
 @dataclass
@@ -165,7 +166,7 @@ def compile_model(model_path: str | Path, output: str | Path, options: CompileOp
         if "manifest" not in ctx.report:
             raise StretchError("bad-pipeline", "the pipeline wrote no bundle: it must end with emit-bundle")
         if options.check_bundle is not None:
-            options.check_bundle(staging)
+            options.check_bundle(staging, ctx.report)
         _install(staging, output)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)

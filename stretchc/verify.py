@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 
 from stretchc.errors import StretchError
+from stretchc.frontend.module import onnx_inputs
 from stretchc.frontend.validate import load_model
 from stretchc.runtime.host import HostRuntime
 
@@ -93,8 +94,7 @@ def _with_intermediates(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def _check_same_interface(model: onnx.ModelProto, manifest: dict, model_path: Path) -> None:  # type: ignore[type-arg]
     """Refuse a model whose inputs or outputs are not the bundle's (verifying against the wrong model)."""
-    inits = {t.name for t in model.graph.initializer}
-    ins = sorted(i.name for i in model.graph.input if i.name not in inits)
+    ins = sorted(name for name, _, _ in onnx_inputs(model))
     outs = sorted(o.name for o in model.graph.output)
     b_ins = sorted(i["name"] for i in manifest["inputs"])
     b_outs = sorted(o["name"] for o in manifest["outputs"])

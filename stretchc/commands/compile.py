@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         extra["on_ineligible"] = args.on_ineligible
     if args.emit:
         extra["emit"] = sorted(set(args.emit))
-    held_out = _min_sqnr_inputs(args, settings, extra)
+    _min_sqnr_options(args, settings, extra)
     pipeline_text = settings["pipeline"]
     if args.hexagon_dtype and args.hexagon_dtype != "int8":
         pipeline_text = (pipeline_text or default_pipeline()).replace("quantize-hexagon", f"quantize-hexagon{{dtype={args.hexagon_dtype}}}", 1)
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         time_passes=settings["time-passes"],
         use_cache=settings["cache"],
         extra=extra,
-        check_bundle=_min_sqnr_check(args, held_out) if args.min_sqnr is not None else None,
+        check_bundle=_min_sqnr_check(args) if args.min_sqnr is not None else None,
     )
     result = compile_model(args.model, args.output, options)
     if args.depfile is not None:
@@ -196,12 +196,12 @@ MIN_SQNR_RANDOM_SAMPLES = 20
 MIN_SQNR_RANDOM_SEED = 1_000_003
 
 
-def _min_sqnr_inputs(args: argparse.Namespace, settings: dict[str, Any], extra: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The held-out inputs --min-sqnr measures on (None: seeded random inputs); sets extra["calib_holdout"].
+def _min_sqnr_options(args: argparse.Namespace, settings: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Check the --min-sqnr / --calib-holdout combination; ask quantize-hexagon to hold samples out.
 
-    With a --calib data set, its last N samples (--calib-holdout, default 20%, at least 1) are held out of
-    calibration and used for the check; with --calib random (or no --calib) the check runs on seeded random
-    inputs that calibration never saw.
+    With a --calib data set, quantize-hexagon holds its last N samples (--calib-holdout, default 20%, at least
+    1) out of calibration and hands them to the pre-install check; with --calib random (or no --calib) the
+    check runs on seeded random inputs that calibration never saw.
     """
     calib = settings["calib"]
     if args.calib_holdout is not None and args.min_sqnr is None:
@@ -209,32 +209,25 @@ def _min_sqnr_inputs(args: argparse.Namespace, settings: dict[str, Any], extra: 
     if args.min_sqnr is None or not calib or calib == "random":
         if args.calib_holdout is not None:
             raise StretchError("usage", "--calib-holdout needs a --calib data set; with --calib random, --min-sqnr measures on seeded random inputs")
-        return None
-    from stretchc.frontend.validate import load_model
-    from stretchc.hexagon.calibration import holdout_count, load_calibration, split_holdout
-    from stretchc.passes.quantize_hexagon import onnx_inputs
-
-    model = load_model(Path(args.model), settings["input-shape"])
-    cal = load_calibration(calib, onnx_inputs(model), preprocess=extra.get("preprocess", extra.get("preprocessing")))
-    n = holdout_count(len(cal.samples), args.calib_holdout, source=calib)
-    extra["calib_holdout"] = n
-    return split_holdout(cal.samples, n)[1]
+        return
+    extra["calib_holdout"] = args.calib_holdout  # None: the default share
 
 
-def _min_sqnr_check(args: argparse.Namespace, held_out: list[dict[str, Any]] | None) -> Any:
+def _min_sqnr_check(args: argparse.Namespace) -> Any:
     """The compile driver's pre-install check for --min-sqnr: a bundle below it is never installed."""
 
-    def check(staging: Path) -> None:
+    def check(staging: Path, report: dict[str, Any]) -> None:
         from stretchc.verify import verify_bundle
 
         console = get_console()
-        if held_out is not None:
+        held_out = report.get("held_out_inputs")
+        if held_out:
             console.note("min-sqnr", f"--min-sqnr: measured on {len(held_out)} calibration sample(s) held out of calibration (the last ones of --calib; --calib-holdout)")
-            report = verify_bundle(staging, Path(args.model), inputs=held_out, min_sqnr=args.min_sqnr)
+            result = verify_bundle(staging, Path(args.model), inputs=held_out, min_sqnr=args.min_sqnr)
         else:
-            console.note("min-sqnr", f"--min-sqnr: measured on {MIN_SQNR_RANDOM_SAMPLES} seeded uniform-random inputs (--calib random or no --calib: no data set to hold samples out of; calibration never saw these inputs)")
-            report = verify_bundle(staging, Path(args.model), samples=MIN_SQNR_RANDOM_SAMPLES, seed=MIN_SQNR_RANDOM_SEED, min_sqnr=args.min_sqnr)
-        console.out(report.table())
-        report.raise_if_failed()  # the driver removes the staging directory; an older bundle is left as it was
+            console.note("min-sqnr", f"--min-sqnr: measured on {MIN_SQNR_RANDOM_SAMPLES} seeded uniform-random inputs (no calibration data set was held out of: --calib random, no --calib, or no DSP partition; calibration never saw these inputs)")
+            result = verify_bundle(staging, Path(args.model), samples=MIN_SQNR_RANDOM_SAMPLES, seed=MIN_SQNR_RANDOM_SEED, min_sqnr=args.min_sqnr)
+        console.out(result.table())
+        result.raise_if_failed()  # the driver removes the staging directory; an older bundle is left as it was
 
     return check

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input_dir:
         from stretchc.frontend.validate import load_model
         from stretchc.hexagon.calibration import load_calibration
-        from stretchc.passes.quantize_hexagon import onnx_inputs
+        from stretchc.frontend.module import onnx_inputs
 
         inputs = load_calibration(args.input_dir, onnx_inputs(load_model(args.model)), preprocess=args.preprocess).samples
     report = verify_bundle(

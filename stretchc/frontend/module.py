@@ -35,6 +35,12 @@ def _onnx_io(vi: onnx.ValueInfoProto) -> tuple[str, tuple[int, ...], str]:
     return vi.name, shape, _ONNX_DTYPES.get(tt.elem_type, "float32")
 
 
+def onnx_inputs(model: onnx.ModelProto) -> list[tuple[str, tuple[int, ...], str]]:
+    """(name, shape, dtype) of the model's real inputs (initializers excluded; dynamic dims as 1)."""
+    inits = {t.name for t in model.graph.initializer}
+    return [_onnx_io(i) for i in model.graph.input if i.name not in inits]
+
+
 def _candidates(onnx_shape: tuple[int, ...], value: Value) -> list[tuple[str, tuple[int, ...] | None]]:
     """Layouts under which the lowered tensor can be the ONNX one, most likely first.
 
@@ -93,21 +99,20 @@ def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str)
     except TFLiteImportError as exc:
         raise StretchError("unsupported-op", f"the lowered model uses {exc}", file=file) from None
     module = Module(graph=graph, name=name)
-    inits = {t.name for t in model.graph.initializer}
-    onnx_inputs = [_onnx_io(i) for i in model.graph.input if i.name not in inits]
+    model_ins = onnx_inputs(model)
     onnx_outputs = [_onnx_io(o) for o in model.graph.output]
-    if len(onnx_inputs) != len(graph.inputs) or len(onnx_outputs) != len(graph.outputs):
+    if len(model_ins) != len(graph.inputs) or len(onnx_outputs) != len(graph.outputs):
         raise StretchError("internal", "the lowered model's inputs or outputs do not match the ONNX model's", file=file)
     # onnx2tf turns every channel-first input channel-last; an output's layout may need a trial run to settle.
-    input_layouts = [_candidates(shape, v)[0] for (_, shape, _), v in zip(onnx_inputs, graph.inputs)]
+    input_layouts = [_candidates(shape, v)[0] for (_, shape, _), v in zip(model_ins, graph.inputs)]
     input_infos = [
         TensorInfo(name=n, value=n, shape=shape, dtype=dt, layout=lay, perm=perm)
-        for (n, shape, dt), (lay, perm) in zip(onnx_inputs, input_layouts)
+        for (n, shape, dt), (lay, perm) in zip(model_ins, input_layouts)
     ]
     output_layouts = _settle_outputs(model, tflite, input_infos, [_candidates(shape, v) for (_, shape, _), v in zip(onnx_outputs, graph.outputs)])
     taken = {v.name for v in graph.values()}
     for infos, onnx_io, values, layouts in (
-        (module.inputs, onnx_inputs, graph.inputs, input_layouts),
+        (module.inputs, model_ins, graph.inputs, input_layouts),
         (module.outputs, onnx_outputs, graph.outputs, output_layouts),
     ):
         for (oname, oshape, odtype), value, (layout, perm) in zip(onnx_io, values, layouts):
