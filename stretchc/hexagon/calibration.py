@@ -6,7 +6,10 @@ PATH is one of
   out NCHW, for a model with one [1, 3, H, W] float input;
 - a `.npy` array of N samples (N x the input's shape without its batch dimension, or exactly the input's
   shape for one sample), for a model with one input;
-- a `.npz` archive with one such array per input name (or a single array for a one-input model);
+- a `.npz` archive with one such array per input name (or a single array for a one-input model), and
+  optionally labels: under the key `labels` (reserved unless the model has an input of that name), a 1-D
+  integer array with the class index (>= 0) of every sample, in sample order (`CalibrationSet.labels`:
+  top-1 accuracy in `verify` and the placement report, stretchc/accuracy.py);
 - the word `random`: uniform [0, 1) noise (the caller warns that accuracy will suffer).
 
 Anything wrong (empty folder, unreadable image, wrong shape or dtype) is StretchError("bad-calibration")
@@ -15,9 +18,10 @@ naming the file, raised before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +31,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 RANDOM = "random"
 DEFAULT_RANDOM_SAMPLES = 32
 DEFAULT_HOLDOUT_FRACTION = 0.2  # share of a calibration data set held out for --min-sqnr (at least one sample)
+LABELS_KEY = "labels"  # reserved .npz key: the class index of every sample
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,11 +85,15 @@ def parse_preprocess(spec: Any) -> Preprocess:
 
 @dataclass
 class CalibrationSet:
-    """Samples as feeds {input name: array with batch 1, ONNX layout}; `source` names where they came from."""
+    """Samples as feeds {input name: array with batch 1, ONNX layout}; `source` names where they came from.
+
+    `labels`: the class index of every sample (int64, aligned with `samples`), when the data set has them.
+    """
 
     samples: list[dict[str, np.ndarray]] = field(default_factory=list)
     source: str = ""
     random: bool = False
+    labels: np.ndarray | None = None
 
 
 def _bad(message: str, file: str | Path) -> StretchError:
@@ -136,18 +147,33 @@ def _split_array(arr: Any, name: str, shape: tuple[int, ...], file: Path) -> lis
     return [s.astype(np.float32) for s in samples]
 
 
-def _load_arrays(path: Path, inputs: list[tuple[str, tuple[int, ...], str]]) -> list[dict[str, np.ndarray]]:
+def _labels(arr: np.ndarray, count: int, file: Path) -> np.ndarray:
+    """The `labels` array checked against the samples: 1-D, integer, >= 0, one per sample."""
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise _bad(f"{LABELS_KEY!r} must be a 1-D integer array (one class index per sample); it is {arr.dtype} {list(arr.shape)}", file)
+    if len(arr) != count:
+        raise _bad(f"{LABELS_KEY!r} holds {len(arr)} label(s) for {count} sample(s)", file)
+    if arr.size and int(arr.min()) < 0:
+        raise _bad(f"{LABELS_KEY!r} holds a negative class index ({int(arr.min())})", file)
+    return arr.astype(np.int64)
+
+
+def _load_arrays(path: Path, inputs: list[tuple[str, tuple[int, ...], str]]) -> tuple[list[dict[str, np.ndarray]], np.ndarray | None]:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise _bad(f"not a readable {path.suffix} file ({exc})", path) from None
+    labels = None
     if isinstance(loaded, np.ndarray):
         if len(inputs) != 1:
             raise _bad(f"a .npy holds one array; the model has {len(inputs)} inputs (give a .npz keyed by input name)", path)
         per_input = {inputs[0][0]: _split_array(loaded, inputs[0][0], inputs[0][1], path)}
     else:
         with loaded:
-            keys = list(loaded.files)
+            has_labels = LABELS_KEY in loaded.files and LABELS_KEY not in {n for n, _, _ in inputs}
+            keys = [k for k in loaded.files if not (has_labels and k == LABELS_KEY)]
+            if has_labels:
+                labels = loaded[LABELS_KEY]
             if len(inputs) == 1 and len(keys) == 1:
                 arrays = {inputs[0][0]: loaded[keys[0]]}
             else:
@@ -159,7 +185,8 @@ def _load_arrays(path: Path, inputs: list[tuple[str, tuple[int, ...], str]]) -> 
     counts = {len(v) for v in per_input.values()}
     if len(counts) != 1:
         raise _bad("the inputs' arrays hold different numbers of samples", path)
-    return [{n: per_input[n][k] for n in per_input} for k in range(counts.pop())]
+    count = counts.pop()
+    return [{n: per_input[n][k] for n in per_input} for k in range(count)], None if labels is None else _labels(labels, count, path)
 
 
 def load_calibration(
@@ -183,13 +210,14 @@ def load_calibration(
     for name, _, dtype in inputs:
         if dtype != "float32":
             raise _bad(f"input {name!r} is {dtype}; calibration supports float32 inputs only", path)
+    labels = None
     if path.is_dir():
         samples = _load_images(path, inputs, parse_preprocess(preprocess))
     elif path.suffix.lower() in (".npy", ".npz"):
-        samples = _load_arrays(path, inputs)
+        samples, labels = _load_arrays(path, inputs)
     else:
         raise _bad("calibration data must be a folder of images, a .npy or a .npz file", path)
-    return CalibrationSet(samples, source=str(path))
+    return CalibrationSet(samples, source=str(path), labels=labels)
 
 
 def holdout_count(total: int, requested: int | None, *, source: str = "") -> int:
@@ -209,8 +237,11 @@ def holdout_count(total: int, requested: int | None, *, source: str = "") -> int
     return n
 
 
-def split_holdout(samples: list[dict[str, np.ndarray]], n: int) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
-    """(calibration samples, held-out samples): the last `n` samples (in the data set's order) are held out."""
+def split_holdout(samples: Sequence[T], n: int) -> tuple[list[T], list[T]]:
+    """(calibration samples, held-out samples): the last `n` samples (in the data set's order) are held out.
+
+    Split the labels with the same call to keep them aligned with their samples.
+    """
     if n <= 0:
         return list(samples), []
     return list(samples[:-n]), list(samples[-n:])
