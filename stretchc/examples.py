@@ -8,6 +8,7 @@ forks and rejoins inside itself, and no branches at all. Weights are seeded; sam
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,18 +18,33 @@ from onnx import TensorProto, helper, numpy_helper
 
 @dataclass
 class GraphBuilder:
-    """A few conv-net layers as ONNX nodes with deterministic names and He-scaled random weights."""
+    """A few conv-net layers as ONNX nodes with deterministic names.
+
+    Every initializer takes its value from `weights` (trained values keyed by initializer name, e.g.
+    `stem.w`, `stem.bn.var`, `head.fc.b`) when it is there, and is He-scaled seeded random otherwise.
+    """
 
     seed: int = 0
+    weights: Mapping[str, np.ndarray] = field(default_factory=dict)
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     inits: list[onnx.TensorProto] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
 
-    def _weight(self, name: str, shape: tuple[int, ...], scale: float) -> str:
-        self.inits.append(numpy_helper.from_array((self.rng.standard_normal(shape) * scale).astype(np.float32), name))
+    def _init(self, name: str, shape: tuple[int, ...], random: Callable[[], np.ndarray]) -> str:
+        """Add initializer `name`: the given trained value (its shape checked), else `random()`."""
+        if name in self.weights:
+            value = np.asarray(self.weights[name], dtype=np.float32)
+            if value.shape != shape:
+                raise ValueError(f"weight {name!r} has shape {list(value.shape)}; the layer needs {list(shape)}")
+        else:
+            value = random().astype(np.float32)
+        self.inits.append(numpy_helper.from_array(value, name))
         return name
+
+    def _weight(self, name: str, shape: tuple[int, ...], scale: float) -> str:
+        return self._init(name, shape, lambda: self.rng.standard_normal(shape) * scale)
 
     def conv(self, name: str, x: str, cin: int, cout: int, k: int = 3, stride: int = 1, group: int = 1, relu: bool = True, bn: bool = True) -> str:
         w = self._weight(f"{name}.w", (cout, cin // group, k, k), (2.0 / (cin // group * k * k)) ** 0.5)
@@ -37,12 +53,10 @@ class GraphBuilder:
             helper.make_node("Conv", [x, w], [out], name=f"{name}/conv", kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4, group=group)
         )
         if bn:
-            scale = self._weight(f"{name}.bn.scale", (cout,), 0.1)
-            self.inits[-1] = numpy_helper.from_array(1.0 + numpy_helper.to_array(self.inits[-1]), scale)
+            scale = self._init(f"{name}.bn.scale", (cout,), lambda: 1.0 + (self.rng.standard_normal(cout) * 0.1).astype(np.float32))
             bias = self._weight(f"{name}.bn.bias", (cout,), 0.1)
             mean = self._weight(f"{name}.bn.mean", (cout,), 0.1)
-            var = f"{name}.bn.var"
-            self.inits.append(numpy_helper.from_array(self.rng.uniform(0.5, 1.5, cout).astype(np.float32), var))
+            var = self._init(f"{name}.bn.var", (cout,), lambda: self.rng.uniform(0.5, 1.5, cout))
             self.nodes.append(helper.make_node("BatchNormalization", [out, scale, bias, mean, var], [f"{name}.bn"], name=f"{name}/bn"))
             out = f"{name}.bn"
         if relu:
