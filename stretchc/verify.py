@@ -5,7 +5,8 @@ keep, so each sync point is compared with the ONNX intermediate tensor of the sa
 permutation) that it matches best; the report names that tensor. A check passes when
 `max|bundle - onnx| <= atol + rtol * max|onnx|`, with `atol` defaulting to 1e-4 x max|onnx output|; for a
 bundle with int8 (DSP) partitions, or with `min_sqnr`, a check passes when its SQNR (dB, over all samples)
-is at least `min_sqnr` (default 20 dB). Classifier outputs ([1, K]) also report top-1 agreement.
+is at least `min_sqnr` (default 20 dB). Classifier outputs ([1, K]) also report top-1 agreement, and with
+`labels` (one class per input) top-1 accuracy of the float model and the bundle (stretchc/accuracy.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from stretchc.accuracy import OutputAccuracy, Top1
 from stretchc.errors import StretchError
 from stretchc.frontend.module import onnx_inputs
 from stretchc.frontend.validate import load_model
@@ -49,6 +51,7 @@ class VerifyReport:
     checks: list[Check] = field(default_factory=list)
     top1_agreement: dict[str, float] = field(default_factory=dict)  # classifier outputs: share of equal argmax
     quantized: bool = False  # the bundle has int8 (DSP) partitions
+    accuracy: list[OutputAccuracy] = field(default_factory=list)  # with labels: top-1 per classifier output
 
     @property
     def ok(self) -> bool:
@@ -66,6 +69,7 @@ class VerifyReport:
             )
         for name, agree in self.top1_agreement.items():
             rows.append(f"  top-1 agreement {name}: {100 * agree:.1f}% of {self.samples} input(s)")
+        rows += [f"  {a.line()}" for a in self.accuracy]
         rows.append("  verdict: " + ("PASS" if self.ok else "FAIL"))
         return "\n".join(rows)
 
@@ -121,8 +125,13 @@ def verify_bundle(
     atol: float | None = None,
     rtol: float = 0.0,
     min_sqnr: float | None = None,
+    labels: np.ndarray | None = None,
+    labels_source: str = "",
 ) -> VerifyReport:
-    """Run bundle and ONNX model on the same inputs and report the errors (see module docstring)."""
+    """Run bundle and ONNX model on the same inputs and report the errors (see module docstring).
+
+    `labels`: the class of every input (in `inputs` order; `labels_source` is the file, named in errors).
+    """
     import onnxruntime as ort
 
     runtime = HostRuntime(bundle)
@@ -136,6 +145,7 @@ def verify_bundle(
     out_ref: dict[str, float] = {}
     out_pow: dict[str, list[float]] = {}  # name -> [signal power, noise power]
     top1: dict[str, list[int]] = {}
+    accuracy = Top1(labels, source=labels_source) if labels is not None else None
     sync_values: dict[str, list[np.ndarray]] = {s["name"]: [] for s in manifest["sync_points"]}
     onnx_values: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for feed in feeds:
@@ -146,6 +156,8 @@ def verify_bundle(
         ref = dict(zip(names, session.run(None, feed)))
         for n in names:
             onnx_values[n].append(ref[n])
+        if accuracy is not None:
+            accuracy.add(ref, got)
         for o in manifest["outputs"]:
             err = float(np.max(np.abs(got[o["name"]].astype(np.float64) - ref[o["name"]])))
             out_err[o["name"]] = max(out_err.get(o["name"], 0.0), err)
@@ -161,6 +173,7 @@ def verify_bundle(
         min_sqnr = DEFAULT_QUANTIZED_MIN_SQNR
     report = VerifyReport(samples=len(feeds), quantized=quantized)
     report.top1_agreement = {k: float(np.mean(v)) for k, v in top1.items()}
+    report.accuracy = accuracy.results() if accuracy is not None else []
     for o in manifest["outputs"]:
         tol = (atol if atol is not None else DEFAULT_RELATIVE_ATOL * out_ref[o["name"]]) + rtol * out_ref[o["name"]]
         report.checks.append(

@@ -176,6 +176,13 @@ def run(args: argparse.Namespace) -> int:
         pr = result.report.get("placement_report")
         if pr is None:
             raise StretchError("bad-pipeline", "--report/--explain: the pipeline made no placement report (it needs assign-delegates and a target)")
+        if args.report and settings["calib"]:  # labelled --calib data: top-1 accuracy in the report
+            from stretchc.accuracy import calib_accuracy
+
+            accuracy = calib_accuracy(Path(args.output), Path(args.model), settings["calib"], held_out=len(result.report.get("held_out_inputs") or []))
+            if accuracy is not None:
+                pr = {**pr, "accuracy": accuracy.as_dict()}
+                console.out("\n".join(accuracy.lines()))
         for path in args.report:
             try:
                 write_report(pr, path, title=f"stretchc placement report: {Path(args.model).name} on {pr['target']}")

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("bundle", type=Path)
     p.add_argument("model", type=Path)
     p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="inputs (default: seeded random)")
-    p.add_argument("--input-dir", metavar="PATH", help="inputs as calibration-style data: a folder of images, a .npy or a .npz (N samples)")
+    p.add_argument("--input-dir", metavar="PATH", help="inputs as calibration-style data: a folder of images, a .npy or a .npz (N samples; a .npz with `labels` also reports top-1 accuracy)")
     p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="--input-dir images: preprocessing (as for compile --calib)")
     p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="pass on SQNR >= DB instead of max|err| (default 20 dB for bundles with DSP partitions)")
     p.add_argument("--samples", type=int, default=3, help="number of seeded random inputs (default 3)")
@@ -27,14 +27,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     inputs = [read_inputs(args.input)] if args.input else None
+    labels = None
     if args.input_dir:
         from stretchc.frontend.validate import load_model
         from stretchc.hexagon.calibration import load_calibration
         from stretchc.frontend.module import onnx_inputs
 
-        inputs = load_calibration(args.input_dir, onnx_inputs(load_model(args.model)), preprocess=args.preprocess).samples
+        data = load_calibration(args.input_dir, onnx_inputs(load_model(args.model)), preprocess=args.preprocess)
+        inputs, labels = data.samples, data.labels
     report = verify_bundle(
-        args.bundle, args.model, inputs=inputs, samples=args.samples, seed=args.seed, atol=args.atol, rtol=args.rtol, min_sqnr=args.min_sqnr
+        args.bundle, args.model, inputs=inputs, samples=args.samples, seed=args.seed, atol=args.atol, rtol=args.rtol, min_sqnr=args.min_sqnr,
+        labels=labels, labels_source=args.input_dir or "",
     )
     get_console().out(report.table())
     report.raise_if_failed()

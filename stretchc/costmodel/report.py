@@ -1,7 +1,8 @@
 """The placement report: JSON (the `placement_report` dict, deterministic) and one self-contained HTML file
 (inline CSS and SVG, no scripts, no external resources): per region its processor, why, predicted time and
 the alternatives; a predicted timeline with one lane per processor (SVG Gantt chart); the stage/branch
-graph coloured by processor; the predicted speedup over the best single processor."""
+graph coloured by processor; the predicted speedup over the best single processor; with labelled `--calib`
+data, top-1 accuracy of the float model and the bundle (the `accuracy` section, stretchc/accuracy.py)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,24 @@ def _graph(report: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _accuracy(report: dict[str, Any]) -> str:
+    acc = report.get("accuracy")
+    if not acc:
+        return ""
+    seen = "held out of calibration" if acc["held_out"] else "calibration has seen them"
+    rows = "".join(
+        f"<tr><td>{html.escape(o['output'])}</td><td>{o['classes']}</td><td>{100 * o['float_top1']:.2f}%</td><td>{100 * o['bundle_top1']:.2f}%</td>"
+        f"<td>{100 * (o['bundle_top1'] - o['float_top1']):+.2f}</td><td>{100 * o['agreement']:.2f}%</td></tr>"
+        for o in acc["outputs"]
+    )
+    return (
+        f"<h2>Accuracy</h2>\n<p>Top-1 on {acc['samples']} labelled <code>--calib</code> samples of {html.escape(acc['source'])} ({seen}): "
+        "the float model in ONNX Runtime and the bundle on the host runtime.</p>\n"
+        "<table id='accuracy'><tr><th>output</th><th>classes</th><th>float top-1</th><th>bundle top-1</th><th>change (points)</th><th>agreement</th></tr>"
+        f"{rows}</table>\n"
+    )
+
+
 def to_html(report: dict[str, Any], *, title: str = "stretchc placement report") -> str:
     best = report.get("best_single")
     speed = report.get("speedup_over_best_single")
@@ -121,7 +140,7 @@ predicted speedup <b>{f"{speed:.2f}x" if speed else "n/a"}</b>.</p>
 {_gantt(report)}
 <h2>Stage / branch graph</h2>
 {_graph(report)}
-<h2>Regions</h2>
+{_accuracy(report)}<h2>Regions</h2>
 <table><tr><th>region</th><th>kind</th><th>processor</th><th>predicted ms</th><th>why</th><th>alternatives</th></tr>
 {''.join(rows)}
 </table>
