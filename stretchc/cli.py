@@ -21,6 +21,7 @@ from stretchc.errors import ExitStatus, StretchError
 # Command modules, in the order `stretchc --help` lists them.
 COMMANDS = (
     "compile",
+    "opt",
     "run",
     "verify",
     "inspect",

@@ -12,18 +12,22 @@ import hashlib
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import onnx
 
 from stretchc.bundle.manifest import MANIFEST_JSON
 from stretchc.console import get_console
+from stretchc.dumps import DumpIR
 from stretchc.errors import StretchError
 from stretchc.frontend.lower import lower_to_tflite
 from stretchc.frontend.module import build_module
 from stretchc.frontend.validate import load_model
 from stretchc.ir import Module
-from stretchc.passmanager import Instruments, PassContext, PassManager, parse_pipeline, print_pipeline, registry
+from stretchc.passmanager import Instrument, Pass, PassContext, PassManager, PrintIR, TimePasses, parse_pipeline, print_pipeline, registry
 from stretchc.targets import Target, load_target
 
 
@@ -45,6 +49,8 @@ class CompileOptions:
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
     dump_dir: Path | None = None
     print_ir_after: frozenset[str] = frozenset()
+    print_ir_before: frozenset[str] = frozenset()
+    print_ir_after_change: bool = False
     time_passes: bool = False
     use_cache: bool = True  # the lowering cache (stretchc/cache.py); --no-cache turns it off
     extra: dict[str, Any] = field(default_factory=dict)
@@ -128,14 +134,30 @@ def _lower(model: Any, model_path: Path, options: CompileOptions) -> bytes:
     return tflite
 
 
-def compile_model(model_path: str | Path, output: str | Path, options: CompileOptions) -> CompileResult:
-    """Compile `model_path` into the bundle directory `output` (see module docstring)."""
-    console = get_console()
-    model_path, output = Path(model_path), Path(output)
-    check_output_path(output)
-    target: Target = load_target(options.target)
-    passes = parse_pipeline(options.pipeline or default_pipeline())
-    pipeline = print_pipeline(passes)
+def instruments_for(options: CompileOptions, passes: list[Pass], *, prefix: list[Pass] | None = None) -> list[Instrument]:
+    """The instruments the debugging options ask for (dumps, IR printing, pass timing), in that order."""
+    instruments: list[Instrument] = []
+    if options.dump_dir is not None:
+        instruments.append(DumpIR(options.dump_dir, passes, prefix=prefix))
+    if options.print_ir_before or options.print_ir_after or options.print_ir_after_change:
+        instruments.append(PrintIR(before=options.print_ir_before, after=options.print_ir_after, after_change=options.print_ir_after_change))
+    if options.time_passes:
+        instruments.append(TimePasses())
+    return instruments
+
+
+@dataclass
+class LoadedModel:
+    """A model read, lowered and imported: the module the pipeline starts from, and what the context needs."""
+
+    model: onnx.ModelProto  # as validated (input shapes set)
+    module: Module
+    place: dict[str, str]  # --place overrides over the placement recorded in the model (--place-from-model)
+    source_sha256: str
+
+
+def load_module(model_path: Path, options: CompileOptions) -> LoadedModel:
+    """Read and validate the ONNX model, lower it (through the lowering cache) and import it as a Module."""
     model = load_model(model_path, options.input_shapes)
     place = dict(options.place)
     if options.place_from_model:
@@ -147,26 +169,31 @@ def compile_model(model_path: str | Path, output: str | Path, options: CompileOp
         place = {**recorded, **place}
     source_sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
     tflite = _lower(model, model_path, options)
-    module = build_module(model, tflite, name=model_path.stem, file=str(model_path))
+    return LoadedModel(model, build_module(model, tflite, name=model_path.stem, file=str(model_path)), place, source_sha256)
+
+
+def make_context(target: Target, loaded: LoadedModel, pipeline: str, options: CompileOptions, *, output_dir: Path | None) -> PassContext:
+    """The context a compile of `loaded` runs its passes in."""
+    return PassContext(
+        target=target,
+        place=loaded.place,
+        output_dir=output_dir,
+        options={"pipeline": pipeline, "source_sha256": loaded.source_sha256, **options.extra},
+        console=get_console(),
+    )
+
+
+@contextmanager
+def staged_bundle(output: Path) -> Iterator[Path]:
+    """A private staging directory next to `output`, moved into place when the block succeeds and removed
+    when it fails (an existing bundle at `output` is then left as it was)."""
     try:
         output.resolve().parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.resolve().parent))
     except OSError as exc:
         raise StretchError("write-failed", f"cannot write the bundle: {exc.strerror or exc}", file=str(output)) from None
-    ctx = PassContext(
-        target=target,
-        place=place,
-        output_dir=staging,
-        options={"pipeline": pipeline, "source_sha256": source_sha256, **options.extra},
-        console=console,
-    )
-    instruments = Instruments(dump_dir=options.dump_dir, print_ir_after=options.print_ir_after, time_passes=options.time_passes)
     try:
-        PassManager(passes, instruments).run(module, ctx)
-        if "manifest" not in ctx.report:
-            raise StretchError("bad-pipeline", "the pipeline wrote no bundle: it must end with emit-bundle")
-        if options.check_bundle is not None:
-            options.check_bundle(staging, ctx.report)
+        yield staging
         _install(staging, output)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -174,4 +201,22 @@ def compile_model(model_path: str | Path, output: str | Path, options: CompileOp
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return CompileResult(output, module, ctx.report["manifest"], pipeline, ctx.report, instruments.timings)
+
+
+def compile_model(model_path: str | Path, output: str | Path, options: CompileOptions) -> CompileResult:
+    """Compile `model_path` into the bundle directory `output` (see module docstring)."""
+    model_path, output = Path(model_path), Path(output)
+    check_output_path(output)
+    target: Target = load_target(options.target)
+    passes = parse_pipeline(options.pipeline or default_pipeline())
+    pipeline = print_pipeline(passes)
+    loaded = load_module(model_path, options)
+    manager = PassManager(passes, instruments_for(options, passes))
+    with staged_bundle(output) as staging:
+        ctx = make_context(target, loaded, pipeline, options, output_dir=staging)
+        manager.run(loaded.module, ctx)
+        if "manifest" not in ctx.report:
+            raise StretchError("bad-pipeline", "the pipeline wrote no bundle: it must end with emit-bundle")
+        if options.check_bundle is not None:
+            options.check_bundle(staging, ctx.report)
+    return CompileResult(output, loaded.module, ctx.report["manifest"], pipeline, ctx.report, manager.timings)

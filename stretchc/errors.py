@@ -42,6 +42,7 @@ CODES: dict[str, tuple[ExitStatus, str]] = {
     "bad-target-file": (ExitStatus.BAD_INPUT, "a target file is invalid"),
     "bad-calibration": (ExitStatus.BAD_INPUT, "calibration data is missing, unreadable or of the wrong shape"),
     "bad-ir": (ExitStatus.BAD_INPUT, "an IR text file cannot be parsed"),
+    "replay-mismatch": (ExitStatus.BAD_INPUT, "data a dump records (calibration set, target file) differs from what replaying it finds"),
     "unsupported-op": (ExitStatus.UNSUPPORTED, "the lowering cannot handle an op of the model"),
     "unsupported-opset": (ExitStatus.UNSUPPORTED, "the model's opset is outside the supported range"),
     "no-such-processor": (ExitStatus.UNSUPPORTED, "the target has no such processor"),

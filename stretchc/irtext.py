@@ -2,9 +2,14 @@
 
 The same module always prints to the same bytes. `parse_module(print_module(m))` gives back a module that
 prints identically, so a dump can be read back as test input. Constants with more than
-`INLINE_CONST_LIMIT` elements are printed as a digest only; the parser fills them with zeros that remember
-the digest, so they print back unchanged (structure passes do not read constant data; numeric tests build
-modules from models instead).
+`INLINE_CONST_LIMIT` elements are printed as a digest only (`sha256:` and the first 16 hex digits of the
+SHA-256 of their bytes), which keeps the text small and diffable. Their data lives in a `ConstantStore`, a
+folder of content-addressed files (`--dump-dir` writes one, `constants/`, next to its dumps); given that
+folder, the parser restores the real data. Without it, the parser fills them with zeros that remember the
+digest, so they print back unchanged (enough for structure passes and structure tests).
+
+Lines starting with `#` are comments; a `reproducer {...}` line (see stretchc/reproducer.py) describes how
+the module was made and is skipped by the parser.
 
     # stretchc IR v1
     module "example"
@@ -22,6 +27,8 @@ import hashlib
 import json
 import re
 from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -57,14 +64,81 @@ class _ElidedConst(np.ndarray):
         self.digest = getattr(obj, "digest", "")
 
 
+def content_digest(data: bytes) -> str:
+    """The short content address used in IR text and constant stores: 16 hex digits of the SHA-256."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def _const(v: Value) -> str:
     assert v.data is not None
     if isinstance(v.data, _ElidedConst) and v.data.digest:
         return f"sha256:{v.data.digest}"
     if v.data.size <= INLINE_CONST_LIMIT:
         return _j([x.item() for x in v.data.reshape(-1)])
-    digest = hashlib.sha256(np.ascontiguousarray(v.data).tobytes()).hexdigest()[:16]
-    return f"sha256:{digest}"
+    return f"sha256:{content_digest(np.ascontiguousarray(v.data).tobytes())}"
+
+
+class ConstantStore:
+    """A folder of content-addressed data: `<digest><suffix>` (`.bin`: an array's raw bytes, C order, this
+    machine's byte order; `.json`: a document). Each content is written once, however many dumps share it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, digest: str, suffix: str = ".bin") -> Path:
+        return self.root / f"{digest}{suffix}"
+
+    def put(self, data: bytes, suffix: str = ".bin") -> str:
+        """Store `data` unless already there; return its digest."""
+        digest = content_digest(data)
+        path = self.path(digest, suffix)
+        if not path.is_file():
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)  # a reader never sees a half-written file under its final name
+        return digest
+
+    def put_array(self, data: np.ndarray) -> str:
+        return self.put(np.ascontiguousarray(data).tobytes())
+
+    def get(self, digest: str, suffix: str = ".bin") -> bytes:
+        """The stored content; StretchError("bad-ir") when it is missing or does not match its digest."""
+        path = self.path(digest, suffix)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise StretchError("bad-ir", f"constant store has no sha256:{digest} (was the dump copied without its constants/ folder?)", file=str(path)) from None
+        if content_digest(data) != digest:
+            raise StretchError("bad-ir", f"stored content does not match its digest sha256:{digest}", file=str(path))
+        return data
+
+    def get_array(self, digest: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+        data = self.get(digest)
+        expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        if len(data) != expected:
+            raise StretchError("bad-ir", f"sha256:{digest} holds {len(data)} bytes; a {dtype}{list(shape)} needs {expected}", file=str(self.path(digest)))
+        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+def elided_constants(module: Module) -> Iterator[np.ndarray]:
+    """The data of every constant that prints as a digest (what a dump's constant store must hold).
+
+    Zeros standing in for constants parsed without their store are skipped: their real data is unknown.
+    """
+    seen: set[int] = set()
+    for node in module.graph.nodes:
+        for v in node.inputs:
+            if v is None or v.data is None or id(v) in seen:
+                continue
+            seen.add(id(v))
+            if v.data.size > INLINE_CONST_LIMIT and not isinstance(v.data, _ElidedConst):
+                yield v.data
+
+
+def has_missing_constants(module: Module) -> bool:
+    """Whether some constant was parsed without its data (zeros standing in; see `parse_module`)."""
+    return any(isinstance(v.data, _ElidedConst) for v in module.graph.values() if v.data is not None)
 
 
 def print_module(module: Module) -> str:
@@ -131,8 +205,13 @@ def _parse_type(text: str, where: str) -> tuple[str, tuple[int, ...], QuantParam
     return _LONG[m.group(1)], shape, quant
 
 
-def parse_module(text: str, *, file: str | None = None) -> Module:
-    """Parse the text form back into a Module. Raises StretchError("bad-ir") naming the line."""
+def parse_module(text: str, *, file: str | None = None, constants: Path | None = None) -> Module:
+    """Parse the text form back into a Module. Raises StretchError("bad-ir") naming the line.
+
+    With `constants` (a `ConstantStore` folder), constants printed as digests get their real data back;
+    without it they are zeros that remember their digest.
+    """
+    store = ConstantStore(constants) if constants is not None else None
     lines = text.splitlines()
     if not lines or lines[0] != HEADER:
         raise StretchError("bad-ir", f"missing header {HEADER!r}", file=file)
@@ -165,7 +244,9 @@ def parse_module(text: str, *, file: str | None = None) -> Module:
                 decl, _, init = rest.partition(" = ")
                 name, vtype = _DEF_RE.match(decl).groups()  # type: ignore[union-attr]
                 dtype, shape, quant = _parse_type(vtype, where)
-                if init.startswith("sha256:"):
+                if init.startswith("sha256:") and store is not None:
+                    data = store.get_array(init[len("sha256:") :], dtype, shape)
+                elif init.startswith("sha256:"):
                     data = np.zeros(shape, dtype=dtype).view(_ElidedConst)
                     data.digest = init[len("sha256:") :]
                 else:
@@ -190,10 +271,12 @@ def parse_module(text: str, *, file: str | None = None) -> Module:
                 module.arena_size = int(rest)
             elif head.startswith("%"):
                 graph.nodes.append(_parse_node(line, values, lookup, where))
+            elif head == "reproducer":
+                continue  # how the module was made (stretchc/reproducer.py), not part of it
             else:
                 raise StretchError("bad-ir", f"{where}: unknown line kind {head!r}")
         except StretchError as err:
-            raise StretchError("bad-ir", err.message, file=file) from None
+            raise StretchError("bad-ir", err.message, file=err.location.file or file) from None
         except (ValueError, AttributeError, TypeError, KeyError) as exc:
             raise StretchError("bad-ir", f"{where}: cannot parse ({exc})", file=file) from None
     return module

@@ -8,8 +8,10 @@ Pipeline strings: `find-branches,assign-delegates{policy=default},insert-sync-po
 unknown passes, unknown options, malformed values and duplicate options are errors. `print_pipeline`
 writes every option, defaults included, so any run can be replayed exactly.
 
-The pass manager verifies the IR after every pass, and drives the instruments: `--dump-dir` (numbered
-dumps `00-input.ir`, `NN-after-<pass>.ir`, `NN-failed-<pass>.ir`), `--print-ir-after`, `--time-passes`.
+The pass manager verifies the IR after every pass and calls its instruments (`Instrument`) around every
+pass: `PrintIR` (`--print-ir-before`, `--print-ir-after`, `--print-ir-after-change`), `TimePasses`
+(`--time-passes`), and, elsewhere, the replayable dumps of `--dump-dir` (stretchc/dumps.py) and the numeric
+bisect (stretchc/bisect.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from stretchc.console import Console, get_console
 from stretchc.errors import StretchError
@@ -29,7 +31,13 @@ from stretchc.irtext import print_module
 
 @dataclass
 class PassContext:
-    """What passes may read besides the module: the target, the user's options, where to write output."""
+    """What passes may read besides the module: the target, the user's options, where to write output.
+
+    A dump records everything here that influences passes (stretchc/reproducer.py: target, place, options,
+    report) so that `stretchc opt` can replay it. Option values must be JSON-like (None, bool, int, float,
+    str, lists, dicts with str keys), numpy arrays (kept by content), or `pathlib.Path` for data read from
+    disk (recorded by digest and checked on replay); `options["pipeline"]` is the whole pipeline of the run.
+    """
 
     target: Any = None  # stretchc.targets.Target
     place: dict[str, str] = field(default_factory=dict)  # --place overrides: region -> processor
@@ -163,68 +171,138 @@ def print_pipeline(passes: list[Pass]) -> str:
 
 
 @dataclass
-class Instruments:
-    """What the pass manager does around passes besides running them."""
+class PassRun:
+    """One pass's run as instruments see it: its 1-based position in the pipeline and how it went."""
 
-    dump_dir: Path | None = None
-    print_ir_after: frozenset[str] = frozenset()
-    time_passes: bool = False
-    verify_each: bool = True
-    timings: list[tuple[str, float, bool]] = field(default_factory=list)  # (pass, seconds, changed)
+    index: int
+    pass_: Pass
+    changed: bool = False
+    seconds: float = 0.0
+    error: StretchError | None = None  # set when the pass (or the verifier after it) failed
+
+
+class Instrument:
+    """Hooks the pass manager calls around the passes it runs; every hook is a no-op by default.
+
+    `run_start` sees the module before the first pass, `before_pass` / `after_pass` every pass that runs,
+    `pass_failed` the pass that failed (its module is left as the failure left it), `run_end` the result.
+    """
+
+    def run_start(self, module: Module, ctx: PassContext) -> None:
+        """Called once, before the first pass."""
+
+    def before_pass(self, run: PassRun, module: Module, ctx: PassContext) -> None:
+        """Called before each pass."""
+
+    def after_pass(self, run: PassRun, module: Module, ctx: PassContext) -> None:
+        """Called after each pass that succeeded and verified."""
+
+    def pass_failed(self, run: PassRun, module: Module, ctx: PassContext) -> None:
+        """Called when a pass or the verifier after it failed; the error is then raised."""
+
+    def run_end(self, module: Module, ctx: PassContext) -> None:
+        """Called once, after the last pass."""
+
+
+class PrintIR(Instrument):
+    """`--print-ir-before=PASS`, `--print-ir-after=PASS`, `--print-ir-after-change`: the IR on stdout.
+
+    "Changed" is judged by the printed IR (which includes constant digests), not by what a pass says.
+    """
+
+    def __init__(self, *, before: frozenset[str] = frozenset(), after: frozenset[str] = frozenset(), after_change: bool = False) -> None:
+        self.before, self.after, self.after_change = before, after, after_change
+        self._last = ""
+
+    def run_start(self, module: Module, ctx: PassContext) -> None:
+        if self.after_change:
+            self._last = print_module(module)
+
+    def before_pass(self, run: PassRun, module: Module, ctx: PassContext) -> None:
+        if run.pass_.name in self.before:
+            ctx.console.out(f"// -----// IR before {run.pass_.name} //----- //\n{print_module(module)}")
+
+    def after_pass(self, run: PassRun, module: Module, ctx: PassContext) -> None:
+        named = run.pass_.name in self.after
+        if not (named or self.after_change):
+            return
+        text = print_module(module)
+        changed, self._last = text != self._last, text
+        if named or changed:
+            ctx.console.out(f"// -----// IR after {run.pass_.name} //----- //\n{text}")
+
+
+class TimePasses(Instrument):
+    """`--time-passes`: a table of every pass's time once the pipeline has run."""
+
+    def __init__(self) -> None:
+        self.runs: list[PassRun] = []
+
+    def after_pass(self, run: PassRun, module: Module, ctx: PassContext) -> None:
+        self.runs.append(run)
+
+    def run_end(self, module: Module, ctx: PassContext) -> None:
+        ctx.console.out(timing_report([(r.pass_.name, r.seconds, r.changed) for r in self.runs]))
+
+
+def timing_report(timings: list[tuple[str, float, bool]]) -> str:
+    """The `--time-passes` table of (pass, seconds, changed) rows."""
+    total = sum(t for _, t, _ in timings) or 1e-9
+    rows = ["pass timing:", f"  {'time (ms)':>10}  {'%':>6}  changed  pass"]
+    for name, secs, changed in timings:
+        rows.append(f"  {secs * 1e3:10.2f}  {100 * secs / total:6.1f}  {'yes' if changed else 'no':>7}  {name}")
+    rows.append(f"  {total * 1e3:10.2f}  {100.0:6.1f}           total")
+    return "\n".join(rows)
 
 
 class PassManager:
-    """Runs a pipeline over a module, verifying after every pass."""
+    """Runs a pipeline over a module, verifying after every pass, with instruments around every pass."""
 
-    def __init__(self, passes: list[Pass], instruments: Instruments | None = None) -> None:
+    def __init__(self, passes: list[Pass], instruments: list[Instrument] | None = None, *, verify_each: bool = True) -> None:
         self.passes = passes
-        self.instruments = instruments or Instruments()
+        self.instruments = list(instruments or [])
+        self.verify_each = verify_each
+        self.timings: list[tuple[str, float, bool]] = []  # (pass, seconds, changed) of every pass run
 
-    def _dump(self, name: str, module: Module) -> None:
-        d = self.instruments.dump_dir
-        if d is not None:
-            d.mkdir(parents=True, exist_ok=True)
-            (d / name).write_text(print_module(module))
-
-    def run(self, module: Module, ctx: PassContext, *, on_pass: Callable[[Pass], None] | None = None) -> Module:
-        """Run every pass in order. A pass failure is dumped as NN-failed-<pass>.ir and re-raised."""
-        ins = self.instruments
-        self._dump("00-input.ir", module)
+    def run(self, module: Module, ctx: PassContext) -> Module:
+        """Run every pass in order. A failure is shown to the instruments (pass_failed), then raised as a
+        StretchError naming the pass (IR verifier failures as `ir-invalid`); other exceptions propagate."""
+        for ins in self.instruments:
+            ins.run_start(module, ctx)
         for index, p in enumerate(self.passes, start=1):
-            if on_pass is not None:
-                on_pass(p)
+            run = PassRun(index, p)
+            for ins in self.instruments:
+                ins.before_pass(run, module, ctx)
             start = time.perf_counter()
             try:
-                changed = bool(p.run(module, ctx))
-                if ins.verify_each:
+                run.changed = bool(p.run(module, ctx))
+                if self.verify_each:
                     module.verify()
             except StretchError as err:
-                self._dump(f"{index:02d}-failed-{p.name}.ir", module)
                 if err.location.pass_name is None:
-                    raise StretchError(
+                    err = StretchError(
                         err.code, err.message, file=err.location.file, pass_name=p.name,
                         branch=err.location.branch, node=err.location.node,
-                    ) from None
+                    )
+                run.error = err
+                self._failed(run, module, ctx)
+                raise err from None
+            except IRError as exc:
+                run.error = StretchError("ir-invalid", f"IR invalid after pass {p.name}: {exc}", pass_name=p.name)
+                self._failed(run, module, ctx)
+                raise run.error from None
+            except Exception as exc:
+                run.error = StretchError("internal", f"internal error in pass {p.name}: {type(exc).__name__}: {exc}", pass_name=p.name)
+                self._failed(run, module, ctx)
                 raise
-            except IRError as err:
-                self._dump(f"{index:02d}-failed-{p.name}.ir", module)
-                raise StretchError("ir-invalid", f"IR invalid after pass {p.name}: {err}", pass_name=p.name) from None
-            except Exception:
-                self._dump(f"{index:02d}-failed-{p.name}.ir", module)
-                raise
-            elapsed = time.perf_counter() - start
-            ins.timings.append((p.name, elapsed, changed))
-            self._dump(f"{index:02d}-after-{p.name}.ir", module)
-            if p.name in ins.print_ir_after:
-                ctx.console.out(f"// -----// IR after {p.name} //----- //\n{print_module(module)}")
-        if ins.time_passes:
-            ctx.console.out(self.timing_report())
+            run.seconds = time.perf_counter() - start
+            self.timings.append((p.name, run.seconds, run.changed))
+            for ins in self.instruments:
+                ins.after_pass(run, module, ctx)
+        for ins in self.instruments:
+            ins.run_end(module, ctx)
         return module
 
-    def timing_report(self) -> str:
-        total = sum(t for _, t, _ in self.instruments.timings) or 1e-9
-        rows = ["pass timing:", f"  {'time (ms)':>10}  {'%':>6}  changed  pass"]
-        for name, secs, changed in self.instruments.timings:
-            rows.append(f"  {secs * 1e3:10.2f}  {100 * secs / total:6.1f}  {'yes' if changed else 'no':>7}  {name}")
-        rows.append(f"  {total * 1e3:10.2f}  {100.0:6.1f}           total")
-        return "\n".join(rows)
+    def _failed(self, run: PassRun, module: Module, ctx: PassContext) -> None:
+        for ins in self.instruments:
+            ins.pass_failed(run, module, ctx)

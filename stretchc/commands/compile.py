@@ -18,32 +18,63 @@ from stretchc.passmanager import registry
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("compile", parents=[common], help="compile an ONNX model into a bundle", description=__doc__)
     p.add_argument("model", nargs="?", help="the ONNX model")
-    p.add_argument("-t", "--target", default=None, help="phone name (see `stretchc targets`) or a target YAML file (default pixel6)")
     p.add_argument("-o", "--output", help="bundle directory to write (replaced only if it is a bundle); required")
+    add_pipeline_arguments(p)
+    add_debug_arguments(p)
+    p.add_argument("--depfile", type=Path, metavar="FILE", help="after a successful compile, write the bundle's dependencies as a Make/Ninja rule")
+    p.add_argument("--print-config", action="store_true", help="print the effective settings and exit without compiling")
+    p.add_argument("--report", type=Path, action="append", default=[], metavar="FILE.html|FILE.json", help="write the placement report (HTML: one self-contained file with the predicted timeline; JSON otherwise)")
+    p.add_argument("--explain", action="append", default=[], metavar="REGION", help="after compiling, say why REGION (e.g. s1.b0) runs where it runs")
+    p.add_argument("--verify", action="store_true", help="after compiling, compare the bundle with ONNX Runtime")
+    p.add_argument("--atol", type=float, default=None, help="--verify: absolute tolerance (default 1e-4 x max|reference|)")
+    p.add_argument("--rtol", type=float, default=0.0, help="--verify: relative tolerance")
+    p.set_defaults(func=run)
+
+
+def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that decide what the passes do, shared by every command that runs the pipeline on a model."""
+    p.add_argument("-t", "--target", default=None, help="phone name (see `stretchc targets`) or a target YAML file (default pixel6)")
     p.add_argument("--place", action="append", default=[], metavar="REGION=PROC,...", help="place regions (stem, s1.b0, s1.join, head, main) on cpu/gpu/dsp")
     p.add_argument("--place-from-model", action="store_true", default=None, help="use the placement recorded in the model (stretchc build-model)")
     p.add_argument("--pipeline", help="the pass pipeline (default: see `stretchc passes`)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...", help="static shape for a dynamic input")
-    p.add_argument("--dump-dir", type=Path, help="write numbered IR dumps (00-input.ir, NN-after-<pass>.ir) here")
-    p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")
-    p.add_argument("--time-passes", action="store_true", default=None, help="print the time of every pass")
     p.add_argument("--calib", metavar="PATH", help="calibration data (file or directory) for DSP quantization; a recorded dependency")
     p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="image calibration preprocessing (scaled to [0,1] first, then (x-mean)/std, NCHW)")
     p.add_argument("--on-ineligible", choices=("error", "cpu"), default=None, help="an op the Hexagon delegate cannot run: fail (default) or move its region to the CPU")
     p.add_argument("--hexagon-dtype", choices=("int8", "uint8"), default=None, help="quantized type of DSP partitions: int8 (default; per-channel weights) or uint8 (legacy asymmetric, per-tensor)")
     p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="fail (verify-failed) when an output's SQNR vs the float model on held-out inputs is below DB")
     p.add_argument("--calib-holdout", type=int, default=None, metavar="N", help="--min-sqnr with a --calib data set: hold out its last N samples (default 20%%, at least 1) for the SQNR check; the rest calibrate")
-    p.add_argument("--depfile", type=Path, metavar="FILE", help="after a successful compile, write the bundle's dependencies as a Make/Ninja rule")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the lowering cache ($STRETCHC_CACHE_DIR, ~/.cache/stretchc)")
     p.add_argument("--config", metavar="FILE", help="project defaults (default: ./stretchc.toml if present); the command line overrides them")
-    p.add_argument("--print-config", action="store_true", help="print the effective settings and exit without compiling")
-    p.add_argument("--report", type=Path, action="append", default=[], metavar="FILE.html|FILE.json", help="write the placement report (HTML: one self-contained file with the predicted timeline; JSON otherwise)")
-    p.add_argument("--explain", action="append", default=[], metavar="REGION", help="after compiling, say why REGION (e.g. s1.b0) runs where it runs")
     p.add_argument("--emit", action="append", default=[], choices=("nnstretch-tflite",), help="also write nnstretch.tflite: one model tagged for the NN-Stretch prototype runtime")
-    p.add_argument("--verify", action="store_true", help="after compiling, compare the bundle with ONNX Runtime")
-    p.add_argument("--atol", type=float, default=None, help="--verify: absolute tolerance (default 1e-4 x max|reference|)")
-    p.add_argument("--rtol", type=float, default=0.0, help="--verify: relative tolerance")
-    p.set_defaults(func=run)
+
+
+def add_debug_arguments(p: argparse.ArgumentParser) -> None:
+    """Pass-debugging instruments: replayable dumps, IR printing, pass timing (compile and opt)."""
+    p.add_argument("--dump-dir", type=Path, help="write replayable IR dumps (00-input.ir, NN-after-<pass>.ir, constants/) here")
+    p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")
+    p.add_argument("--print-ir-before", action="append", default=[], metavar="PASS", help="print the IR before this pass")
+    p.add_argument("--print-ir-after-change", action="store_true", help="print the IR after every pass that changed it")
+    p.add_argument("--time-passes", action="store_true", default=None, help="print the time of every pass")
+
+
+def set_debug_options(options: CompileOptions, args: argparse.Namespace) -> None:
+    """Copy the debugging arguments (`add_debug_arguments`) into `options`."""
+    options.dump_dir = args.dump_dir
+    options.print_ir_after = frozenset(args.print_ir_after)
+    options.print_ir_before = frozenset(args.print_ir_before)
+    options.print_ir_after_change = args.print_ir_after_change
+
+
+def check_debug_arguments(args: argparse.Namespace) -> None:
+    """Refuse unknown pass names in --print-ir-before/after and an unwritable --dump-dir, before any work."""
+    known = registry()
+    for flag, names in (("--print-ir-after", args.print_ir_after), ("--print-ir-before", args.print_ir_before)):
+        for name in names:
+            if name not in known:
+                raise StretchError("unknown-pass", f"{flag} names unknown pass {name!r}; known passes: {', '.join(known)}")
+    if args.dump_dir is not None:
+        check_side_output(Path(args.dump_dir), directory=True)
 
 
 def _write_depfile(args: argparse.Namespace, result: CompileResult, options: CompileOptions, config_path: Path | None) -> None:
@@ -115,30 +146,16 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     return settings, config_path
 
 
-def run(args: argparse.Namespace) -> int:
+def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str, Any], Path | None]:
+    """The CompileOptions of the pipeline arguments (`add_pipeline_arguments`) over stretchc.toml, checked;
+    with the effective settings and the configuration file used."""
     settings, config_path = _settings(args)
-    if args.print_config:
-        shown = dict(settings)
-        shown["pipeline"] = shown["pipeline"] or default_pipeline()
-        shown["config"] = str(config_path) if config_path else None
-        get_console().out(format_config(shown).rstrip("\n"))
-        return 0
-    if not args.model:
-        raise StretchError("usage", "stretchc compile: the following arguments are required: model")
-    if not args.output:
-        raise StretchError("usage", "stretchc compile: the following arguments are required: -o/--output")
     if settings["calib"] and settings["calib"] != "random" and not Path(settings["calib"]).exists():
         raise StretchError("bad-calibration", "calibration data does not exist", file=settings["calib"])
-    for path, directory in [(args.dump_dir, True), (args.depfile, False), *((r, False) for r in args.report)]:
-        if path is not None:
-            check_side_output(Path(path), directory=directory)
-    known = registry()
-    for name in args.print_ir_after:
-        if name not in known:
-            raise StretchError("unknown-pass", f"--print-ir-after names unknown pass {name!r}; known passes: {', '.join(known)}")
     extra: dict[str, Any] = {}
     if settings["calib"]:
-        extra["calib"] = settings["calib"]  # recorded dependency; consumed by the DSP quantizer
+        # a data source (a Path): a recorded dependency, and recorded by digest in dumps; consumed by the DSP quantizer
+        extra["calib"] = settings["calib"] if settings["calib"] == "random" else Path(settings["calib"])
     if settings["preprocessing"] is not None:
         extra["preprocessing"] = settings["preprocessing"]
     if args.preprocess:
@@ -158,13 +175,32 @@ def run(args: argparse.Namespace) -> int:
         place=settings["place"],
         place_from_model=settings["place-from-model"],
         input_shapes=settings["input-shape"],
-        dump_dir=args.dump_dir,
-        print_ir_after=frozenset(args.print_ir_after),
         time_passes=settings["time-passes"],
         use_cache=settings["cache"],
         extra=extra,
         check_bundle=_min_sqnr_check(args) if args.min_sqnr is not None else None,
     )
+    return options, settings, config_path
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.print_config:
+        settings, config_path = _settings(args)
+        shown = dict(settings)
+        shown["pipeline"] = shown["pipeline"] or default_pipeline()
+        shown["config"] = str(config_path) if config_path else None
+        get_console().out(format_config(shown).rstrip("\n"))
+        return 0
+    if not args.model:
+        raise StretchError("usage", "stretchc compile: the following arguments are required: model")
+    if not args.output:
+        raise StretchError("usage", "stretchc compile: the following arguments are required: -o/--output")
+    options, settings, config_path = compile_options(args)
+    check_debug_arguments(args)
+    for path in [args.depfile, *args.report]:
+        if path is not None:
+            check_side_output(Path(path), directory=False)
+    set_debug_options(options, args)
     result = compile_model(args.model, args.output, options)
     if args.depfile is not None:
         _write_depfile(args, result, options, config_path)

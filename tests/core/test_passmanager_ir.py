@@ -64,7 +64,7 @@ def test_pipeline_errors(text: str, code: str, word: str) -> None:
 def test_dump_dir_names(compiled: dict[str, Compiled]) -> None:
     names = sorted(p.name for p in compiled["concat2"].dump_dir.iterdir())
     expected = ["00-input.ir"] + [f"{k:02d}-after-{p.name}.ir" for k, p in enumerate(parse_pipeline(default_pipeline()), start=1)]
-    assert names == expected
+    assert names == expected + ["constants"]
     assert "01-after-unshare-pads.ir" in names and "02-after-find-branches.ir" in names
 
 
@@ -91,19 +91,26 @@ def test_passes_command_lists_every_pass(capsys) -> None:  # type: ignore[no-unt
     assert "policy" in out and "default pipeline:" in out
 
 
+def _without_header(dump_text: str) -> str:
+    """A dump's module text: its first line, then everything after the comments and the reproducer line."""
+    first, *rest = dump_text.splitlines(keepends=True)
+    return first + "".join(line for line in rest if not line.startswith(("#", "reproducer ")))
+
+
 @pytest.mark.parametrize("name", ["concat2", "two_stages", "nested", "no_branches"])
 def test_ir_text_round_trip(compiled: dict[str, Compiled], name: str) -> None:
-    for dump in sorted(compiled[name].dump_dir.iterdir()):
+    for dump in sorted(compiled[name].dump_dir.glob("*.ir")):
         text = dump.read_text()
-        module = parse_module(text)
-        assert print_module(module) == text, dump.name
-        module.verify()
+        for constants in (None, dump.parent / "constants"):
+            module = parse_module(text, constants=constants)
+            assert print_module(module) == _without_header(text), dump.name
+            module.verify()
 
 
 def test_print_is_deterministic(compiled: dict[str, Compiled]) -> None:
     m = compiled["two_stages"].result.module
-    last = sorted(compiled["two_stages"].dump_dir.iterdir())[-1]
-    assert print_module(m) == print_module(m) == last.read_text()
+    last = sorted(compiled["two_stages"].dump_dir.glob("*.ir"))[-1]
+    assert print_module(m) == print_module(m) == _without_header(last.read_text())
 
 
 def test_parse_errors_name_the_line() -> None:
@@ -115,7 +122,7 @@ def test_parse_errors_name_the_line() -> None:
 
 
 def _module(compiled: dict[str, Compiled], stage: str = "after-insert-sync-points.ir"):  # type: ignore[no-untyped-def]
-    dump = next(p for p in sorted(compiled["concat2"].dump_dir.iterdir()) if p.name.endswith(stage))
+    dump = next(p for p in sorted(compiled["concat2"].dump_dir.glob("*.ir")) if p.name.endswith(stage))
     return parse_module(dump.read_text())
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from stretchc.console import Console
 from stretchc.irtext import parse_module, print_module
-from stretchc.passmanager import Instruments, PassContext, PassManager, parse_pipeline
+from stretchc.passmanager import PassContext, PassManager, parse_pipeline
 from stretchc.targets import load_target
 
 HERE = Path(__file__).parent
@@ -33,7 +33,7 @@ def test_golden(folder: Path, tmp_path: Path) -> None:
     module = parse_module((folder / "input.ir").read_text(), file=str(folder / "input.ir"))
     pipeline = parse_pipeline(folder.name.replace("_", "-"))
     ctx = PassContext(target=load_target("pixel6"), output_dir=tmp_path / "bundle", console=Console(quiet=True, stream=sys.stderr))
-    PassManager(pipeline, Instruments()).run(module, ctx)
+    PassManager(pipeline).run(module, ctx)
     got = print_module(module)
     expected_path = folder / "expected.ir"
     if os.environ.get("STRETCHC_UPDATE_GOLDEN") == "1":

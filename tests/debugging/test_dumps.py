@@ -1,0 +1,150 @@
+"""Replayable dumps: constants in a content-addressed store, a reproducer header, options recorded generically."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stretchc import __version__
+from stretchc.console import Console
+from stretchc.driver import default_pipeline
+from stretchc.errors import StretchError
+from stretchc.irtext import ConstantStore, parse_module
+from stretchc.passmanager import PassContext, parse_pipeline, print_pipeline
+from stretchc.reproducer import Recorder, Reproducer, replay_context
+from stretchc.targets import load_target
+
+from tests.debugging.conftest import Dumped
+
+
+def _quiet() -> Console:
+    return Console(quiet=True, stream=sys.stderr)
+
+
+def test_whole_pipeline_dumps_are_small_and_share_constants(example_dumps: Dumped) -> None:
+    files = [p for p in example_dumps.dumps.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 2_000_000
+    texts = [p.read_text() for p in sorted(example_dumps.dumps.glob("*.ir"))]
+    referenced = {d for t in texts for d in re.findall(r"= sha256:([0-9a-f]{16})$", t, re.M)}
+    stored = {p.stem for p in (example_dumps.dumps / "constants").glob("*.bin")}
+    assert referenced and referenced == stored  # every constant once, however many dumps print it
+    assert sum(t.count("sha256:") for t in texts) > 3 * len(stored)
+
+
+def test_constants_come_back_exactly(example_dumps: Dumped) -> None:
+    from stretchc.cli import main
+
+    last = sorted(example_dumps.dumps.glob("*-after-emit-bundle.ir"))[0]
+    restored = parse_module(last.read_text(), constants=example_dumps.dumps / "constants")
+    zeros = parse_module(last.read_text())
+    big = [v for v in restored.graph.values() if v.data is not None and v.data.size > 16]
+    assert big and all(np.any(v.data != 0) for v in big)
+    assert all(not np.any(v.data) for v in zeros.graph.values() if v.data is not None and v.data.size > 16)
+    assert main(["inspect", str(example_dumps.bundle), "-q"]) == 0  # the bundle those constants went into is sound
+
+
+def test_a_corrupt_or_missing_constant_is_bad_ir(example_dumps: Dumped, tmp_path: Path) -> None:
+    store = tmp_path / "constants"
+    store.mkdir()
+    for p in (example_dumps.dumps / "constants").iterdir():
+        (store / p.name).write_bytes(p.read_bytes())
+    text = (example_dumps.dumps / "00-input.ir").read_text()
+    victim = sorted(store.glob("*.bin"))[0]
+    victim.write_bytes(b"\0" + victim.read_bytes()[1:])
+    with pytest.raises(StretchError) as exc:
+        parse_module(text, constants=store)
+    assert exc.value.code == "bad-ir" and "does not match its digest" in exc.value.message
+    victim.unlink()
+    with pytest.raises(StretchError) as exc:
+        parse_module(text, constants=store)
+    assert exc.value.code == "bad-ir" and "has no sha256:" in exc.value.message
+
+
+def test_reproducer_header_records_pipeline_target_and_options(example_dumps: Dumped) -> None:
+    passes = parse_pipeline(default_pipeline())
+    text = (example_dumps.dumps / "02-after-find-branches.ir").read_text()
+    assert text.startswith("# stretchc IR v1\n# stretchc ")
+    rep = Reproducer.from_text(text)
+    assert rep is not None and rep.failure is None and rep.version == __version__
+    assert rep.done == print_pipeline(passes[:2]) and rep.remaining == print_pipeline(passes[2:])
+    assert rep.target is not None and rep.target["spec"] == "pixel6" and len(rep.target["sha256"]) == 64
+    assert set(rep.options) == {"source_sha256"} and rep.place == {}
+    assert "# replay the rest: stretchc opt 02-after-find-branches.ir --bundle OUT.stretch" in text
+    after = Reproducer.from_text((example_dumps.dumps / "04-after-assign-delegates.ir").read_text())
+    assert after is not None and after.analyses is not None  # assign-delegates recorded its placement report
+
+
+def test_quantized_dumps_record_the_calibration_source(quantized_dumps: Dumped) -> None:
+    rep = Reproducer.from_text((quantized_dumps.dumps / "00-input.ir").read_text())
+    assert rep is not None and rep.place == {"s1.b1": "dsp"} and rep.target is not None and rep.target["spec"] == "mi9"
+    calib = rep.options["calib"]
+    if calib == "random":
+        return
+    assert calib["$path"].endswith("calib.npy") and len(calib["sha256"]) == 64
+    assert rep.options["calib_holdout"] == 2
+
+
+def _record(tmp_path: Path, options: dict[str, object], report: dict[str, object] | None = None) -> tuple[Reproducer, ConstantStore]:
+    store = ConstantStore(tmp_path / "constants")
+    passes = parse_pipeline("find-branches,assign-delegates")
+    ctx = PassContext(target=load_target("pixel6"), place={"s1.b0": "gpu"}, options={"pipeline": "x", **options}, console=_quiet(), report=report or {})
+    rep = Recorder(store).reproducer(ctx, done=passes[:1], remaining=passes[1:])
+    return Reproducer.from_text(f"# stretchc IR v1\n{rep.line()}\nmodule \"m\"\n") or rep, store
+
+
+def test_any_option_round_trips(tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"calibration")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"png")
+    array = np.arange(40, dtype=np.float32).reshape(2, 20)
+    options = {"calib": data, "images": folder, "weights": array, "precision": "int8", "min_sqnr": 31.5, "holdout": None,
+               "nested": {"b": [1, 2.5, "x", True], "a": {"deep": [data]}}}
+    report = {"held_out_inputs": [{"input": array}], "predicted_latency_ms": 1.25}
+    rep, store = _record(tmp_path, options, report)
+    ctx = replay_context(rep, store, passes=parse_pipeline("assign-delegates,outline-partitions"), console=_quiet())
+    assert ctx.options["pipeline"] == "find-branches,assign-delegates{policy=critical-path},outline-partitions"
+    assert ctx.options["calib"] == data and ctx.options["images"] == folder and ctx.options["nested"]["a"]["deep"] == [data]
+    np.testing.assert_array_equal(ctx.options["weights"], array)
+    assert {k: v for k, v in ctx.options.items() if k not in ("calib", "images", "weights", "nested", "pipeline")} == {
+        "precision": "int8", "min_sqnr": 31.5, "holdout": None}
+    assert ctx.options["nested"]["b"] == [1, 2.5, "x", True]
+    np.testing.assert_array_equal(ctx.report["held_out_inputs"][0]["input"], array)
+    assert ctx.report["predicted_latency_ms"] == 1.25 and ctx.place == {"s1.b0": "gpu"} and ctx.target.name == "pixel6"
+    again, _ = _record(tmp_path, options, report)
+    assert again.line() == rep.line()  # deterministic
+
+
+def test_replay_takes_data_again_and_checks_its_digest(tmp_path: Path) -> None:
+    data = tmp_path / "calib.npy"
+    np.save(data, np.zeros((2, 3), dtype=np.float32))
+    rep, store = _record(tmp_path, {"calib": data})
+    passes = parse_pipeline("assign-delegates")
+    moved = tmp_path / "moved.npy"
+    moved.write_bytes(data.read_bytes())
+    np.save(data, np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(StretchError) as exc:
+        replay_context(rep, store, passes=passes, console=_quiet())
+    assert exc.value.code == "replay-mismatch" and exc.value.exit_status == 3 and "option calib" in exc.value.message
+    ctx = replay_context(rep, store, passes=passes, console=_quiet(), data={"calib": moved})
+    assert ctx.options["calib"] == moved
+    data.unlink()
+    console = _quiet()
+    replay_context(rep, store, passes=passes, console=console)
+    assert [d.code for d in console.diagnostics] == ["replay-data-missing"]
+    with pytest.raises(StretchError) as exc:
+        replay_context(rep, store, passes=passes, console=console, data={"nope": moved})
+    assert exc.value.code == "usage"
+
+
+def test_an_option_dumps_cannot_record_is_named_on_replay(tmp_path: Path) -> None:
+    rep, store = _record(tmp_path, {"odd": object()})
+    assert rep.options["odd"]["$unrecorded"] == "builtins.object"
+    console = _quiet()
+    ctx = replay_context(rep, store, passes=parse_pipeline("assign-delegates"), console=console)
+    assert ctx.options["odd"] is None and [d.code for d in console.diagnostics] == ["replay-unrecorded"]
