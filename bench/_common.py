@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from pathlib import Path
 
 
@@ -24,3 +25,15 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
+
+
+def update_results(results: Path, section: str, body: str) -> None:
+    """Replace (or append) the `section` heading's body in `results`, keeping every other section as it was."""
+    text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
+    block = f"{section}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: block + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    results.write_text(text.rstrip("\n") + "\n", encoding="utf-8")

@@ -21,7 +21,6 @@ shifted by 128 to uint8 (stretchc/hexagon/uint8.py); numerically identical to th
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ from stretchc.ir import Module, Node, Partition, Value
 from stretchc.litert import load_interpreter
 from stretchc.passmanager import Pass, PassContext, register_pass
 from stretchc.tflite_io import emit_model, import_model
+from stretchc.whole_model import to_module_layout, without_sync
 
 MAX_SCALE_SPREAD = 1024.0  # kHexagonMinRelativeScale = 1/1024
 _IO_OPS = ("QUANTIZE", "DEQUANTIZE")
@@ -43,33 +43,9 @@ def model_inputs(module: Module) -> list[tuple[str, tuple[int, ...], str]]:
     return [(i.name, tuple(i.shape), i.dtype) for i in module.inputs]
 
 
-def _to_bundle_layout(module: Module, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """ONNX-layout feed -> {IR input value name: bundle-layout array}."""
-    values = module.graph.value_map()
-    out = {}
-    for info in module.inputs:
-        arr = feed[info.name]
-        if info.layout == "NCHW" and info.perm is not None:
-            arr = np.transpose(arr, info.perm)
-        out[info.value] = np.ascontiguousarray(arr.reshape(values[info.value].shape), dtype=np.float32)
-    return out
-
-
 def capture_boundaries(module: Module, names: list[str], feeds: list[dict[str, np.ndarray]], console: Any) -> dict[str, list[np.ndarray]]:
     """Run the float model (sync nodes removed) on `feeds` and return every named value per sample."""
-    g = copy.deepcopy(module.graph)
-    source: dict[str, str] = {}
-    for node in [n for n in g.nodes if n.op == "stretch.sync"]:
-        src, dst = node.inputs[0], node.outputs[0]
-        source[dst.name] = src.name  # type: ignore[union-attr]
-        g.remove(node)
-        g.replace_all_uses(dst, src)  # type: ignore[arg-type]
-
-    def resolve(name: str) -> str:
-        while name in source:
-            name = source[name]
-        return name
-
+    g, resolve = without_sync(module.graph)
     values = g.value_map()
     input_names = {v.name for v in g.inputs}
     wanted = sorted({resolve(n) for n in names} - input_names)
@@ -80,7 +56,7 @@ def capture_boundaries(module: Module, names: list[str], feeds: list[dict[str, n
     out_idx = {d["name"]: d["index"] for d in it.get_output_details()}
     result: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for k, feed in enumerate(feeds):
-        bundle_feed = _to_bundle_layout(module, feed)
+        bundle_feed = to_module_layout(module, feed)
         for name, arr in bundle_feed.items():
             it.set_tensor(in_idx[name], arr)
         it.invoke()

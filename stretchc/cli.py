@@ -22,6 +22,7 @@ from stretchc.errors import ExitStatus, StretchError
 COMMANDS = (
     "compile",
     "opt",
+    "bisect",
     "run",
     "verify",
     "inspect",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 import onnx
@@ -110,9 +111,14 @@ def _check_same_interface(model: onnx.ModelProto, manifest: dict, model_path: Pa
         )
 
 
-def seeded_inputs(manifest: dict, seed: int) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+def seeded_feed(inputs: Iterable[tuple[str, Sequence[int], str]], seed: int) -> dict[str, np.ndarray]:
+    """Uniform [0, 1) arrays for (name, shape, dtype) inputs, from `seed`."""
     rng = np.random.default_rng(seed)
-    return {i["name"]: rng.random(i["shape"]).astype(i["dtype"]) for i in manifest["inputs"]}
+    return {name: rng.random(shape).astype(dtype) for name, shape, dtype in inputs}
+
+
+def seeded_inputs(manifest: dict, seed: int) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+    return seeded_feed(((i["name"], i["shape"], i["dtype"]) for i in manifest["inputs"]), seed)
 
 
 def verify_bundle(
