@@ -167,7 +167,8 @@ def splice(module: Module, p: Partition, qbuf: bytes) -> list[Node]:
                 target.producer = n
         tensor = n.loc or ""
         n.region = region_of.get(tensor, p.regions[0])
-        n.loc = loc_of.get(tensor, tensor)
+        # The quantizer names a tensor's int8 twin `<tensor>_int8`: it comes from the same ONNX tensor.
+        n.loc = loc_of[tensor] if tensor in loc_of else loc_of.get(re.sub(r"_u?int8$", "", tensor))
         n.processor = "dsp"
         n.partition = p.name
         new.append(n)

@@ -5,7 +5,10 @@
   nothing else may touch them.
 - `Node`: an op with a dialect prefix (`tfl.CONV_2D`, `stretch.sync`), inputs (a `None` input is an omitted
   optional operand), outputs, attributes (the op's builtin options as plain values), and the fields the
-  passes fill in: `region`, `processor`, `partition`; `loc` is where the op came from.
+  passes fill in: `region`, `processor`, `partition`; `loc` is where the op came from: the name of the ONNX
+  tensor it computes, or None (see `stretchc/frontend/module.py`). A pass that replaces a node by several
+  gives each the original `loc`; the last of them in graph order is the one whose first output holds
+  that ONNX tensor (`holders`).
 - `Graph`: nodes in execution (topological) order, graph inputs and outputs.
 - `Module`: the graph plus what the passes derive (regions, partitions, sync points, buffer plan) and the
   model's I/O description (ONNX names and layouts).
@@ -231,6 +234,14 @@ class Graph:
 
     def value_map(self) -> dict[str, Value]:
         return {v.name: v for v in self.values()}
+
+    def holders(self) -> dict[str, str]:
+        """Value name -> the ONNX tensor it holds: the first output of the last node with each `loc`."""
+        last: dict[str, Node] = {}
+        for node in self.nodes:
+            if node.loc is not None and node.outputs:
+                last[node.loc] = node
+        return {node.outputs[0].name: loc for loc, node in last.items()}
 
     def insert_after(self, anchor: Node, node: Node) -> None:
         self.nodes.insert(self.nodes.index(anchor) + 1, node)

@@ -1,31 +1,40 @@
 """Compare a bundle with ONNX Runtime on seeded or given inputs: per model output and per sync point.
 
-Outputs are compared by name. A sync point carries a lowered tensor whose ONNX name the lowering does not
-keep, so each sync point is compared with the ONNX intermediate tensor of the same size (after the layout
-permutation) that it matches best; the report names that tensor. A check passes when
-`max|bundle - onnx| <= atol + rtol * max|onnx|`, with `atol` defaulting to 1e-4 x max|onnx output|; for a
-bundle with int8 (DSP) partitions, or with `min_sqnr`, a check passes when its SQNR (dB, over all samples)
-is at least `min_sqnr` (default 20 dB). Classifier outputs ([1, K]) also report top-1 agreement, and with
-`labels` (one class per input) top-1 accuracy of the float model and the bundle (stretchc/accuracy.py).
+Outputs are compared by name. Each sync point is compared with the ONNX tensor it carries, which the
+manifest names (`onnx_tensor`, from the names the lowering carries through onnx2tf:
+`stretchc/frontend/provenance.py`), in the bundle's layout: the same shape, the channel-last permutation of
+the ONNX shape (rank 3-5), or, when only the element counts agree, the same elements in order. A shape
+that reads the same both ways ([1,8,8,8]) is compared both ways and the closer one kept.
+
+Every check decides the verdict, each against its own tolerance: it passes when
+`max|bundle - onnx| <= atol + rtol * max|onnx|`, with `atol` defaulting to 1e-4 x max|onnx| of that
+tensor; for a bundle with int8 (DSP) partitions, or with `min_sqnr`, when its SQNR (dB, over all samples)
+is at least `min_sqnr` (default 20 dB). NaN or infinity where the reference has something else is an
+infinite error. A sync point whose ONNX tensor is unknown (the manifest names none, the model has no such
+tensor, or its element count differs) cannot be checked: the report lists it as unmatched, with why, and
+the verdict says how many were not checked. Classifier outputs ([1, K]) also report top-1 agreement, and
+with `labels` (one class per input) top-1 accuracy of the float model and the bundle (stretchc/accuracy.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import onnx
 
 from stretchc.accuracy import OutputAccuracy, Top1
+from stretchc.console import Console
 from stretchc.errors import StretchError
-from stretchc.frontend.module import onnx_inputs
+from stretchc.frontend.module import CHANNEL_LAST, onnx_inputs
 from stretchc.frontend.validate import load_model
 from stretchc.runtime.host import HostRuntime
 
 DEFAULT_RELATIVE_ATOL = 1e-4
 DEFAULT_QUANTIZED_MIN_SQNR = 20.0  # dB: the pass criterion of a bundle with int8 (DSP) partitions, unless --atol is given
+SEEDED_INT_HIGH = 8  # seeded integer inputs (other than 8-bit) are uniform in [0, 8): valid indices into small tables
 
 
 @dataclass
@@ -38,12 +47,26 @@ class Check:
     tolerance: float
     sqnr_db: float | None = None  # 10 log10(sum ref^2 / sum (bundle - ref)^2) over all samples
     min_sqnr: float | None = None  # when set, the check passes on SQNR instead of max|err| (quantized bundles)
+    unmatched: str | None = None  # why the sync point could not be compared (then nothing else is set)
+
+    @property
+    def checked(self) -> bool:
+        return self.unmatched is None
 
     @property
     def ok(self) -> bool:
+        """Compared and within tolerance (an unmatched sync point is not ok: it was not compared)."""
+        if not self.checked:
+            return False
         if self.min_sqnr is not None:
             return self.sqnr_db is not None and self.sqnr_db >= self.min_sqnr
         return self.max_abs_error <= self.tolerance
+
+    def failure(self) -> str:
+        what = f"output {self.name}" if self.kind == "output" else f"sync point {self.name} (ONNX tensor {self.onnx_tensor!r})"
+        if self.min_sqnr is not None:
+            return f"{what}: SQNR {self.sqnr_db:.1f} dB is below {self.min_sqnr:.1f} dB"
+        return f"{what}: max abs error {self.max_abs_error:.3e} exceeds tolerance {self.tolerance:.3e}"
 
 
 @dataclass
@@ -55,49 +78,129 @@ class VerifyReport:
     accuracy: list[OutputAccuracy] = field(default_factory=list)  # with labels: top-1 per classifier output
 
     @property
+    def failed(self) -> list[Check]:
+        """Compared checks outside tolerance, outputs first, then sync points in manifest (execution) order."""
+        return [c for c in self.checks if c.checked and not c.ok]
+
+    @property
+    def unmatched(self) -> list[Check]:
+        return [c for c in self.checks if not c.checked]
+
+    @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.checks if c.kind == "output")
+        return not self.failed
+
+    def verdict(self) -> str:
+        text = "PASS" if self.ok else "FAIL"
+        if self.unmatched:
+            syncs = sum(c.kind == "sync" for c in self.checks)
+            text += f" ({len(self.unmatched)} of {syncs} sync points not checked: {', '.join(c.name for c in self.unmatched)})"
+        return text
 
     def table(self) -> str:
         rows = [f"verification against ONNX Runtime on {self.samples} input(s):"]
         rows.append(f"  {'':<6} {'name':<14} {'onnx tensor':<28} {'max|err|':>11} {'max|ref|':>10} {'tol':>10} {'SQNR dB':>8}  result")
         for c in self.checks:
-            verdict = "ok" if c.ok else ("FAIL" if c.kind == "output" else ("below min SQNR" if c.min_sqnr is not None else "above tol"))
+            if not c.checked:
+                rows.append(f"  {c.kind:<6} {c.name:<14} {c.onnx_tensor[-28:]:<28} {'-':>11} {'-':>10} {'-':>10} {'-':>8}  not checked: {c.unmatched}")
+                continue
+            verdict = "ok" if c.ok else ("below min SQNR" if c.min_sqnr is not None else "FAIL")
             tol = f"{c.tolerance:10.3e}" if c.min_sqnr is None else f"{'>=' + format(c.min_sqnr, '.1f') + 'dB':>10}"
-            sqnr = f"{c.sqnr_db:8.1f}" if c.sqnr_db is not None and np.isfinite(c.sqnr_db) else f"{'inf':>8}"
+            sqnr = f"{c.sqnr_db:8.1f}" if c.sqnr_db is not None and np.isfinite(c.sqnr_db) else f"{'inf' if c.sqnr_db == np.inf else '-inf':>8}"
             rows.append(
-                f"  {c.kind:<6} {c.name:<14} {c.onnx_tensor[:28]:<28} {c.max_abs_error:11.3e} {c.max_abs_reference:10.3e} {tol} {sqnr}  {verdict}"
+                f"  {c.kind:<6} {c.name:<14} {c.onnx_tensor[-28:]:<28} {c.max_abs_error:11.3e} {c.max_abs_reference:10.3e} {tol} {sqnr}  {verdict}"
             )
         for name, agree in self.top1_agreement.items():
             rows.append(f"  top-1 agreement {name}: {100 * agree:.1f}% of {self.samples} input(s)")
         rows += [f"  {a.line()}" for a in self.accuracy]
-        rows.append("  verdict: " + ("PASS" if self.ok else "FAIL"))
+        rows.append("  verdict: " + self.verdict())
         return "\n".join(rows)
 
+    def present(self, console: Console) -> None:
+        """Print the table; warn (`verify-unchecked`) when sync points could not be compared."""
+        console.out(self.table())
+        if self.unmatched:
+            names = ", ".join(f"{c.name} ({c.unmatched})" for c in self.unmatched)
+            console.warn("verify-unchecked", f"{len(self.unmatched)} sync point(s) could not be compared with the model: {names}")
+
     def raise_if_failed(self) -> None:
-        if not self.ok:
-            bad = [c for c in self.checks if c.kind == "output" and not c.ok]
-            worst = max(bad, key=lambda c: c.max_abs_error / max(c.tolerance, 1e-30))
-            if worst.min_sqnr is not None:
-                raise StretchError("verify-failed", f"output {worst.name}: SQNR {worst.sqnr_db:.1f} dB is below {worst.min_sqnr:.1f} dB")
-            raise StretchError(
-                "verify-failed",
-                f"output {worst.name}: max abs error {worst.max_abs_error:.3e} exceeds tolerance {worst.tolerance:.3e}",
-            )
+        """Raise verify-failed naming the first failing sync point in execution order (where the bundle
+        first leaves the model: the place to look), else the first failing output."""
+        bad = self.failed
+        if bad:
+            first = next((c for c in bad if c.kind == "sync"), bad[0])
+            more = f" ({len(bad)} checks fail)" if len(bad) > 1 else ""
+            raise StretchError("verify-failed", first.failure() + more)
 
 
-def _with_intermediates(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of the model that also outputs every float intermediate tensor with a known shape."""
+def abs_error(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """|got - ref| elementwise (float64): 0 where both hold the same NaN or infinity, inf where only one is not finite."""
+    g = np.asarray(got, dtype=np.float64)
+    r = np.asarray(ref, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(g - r)
+    err[(g == r) | (np.isnan(g) & np.isnan(r))] = 0.0
+    err[np.isnan(err)] = np.inf
+    return err
+
+
+@dataclass
+class _Stats:
+    """A check's numbers accumulated over samples."""
+
+    max_err: float = 0.0
+    max_ref: float = 0.0
+    signal: float = 0.0
+    noise: float = 0.0
+
+    def add(self, got: np.ndarray, ref: np.ndarray) -> None:
+        err = abs_error(got, ref)
+        r = np.asarray(ref, dtype=np.float64)
+        finite = r[np.isfinite(r)]
+        self.max_err = max(self.max_err, float(np.max(err, initial=0.0)))
+        self.max_ref = max(self.max_ref, float(np.max(np.abs(finite), initial=0.0)))
+        self.signal += float(np.sum(np.square(finite)))
+        self.noise += float(np.sum(np.square(err)))
+
+    def check(self, kind: str, name: str, onnx_tensor: str, atol: float | None, rtol: float, min_sqnr: float | None) -> Check:
+        tol = (atol if atol is not None else DEFAULT_RELATIVE_ATOL * self.max_ref) + rtol * self.max_ref
+        return Check(kind, name, onnx_tensor, self.max_err, self.max_ref, tol, sqnr(self.signal, self.noise), min_sqnr)
+
+
+def sqnr(signal_power: float, noise_power: float) -> float:
+    """Signal-to-quantization-noise ratio in dB (inf when the noise is zero, -inf when it is infinite)."""
+    if noise_power <= 0.0:
+        return float("inf")
+    if not np.isfinite(noise_power):
+        return float("-inf")
+    return float(10.0 * np.log10(max(signal_power, 1e-300) / noise_power))
+
+
+def _layouts(bundle_shape: tuple[int, ...], onnx_shape: tuple[int, ...]) -> list[tuple[int, ...] | None]:
+    """How the ONNX tensor reads in the bundle's shape: a permutation, None (as it is), or [] (it cannot)."""
+    found: list[tuple[int, ...] | None] = []
+    perm = CHANNEL_LAST.get(len(onnx_shape))
+    if perm is not None and tuple(onnx_shape[p] for p in perm) == bundle_shape:
+        found.append(perm)
+    if bundle_shape == onnx_shape or (not found and int(np.prod(bundle_shape)) == int(np.prod(onnx_shape))):
+        found.append(None)
+    return found
+
+
+def _with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
+    """A copy of the model that also outputs the named intermediate tensors."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     present = {o.name for o in m.graph.output}
-    for vi in m.graph.value_info:
-        if vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT and vi.name not in present:
-            m.graph.output.append(vi)
+    infos = {vi.name: vi for vi in m.graph.value_info}
+    for name in names:
+        if name not in present:
+            m.graph.output.append(infos[name] if name in infos else onnx.ValueInfoProto(name=name))
+            present.add(name)
     return m
 
 
-def _check_same_interface(model: onnx.ModelProto, manifest: dict, model_path: Path) -> None:  # type: ignore[type-arg]
+def _check_same_interface(model: onnx.ModelProto, manifest: dict[str, Any], model_path: Path) -> None:
     """Refuse a model whose inputs or outputs are not the bundle's (verifying against the wrong model)."""
     ins = sorted(name for name, _, _ in onnx_inputs(model))
     outs = sorted(o.name for o in model.graph.output)
@@ -111,13 +214,27 @@ def _check_same_interface(model: onnx.ModelProto, manifest: dict, model_path: Pa
         )
 
 
+def random_tensor(rng: np.random.Generator, shape: list[int], dtype: str) -> np.ndarray:
+    """A seeded random input: floats uniform in [0, 1), bools half True, 8-bit integers over their whole
+    range, other integers uniform in [0, SEEDED_INT_HIGH)."""
+    kind = np.dtype(dtype)
+    if kind == np.bool_:
+        return rng.random(shape) < 0.5
+    if np.issubdtype(kind, np.integer):
+        info = np.iinfo(kind)
+        lo, hi = (int(info.min), int(info.max) + 1) if kind.itemsize == 1 else (0, SEEDED_INT_HIGH)
+        return rng.integers(lo, hi, size=shape).astype(kind)
+    return rng.random(shape).astype(kind)
+
+
 def seeded_feed(inputs: Iterable[tuple[str, Sequence[int], str]], seed: int) -> dict[str, np.ndarray]:
-    """Uniform [0, 1) arrays for (name, shape, dtype) inputs, from `seed`."""
+    """One seeded random array (see `random_tensor`) for each (name, shape, dtype) input, from `seed`."""
     rng = np.random.default_rng(seed)
-    return {name: rng.random(shape).astype(dtype) for name, shape, dtype in inputs}
+    return {name: random_tensor(rng, list(shape), dtype) for name, shape, dtype in inputs}
 
 
-def seeded_inputs(manifest: dict, seed: int) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+def seeded_inputs(manifest: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
+    """`seeded_feed` for a bundle's model inputs."""
     return seeded_feed(((i["name"], i["shape"], i["dtype"]) for i in manifest["inputs"]), seed)
 
 
@@ -144,86 +261,60 @@ def verify_bundle(
     manifest = runtime.manifest
     model = load_model(model_path)
     _check_same_interface(model, manifest, model_path)
-    session = ort.InferenceSession(_with_intermediates(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    model_io = {i["sync"] for i in manifest["inputs"]} | {o["sync"] for o in manifest["outputs"]}
+    syncs = [s for s in manifest["sync_points"] if s["name"] not in model_io]
+    tensors = {o for n in model.graph.node for o in n.output if o} | {i.name for i in model.graph.input}
+    unmatched: dict[str, str] = {}
+    for s in syncs:
+        if "onnx_tensor" not in s:
+            unmatched[s["name"]] = "the manifest names no ONNX tensor for it"
+        elif s["onnx_tensor"] not in tensors:
+            unmatched[s["name"]] = "the model has no tensor of that name"
+    named = sorted({s["onnx_tensor"] for s in syncs if s["name"] not in unmatched})
+    session = ort.InferenceSession(_with_outputs(model, named).SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     feeds = inputs if inputs is not None else [seeded_inputs(manifest, seed + k) for k in range(samples)]
-    out_err: dict[str, float] = {}
-    out_ref: dict[str, float] = {}
-    out_pow: dict[str, list[float]] = {}  # name -> [signal power, noise power]
+    outputs = {o["name"]: _Stats() for o in manifest["outputs"]}
+    # per sync point: one accumulator per layout the ONNX tensor may have in the bundle
+    sync_stats: dict[str, list[tuple[tuple[int, ...] | None, _Stats]]] = {}
     top1: dict[str, list[int]] = {}
     accuracy = Top1(labels, source=labels_source) if labels is not None else None
-    sync_values: dict[str, list[np.ndarray]] = {s["name"]: [] for s in manifest["sync_points"]}
-    onnx_values: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for feed in feeds:
         captured: dict[str, np.ndarray] = {}
         got = runtime.run(feed, capture=captured)
-        for name, value in captured.items():
-            sync_values[name].append(value)
         ref = dict(zip(names, session.run(None, feed)))
-        for n in names:
-            onnx_values[n].append(ref[n])
         if accuracy is not None:
             accuracy.add(ref, got)
         for o in manifest["outputs"]:
-            err = float(np.max(np.abs(got[o["name"]].astype(np.float64) - ref[o["name"]])))
-            out_err[o["name"]] = max(out_err.get(o["name"], 0.0), err)
-            out_ref[o["name"]] = max(out_ref.get(o["name"], 0.0), float(np.max(np.abs(ref[o["name"]]))))
-            acc = out_pow.setdefault(o["name"], [0.0, 0.0])
-            acc[0] += float(np.sum(np.square(ref[o["name"]].astype(np.float64))))
-            acc[1] += float(np.sum(np.square(got[o["name"]].astype(np.float64) - ref[o["name"]])))
             r = np.asarray(ref[o["name"]])
+            outputs[o["name"]].add(got[o["name"]], r)
             if r.ndim == 2 and r.shape[0] == 1 and r.shape[1] > 1:
                 top1.setdefault(o["name"], []).append(int(np.argmax(got[o["name"]]) == np.argmax(r)))
+        for s in syncs:
+            if s["name"] in unmatched:
+                continue
+            value = np.asarray(captured[s["name"]])
+            r = np.asarray(ref[s["onnx_tensor"]])
+            if s["name"] not in sync_stats:
+                layouts = _layouts(tuple(value.shape), tuple(r.shape))
+                if not layouts:
+                    unmatched[s["name"]] = f"its shape {list(value.shape)} cannot hold the ONNX tensor's {list(r.shape)}"
+                    continue
+                sync_stats[s["name"]] = [(perm, _Stats()) for perm in layouts]
+            for perm, stats in sync_stats[s["name"]]:
+                stats.add(value, np.transpose(r, perm) if perm is not None else r.reshape(value.shape))
     quantized = any(p["processor"] == "dsp" for p in manifest["partitions"])
     if min_sqnr is None and quantized and atol is None:
         min_sqnr = DEFAULT_QUANTIZED_MIN_SQNR
     report = VerifyReport(samples=len(feeds), quantized=quantized)
     report.top1_agreement = {k: float(np.mean(v)) for k, v in top1.items()}
     report.accuracy = accuracy.results() if accuracy is not None else []
-    for o in manifest["outputs"]:
-        tol = (atol if atol is not None else DEFAULT_RELATIVE_ATOL * out_ref[o["name"]]) + rtol * out_ref[o["name"]]
-        report.checks.append(
-            Check("output", o["name"], o["name"], out_err[o["name"]], out_ref[o["name"]], tol, sqnr(*out_pow[o["name"]]), min_sqnr)
-        )
-    model_io = {i["sync"] for i in manifest["inputs"]} | {o["sync"] for o in manifest["outputs"]}
-    for s in manifest["sync_points"]:
-        if s["name"] in model_io:
+    for name, stats in outputs.items():
+        report.checks.append(stats.check("output", name, name, atol, rtol, min_sqnr))
+    for s in syncs:
+        if s["name"] in unmatched:
+            report.checks.append(Check("sync", s["name"], s.get("onnx_tensor", ""), 0.0, 0.0, 0.0, unmatched=unmatched[s["name"]]))
             continue
-        if not sync_values[s["name"]]:
-            continue
-        best = _best_match(sync_values[s["name"]], onnx_values)
-        if best is None:
-            continue
-        name, err, ref_max, db = best
-        tol = (atol if atol is not None else DEFAULT_RELATIVE_ATOL * ref_max) + rtol * ref_max
-        report.checks.append(Check("sync", s["name"], name, err, ref_max, tol, db, min_sqnr))
+        closest = min(sync_stats[s["name"]], key=lambda layout: layout[1].max_err)[1]
+        report.checks.append(closest.check("sync", s["name"], s["onnx_tensor"], atol, rtol, min_sqnr))
     return report
-
-
-def sqnr(signal_power: float, noise_power: float) -> float:
-    """Signal-to-quantization-noise ratio in dB (inf when the noise is zero)."""
-    if noise_power <= 0.0:
-        return float("inf")
-    return float(10.0 * np.log10(max(signal_power, 1e-300) / noise_power))
-
-
-def _best_match(values: list[np.ndarray], onnx_values: dict[str, list[np.ndarray]]) -> tuple[str, float, float, float] | None:
-    best: tuple[str, float, float, float] | None = None
-    first = values[0]
-    for name, refs in onnx_values.items():
-        r = refs[0]
-        if r.size != first.size:
-            continue
-        if r.ndim == 4 and first.ndim == 4 and r.shape == (first.shape[0], first.shape[3], first.shape[1], first.shape[2]):
-            candidates = [np.transpose(x, (0, 2, 3, 1)) for x in refs]
-        elif r.shape == first.shape:
-            candidates = refs
-        else:
-            continue
-        err = max(float(np.max(np.abs(v.astype(np.float64) - c))) for v, c in zip(values, candidates))
-        ref_max = max(float(np.max(np.abs(c))) for c in candidates)
-        if best is None or err < best[1]:
-            sig = sum(float(np.sum(np.square(c.astype(np.float64)))) for c in candidates)
-            noise = sum(float(np.sum(np.square(v.astype(np.float64) - c))) for v, c in zip(values, candidates))
-            best = (name, err, ref_max, sqnr(sig, noise))
-    return best

@@ -292,6 +292,7 @@ Bundle LoadBundle(const std::string& dir, bool load_files) {
       sp.consumers = Strs(s->consumers(), "sync.consumers");
       sp.slot = Name(s->slot(), "sync.slot");
       sp.kind = Str(s->kind(), "sync.kind");
+      if (s->onnx_tensor()) sp.onnx_tensor = Str(s->onnx_tensor(), "sync.onnx_tensor");
       static const std::set<std::string> kKinds = {"input", "output", "fork", "join", "edge"};
       if (!kKinds.count(sp.kind)) Fail("sync point " + sp.name + ": unknown kind '" + sp.kind.substr(0, 32) + "'");
       auto si = slot_index.find(sp.slot);

@@ -62,6 +62,7 @@ struct Partition {
 
 struct SyncPoint {
   std::string name, value, producer, slot, kind;
+  std::string onnx_tensor;  // the ONNX tensor it carries, for verification; empty when the manifest names none
   std::vector<std::string> consumers;
   int slot_index = -1;
   int producer_index = -1;  // -1 = host

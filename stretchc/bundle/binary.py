@@ -115,6 +115,7 @@ def _partition(d: dict[str, Any]) -> Partition.PartitionT:
 def _sync_point(d: dict[str, Any]) -> SyncPoint.SyncPointT:
     t = SyncPoint.SyncPointT()
     t.name, t.value, t.producer, t.slot, t.kind = d["name"], d["value"], d["producer"], d["slot"], d["kind"]
+    t.onnxTensor = d.get("onnx_tensor")
     t.consumers = list(d["consumers"])
     return t
 
@@ -292,7 +293,7 @@ def _d_partition(p: Partition.PartitionT) -> dict[str, Any]:
 
 def _d_sync(s: SyncPoint.SyncPointT) -> dict[str, Any]:
     s = _need(s, "sync point")
-    return {
+    d = {
         "name": _str(s.name, "sync.name"),
         "value": _str(s.value, "sync.value"),
         "producer": _str(s.producer, "sync.producer"),
@@ -300,6 +301,9 @@ def _d_sync(s: SyncPoint.SyncPointT) -> dict[str, Any]:
         "slot": _str(s.slot, "sync.slot"),
         "kind": _str(s.kind, "sync.kind"),
     }
+    if s.onnxTensor is not None:  # optional: absent in both forms when the sync point carries no known ONNX tensor
+        d["onnx_tensor"] = _str(s.onnxTensor, "sync.onnx_tensor")
+    return d
 
 
 def _d_buffers(b: Buffers.BuffersT) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Format (see `schemas/manifest.schema.json`): format name and version, compiler, model, target, model
 inputs/outputs (ONNX name, shape, dtype, layout permutation, the sync point that carries them), partitions
 (file, sha256, processor, delegate and its options, threads, core affinity, fallback, boundary tensors
-bound to sync points), sync points, the buffer plan (arena size, alignment, slot offsets, aliasing), and the
+bound to sync points), sync points (with the ONNX tensor each carries, when known), the buffer plan (arena size, alignment, slot offsets, aliasing), and the
 schedule (one lane per processor; steps of partitions that may run at the same time).
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from stretchc import __version__
 from stretchc.errors import StretchError
-from stretchc.ir import Module
+from stretchc.ir import Module, SyncPoint
 
 FORMAT = "stretchc-bundle"
 FORMAT_VERSION = 1
@@ -80,6 +80,9 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
             )
         return out
 
+    # The ONNX tensor each sync point carries, for `verify` to compare it with (None: it holds none).
+    onnx_tensor = module.graph.holders()
+    onnx_tensor.update({t.value: t.name for t in [*module.inputs, *module.outputs]})
     partitions = []
     for p in module.partitions:
         path = f"partitions/{p.name}.tflite"
@@ -121,14 +124,18 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
         "inputs": model_io(module.inputs),
         "outputs": model_io(module.outputs),
         "partitions": partitions,
-        "sync_points": [
-            {"name": s.name, "value": s.value, "producer": s.producer, "consumers": list(s.consumers), "slot": s.slot, "kind": s.kind}
-            for s in module.sync_points
-        ],
+        "sync_points": [_sync_point(s, onnx_tensor.get(s.value)) for s in module.sync_points],
         "buffers": {"alignment": 64, "arena_size": module.arena_size, "slots": slots, "aliases": aliases},
         "schedule": {"lanes": lanes, "steps": _steps(module)},
         "predicted_latency_ms": None,
     }
+
+
+def _sync_point(s: SyncPoint, onnx_tensor: str | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": s.name, "value": s.value, "producer": s.producer, "consumers": list(s.consumers), "slot": s.slot, "kind": s.kind}
+    if onnx_tensor is not None:  # optional (absent: the sync point carries no ONNX tensor the lowering could name)
+        entry["onnx_tensor"] = onnx_tensor
+    return entry
 
 
 def _delegate_options(processor: str, target: Any) -> dict[str, Any]:

@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         from stretchc.verify import verify_bundle
 
         report = verify_bundle(Path(args.output), Path(args.model), atol=args.atol, rtol=args.rtol)
-        console.out(report.table())
+        report.present(console)
         report.raise_if_failed()
     return 0
 
@@ -270,7 +270,7 @@ def _min_sqnr_check(args: argparse.Namespace) -> Any:
         else:
             console.note("min-sqnr", f"--min-sqnr: measured on {MIN_SQNR_RANDOM_SAMPLES} seeded uniform-random inputs (no calibration data set was held out of: --calib random, no --calib, or no DSP partition; calibration never saw these inputs)")
             result = verify_bundle(staging, Path(args.model), samples=MIN_SQNR_RANDOM_SAMPLES, seed=MIN_SQNR_RANDOM_SEED, min_sqnr=args.min_sqnr)
-        console.out(result.table())
+        result.present(console)
         result.raise_if_failed()  # the driver removes the staging directory; an older bundle is left as it was
 
     return check

@@ -39,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
         args.bundle, args.model, inputs=inputs, samples=args.samples, seed=args.seed, atol=args.atol, rtol=args.rtol, min_sqnr=args.min_sqnr,
         labels=labels, labels_source=args.input_dir or "",
     )
-    get_console().out(report.table())
+    report.present(get_console())
     report.raise_if_failed()
     return 0

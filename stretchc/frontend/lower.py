@@ -6,7 +6,8 @@ Guarantees:
   of reaching out);
 - the user's file is never opened for writing: onnx2tf works on a copy in a private scratch directory,
   which is removed afterwards, whatever happens;
-- deterministic: onnx2tf seeds TensorFlow and enables op determinism; we simplify once, in-process.
+- deterministic: onnx2tf seeds TensorFlow and enables op determinism; we simplify once, in-process;
+- named: the TFLite tensor names carry tokens for the ONNX tensors they hold (`provenance.py`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ import onnx
 
 from stretchc.console import native_output_to
 from stretchc.errors import StretchError
+from stretchc.frontend import provenance
 
-LOWERING_OPTIONS = {"simplify": "onnxsim-inprocess", "converter": "from_concrete_functions", "ops": "builtins+select"}
+# Every option that changes the lowered bytes (part of the lowering cache key). "names": how ONNX tensor
+# names travel through the lowering (stretchc/frontend/provenance.py).
+LOWERING_OPTIONS = {
+    "simplify": "onnxsim-inprocess",
+    "converter": "from_concrete_functions",
+    "ops": "builtins+select",
+    "names": provenance.SCHEME,
+}
 
 
 class NetworkBlocked(OSError):
@@ -80,7 +89,7 @@ def lower_to_tflite(model: onnx.ModelProto, *, file: str) -> bytes:
         except Exception:  # onnxsim fails on some valid models; onnx2tf copes with unsimplified ones
             simplified, ok = model, False
         work = scratch / "model.onnx"
-        onnx.save(simplified if ok else model, str(work))
+        onnx.save(provenance.name_tensors(model, simplified if ok else model), str(work))
         with no_network(), native_output_to(log_path):
             tflite = _convert(work, scratch / "out")
         return tflite
@@ -103,14 +112,16 @@ def _convert(onnx_path: Path, out_dir: Path) -> bytes:
     # end up in the flatbuffer: start every lowering from a fresh session so a second lowering in the same
     # process gives the same bytes as the first (reproducible bundles, cache entries).
     _reset_keras_names()
-    keras_model = onnx2tf.convert(
-        input_onnx_file_path=str(onnx_path),
-        output_folder_path=str(out_dir),
-        not_use_onnxsim=True,
-        disable_model_save=True,
-        non_verbose=True,
-        verbosity="error",
-    )
+    with provenance.capture_layers() as captured:
+        keras_model = onnx2tf.convert(
+            input_onnx_file_path=str(onnx_path),
+            output_folder_path=str(out_dir),
+            not_use_onnxsim=True,
+            disable_model_save=True,
+            non_verbose=True,
+            verbosity="error",
+        )
+    provenance.name_layers(captured)
     # The same conversion onnx2tf performs for its *_float32.tflite, without the SavedModel and float16 files.
     run_model = tf.function(
         func=lambda *inputs: keras_model(inputs),

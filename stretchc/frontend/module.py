@@ -4,6 +4,10 @@ onnx2tf keeps input and output order and turns rank-3/4/5 channel-first tensors 
 each ONNX input and output to its TFLite tensor by position, check the sizes agree, and record the
 permutation (ONNX -> bundle) that the runtimes apply at the model boundary. When an output's shape reads
 the same in both layouts ([1,16,16,16]), one run of both models on a seeded input settles it.
+
+Every node's `loc` becomes the name of the ONNX tensor its first output holds, read back from the tokens
+the lowering put into the TFLite tensor names (`provenance.py`), or None for a node that holds none (a
+PAD onnx2tf put in front of a conv, a layout transpose); the node producing a model output holds it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import numpy as np
 import onnx
 
 from stretchc.errors import StretchError
-from stretchc.ir import Module, TensorInfo, Value
+from stretchc.frontend.provenance import holder_tokens, onnx_names
+from stretchc.ir import Graph, Module, TensorInfo, Value
 from stretchc.tflite_io import TFLiteImportError, import_model
 
 _ONNX_DTYPES = {
@@ -26,7 +31,7 @@ _ONNX_DTYPES = {
     onnx.TensorProto.UINT8: "uint8",
     onnx.TensorProto.BOOL: "bool",
 }
-_CHANNEL_LAST = {3: (0, 2, 1), 4: (0, 2, 3, 1), 5: (0, 2, 3, 4, 1)}
+CHANNEL_LAST = {3: (0, 2, 1), 4: (0, 2, 3, 1), 5: (0, 2, 3, 4, 1)}  # rank -> the channel-last permutation onnx2tf applies
 
 
 def _onnx_io(vi: onnx.ValueInfoProto) -> tuple[str, tuple[int, ...], str]:
@@ -48,7 +53,7 @@ def _candidates(onnx_shape: tuple[int, ...], value: Value) -> list[tuple[str, tu
     shape reads the same both ways, like [1,16,16,16], fits both); `reshape` when only the sizes agree.
     """
     found: list[tuple[str, tuple[int, ...] | None]] = []
-    perm = _CHANNEL_LAST.get(len(onnx_shape))
+    perm = CHANNEL_LAST.get(len(onnx_shape))
     if perm is not None and tuple(onnx_shape[p] for p in perm) == tuple(value.shape):
         found.append(("NCHW", perm))
     if tuple(value.shape) == onnx_shape:
@@ -92,6 +97,13 @@ def _settle_outputs(
     return settled
 
 
+def _set_locs(graph: Graph, model: onnx.ModelProto) -> None:
+    """Replace each node's TFLite tensor name by the ONNX tensor its first output holds (module docstring)."""
+    names = onnx_names(model)
+    for node, k in zip(graph.nodes, holder_tokens([n.loc for n in graph.nodes])):
+        node.loc = names[k] if k is not None and k < len(names) else None
+
+
 def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str) -> Module:
     """The IR module of the lowered model, with ONNX-level I/O descriptions."""
     try:
@@ -99,6 +111,7 @@ def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str)
     except TFLiteImportError as exc:
         raise StretchError("unsupported-op", f"the lowered model uses {exc}", file=file) from None
     module = Module(graph=graph, name=name)
+    _set_locs(graph, model)
     model_ins = onnx_inputs(model)
     onnx_outputs = [_onnx_io(o) for o in model.graph.output]
     if len(model_ins) != len(graph.inputs) or len(onnx_outputs) != len(graph.outputs):
@@ -121,5 +134,7 @@ def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str)
             taken.discard(value.name)
             taken.add(new_name)
             value.name = new_name
+            if value.producer is not None and value.producer.outputs[0] is value:
+                value.producer.loc = oname
             infos.append(TensorInfo(name=oname, value=new_name, shape=oshape, dtype=odtype, layout=layout, perm=perm))
     return module

@@ -77,6 +77,7 @@ def make_manifest(*, quant: bool = False, dsp: bool = False, lanes: int = 3, tar
         "partitions": parts,
         "sync_points": [
             {"name": f"s_{v}", "value": v, "producer": "host" if v == "x" else "p", "consumers": ["c1", "c2"], "slot": f"slot{i}", "kind": "edge"}
+            | ({"onnx_tensor": f"onnx/{v}:0 ü"} if i % 2 else {})  # optional: present on some sync points only
             for i, v in enumerate(values)
         ],
         "buffers": {"alignment": 64, "arena_size": 64 * 2 * len(values), "slots": slots, "aliases": [["slot0", "slot2"], ["slot1", "slot3"]]},

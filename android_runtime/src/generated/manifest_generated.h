@@ -1039,7 +1039,8 @@ struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_PRODUCER = 8,
     VT_CONSUMERS = 10,
     VT_SLOT = 12,
-    VT_KIND = 14
+    VT_KIND = 14,
+    VT_ONNX_TENSOR = 16
   };
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
@@ -1059,6 +1060,9 @@ struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *kind() const {
     return GetPointer<const flatbuffers::String *>(VT_KIND);
   }
+  const flatbuffers::String *onnx_tensor() const {
+    return GetPointer<const flatbuffers::String *>(VT_ONNX_TENSOR);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyOffset(verifier, VT_NAME) &&
@@ -1074,6 +1078,8 @@ struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            verifier.VerifyString(slot()) &&
            VerifyOffset(verifier, VT_KIND) &&
            verifier.VerifyString(kind()) &&
+           VerifyOffset(verifier, VT_ONNX_TENSOR) &&
+           verifier.VerifyString(onnx_tensor()) &&
            verifier.EndTable();
   }
 };
@@ -1100,6 +1106,9 @@ struct SyncPointBuilder {
   void add_kind(flatbuffers::Offset<flatbuffers::String> kind) {
     fbb_.AddOffset(SyncPoint::VT_KIND, kind);
   }
+  void add_onnx_tensor(flatbuffers::Offset<flatbuffers::String> onnx_tensor) {
+    fbb_.AddOffset(SyncPoint::VT_ONNX_TENSOR, onnx_tensor);
+  }
   explicit SyncPointBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -1118,8 +1127,10 @@ inline flatbuffers::Offset<SyncPoint> CreateSyncPoint(
     flatbuffers::Offset<flatbuffers::String> producer = 0,
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> consumers = 0,
     flatbuffers::Offset<flatbuffers::String> slot = 0,
-    flatbuffers::Offset<flatbuffers::String> kind = 0) {
+    flatbuffers::Offset<flatbuffers::String> kind = 0,
+    flatbuffers::Offset<flatbuffers::String> onnx_tensor = 0) {
   SyncPointBuilder builder_(_fbb);
+  builder_.add_onnx_tensor(onnx_tensor);
   builder_.add_kind(kind);
   builder_.add_slot(slot);
   builder_.add_consumers(consumers);
@@ -1136,13 +1147,15 @@ inline flatbuffers::Offset<SyncPoint> CreateSyncPointDirect(
     const char *producer = nullptr,
     const std::vector<flatbuffers::Offset<flatbuffers::String>> *consumers = nullptr,
     const char *slot = nullptr,
-    const char *kind = nullptr) {
+    const char *kind = nullptr,
+    const char *onnx_tensor = nullptr) {
   auto name__ = name ? _fbb.CreateString(name) : 0;
   auto value__ = value ? _fbb.CreateString(value) : 0;
   auto producer__ = producer ? _fbb.CreateString(producer) : 0;
   auto consumers__ = consumers ? _fbb.CreateVector<flatbuffers::Offset<flatbuffers::String>>(*consumers) : 0;
   auto slot__ = slot ? _fbb.CreateString(slot) : 0;
   auto kind__ = kind ? _fbb.CreateString(kind) : 0;
+  auto onnx_tensor__ = onnx_tensor ? _fbb.CreateString(onnx_tensor) : 0;
   return stretchc::bundle::fbs::CreateSyncPoint(
       _fbb,
       name__,
@@ -1150,7 +1163,8 @@ inline flatbuffers::Offset<SyncPoint> CreateSyncPointDirect(
       producer__,
       consumers__,
       slot__,
-      kind__);
+      kind__,
+      onnx_tensor__);
 }
 
 struct Slot FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {

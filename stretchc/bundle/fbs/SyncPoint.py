@@ -83,7 +83,14 @@ class SyncPoint(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
-def SyncPointStart(builder): builder.StartObject(6)
+    # SyncPoint
+    def OnnxTensor(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+def SyncPointStart(builder): builder.StartObject(7)
 def Start(builder):
     return SyncPointStart(builder)
 def SyncPointAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -107,6 +114,9 @@ def AddSlot(builder, slot):
 def SyncPointAddKind(builder, kind): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(kind), 0)
 def AddKind(builder, kind):
     return SyncPointAddKind(builder, kind)
+def SyncPointAddOnnxTensor(builder, onnxTensor): builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(onnxTensor), 0)
+def AddOnnxTensor(builder, onnxTensor):
+    return SyncPointAddOnnxTensor(builder, onnxTensor)
 def SyncPointEnd(builder): return builder.EndObject()
 def End(builder):
     return SyncPointEnd(builder)
@@ -125,6 +135,7 @@ class SyncPointT(object):
         self.consumers = None  # type: List[str]
         self.slot = None  # type: str
         self.kind = None  # type: str
+        self.onnxTensor = None  # type: str
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -151,6 +162,7 @@ class SyncPointT(object):
                 self.consumers.append(syncPoint.Consumers(i))
         self.slot = syncPoint.Slot()
         self.kind = syncPoint.Kind()
+        self.onnxTensor = syncPoint.OnnxTensor()
 
     # SyncPointT
     def Pack(self, builder):
@@ -172,6 +184,8 @@ class SyncPointT(object):
             slot = builder.CreateString(self.slot)
         if self.kind is not None:
             kind = builder.CreateString(self.kind)
+        if self.onnxTensor is not None:
+            onnxTensor = builder.CreateString(self.onnxTensor)
         SyncPointStart(builder)
         if self.name is not None:
             SyncPointAddName(builder, name)
@@ -185,5 +199,7 @@ class SyncPointT(object):
             SyncPointAddSlot(builder, slot)
         if self.kind is not None:
             SyncPointAddKind(builder, kind)
+        if self.onnxTensor is not None:
+            SyncPointAddOnnxTensor(builder, onnxTensor)
         syncPoint = SyncPointEnd(builder)
         return syncPoint
