@@ -176,8 +176,9 @@ def sqnr(signal_power: float, noise_power: float) -> float:
     return float(10.0 * np.log10(max(signal_power, 1e-300) / noise_power))
 
 
-def _layouts(bundle_shape: tuple[int, ...], onnx_shape: tuple[int, ...]) -> list[tuple[int, ...] | None]:
-    """How the ONNX tensor reads in the bundle's shape: a permutation, None (as it is), or [] (it cannot)."""
+def layouts(bundle_shape: tuple[int, ...], onnx_shape: tuple[int, ...]) -> list[tuple[int, ...] | None]:
+    """The ways an ONNX tensor may lie in a bundle tensor: the permutation to apply to it, or None (its
+    elements in order, reshaped to the bundle's shape); empty when the element counts differ."""
     found: list[tuple[int, ...] | None] = []
     perm = CHANNEL_LAST.get(len(onnx_shape))
     if perm is not None and tuple(onnx_shape[p] for p in perm) == bundle_shape:
@@ -296,11 +297,11 @@ def verify_bundle(
             value = np.asarray(captured[s["name"]])
             r = np.asarray(ref[s["onnx_tensor"]])
             if s["name"] not in sync_stats:
-                layouts = _layouts(tuple(value.shape), tuple(r.shape))
-                if not layouts:
+                options = layouts(tuple(value.shape), tuple(r.shape))
+                if not options:
                     unmatched[s["name"]] = f"its shape {list(value.shape)} cannot hold the ONNX tensor's {list(r.shape)}"
                     continue
-                sync_stats[s["name"]] = [(perm, _Stats()) for perm in layouts]
+                sync_stats[s["name"]] = [(perm, _Stats()) for perm in options]
             for perm, stats in sync_stats[s["name"]]:
                 stats.add(value, np.transpose(r, perm) if perm is not None else r.reshape(value.shape))
     quantized = any(p["processor"] == "dsp" for p in manifest["partitions"])

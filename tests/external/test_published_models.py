@@ -1,0 +1,87 @@
+"""Models nobody here wrote: published architectures, exported by standard exporters, compile and verify.
+
+Keras Applications architectures (defined by the Keras team; random weights, small inputs, logits out) are
+exported by Keras as TF SavedModels and converted to ONNX by tf2onnx's command line,
+`python -m tf2onnx.convert --saved-model DIR --opset 17`, once per test session. Each compiles for pixel6
+and for mi9 with the default policy and verifies against ONNX Runtime with every sync point compared with
+the ONNX tensor it carries (none left unmatched). InceptionV3's inception modules are found as stages with
+the branches the architecture has; EfficientNetB0 (squeeze-excite MULs, residual ADDs) and DenseNet121
+(each layer concatenates its input with new features: an empty branch) have no stage by find-branches'
+definition and compile as one region. On mi9, `--calib random` also puts part of InceptionV3 on the DSP.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stretchc.console import Console, set_console
+from stretchc.driver import CompileOptions, CompileResult, compile_model
+from stretchc.verify import VerifyReport, verify_bundle
+
+HERE = Path(__file__).parent
+# name -> input size (the smallest each architecture takes, or close: the tier's time is bounded)
+MODELS = {"InceptionV3": 75, "EfficientNetB0": 32, "DenseNet121": 32}
+# InceptionV3: mixed0..mixed10, each an inception module joined by a concat: its branch count
+INCEPTION_BRANCHES = [4, 4, 4, 3, 4, 4, 4, 4, 3, 4, 4]
+
+pytestmark = pytest.mark.external
+
+
+def _expected_regions(name: str) -> list[str]:
+    if name != "InceptionV3":
+        return ["main"]
+    regions = ["stem"]
+    for k, n in enumerate(INCEPTION_BRANCHES, start=1):
+        regions += [f"s{k}.b{j}" for j in range(n)] + [f"s{k}.join"]
+    return [*regions, "head"]
+
+
+def _run(cmd: list[str], what: str) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, f"{what} failed:\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every model of MODELS as ONNX, exported by Keras and converted by tf2onnx (once per session)."""
+    root = tmp_path_factory.mktemp("published-models")
+    _run([sys.executable, str(HERE / "export_keras.py"), str(root), *[f"{n}:{s}" for n, s in MODELS.items()]], "Keras export")
+    for name in MODELS:
+        cmd = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(root / name), "--opset", "17", "--output", str(root / f"{name}.onnx")]
+        _run(cmd, f"tf2onnx of {name}")
+    return {name: root / f"{name}.onnx" for name in MODELS}
+
+
+def _compile_and_verify(model: Path, out: Path, options: CompileOptions) -> tuple[CompileResult, VerifyReport]:
+    set_console(Console(quiet=True, stream=sys.stderr))
+    result = compile_model(model, out, options)
+    return result, verify_bundle(result.output, model, samples=2)
+
+
+@pytest.mark.parametrize("target", ["pixel6", "mi9"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_compiles_and_verifies_with_the_default_policy(published: dict[str, Path], name: str, target: str, tmp_path: Path) -> None:
+    result, report = _compile_and_verify(published[name], tmp_path / f"{name}.stretch", CompileOptions(target=target))
+    assert [r.name for r in result.module.regions] == _expected_regions(name)
+    assert report.ok, report.table()
+    assert not report.unmatched, report.table()
+    outputs = [c for c in report.checks if c.kind == "output"]
+    assert len(outputs) == 1 and outputs[0].max_abs_reference > 0
+    syncs = [c for c in report.checks if c.kind == "sync"]
+    if name == "InceptionV3":  # every branch's output crosses a partition boundary and is compared by name
+        assert len(syncs) >= sum(INCEPTION_BRANCHES)
+        assert all(c.onnx_tensor.startswith("StatefulPartitionedCall/") for c in syncs)
+
+
+def test_inception_on_the_dsp_with_random_calibration(published: dict[str, Path], tmp_path: Path) -> None:
+    options = CompileOptions(target="mi9", extra={"calib": "random"})
+    result, report = _compile_and_verify(published["InceptionV3"], tmp_path / "dsp.stretch", options)
+    assert any(p["processor"] == "dsp" for p in result.manifest["partitions"])
+    assert report.quantized and report.ok, report.table()
+    assert not report.unmatched, report.table()
