@@ -19,7 +19,7 @@ from stretchc.ir import Module
 from stretchc.irtext import print_module
 from stretchc.litert import load_interpreter
 from stretchc.passmanager import Instrument, PassContext, PassRun
-from stretchc.verify import DEFAULT_QUANTIZED_MIN_SQNR, DEFAULT_RELATIVE_ATOL, Check, sqnr
+from stretchc.verify import DEFAULT_QUANTIZED_MIN_SQNR, Check, ErrorStats
 from stretchc.whole_model import to_module_layout, to_onnx_layout, whole_model
 
 REDUCED_PRECISION = ("int8", "uint8", "int16", "float16")
@@ -104,26 +104,15 @@ class NumericBisect(Instrument):
         it = load_interpreter(model_content=model)
         in_idx = {d["name"]: d["index"] for d in it.get_input_details()}
         out_idx = {d["name"]: d["index"] for d in it.get_output_details()}
-        err = {i.name: 0.0 for i in module.outputs}
-        ref_max = {i.name: 0.0 for i in module.outputs}
-        power = {i.name: [0.0, 0.0] for i in module.outputs}  # signal, noise
+        stats = {i.name: ErrorStats() for i in module.outputs}
         for feed, ref in zip(self.feeds, self.reference):
             for name, arr in to_module_layout(module, feed).items():
                 it.set_tensor(in_idx[name], arr)
             it.invoke()
             for info, tensor in zip(module.outputs, out_names):
-                got = to_onnx_layout(info, it.get_tensor(out_idx[tensor])).astype(np.float64)
-                want = ref[info.name].astype(np.float64)
-                err[info.name] = max(err[info.name], float(np.max(np.abs(got - want))))
-                ref_max[info.name] = max(ref_max[info.name], float(np.max(np.abs(want))))
-                power[info.name][0] += float(np.sum(np.square(want)))
-                power[info.name][1] += float(np.sum(np.square(got - want)))
-        checks = []
-        for info in module.outputs:
-            m = ref_max[info.name]
-            tol = (self.atol if self.atol is not None else DEFAULT_RELATIVE_ATOL * m) + self.rtol * m
-            db = sqnr(*power[info.name])
-            checks.append(Check("output", info.name, info.name, err[info.name], m, tol, db, self.min_sqnr if reduced else None))
+                stats[info.name].add(to_onnx_layout(info, it.get_tensor(out_idx[tensor])), ref[info.name])
+        min_sqnr = self.min_sqnr if reduced else None
+        checks = [stats[i.name].check("output", i.name, i.name, self.atol, self.rtol, min_sqnr) for i in module.outputs]
         return checks
 
     def table(self, *, notes: list[str] | None = None) -> str:

@@ -145,8 +145,8 @@ def abs_error(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _Stats:
-    """A check's numbers accumulated over samples."""
+class ErrorStats:
+    """A check's numbers accumulated over samples: max|err| (NaN-aware, `abs_error`), max|ref|, signal and noise power."""
 
     max_err: float = 0.0
     max_ref: float = 0.0
@@ -275,9 +275,9 @@ def verify_bundle(
     session = ort.InferenceSession(_with_outputs(model, named).SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     feeds = inputs if inputs is not None else [seeded_inputs(manifest, seed + k) for k in range(samples)]
-    outputs = {o["name"]: _Stats() for o in manifest["outputs"]}
+    outputs = {o["name"]: ErrorStats() for o in manifest["outputs"]}
     # per sync point: one accumulator per layout the ONNX tensor may have in the bundle
-    sync_stats: dict[str, list[tuple[tuple[int, ...] | None, _Stats]]] = {}
+    sync_stats: dict[str, list[tuple[tuple[int, ...] | None, ErrorStats]]] = {}
     top1: dict[str, list[int]] = {}
     accuracy = Top1(labels, source=labels_source) if labels is not None else None
     for feed in feeds:
@@ -301,7 +301,7 @@ def verify_bundle(
                 if not options:
                     unmatched[s["name"]] = f"its shape {list(value.shape)} cannot hold the ONNX tensor's {list(r.shape)}"
                     continue
-                sync_stats[s["name"]] = [(perm, _Stats()) for perm in options]
+                sync_stats[s["name"]] = [(perm, ErrorStats()) for perm in options]
             for perm, stats in sync_stats[s["name"]]:
                 stats.add(value, np.transpose(r, perm) if perm is not None else r.reshape(value.shape))
     quantized = any(p["processor"] == "dsp" for p in manifest["partitions"])
