@@ -4,19 +4,19 @@ onnx2tf builds a Keras model whose layers are named after the TensorFlow functio
 (`tf.nn.relu_3`): the ONNX node names it passes to those functions are dropped by Keras. The TFLite
 converter then names every tensor after the name scopes of the TF ops fused into it
 (`model/tf.nn.relu_1/Relu;model/tf.math.add_1/Add;model/tf.nn.convolution_1/convolution;...`). So the
-lowering carries the ONNX names itself, in three steps:
+lowering carries the ONNX names itself:
 
-1. `prename(model)`: before lowering, every node output gets the token `stretchc.v<k>`, k being its
-   position among the node outputs in node order (graph inputs and initializers keep their names). The
-   names are restored from the same model afterwards (`onnx_names(model)`), so nothing but the token
-   travels through onnx2tf, whose own renaming (`:` -> `__`, ...) cannot touch it.
+1. `name_tensors(model, simplified)`: after onnxsim, every node output is renamed to the token
+   `stretchc.v<k>` of the original tensor it holds (k: its position among the node outputs of the model
+   as given, `onnx_names`), or to a token that names nothing. onnxsim keeps names but not always meanings
+   (`holdings` works out which survive); onnx2tf's own renaming (`:` -> `__`, ...) cannot touch a token.
 2. `capture_layers()` / `name_layers(...)`: while onnx2tf converts, the dict it fills (ONNX tensor name ->
-   Keras tensor) is captured; the Keras layer that produces each ONNX tensor is then renamed to that
-   tensor's token, so the TF ops it makes, and every TFLite tensor fused from them, carry the token.
+   Keras tensor) is captured; the Keras layer that produces each tokened tensor is then renamed to its
+   token, so the TF ops it makes, and every TFLite tensor fused from them, carry the token.
 3. `holder_tokens(names)`: reading back. A TFLite tensor whose name carries several tokens (a conv fused
    with its bias add and relu) holds the one latest in node order; of several TFLite tensors claiming the
    same token (ops inside one layer), the last one in execution order holds it, the others are steps
-   towards it and hold no ONNX tensor.
+   towards it and hold no ONNX tensor. `onnx_names(model)[k]` turns a token back into the ONNX name.
 """
 
 from __future__ import annotations
@@ -95,13 +95,13 @@ def _holds_same(
     now: str, then: str, held: dict[str, str], sim_outputs: set[str], sim_inits: dict[str, onnx.TensorProto], inits: dict[str, onnx.TensorProto]
 ) -> bool:
     """Input `now` of a simplified node carries what input `then` of the original node carried."""
-    if now in sim_inits:  # a constant: the original one (same bytes), or onnxsim's folding of the original tensor
-        if then in inits:
-            return now == then and sim_inits[now].SerializeToString(deterministic=True) == inits[then].SerializeToString(deterministic=True)
-        return now == then
     if now in sim_outputs:
         return held.get(now) == then
-    return now == then  # a graph input, or an omitted optional input ("")
+    if now != then:
+        return False
+    if now in sim_inits and then in inits:  # the same constant: same bytes (onnxsim may rewrite it in place)
+        return sim_inits[now].SerializeToString(deterministic=True) == inits[then].SerializeToString(deterministic=True)
+    return True  # a graph input, an omitted optional input (""), or onnxsim's folding of that very tensor
 
 
 def name_tensors(original: onnx.ModelProto, simplified: onnx.ModelProto) -> onnx.ModelProto:
@@ -162,8 +162,8 @@ def capture_layers() -> Iterator[dict[str, Any]]:
         input_op.make_node = original
 
 
-def name_layers(captured: dict[str, Any]) -> int:
-    """Rename the Keras layer producing each tokened ONNX tensor to its token; returns how many were named.
+def name_layers(captured: dict[str, Any]) -> None:
+    """Rename the Keras layer producing each tokened ONNX tensor to its token.
 
     A layer that produces several ONNX tensors (an identity passes its input's tensor on) keeps the first
     token in node order: they hold the same data. Input layers keep their names (the signature uses them).
@@ -186,7 +186,6 @@ def name_layers(captured: dict[str, Any]) -> int:
             owners[id(layer)] = layer
     for key, k in named.items():
         owners[key]._name = f"{TOKEN_PREFIX}{k}"
-    return len(named)
 
 
 def tokens_in(tensor_name: str) -> list[int]:
