@@ -112,8 +112,7 @@ class NumericBisect(Instrument):
             for info, tensor in zip(module.outputs, out_names):
                 stats[info.name].add(to_onnx_layout(info, it.get_tensor(out_idx[tensor])), ref[info.name])
         min_sqnr = self.min_sqnr if reduced else None
-        checks = [stats[i.name].check("output", i.name, i.name, self.atol, self.rtol, min_sqnr) for i in module.outputs]
-        return checks
+        return [stats[i.name].check("output", i.name, i.name, self.atol, self.rtol, min_sqnr) for i in module.outputs]
 
     def table(self, *, notes: list[str] | None = None) -> str:
         """One line per row and output; the first row out of tolerance marked `>>`, then `notes` about it."""

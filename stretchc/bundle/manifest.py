@@ -3,8 +3,9 @@
 Format (see `schemas/manifest.schema.json`): format name and version, compiler, model, target, model
 inputs/outputs (ONNX name, shape, dtype, layout permutation, the sync point that carries them), partitions
 (file, sha256, processor, delegate and its options, threads, core affinity, fallback, boundary tensors
-bound to sync points), sync points (with the ONNX tensor each carries, when known), the buffer plan (arena size, alignment, slot offsets, aliasing), and the
-schedule (one lane per processor; steps of partitions that may run at the same time).
+bound to sync points), sync points (with the ONNX tensor each carries, when known: `onnx_tensor`), the
+buffer plan (arena size, alignment, slot offsets, aliasing), and the schedule (one lane per processor;
+steps of partitions that may run at the same time).
 """
 
 from __future__ import annotations
