@@ -37,7 +37,8 @@ def describe(m: dict[str, Any]) -> str:
         rows.append(f"  {'':<20} reads {', '.join(b['sync'] for b in p['inputs']) or '-'}; writes {', '.join(b['sync'] for b in p['outputs'])}")
     rows.append("sync points:")
     for s in m["sync_points"]:
-        rows.append(f"  {s['name']:<8} {s['kind']:<6} {s['producer']} -> {', '.join(s['consumers'])}  slot {s['slot']}")
+        carries = f"  ONNX {s['onnx_tensor']}" if "onnx_tensor" in s else ""
+        rows.append(f"  {s['name']:<8} {s['kind']:<6} {s['producer']} -> {', '.join(s['consumers'])}  slot {s['slot']}{carries}")
     b = m["buffers"]
     rows.append(f"buffer plan: arena {b['arena_size']} bytes, {b['alignment']}-byte aligned, {len(b['slots'])} slots")
     for s in b["slots"]:

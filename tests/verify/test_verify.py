@@ -87,7 +87,7 @@ def _first_conv_weight(result: CompileResult, partition: str) -> np.ndarray:
 # --- a correct bundle passes, and every sync point is compared with its own ONNX tensor --------------
 
 
-def test_correct_bundle_passes_with_every_sync_point_matched_by_name(concat2: tuple[Path, CompileResult]) -> None:
+def test_correct_bundle_passes_with_every_sync_point_matched_by_name(concat2: tuple[Path, CompileResult], capsys) -> None:  # type: ignore[no-untyped-def]
     model, result = concat2
     report = verify_bundle(result.output, model, samples=2)
     assert report.ok, report.table()
@@ -99,6 +99,8 @@ def test_correct_bundle_passes_with_every_sync_point_matched_by_name(concat2: tu
     assert _sync_of(manifest, "s1.b0")["onnx_tensor"].startswith("s1/b0/")
     assert _sync_of(manifest, "s1.b1")["onnx_tensor"].startswith("s1/b1/")
     assert "verdict: PASS\n" in report.table() + "\n"
+    assert main(["inspect", str(result.output)]) == 0
+    assert f"ONNX {_sync_of(manifest, 's1.b0')['onnx_tensor']}" in capsys.readouterr().out
 
 
 # --- wrong bundles fail --------------------------------------------------------------------------------
