@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stretchc.bundle.manifest import MANIFEST_JSON, build_manifest, dumps, sha256_bytes
+from stretchc.bundle.manifest import MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, build_manifest, dumps, sha256_bytes
 from stretchc.errors import StretchError
 from stretchc.ir import Module
 from stretchc.passmanager import Pass, PassContext, register_pass
@@ -53,7 +53,7 @@ class EmitBundle(Pass):
         )
         manifest["predicted_latency_ms"] = ctx.report.get("predicted_latency_ms")
         files[MANIFEST_JSON] = dumps(manifest)
-        files["manifest.bin"] = encode_manifest(manifest)
+        files[MANIFEST_BIN] = encode_manifest(manifest)
         if "placement_report" in ctx.report:  # for `stretchc explain`: why each region runs where it runs
             import json
 
@@ -62,7 +62,7 @@ class EmitBundle(Pass):
             from stretchc.bundle.nnstretch import nnstretch_tflite
 
             files["nnstretch.tflite"] = nnstretch_tflite(module)
-        files["SHA256SUMS"] = "".join(f"{sha256_bytes(files[k])}  {k}\n" for k in sorted(files)).encode()
+        files[SHA256SUMS] = "".join(f"{sha256_bytes(files[k])}  {k}\n" for k in sorted(files)).encode()
         for rel, data in sorted(files.items()):
             path = ctx.output_dir / rel
             path.parent.mkdir(parents=True, exist_ok=True)

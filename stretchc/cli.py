@@ -8,11 +8,14 @@ can fix; this module prints it as one line (or JSON) and exits with the code's s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from stretchc import __version__
 from stretchc.console import Console, get_console, set_console
@@ -74,14 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = get_console()
     set_console(console)
     try:
-        args = build_parser().parse_args(argv)
-        return int(args.func(args))
+        with _terminate_as_exception():
+            args = build_parser().parse_args(argv)
+            return int(args.func(args))
     except StretchError as err:
         console.error(err)
         return int(err.exit_status)
-    except KeyboardInterrupt:
-        console.error(StretchError("internal", "interrupted"))
-        return int(ExitStatus.INTERNAL)
+    except KeyboardInterrupt:  # cleanup (staging and scratch folders) ran on the way up
+        console.error(StretchError("interrupted", "interrupted (Ctrl-C)"))
+        return int(ExitStatus.INTERRUPTED)
+    except Terminated:
+        console.error(StretchError("terminated", "terminated (SIGTERM)"))
+        return int(ExitStatus.TERMINATED)
     except Exception as exc:  # a bug: report it as one, never as the user's fault
         if "--debug" in argv:
             traceback.print_exc()
@@ -89,6 +96,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitStatus.INTERNAL)
     finally:
         set_console(previous)  # callers in the same process (tests, build tools) keep their own console
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that `finally` blocks remove what the command had started."""
+
+
+@contextlib.contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    """While the command runs, SIGTERM raises `Terminated` instead of killing the process on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

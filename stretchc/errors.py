@@ -21,6 +21,8 @@ class ExitStatus(enum.IntEnum):
     VERIFY_FAILED = 5  # the bundle runs but its numbers are outside tolerance
     IO = 6  # the output cannot be written
     INTERNAL = 70  # a bug in stretchc
+    INTERRUPTED = 130  # stopped by Ctrl-C (SIGINT): 128 + 2, as shells report it
+    TERMINATED = 143  # stopped by SIGTERM: 128 + 15
 
 
 # code -> (exit status, one-line meaning). The README's table is generated from this.
@@ -46,11 +48,15 @@ CODES: dict[str, tuple[ExitStatus, str]] = {
     "unsupported-op": (ExitStatus.UNSUPPORTED, "the lowering cannot handle an op of the model"),
     "unsupported-opset": (ExitStatus.UNSUPPORTED, "the model's opset is outside the supported range"),
     "no-such-processor": (ExitStatus.UNSUPPORTED, "the target has no such processor"),
+    "resource-limit": (ExitStatus.UNSUPPORTED, "the model or bundle is larger than a resource limit (--limit) or this machine's memory"),
     "ineligible-op": (ExitStatus.UNSUPPORTED, "an op placed on a delegate breaks that delegate's rules"),
     "verify-failed": (ExitStatus.VERIFY_FAILED, "the bundle's outputs differ from ONNX Runtime beyond tolerance"),
     "write-failed": (ExitStatus.IO, "the output cannot be written"),
+    "run-stalled": (ExitStatus.INTERNAL, "the host runtime made no progress for --stall-timeout seconds"),
     "ir-invalid": (ExitStatus.INTERNAL, "a pass left the IR invalid"),
     "internal": (ExitStatus.INTERNAL, "an internal error"),
+    "interrupted": (ExitStatus.INTERRUPTED, "stopped by Ctrl-C (SIGINT); nothing was left behind"),
+    "terminated": (ExitStatus.TERMINATED, "stopped by SIGTERM; nothing was left behind"),
 }
 
 
@@ -80,12 +86,16 @@ class StretchError(Exception):
         pass_name: str | None = None,
         branch: str | None = None,
         node: str | None = None,
+        rule: str | None = None,
     ) -> None:
         if code not in CODES:
             raise ValueError(f"unknown error code {code!r}")
+        if rule is not None and not message.startswith(f"[{rule}] "):
+            message = f"[{rule}] {message}"
         super().__init__(message)
         self.code = code
         self.message = message
+        self.rule = rule  # the bundle rule broken (schemas/bundle_rules.json), shown as "[rule] message"
         self.location = Location(file=file, pass_name=pass_name, branch=branch, node=node)
 
     @property
@@ -106,10 +116,14 @@ class Diagnostic:
     code: str
     message: str
     location: Location = field(default_factory=Location)
+    rule: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        return {"severity": self.severity, "code": self.code, "message": self.message, **self.location.to_dict()}
+        out = {"severity": self.severity, "code": self.code, "message": self.message, **self.location.to_dict()}
+        if self.rule is not None:
+            out["rule"] = self.rule
+        return out
 
     @staticmethod
     def from_error(err: StretchError) -> "Diagnostic":
-        return Diagnostic("error", err.code, err.message, err.location)
+        return Diagnostic("error", err.code, err.message, err.location, err.rule)

@@ -32,3 +32,15 @@ def save_model(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return save
+
+
+@pytest.fixture(scope="session")
+def example_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example model compiled for pixel6 with s1.b1 on the GPU (two lanes); shared, never modified."""
+    from stretchc.driver import CompileOptions, compile_model
+    from stretchc.examples import example_model
+
+    d = tmp_path_factory.mktemp("example-bundle")
+    onnx.save(example_model(), d / "example.onnx")
+    compile_model(d / "example.onnx", d / "example.stretch", CompileOptions(place={"s1.b1": "gpu"}))
+    return d / "example.stretch"

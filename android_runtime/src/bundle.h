@@ -7,11 +7,16 @@
 #include <string>
 #include <vector>
 
+#include "generated/bundle_rules.h"
+
 namespace stretch {
 
-// A bundle that cannot be run; what() is one line for the user.
+// A bundle that cannot be run because it breaks `rule` (schemas/bundle_rules.json); what() is one line for
+// the user: "[rule-id] message", as the Python validator words it.
 struct BundleError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  BundleError(rules::Rule r, const std::string& message)
+      : std::runtime_error(std::string("[") + rules::Id(r) + "] " + message), rule(r) {}
+  rules::Rule rule;
 };
 
 struct Quant {
@@ -72,11 +77,11 @@ struct Slot {
   std::string name, dtype;
   uint64_t offset = 0, size = 0;
   std::vector<int64_t> shape;
-  int first_step = 0, last_step = 0;  // liveness, in schedule steps (host input = -1, host output = +inf)
 };
 
 struct Lane {
   std::string processor;
+  std::vector<std::string> names;  // as the manifest lists them
   std::vector<int> partitions;
 };
 
@@ -88,20 +93,23 @@ struct Bundle {
   std::vector<SyncPoint> sync_points;
   std::vector<Slot> slots;
   uint64_t alignment = 64, arena_size = 0;
+  std::vector<std::pair<std::string, std::string>> aliases;
   std::vector<Lane> lanes;
+  std::vector<std::vector<std::string>> step_names;  // as the manifest lists them
   std::vector<std::vector<int>> steps;
   bool has_predicted_latency = false;
   double predicted_latency_ms = 0;
 };
 
-// Reads DIR/manifest.bin and checks everything a runtime relies on: the flatbuffer itself, format and
-// version, names and cross references, every path inside DIR, SHA-256 of every partition file (and of
-// manifest.bin against SHA256SUMS when present), the buffer plan (alignment, bounds, sizes, no two live
-// buffers sharing bytes) and the schedule (every partition once, lanes ordered by dependencies).
-// Throws BundleError. With load_files=false the partition files are only checked, not kept.
+// Reads DIR/manifest.bin and checks every rule of schemas/bundle_rules.json that this reader checks, in the
+// table's order (the same rules, order and ids as stretchc.bundle.validate): the files, the flatbuffer,
+// format and version, field types, names and cross references, bindings, sizes and the arena, layouts, the
+// schedule (cover, no cycle, step order), live slots never sharing bytes, aliases, partition files and
+// SHA256SUMS. Throws BundleError naming the first rule broken. With load_files=false the partition files
+// are only checked, not kept. The rule partition-tensors is checked by Runtime when it binds the models.
 Bundle LoadBundle(const std::string& dir, bool load_files = true);
 
-size_t DtypeSize(const std::string& dtype);  // 0 if unknown
+size_t DtypeSize(const std::string& dtype);  // 0 if the IR does not know it
 bool ReadFile(const std::string& path, std::vector<uint8_t>* out, uint64_t max_bytes);
 
 }  // namespace stretch

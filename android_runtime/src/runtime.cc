@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 
 #if defined(__linux__) || defined(__ANDROID__)
@@ -110,6 +111,30 @@ void PermuteCopy(const uint8_t* src, uint8_t* dst, const std::vector<int64_t>& o
   }
 }
 
+// The head of LiteRtRankedTensorType, the same in every LiteRT 2.x release: the element type (TfLiteType
+// values), then the layout, whose first 32 bits hold the rank in their low 7 bits (older releases keep a
+// has_strides bit above it), then up to 8 dimensions.
+struct RankedTypeHead {
+  int32_t element_type;
+  uint32_t rank_bits;
+  int32_t dims[8];
+};
+static_assert(sizeof(RankedTypeHead) <= sizeof(LiteRtRankedTensorTypeStorage), "storage too small");
+
+// Rule partition-tensors: the model's tensor has its slot's dtype and shape.
+bool SameType(const LiteRtRankedTensorTypeStorage& type, const Slot& sl) {
+  static const std::map<std::string, int32_t> kTfLiteType = {{"float32", 1}, {"int32", 2}, {"uint8", 3}, {"int64", 4},
+                                                             {"bool", 6},    {"int16", 7}, {"int8", 9},  {"float16", 10}};
+  RankedTypeHead head;
+  std::memcpy(&head, type.bytes, sizeof head);
+  auto it = kTfLiteType.find(sl.dtype);
+  size_t rank = head.rank_bits & 0x7f;
+  if (it == kTfLiteType.end() || it->second != head.element_type || rank != sl.shape.size() || rank > 8) return false;
+  for (size_t k = 0; k < rank; ++k)
+    if (head.dims[k] != sl.shape[k]) return false;
+  return true;
+}
+
 }  // namespace
 
 Runtime::Runtime(Bundle bundle, RuntimeOptions options, std::ostream& log) : b_(std::move(bundle)), opt_(options), log_(log) {
@@ -152,8 +177,9 @@ Runtime::Runtime(Bundle bundle, RuntimeOptions options, std::ostream& log) : b_(
         LiteRtGetNumSignatureOutputs(sig, &nout) != kLiteRtStatusOk)
       throw std::runtime_error("partition " + q.name + ": the model has no usable signature");
     if (nin != q.inputs.size() || nout != q.outputs.size())
-      throw std::runtime_error("partition " + q.name + ": the model has " + std::to_string(nin) + " inputs and " + std::to_string(nout) +
-                               " outputs, the manifest binds " + std::to_string(q.inputs.size()) + " and " + std::to_string(q.outputs.size()));
+      throw BundleError(rules::Rule::kPartitionTensors, "partition " + q.name + ": the model has " + std::to_string(nin) + " inputs and " +
+                                                            std::to_string(nout) + " outputs, the manifest binds " + std::to_string(q.inputs.size()) +
+                                                            " and " + std::to_string(q.outputs.size()));
     auto bind = [&](bool input, LiteRtParamIndex k) {
       const char* name = nullptr;
       LiteRtTensor tensor = nullptr;
@@ -164,10 +190,12 @@ Runtime::Runtime(Bundle bundle, RuntimeOptions options, std::ostream& log) : b_(
       const Binding* bnd = nullptr;
       for (auto& x : list)
         if (x.tensor == name) bnd = &x;
-      if (!bnd) throw std::runtime_error("partition " + q.name + ": model tensor " + name + " is not bound by the manifest");
+      if (!bnd) throw BundleError(rules::Rule::kPartitionTensors, "partition " + q.name + ": model tensor " + name + " is not bound by the manifest");
       const Slot& sl = b_.slots[b_.sync_points[bnd->sync_index].slot_index];
       LiteRtRankedTensorTypeStorage type{};
       if (LiteRtGetRankedTensorType(tensor, &type) != kLiteRtStatusOk) throw std::runtime_error("partition " + q.name + ": tensor " + name + " is not ranked");
+      if (!SameType(type, sl))
+        throw BundleError(rules::Rule::kPartitionTensors, "partition " + q.name + ": tensor " + name + " is not the " + sl.dtype + " tensor of slot " + sl.name);
       LiteRtTensorBuffer buf = nullptr;
       if (LiteRtCreateTensorBufferFromHostMemory(&type, arena_ + sl.offset, sl.size, nullptr, &buf) != kLiteRtStatusOk)
         throw std::runtime_error("partition " + q.name + ": cannot bind tensor " + name + " to slot " + sl.name + " (too small or misaligned)");

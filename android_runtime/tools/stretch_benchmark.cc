@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -133,8 +134,18 @@ int main(int argc, char** argv) {
     return 3;
   }
 
+  std::unique_ptr<Runtime> runtime;
   try {
-    Runtime rt(std::move(bundle), opt, std::cerr);
+    runtime = std::make_unique<Runtime>(std::move(bundle), opt, std::cerr);
+  } catch (const BundleError& e) {  // rule partition-tensors: the models are not the ones the manifest binds
+    std::cerr << "error[bad-bundle]: " << bundle_dir << ": " << Printable(e.what()) << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << Printable(e.what()) << "\n";
+    return 1;
+  }
+  try {
+    Runtime& rt = *runtime;
     const Bundle& b = rt.bundle();
     for (size_t i = 0; i < arrays.size(); ++i) rt.SetInput(i, arrays[i]);
     for (int i = 0; i < warmup; ++i) {

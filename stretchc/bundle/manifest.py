@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from stretchc import __version__
-from stretchc.errors import StretchError
 from stretchc.ir import Module, SyncPoint
 
 FORMAT = "stretchc-bundle"
 FORMAT_VERSION = 1
 MANIFEST_JSON = "manifest.json"
+MANIFEST_BIN = "manifest.bin"
+SHA256SUMS = "SHA256SUMS"
 DELEGATES = {"cpu": "xnnpack", "gpu": "gpu", "dsp": "hexagon"}
 LANE_ORDER = ("cpu", "gpu", "dsp")
 
@@ -45,6 +46,21 @@ def _steps(module: Module) -> list[list[str]]:
     for p in module.partitions:
         steps[depth[p.name]].append(p.name)
     return steps
+
+
+def sharing_pairs(slots: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Pairs of slots (names, in slot order) whose byte ranges intersect, sorted: what buffers.aliases lists."""
+    order = sorted(range(len(slots)), key=lambda i: (slots[i]["offset"], i))
+    pairs = []
+    for k, i in enumerate(order):
+        a = slots[i]
+        for j in order[k + 1 :]:
+            b = slots[j]
+            if b["offset"] >= a["offset"] + a["size"]:
+                break  # every later slot starts at or after b
+            if a["offset"] < b["offset"] + b["size"] and b["offset"] < a["offset"] + a["size"]:
+                pairs.append((slots[min(i, j)]["name"], slots[max(i, j)]["name"]))
+    return sorted(pairs)
 
 
 def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipeline: str, source_sha256: str) -> dict[str, Any]:
@@ -105,12 +121,7 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
     slots = [
         {"name": b.name, "offset": b.offset, "size": b.size, "dtype": b.dtype, "shape": list(b.shape)} for b in module.buffers
     ]
-    aliases = sorted(
-        [a["name"], b["name"]]
-        for i, a in enumerate(slots)
-        for b in slots[i + 1 :]
-        if a["offset"] < b["offset"] + b["size"] and b["offset"] < a["offset"] + a["size"]
-    )
+    aliases = [list(pair) for pair in sharing_pairs(slots)]
     lanes = [
         {"processor": proc, "partitions": [p.name for p in module.partitions if p.processor == proc]}
         for proc in LANE_ORDER
@@ -153,80 +164,11 @@ def dumps(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode()
 
 
-def _inside(bundle: Path, rel: str) -> Path:
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in rel or not rel:
-        raise StretchError("bad-bundle", f"manifest path {rel!r} points outside the bundle", file=str(bundle))
-    path = (bundle / pure).resolve()
-    if bundle.resolve() not in path.parents:
-        raise StretchError("bad-bundle", f"manifest path {rel!r} points outside the bundle", file=str(bundle))
-    return path
-
-
 def load_manifest(bundle: str | Path) -> dict[str, Any]:
-    """Read and check a bundle's manifest: format, version, schema, every path inside, every checksum."""
-    import jsonschema
+    """Read a bundle's manifest once every rule of `schemas/bundle_rules.json` holds (`stretchc.bundle.validate`).
 
-    from stretchc.schemas import schema_path
+    Raises StretchError("bad-bundle", "[rule-id] ...") naming the first rule the bundle breaks.
+    """
+    from stretchc.bundle.validate import validate_bundle
 
-    bundle = Path(bundle)
-    mpath = bundle / MANIFEST_JSON
-    if not bundle.is_dir():
-        raise StretchError("file-not-found", "bundle directory does not exist", file=str(bundle))
-    if not mpath.is_file():
-        raise StretchError("bad-bundle", f"no {MANIFEST_JSON} in the bundle", file=str(bundle))
-    try:
-        manifest = json.loads(mpath.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StretchError("bad-bundle", f"{MANIFEST_JSON} is not valid JSON ({exc})", file=str(mpath)) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise StretchError("bad-bundle", "not a stretchc bundle manifest", file=str(mpath))
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise StretchError(
-            "bad-bundle",
-            f"unknown format version {manifest.get('format_version')!r} (this stretchc reads version {FORMAT_VERSION})",
-            file=str(mpath),
-        )
-    schema = json.loads(schema_path("manifest.schema.json").read_text())
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(manifest), key=lambda e: list(e.absolute_path))
-    if errors:
-        field = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise StretchError("bad-bundle", f"manifest field {field}: {errors[0].message}", file=str(mpath))
-    for part in manifest["partitions"]:
-        paths = [part["file"]] + ([part["fallback"]["file"]] if part.get("fallback") else [])
-        for rel in paths:
-            path = _inside(bundle, rel)
-            if not path.is_file():
-                raise StretchError("bad-bundle", f"partition file {rel} is missing", file=str(bundle))
-        data = _inside(bundle, part["file"]).read_bytes()
-        if sha256_bytes(data) != part["sha256"]:
-            raise StretchError("bad-bundle", f"partition file {part['file']} was modified (sha256 mismatch)", file=str(bundle))
-    _check_plan(manifest, mpath)
-    return manifest
-
-
-def _check_plan(manifest: dict[str, Any], mpath: Path) -> None:
-    """Cross-references: every sync point, slot and partition named exists; slots fit and are aligned."""
-    syncs = {s["name"]: s for s in manifest["sync_points"]}
-    slots = {s["name"]: s for s in manifest["buffers"]["slots"]}
-    parts = {p["name"] for p in manifest["partitions"]}
-    arena = manifest["buffers"]["arena_size"]
-    for s in slots.values():
-        if s["offset"] % manifest["buffers"]["alignment"] or s["offset"] + s["size"] > arena:
-            raise StretchError("bad-bundle", f"buffer slot {s['name']} is misaligned or outside the arena", file=str(mpath))
-    for s in syncs.values():
-        if s["slot"] not in slots:
-            raise StretchError("bad-bundle", f"sync point {s['name']} names unknown slot {s['slot']}", file=str(mpath))
-        for p in [s["producer"], *s["consumers"]]:
-            if p != "host" and p not in parts:
-                raise StretchError("bad-bundle", f"sync point {s['name']} names unknown partition {p}", file=str(mpath))
-    for p in manifest["partitions"]:
-        for t in [*p["inputs"], *p["outputs"]]:
-            if t["sync"] not in syncs:
-                raise StretchError("bad-bundle", f"partition {p['name']} names unknown sync point {t['sync']}", file=str(mpath))
-    for io in [*manifest["inputs"], *manifest["outputs"]]:
-        if io["sync"] not in syncs:
-            raise StretchError("bad-bundle", f"model tensor {io['name']} names unknown sync point {io['sync']}", file=str(mpath))
-    scheduled = [p for lane in manifest["schedule"]["lanes"] for p in lane["partitions"]]
-    if sorted(scheduled) != sorted(parts):
-        raise StretchError("bad-bundle", "the schedule does not list every partition exactly once", file=str(mpath))
+    return validate_bundle(bundle)

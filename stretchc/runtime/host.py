@@ -11,6 +11,10 @@
 - GPU partitions run on this machine's CPU; DSP partitions run their CPU fallback (the same int8 model
   with CPU kernels). Both are reported once.
 - Model inputs and outputs are in the ONNX model's layout; the runtime applies the manifest's permutation.
+- A watchdog ends a run that cannot go on: at once when every unfinished lane waits for a sync point nobody
+  can produce any more (a deadlock the validator should have refused), and after `stall_timeout` seconds
+  without a partition starting or finishing; the error names each waiting partition and what it waits for.
+  Lane threads are daemons and the main thread never blocks for long, so Ctrl-C ends a run promptly.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from stretchc.bundle.manifest import load_manifest
+from stretchc.bundle.validate import bundle_error
 from stretchc.console import get_console
 from stretchc.errors import StretchError
 from stretchc.litert import load_interpreter
@@ -52,7 +57,10 @@ class _Arena:
 
     def __init__(self, buffers: dict[str, Any]) -> None:
         size = max(int(buffers["arena_size"]), 1)
-        raw = np.zeros(size + 64, dtype=np.uint8)
+        try:
+            raw = np.zeros(size + 64, dtype=np.uint8)
+        except MemoryError:
+            raise StretchError("resource-limit", f"cannot allocate the bundle's {size}-byte arena on this machine") from None
         start = (-raw.ctypes.data) % 64
         self.bytes = raw[start : start + size]
         self.views: dict[str, np.ndarray] = {}
@@ -61,6 +69,102 @@ class _Arena:
             count = int(np.prod(slot["shape"], dtype=np.int64)) if slot["shape"] else 1
             view = self.bytes[slot["offset"] : slot["offset"] + count * dtype.itemsize].view(dtype)
             self.views[slot["name"]] = view.reshape(slot["shape"])
+
+
+DEFAULT_STALL_TIMEOUT = 300.0  # seconds without a partition starting or finishing before a run is ended
+
+
+class _RunState:
+    """What every lane of one run is doing, under one condition variable, and the watchdog over it."""
+
+    def __init__(self, manifest: dict[str, Any], produced: set[str]) -> None:
+        self.cond = threading.Condition()
+        self.produced = set(produced)
+        self.producer = {s["name"]: s["producer"] for s in manifest["sync_points"]}
+        self.queued = {lane["processor"]: list(lane["partitions"]) for lane in manifest["schedule"]["lanes"]}
+        self.doing: dict[str, tuple[str, str, str, float]] = {}  # lane -> (what, partition, sync, since)
+        self.error: BaseException | None = None
+        self.stopped = False
+        self.last_progress = time.monotonic()
+
+    def wait_for(self, lane: str, part: str, sync: str) -> float | None:
+        """Block until `sync` is produced: the seconds waited, or None if the run was stopped."""
+        start = time.monotonic()
+        with self.cond:
+            self.doing[lane] = ("waits", part, sync, start)
+            self.cond.notify_all()
+            while sync not in self.produced and not self.stopped:
+                self.cond.wait()
+            return None if self.stopped else time.monotonic() - start
+
+    def starts(self, lane: str, part: str) -> None:
+        with self.cond:
+            self.queued[lane].remove(part)
+            self.doing[lane] = ("runs", part, "", time.monotonic())
+            self.last_progress = time.monotonic()
+
+    def finishes(self, lane: str, syncs: list[str]) -> None:
+        with self.cond:
+            self.produced.update(syncs)
+            self.doing.pop(lane, None)
+            self.last_progress = time.monotonic()
+            self.cond.notify_all()
+
+    def lane_done(self, lane: str) -> None:
+        with self.cond:
+            self.doing[lane] = ("done", "", "", time.monotonic())
+            self.cond.notify_all()
+
+    def fail(self, exc: BaseException) -> None:
+        with self.cond:
+            if self.error is None:
+                self.error = exc
+            self.cond.notify_all()
+
+    def _deadlocked(self) -> bool:
+        """Every unfinished lane waits for a sync point not yet produced, and no partition runs."""
+        if len(self.doing) < len(self.queued):
+            return False  # a lane is between a partition's end and its next wait
+        states = [d for d in self.doing.values() if d[0] != "done"]
+        return bool(states) and all(d[0] == "waits" and d[2] not in self.produced for d in states)
+
+    def _stall_message(self, why: str) -> str:
+        now = time.monotonic()
+        rows = []
+        for lane in sorted(self.doing):
+            what, part, sync, since = self.doing[lane]
+            if what == "waits":
+                rows.append(f"lane {lane}: {part} waits for {sync} (from {self.producer[sync]})")
+            elif what == "runs":
+                rows.append(f"lane {lane}: {part} has run for {now - since:.1f} s")
+        later = [p for lane in sorted(self.queued) for p in self.queued[lane] if self.doing.get(lane, ("",) * 2)[1] != p]
+        if later:
+            rows.append(f"not started: {', '.join(later)}")
+        return f"{why}: {'; '.join(rows)}"
+
+    def watch(self, stall_timeout: float) -> None:
+        """Return when every lane is done; raise the first lane error or StretchError("run-stalled").
+
+        Waits in short slices so that Ctrl-C reaches this (the main) thread promptly; on any exit with an
+        error, the lanes are told to stop.
+        """
+        try:
+            with self.cond:
+                while True:
+                    if self.error is not None:
+                        raise self.error
+                    if len(self.doing) == len(self.queued) and all(d[0] == "done" for d in self.doing.values()):
+                        return
+                    if self._deadlocked():
+                        raise StretchError("run-stalled", self._stall_message("the run cannot go on (deadlock)"))
+                    idle = time.monotonic() - self.last_progress
+                    if idle > stall_timeout:
+                        raise StretchError("run-stalled", self._stall_message(f"no progress for {idle:.0f} s (--stall-timeout)"))
+                    self.cond.wait(timeout=min(0.25, max(stall_timeout - idle, 0.01)))
+        finally:
+            with self.cond:
+                self.stopped = True
+                self.cond.notify_all()
 
 
 class HostRuntime:
@@ -72,6 +176,7 @@ class HostRuntime:
         m = self.manifest
         self.arena = _Arena(m["buffers"])
         self.slot_of = {s["name"]: s["slot"] for s in m["sync_points"]}
+        self.slots = {s["name"]: s for s in m["buffers"]["slots"]}
         self.partitions = {p["name"]: p for p in m["partitions"]}
         self.interpreters: dict[str, Any] = {}
         self.io: dict[str, tuple[list[tuple[int, str]], list[tuple[int, str]]]] = {}
@@ -86,17 +191,35 @@ class HostRuntime:
                 it = load_interpreter(model_path=str(path), num_threads=num_threads or 1)
             except (ValueError, RuntimeError) as exc:
                 raise StretchError("bad-bundle", f"partition {p['name']}: cannot load {p['file']}: {exc}", file=str(self.bundle)) from None
-            by_name_in = {d["name"]: d["index"] for d in it.get_input_details()}
-            by_name_out = {d["name"]: d["index"] for d in it.get_output_details()}
-            try:
-                ins = [(by_name_in[b["tensor"]], self.slot_of[b["sync"]]) for b in p["inputs"]]
-                outs = [(by_name_out[b["tensor"]], self.slot_of[b["sync"]]) for b in p["outputs"]]
-            except KeyError as exc:
-                raise StretchError("bad-bundle", f"partition {p['name']}: the manifest binds tensor {exc} the file lacks", file=str(self.bundle)) from None
             self.interpreters[p["name"]] = it
-            self.io[p["name"]] = (ins, outs)
+            self.io[p["name"]] = (self._bind(p, it.get_input_details(), "inputs"), self._bind(p, it.get_output_details(), "outputs"))
         for note in sorted(notes):
             get_console().note("host-runtime", note)
+
+    def _bind(self, part: dict[str, Any], details: list[dict[str, Any]], kind: str) -> list[tuple[int, str]]:
+        """(tensor index, slot) for each boundary tensor; rule partition-tensors: the model's tensors are the
+        ones the manifest binds, each with its slot's dtype and shape."""
+        have = {d["name"]: d for d in details}
+        bound = {b["tensor"]: b for b in part[kind]}
+        if set(have) != set(bound):
+            raise bundle_error(
+                "partition-tensors",
+                f"partition {part['name']}: its model's {kind} are {sorted(have)}, the manifest binds {sorted(bound)}",
+                self.bundle,
+            )
+        out = []
+        for name, b in bound.items():
+            slot = self.slots[self.slot_of[b["sync"]]]
+            d = have[name]
+            got = (np.dtype(d["dtype"]).name, [int(x) for x in d["shape"]])
+            if got != (slot["dtype"], slot["shape"]):
+                raise bundle_error(
+                    "partition-tensors",
+                    f"partition {part['name']}: tensor {name} is {got[0]}{got[1]} but its slot {slot['name']} holds {slot['dtype']}{slot['shape']}",
+                    self.bundle,
+                )
+            out.append((int(d["index"]), slot["name"]))
+        return out
 
     def _check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
         expected = {i["name"]: i for i in self.manifest["inputs"]}
@@ -139,55 +262,55 @@ class HostRuntime:
             np.copyto(self.arena.views[slot], it.tensor(index)())
 
     def run(
-        self, inputs: dict[str, np.ndarray], *, profile: Profile | None = None, capture: dict[str, np.ndarray] | None = None
+        self,
+        inputs: dict[str, np.ndarray],
+        *,
+        profile: Profile | None = None,
+        capture: dict[str, np.ndarray] | None = None,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     ) -> dict[str, np.ndarray]:
         """Run once; returns the outputs by ONNX name in ONNX layout.
 
         Fills `profile` when given; with `capture`, records a copy of every sync point's value as it is
-        produced (slots may share arena bytes, so reading them after the run is not enough).
+        produced (slots may share arena bytes, so reading them after the run is not enough). Raises
+        StretchError("run-stalled") when the watchdog ends the run (see the module docstring).
         """
         self._check_inputs(inputs)
         m = self.manifest
-        produced = {s["name"]: threading.Event() for s in m["sync_points"]}
         for info in m["inputs"]:
             np.copyto(self.arena.views[self.slot_of[info["sync"]]], self._to_bundle(inputs[info["name"]], info))
-            produced[info["sync"]].set()
-        errors: list[BaseException] = []
+        state = _RunState(m, {info["sync"] for info in m["inputs"]})
         t0 = time.perf_counter()
-        lock = threading.Lock()
 
         def lane_worker(lane: dict[str, Any]) -> None:
+            proc = lane["processor"]
             try:
                 for name in lane["partitions"]:
                     part = self.partitions[name]
                     for b in part["inputs"]:
-                        start_wait = time.perf_counter()
-                        while not produced[b["sync"]].wait(timeout=0.5):
-                            if errors:
-                                return
-                        waited = (time.perf_counter() - start_wait) * 1e3
+                        waited = state.wait_for(proc, name, b["sync"])
+                        if waited is None:
+                            return  # the run was stopped
                         if profile is not None:
-                            with lock:
-                                profile.sync_waits[b["sync"]] = max(profile.sync_waits.get(b["sync"], 0.0), waited)
+                            with state.cond:
+                                profile.sync_waits[b["sync"]] = max(profile.sync_waits.get(b["sync"], 0.0), waited * 1e3)
+                    state.starts(proc, name)
                     start = time.perf_counter()
                     self._invoke(name)
                     end = time.perf_counter()
                     if profile is not None:
-                        profile.partitions[name] = ((start - t0) * 1e3, (end - t0) * 1e3, lane["processor"])
-                    for b in part["outputs"]:
-                        if capture is not None:
+                        profile.partitions[name] = ((start - t0) * 1e3, (end - t0) * 1e3, proc)
+                    if capture is not None:
+                        for b in part["outputs"]:
                             capture[b["sync"]] = self.arena.views[self.slot_of[b["sync"]]].copy()
-                        produced[b["sync"]].set()
-            except BaseException as exc:  # surfaced by run() after the join
-                errors.append(exc)
+                    state.finishes(proc, [b["sync"] for b in part["outputs"]])
+                state.lane_done(proc)
+            except BaseException as exc:  # surfaced by the watching thread
+                state.fail(exc)
 
-        threads = [threading.Thread(target=lane_worker, args=(lane,), name=f"lane-{lane['processor']}") for lane in m["schedule"]["lanes"]]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        for lane in m["schedule"]["lanes"]:
+            threading.Thread(target=lane_worker, args=(lane,), name=f"lane-{lane['processor']}", daemon=True).start()
+        state.watch(stall_timeout)
         if profile is not None:
             profile.total_ms = (time.perf_counter() - t0) * 1e3
         return {info["name"]: self._to_onnx(self.arena.views[self.slot_of[info["sync"]]].copy(), info) for info in m["outputs"]}

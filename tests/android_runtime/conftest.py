@@ -36,13 +36,13 @@ def compile_bundle(model: onnx.ModelProto, out: Path, place: dict[str, str] | No
 
 
 @pytest.fixture(scope="session")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def bundles(tmp_path_factory: pytest.TempPathFactory, example_bundle: Path) -> dict[str, Path]:
     """The example model (2 and 3 branches, one branch on the GPU) and a 3-branch model (CPU, GPU, DSP)."""
     from stretchc.errors import StretchError
-    from stretchc.examples import branched_model, example_model
+    from stretchc.examples import branched_model
 
     d = tmp_path_factory.mktemp("cpp_bundles")
-    out = {"example": compile_bundle(example_model(), d / "example", {"s1.b1": "gpu"})}
+    out = {"example": example_bundle}
     three = branched_model(branches=(3,), size=32, width=24, name="three")
     try:
         out["three"] = compile_bundle(three, d / "three", {"s1.b1": "gpu", "s1.b2": "dsp"})

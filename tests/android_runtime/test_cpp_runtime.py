@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stretchc.bundle.binary import decode_manifest, encode_manifest
-from stretchc.bundle.manifest import sha256_bytes
+from stretchc.bundle.binary import decode_manifest
+
+from tests.bundle import hostile
 
 CRASH_SIGNALS = {-4, -6, -7, -8, -11}  # SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV
 
@@ -86,19 +87,15 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _write_manifest(bundle: Path, manifest: dict | None = None, data: bytes | None = None, resum: bool = True) -> None:
-    """Writes manifest.bin (from a dict or raw bytes) and, with resum, a SHA256SUMS that vouches for it."""
-    blob = data if data is not None else encode_manifest(manifest)
-    (bundle / "manifest.bin").write_bytes(blob)
+def _write_manifest(bundle: Path, data: bytes, resum: bool) -> None:
+    """Writes manifest.bin and, with resum, a SHA256SUMS that vouches for it."""
+    (bundle / "manifest.bin").write_bytes(data)
     if resum:
-        lines = []
-        for f in sorted(p for p in bundle.rglob("*") if p.is_file() and p.name != "SHA256SUMS"):
-            lines.append(f"{sha256_bytes(f.read_bytes())}  {f.relative_to(bundle).as_posix()}\n")
-        (bundle / "SHA256SUMS").write_text("".join(lines))
+        hostile.resum(bundle)
 
 
-def _check(bin_: Path, bundle: Path) -> subprocess.CompletedProcess[str]:
-    proc = run_bench(bin_, bundle, "--check", timeout=30)
+def _check(bin_: Path, bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = run_bench(bin_, bundle, *(args or ("--check",)), timeout=60)
     assert proc.returncode not in CRASH_SIGNALS and proc.returncode >= 0, f"crashed: {proc.returncode} {proc.stderr[-500:]}"
     return proc
 
@@ -113,67 +110,19 @@ def test_unmodified_bundle_accepted(benchmark_bin: Path, bundles: dict[str, Path
         assert p.returncode == 0 and "bundle OK" in p.stdout, p.stderr
 
 
-HOSTILE_EDITS = {
-    "version": lambda m: m.update(format_version=2),
-    "format": lambda m: m.update(format="other"),
-    "path-parent": lambda m: m["partitions"][0].update(file="../" + m["partitions"][0]["file"]),
-    "path-absolute": lambda m: m["partitions"][0].update(file="/etc/passwd"),
-    "path-backslash": lambda m: m["partitions"][0].update(file="partitions\\x.tflite"),
-    "path-empty": lambda m: m["partitions"][0].update(file=""),
-    "path-dotdot-middle": lambda m: m["partitions"][0].update(file="partitions/../../x.tflite"),
-    "path-missing": lambda m: m["partitions"][0].update(file="partitions/none.tflite"),
-    "sha": lambda m: m["partitions"][0].update(sha256="0" * 64),
-    "offset-misaligned": lambda m: m["buffers"]["slots"][0].update(offset=m["buffers"]["slots"][0]["offset"] + 4),
-    "offset-outside": lambda m: m["buffers"]["slots"][-1].update(offset=m["buffers"]["arena_size"]),
-    "offset-negative": lambda m: m["buffers"]["slots"][0].update(offset=-64),
-    "size-too-small": lambda m: m["buffers"]["slots"][1].update(size=4),
-    "arena-huge": lambda m: m["buffers"].update(arena_size=1 << 40),
-    "alignment": lambda m: m["buffers"].update(alignment=16),
-    "overlap-live": lambda m: [s.update(offset=0) for s in m["buffers"]["slots"]],
-    "unknown-slot": lambda m: m["sync_points"][0].update(slot="nope"),
-    "unknown-sync": lambda m: m["partitions"][0]["outputs"][0].update(sync="nope"),
-    "unknown-producer": lambda m: m["sync_points"][1].update(producer="ghost"),
-    "schedule-missing": lambda m: m["schedule"]["lanes"][0]["partitions"].pop(),
-    "schedule-twice": lambda m: m["schedule"]["lanes"][0]["partitions"].append(m["schedule"]["lanes"][0]["partitions"][0]),
-    "schedule-reversed": lambda m: m["schedule"]["lanes"][0]["partitions"].reverse(),
-    "steps-reversed": lambda m: m["schedule"]["steps"].reverse(),
-    "threads": lambda m: m["partitions"][0].update(threads=0),
-    "processor": lambda m: m["partitions"][0].update(processor="tpu"),
-    "perm": lambda m: m["inputs"][0].update(perm=[0, 0, 1, 2]),
-    "shape-huge": lambda m: m["buffers"]["slots"][0].update(shape=[1 << 31, 1 << 31, 1 << 31]),
-    "name-hostile": lambda m: m["partitions"][0].update(name="../../evil"),
-}
-
-
-@pytest.mark.parametrize("edit", sorted(HOSTILE_EDITS))
-def test_hostile_manifest_refused(benchmark_bin: Path, bundles: dict[str, Path], tmp_path: Path, edit: str) -> None:
-    b = _copy(bundles["example"], tmp_path / "b")
-    m = decode_manifest((b / "manifest.bin").read_bytes())
-    HOSTILE_EDITS[edit](m)
-    _write_manifest(b, m)
-    p = _check(benchmark_bin, b)
-    assert _refused(p), f"{edit}: rc={p.returncode} {p.stdout} {p.stderr}"
-
-
-def test_symlink_out_of_bundle_refused(benchmark_bin: Path, bundles: dict[str, Path], tmp_path: Path) -> None:
-    b = _copy(bundles["example"], tmp_path / "b")
-    m = json.loads((b / "manifest.json").read_text())
-    target = b / m["partitions"][0]["file"]
-    outside = tmp_path / "outside.tflite"
-    outside.write_bytes(target.read_bytes())
-    target.unlink()
-    os.symlink(outside, target)
-    p = _check(benchmark_bin, b)
-    assert _refused(p) and "outside the bundle" in p.stderr
-
-
-def test_edit_without_resum_refused_by_sha256sums(benchmark_bin: Path, bundles: dict[str, Path], tmp_path: Path) -> None:
-    b = _copy(bundles["example"], tmp_path / "b")
-    m = decode_manifest((b / "manifest.bin").read_bytes())
-    m["compiler"]["version"] = "9.9.9"  # a valid manifest, but not the one SHA256SUMS vouches for
-    _write_manifest(b, m, resum=False)
-    p = _check(benchmark_bin, b)
-    assert _refused(p) and "SHA256SUMS" in p.stderr
+@pytest.mark.parametrize("case", [c for c in hostile.cases() if "cpp" in c.readers], ids=lambda c: c.name)
+def test_hostile_case_refused_by_its_rule(benchmark_bin: Path, bundles: dict[str, Path], tmp_path: Path, case: hostile.Case) -> None:
+    """The shared corpus (tests/data/hostile_manifests.json): refused with the rule the Python validator names."""
+    b = hostile.build_case(bundles["example"], case, tmp_path / "b")
+    if case.load:
+        assert _check(benchmark_bin, b).returncode == 0  # the manifest alone is consistent
+        p = _check(benchmark_bin, b, "--runs", "1", "--warmup", "0")
+        error = p.stderr.strip().splitlines()[-1]  # after LiteRT's own log lines
+    else:
+        p = _check(benchmark_bin, b)
+        error = p.stderr
+        assert _refused(p) and p.stderr.count("\n") == 1, f"rc={p.returncode} {p.stdout} {p.stderr}"
+    assert p.returncode == 3 and error.startswith(f"error[bad-bundle]: {b}: [{case.rule}] "), f"rc={p.returncode} {p.stdout} {p.stderr}"
 
 
 def test_mutated_manifests_never_crash(benchmark_bin: Path, bundles: dict[str, Path], tmp_path: Path) -> None:
@@ -194,7 +143,7 @@ def test_mutated_manifests_never_crash(benchmark_bin: Path, bundles: dict[str, P
             for _ in range(rng.randint(1, 6)):
                 data[rng.randrange(len(data))] = rng.randrange(256)
         resum = rng.random() < 0.5  # half the time, make SHA256SUMS agree so the parser and checks are exercised
-        _write_manifest(b, data=bytes(data), resum=resum)
+        _write_manifest(b, bytes(data), resum)
         p = _check(benchmark_bin, b)
         if bytes(data) == original:
             continue

@@ -18,6 +18,7 @@ from stretchc.driver import CompileOptions, compile_model
 from stretchc.errors import ExitStatus
 from stretchc.frontend.lower import NetworkBlocked, no_network
 
+from tests.bundle.hostile import write_manifest
 from tests.core.conftest import VARIANTS, Compiled, make_model
 
 
@@ -77,10 +78,10 @@ def bundle_copy(compiled: dict[str, Compiled], tmp_path: Path) -> Path:
 
 
 def _edit_manifest(bundle: Path, edit) -> None:  # type: ignore[no-untyped-def]
-    path = bundle / "manifest.json"
-    m = json.loads(path.read_text())
+    """Edit the manifest consistently: manifest.json, manifest.bin and SHA256SUMS."""
+    m = json.loads((bundle / "manifest.json").read_text())
     edit(m)
-    path.write_text(json.dumps(m))
+    write_manifest(bundle, m)
 
 
 def test_run_accepts_the_untouched_bundle(bundle_copy: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -107,7 +108,7 @@ def test_run_refuses_path_outside_bundle(bundle_copy: Path, capsys) -> None:  # 
     _edit_manifest(bundle_copy, edit)
     rc, _, err = _cli(capsys, ["run", str(bundle_copy), "--seed", "0"])
     assert rc == int(ExitStatus.BAD_INPUT)
-    assert err.startswith("error[bad-bundle]") and "'../x.tflite' points outside the bundle" in err
+    assert err.startswith("error[bad-bundle]") and "[partition-files]" in err and "'../x.tflite'" in err and "points outside the bundle" in err
 
 
 def test_run_refuses_unknown_format_version(bundle_copy: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,142 @@
+"""The hostile-manifest corpus (tests/data/hostile_manifests.json): builds each case from a real bundle.
+
+Shared by the Python validator's tests and the C++ loader's, so both readers see the same bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stretchc.bundle.binary import encode_manifest
+from stretchc.bundle.manifest import MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, dumps, sha256_bytes
+from stretchc.bundle.validate import rules
+
+from tests.conftest import REPO
+
+CORPUS = REPO / "tests" / "data" / "hostile_manifests.json"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rule: str
+    readers: tuple[str, ...]
+    load: bool  # refused when a runtime loads the partitions, not from the manifest alone
+    spec: dict[str, Any] = field(repr=False)
+
+
+def cases() -> list[Case]:
+    readers = {r.id: r.readers for r in rules()}
+    out = []
+    for c in json.loads(CORPUS.read_text())["cases"]:
+        out.append(Case(c["name"], c["rule"], tuple(c.get("readers", readers[c["rule"]])), bool(c.get("load", False)), c))
+    return out
+
+
+def _resolve(doc: Any, path: str) -> tuple[Any, Any]:
+    """(container, key) of `path` in `doc`; `@key=value` selects a list element by one of its fields."""
+    parts = path.split("/")
+    node = doc
+    for i, part in enumerate(parts):
+        if part.startswith("@"):
+            k, _, v = part[1:].partition("=")
+            key: Any = next(j for j, x in enumerate(node) if x[k] == v)
+        elif isinstance(node, list):
+            key = int(part)
+        else:
+            key = part
+        if i == len(parts) - 1:
+            return node, key
+        node = node[key]
+    raise AssertionError(path)
+
+
+def edit_manifest(m: dict[str, Any], edits: list[dict[str, Any]]) -> None:
+    for e in edits:
+        container, key = _resolve(m, e["path"])
+        if "from" in e:
+            src, skey = _resolve(m, e["from"])
+            value = copy.deepcopy(src[skey])
+        else:
+            value = e.get("value")
+            if "repeat" in e:
+                value = value * e["repeat"]
+        op = e["op"]
+        if op == "set":
+            container[key] = value
+        elif op == "append":
+            container[key].append(value)
+        elif op == "remove":
+            del container[key]
+        elif op == "reverse":
+            container[key].reverse()
+        else:
+            raise AssertionError(f"unknown edit {op}")
+
+
+def _file_op(bundle: Path, e: dict[str, Any]) -> None:
+    path = bundle / e["file"]
+    op = e["op"]
+    if op == "delete":
+        path.unlink()
+    elif op == "truncate":
+        path.write_bytes(path.read_bytes()[: e["size"]])
+    elif op == "pad":
+        data = path.read_bytes()
+        path.write_bytes(data + bytes(e["size"] - len(data)))
+    elif op == "poke":
+        data = bytearray(path.read_bytes())
+        patch = bytes.fromhex(e["hex"])
+        data[e["offset"] : e["offset"] + len(patch)] = patch
+        path.write_bytes(bytes(data))
+    elif op == "write_text":
+        path.write_text(e["text"] * e.get("repeat", 1))
+    elif op == "append_text":
+        path.write_text(path.read_text() + e["text"])
+    elif op == "drop_line":
+        path.write_text("".join(ln for ln in path.read_text().splitlines(True) if e["containing"] not in ln))
+    elif op == "symlink_outside":
+        outside = bundle.parent / f"outside-{path.name}"
+        shutil.move(path, outside)
+        path.symlink_to(outside)
+    else:
+        raise AssertionError(f"unknown file op {op}")
+
+
+def resum(bundle: Path) -> None:
+    """Rewrite SHA256SUMS over every file of the bundle, as emit-bundle does."""
+    files = sorted(p for p in bundle.rglob("*") if p.is_file() and p.name != SHA256SUMS)
+    (bundle / SHA256SUMS).write_text("".join(f"{sha256_bytes(f.read_bytes())}  {f.relative_to(bundle).as_posix()}\n" for f in files))
+
+
+def write_manifest(bundle: Path, m: dict[str, Any], *, json_file: bool = True, bin_file: bool = True, sums: bool = True) -> None:
+    """Write `m` as the bundle's manifest.json and/or manifest.bin and make SHA256SUMS vouch for them."""
+    if json_file:
+        (bundle / MANIFEST_JSON).write_bytes(dumps(m))
+    if bin_file:
+        (bundle / MANIFEST_BIN).write_bytes(encode_manifest(m))
+    if sums:
+        resum(bundle)
+
+
+def build_case(source: Path, case: Case, dst: Path) -> Path:
+    """A copy of the bundle `source` at `dst`, made hostile as `case` says."""
+    shutil.copytree(source, dst, symlinks=True)
+    spec = case.spec
+    m = json.loads((dst / MANIFEST_JSON).read_text())
+    edit_manifest(m, spec.get("edits", []))
+    write = spec.get("write", "both")
+    if spec.get("edits"):
+        write_manifest(dst, m, json_file=write in ("both", "json"), bin_file=write in ("both", "bin"), sums=False)
+    for e in spec.get("files", []):
+        _file_op(dst, e)
+    if spec.get("resum", True):
+        resum(dst)
+    for e in spec.get("after", []):
+        _file_op(dst, e)
+    return dst
