@@ -61,6 +61,7 @@ class AssignDelegates(Pass):
 
     name = "assign-delegates"
     summary = "tag every region with a processor of the target (--place overrides win)"
+    requires = ("find-branches",)
     policy: str = field(default="critical-path", metadata={"choices": POLICIES})
 
     def run(self, module: Module, ctx: PassContext) -> bool:

@@ -35,6 +35,7 @@ class EmitBundle(Pass):
 
     name = "emit-bundle"
     summary = "write partitions/*.tflite, manifest.json, manifest.bin and SHA256SUMS"
+    requires = ("insert-sync-points",)
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         if not module.sync_points:

@@ -60,6 +60,7 @@ class InsertSyncPoints(Pass):
 
     name = "insert-sync-points"
     summary = "sync point and zero-copy arena slot for every value crossing a partition boundary"
+    requires = ("outline-partitions",)
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         if not module.partitions:

@@ -42,6 +42,7 @@ class OutlinePartitions(Pass):
 
     name = "outline-partitions"
     summary = "cut regions into partitions with explicit boundary values"
+    requires = ("assign-delegates",)
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         nodes = module.graph.nodes

@@ -8,9 +8,10 @@ the pipeline reuses the lowered model and skips onnx2tf.
 Location: `$STRETCHC_CACHE_DIR`, else `$XDG_CACHE_HOME/stretchc`, else `~/.cache/stretchc`; entries live
 in `lower/<key[:2]>/<key>.tflite`. `stretchc compile --no-cache` neither reads nor writes it.
 
-Entry format: one header line `stretchc-cache 1 <sha256 of payload> <payload length>\n`, then the payload.
-A truncated or corrupt entry fails the check, is reported as a warning (`cache-corrupt`), removed and
-rebuilt. Writes go to a temporary file in the entry's directory, then `os.replace`: concurrent compiles
+Entry format: one header line `stretchc-cache 2 <key> <sha256 of payload> <payload length>\n`, then the
+payload. A truncated or corrupt entry, or one whose key is not the key it is stored under (another model's
+entry copied over it), fails the check, is reported as a warning (`cache-corrupt`), removed and rebuilt; an
+entry of another entry version is a plain miss, overwritten. Writes go to a temporary file in the entry's directory, then `os.replace`: concurrent compiles
 of the same model each produce a complete entry and the last rename wins (they are identical anyway);
 readers never see a partial file. A cache that cannot be written is a warning (`cache-unwritable`), never
 a failed compile.
@@ -30,7 +31,7 @@ from stretchc import __version__
 from stretchc.console import get_console
 
 MAGIC = b"stretchc-cache"
-ENTRY_VERSION = 1
+ENTRY_VERSION = 2
 
 
 def cache_dir() -> Path:
@@ -61,26 +62,32 @@ def lowering_key(model_bytes: bytes) -> str:
     return h.hexdigest()
 
 
-def encode_entry(payload: bytes) -> bytes:
-    header = b"%s %d %s %d\n" % (MAGIC, ENTRY_VERSION, hashlib.sha256(payload).hexdigest().encode(), len(payload))
+def encode_entry(key: str, payload: bytes) -> bytes:
+    header = b"%s %d %s %s %d\n" % (MAGIC, ENTRY_VERSION, key.encode(), hashlib.sha256(payload).hexdigest().encode(), len(payload))
     return header + payload
 
 
-def decode_entry(data: bytes) -> bytes | None:
-    """The payload of an entry, or None if the entry is truncated, corrupt or of another version."""
+def decode_entry(data: bytes, key: str) -> bytes | None:
+    """The payload of the entry stored under `key`, or None if the entry is truncated, corrupt, of another
+    version, or written for another key."""
     head, nl, payload = data.partition(b"\n")
     if not nl:
         return None
     parts = head.split(b" ")
-    if len(parts) != 4 or parts[0] != MAGIC or parts[1] != str(ENTRY_VERSION).encode():
+    if len(parts) != 5 or parts[0] != MAGIC or parts[1] != str(ENTRY_VERSION).encode() or parts[2] != key.encode():
         return None
     try:
-        length = int(parts[3])
+        length = int(parts[4])
     except ValueError:
         return None
-    if len(payload) != length or hashlib.sha256(payload).hexdigest().encode() != parts[2]:
+    if len(payload) != length or hashlib.sha256(payload).hexdigest().encode() != parts[3]:
         return None
     return payload
+
+
+def _other_version(data: bytes) -> bool:
+    parts = data.partition(b"\n")[0].split(b" ")
+    return len(parts) >= 2 and parts[0] == MAGIC and parts[1] != str(ENTRY_VERSION).encode()
 
 
 class LoweringCache:
@@ -101,9 +108,11 @@ class LoweringCache:
         except OSError as exc:
             get_console().warn("cache-unreadable", f"cannot read cache entry ({exc.strerror or exc}); lowering again", file=str(path))
             return None
-        payload = decode_entry(data)
+        payload = decode_entry(data, key)
+        if payload is None and _other_version(data):
+            return None  # written by another stretchc; put() overwrites it
         if payload is None:
-            get_console().warn("cache-corrupt", "cache entry is truncated or corrupt; removing it and lowering again", file=str(path))
+            get_console().warn("cache-corrupt", "cache entry is truncated, corrupt or another model's; removing it and lowering again", file=str(path))
             try:
                 path.unlink()
             except OSError:
@@ -117,7 +126,7 @@ class LoweringCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=path.parent)
             with os.fdopen(fd, "wb") as f:
-                f.write(encode_entry(payload))
+                f.write(encode_entry(key, payload))
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)

@@ -18,17 +18,25 @@ from pathlib import Path
 from typing import Iterable
 
 import onnx
+from google.protobuf.message import DecodeError
 
 from stretchc.bundle.manifest import MANIFEST_JSON
+from stretchc.errors import StretchError
 
 
 def model_files(model_path: Path) -> list[Path]:
-    """The model file and the external-data files its initializers name."""
+    """The model file and the external-data files its initializers name.
+
+    A model that cannot be read here (changed or removed since the compile read it) is an error: a depfile
+    without its external-data files would let a build system skip rebuilds it needs.
+    """
     files = [model_path]
     try:
         model = onnx.load(str(model_path), load_external_data=False)
-    except Exception:  # noqa: BLE001 - the compile already validated it; be lenient here
-        return files
+    except OSError as exc:
+        raise StretchError("file-not-found", f"cannot read the model for the depfile: {exc.strerror or exc}", file=str(model_path)) from None
+    except (DecodeError, ValueError, RuntimeWarning) as exc:
+        raise StretchError("not-onnx", f"the model changed during the compile and no longer parses ({type(exc).__name__})", file=str(model_path)) from None
     tensors = list(model.graph.initializer)
     for node in model.graph.node:
         for attr in node.attribute:

@@ -1,7 +1,7 @@
 """The compile driver: ONNX file + target + options -> bundle directory, all or nothing.
 
 Order of work: check everything cheap first (output path, target, pipeline, placement syntax), then read
-and validate the model, lower it, import it, run the pipeline into a private staging directory next to
+and validate the model, check it against the resource limits (stretchc/limits.py), lower it, import it, run the pipeline into a private staging directory next to
 the output, and only then move the finished bundle into place. On any failure the staging directory is
 removed and an existing bundle at the output path is left as it was.
 """
@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import onnx
 
-from stretchc.bundle.manifest import MANIFEST_JSON
+from stretchc.bundle.manifest import FORMAT, MANIFEST_JSON, SHA256SUMS
 from stretchc.console import get_console
 from stretchc.dumps import DumpIR
 from stretchc.errors import StretchError
@@ -27,6 +27,8 @@ from stretchc.frontend.lower import lower_to_tflite
 from stretchc.frontend.module import build_module
 from stretchc.frontend.validate import load_model
 from stretchc.ir import Module
+from stretchc.limits import ResourceLimits, check_arena
+from stretchc.limits import check_model as check_model_limits
 from stretchc.passmanager import Instrument, Pass, PassContext, PassManager, PrintIR, TimePasses, parse_pipeline, print_pipeline, registry
 from stretchc.targets import Target, load_target
 
@@ -53,6 +55,7 @@ class CompileOptions:
     print_ir_after_change: bool = False
     time_passes: bool = False
     use_cache: bool = True  # the lowering cache (stretchc/cache.py); --no-cache turns it off
+    limits: ResourceLimits = field(default_factory=ResourceLimits)  # --limit; checked before the lowering
     extra: dict[str, Any] = field(default_factory=dict)
     # Called with the finished staging directory and the passes' report before the bundle is installed;
     # raising refuses the bundle (e.g. --min-sqnr, which measures on inputs quantize-hexagon held out).
@@ -69,13 +72,59 @@ class CompileResult:
     timings: list[tuple[str, float, bool]]
 
 
-def check_output_path(output: Path) -> None:
-    """Refuse output paths we must not write to, before doing any work."""
+def check_pipeline_order(passes: list[Pass]) -> None:
+    """A compile pipeline starts from the imported model: every pass's `requires` run before it, and it ends
+    with emit-bundle (which writes the bundle)."""
+    for i, p in enumerate(passes):
+        earlier = {q.name for q in passes[:i]}
+        for need in p.requires:
+            if need not in earlier:
+                raise StretchError("bad-pipeline", f"pass {p.name} needs {need} earlier in the pipeline")
+    if not passes or passes[-1].name != "emit-bundle":
+        raise StretchError("bad-pipeline", "the pipeline must end with emit-bundle (which writes the bundle)")
+
+
+def check_output_path(output: Path, model_path: Path | None = None) -> None:
+    """Refuse output paths we must not write to, before doing any work.
+
+    An existing directory is replaced only when it is empty or a bundle: its manifest.json says so, and every
+    file in it is one its SHA256SUMS lists (what emit-bundle writes). The current directory, a directory
+    holding it, and a directory holding the model are never replaced.
+    """
     if output.exists() and not output.is_dir():
         raise StretchError("output-exists", "output path exists and is a file, not a bundle directory", file=str(output))
-    if output.is_dir() and any(output.iterdir()) and not (output / MANIFEST_JSON).is_file():
-        raise StretchError("output-exists", "output directory exists, is not empty and is not a bundle; refusing to replace it", file=str(output))
+    resolved = output.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise StretchError("output-exists", "the output is the current directory or holds it; refusing to replace it", file=str(output))
+    if model_path is not None and resolved in model_path.resolve().parents:
+        raise StretchError("output-exists", f"the model {model_path} lies inside the output directory; refusing to replace it", file=str(output))
+    if output.is_dir() and any(output.iterdir()):
+        foreign = _not_bundle_file(output)
+        if foreign is not None:
+            raise StretchError(
+                "output-exists", f"output directory exists and is not a bundle ({foreign}); refusing to replace it", file=str(output)
+            )
     _check_parent_writable(output)
+
+
+def _not_bundle_file(directory: Path) -> str | None:
+    """Why `directory` is not a bundle stretchc may replace (a file it holds that no bundle has), or None."""
+    from stretchc import safejson
+
+    try:
+        manifest = safejson.loads((directory / MANIFEST_JSON).read_bytes()[: 16 << 20], max_depth=64)
+        sums = (directory / SHA256SUMS).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return f"no readable {MANIFEST_JSON} and {SHA256SUMS}"
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return f"its {MANIFEST_JSON} is not a stretchc manifest"
+    listed = {line[66:] for line in sums.splitlines() if len(line) > 66} | {SHA256SUMS}
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory).as_posix()
+        if (path.is_file() or path.is_symlink()) and rel not in listed:
+            return f"it holds {rel}, which its {SHA256SUMS} does not list"
+    return None
 
 
 def _check_parent_writable(path: Path) -> None:
@@ -167,6 +216,7 @@ def load_module(model_path: Path, options: CompileOptions) -> LoadedModel:
         if recorded is None:
             raise StretchError("bad-placement", "--place-from-model: the model records no placement (stretchc.placement metadata)", file=str(model_path))
         place = {**recorded, **place}
+    check_model_limits(model, options.limits, file=str(model_path))
     source_sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
     tflite = _lower(model, model_path, options)
     return LoadedModel(model, build_module(model, tflite, name=model_path.stem, file=str(model_path)), place, source_sha256)
@@ -194,7 +244,7 @@ def staged_bundle(output: Path) -> Iterator[Path]:
         raise StretchError("write-failed", f"cannot write the bundle: {exc.strerror or exc}", file=str(output)) from None
     try:
         yield staging
-        _install(staging, output)
+        _install(staging, output.resolve())
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise StretchError("write-failed", f"cannot write the bundle: {exc.strerror or exc}", file=str(output)) from None
@@ -206,17 +256,17 @@ def staged_bundle(output: Path) -> Iterator[Path]:
 def compile_model(model_path: str | Path, output: str | Path, options: CompileOptions) -> CompileResult:
     """Compile `model_path` into the bundle directory `output` (see module docstring)."""
     model_path, output = Path(model_path), Path(output)
-    check_output_path(output)
+    check_output_path(output, model_path)
     target: Target = load_target(options.target)
     passes = parse_pipeline(options.pipeline or default_pipeline())
+    check_pipeline_order(passes)
     pipeline = print_pipeline(passes)
     loaded = load_module(model_path, options)
     manager = PassManager(passes, instruments_for(options, passes))
     with staged_bundle(output) as staging:
         ctx = make_context(target, loaded, pipeline, options, output_dir=staging)
         manager.run(loaded.module, ctx)
-        if "manifest" not in ctx.report:
-            raise StretchError("bad-pipeline", "the pipeline wrote no bundle: it must end with emit-bundle")
+        check_arena(loaded.module.arena_size, options.limits, file=str(model_path))
         if options.check_bundle is not None:
             options.check_bundle(staging, ctx.report)
     return CompileResult(output, loaded.module, ctx.report["manifest"], pipeline, ctx.report, manager.timings)

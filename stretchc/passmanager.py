@@ -53,6 +53,7 @@ class Pass(abc.ABC):
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()  # passes a compile pipeline must run before this one
 
     @abc.abstractmethod
     def run(self, module: Module, ctx: PassContext) -> bool:

@@ -4,6 +4,7 @@
 // per-sync-point waits and the bytes copied at sync points. Exit status: 0 ok, 2 usage, 3 bad bundle or
 // input, 1 runtime failure.
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -47,6 +48,23 @@ std::string Printable(const std::string& s) {
   std::string o;
   for (char c : s) o += (static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f) ? c : '?';
   return o;
+}
+
+// NAME.npy with every byte outside [A-Za-z0-9_.-] (and a leading '.') written %XX: distinct output names never
+// share a file and none leaves the folder (the same names as `stretchc run --output-dir`).
+std::string OutputFileName(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(name[i]);
+    if ((std::isalnum(c) && c < 0x80) || c == '_' || c == '-' || (c == '.' && i > 0)) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      out += hex;
+    }
+  }
+  return out + ".npy";
 }
 
 bool ParseInt(const char* s, int* out) {
@@ -178,12 +196,7 @@ int main(int argc, char** argv) {
 
     if (!output_dir.empty()) {
       mkdir(output_dir.c_str(), 0755);
-      for (size_t k = 0; k < b.outputs.size(); ++k) {
-        std::string name = b.outputs[k].name;
-        for (auto& c : name)
-          if (c == '/' || c == '\\' || c == ':' ) c = '_';
-        WriteNpy(output_dir + "/" + name + ".npy", rt.GetOutput(k));
-      }
+      for (size_t k = 0; k < b.outputs.size(); ++k) WriteNpy(output_dir + "/" + OutputFileName(b.outputs[k].name), rt.GetOutput(k));
     }
     if (!report.empty()) {
       std::ofstream f(report);

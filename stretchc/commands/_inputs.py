@@ -1,12 +1,79 @@
-"""Reading `--input NAME=FILE.npy` options (shared by run and verify)."""
+"""Command-line values shared by run and verify: `--input NAME=FILE.npy` arrays and numeric option types."""
 
 from __future__ import annotations
 
+import argparse
+import math
 from pathlib import Path
 
 import numpy as np
 
 from stretchc.errors import StretchError
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a count)."""
+    value = non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (a duration)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def load_npy(path: str) -> np.ndarray:
+    """One .npy array, checked before it is read: a .npy file (not an .npz or other archive), no pickled
+    objects, and a header whose shape and dtype match the file's size (a header may claim petabytes)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+                raise StretchError("bad-input-data", "not a .npy array (an .npz or zip archive holds several: save one array with np.save)", file=path)
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise StretchError("bad-input-data", f".npy format version {version} is not supported (1.0 and 2.0 are)", file=path)
+            header_end = f.tell()
+            f.seek(0, 2)
+            size = f.tell()
+    except StretchError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise StretchError("bad-input-data", f"not a .npy array ({exc})", file=path) from None
+    if dtype.hasobject:
+        raise StretchError("bad-input-data", "the array holds Python objects (pickles are never loaded)", file=path)
+    need = math.prod(shape) * dtype.itemsize
+    if size - header_end != need:
+        raise StretchError("bad-input-data", f"its header says {dtype}{list(shape)} ({need} bytes) but the file holds {size - header_end}", file=path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise StretchError("bad-input-data", f"not a .npy array ({exc})", file=path) from None
 
 
 def read_inputs(specs: list[str]) -> dict[str, np.ndarray]:
@@ -18,8 +85,5 @@ def read_inputs(specs: list[str]) -> dict[str, np.ndarray]:
             raise StretchError("usage", f"--input {spec!r}: expected NAME=FILE.npy")
         if not Path(path).is_file():
             raise StretchError("file-not-found", f"input file for {name!r} does not exist", file=path)
-        try:
-            arrays[name] = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise StretchError("bad-input-data", f"not a .npy array ({exc})", file=path) from None
+        arrays[name] = load_npy(path)
     return arrays

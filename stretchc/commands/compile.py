@@ -11,6 +11,7 @@ from stretchc.config import find_config, format_config, load_config, place_specs
 from stretchc.driver import CompileOptions, CompileResult, check_side_output, compile_model, default_pipeline
 from stretchc.errors import StretchError
 from stretchc.frontend.validate import parse_input_shapes
+from stretchc.limits import parse_limits
 from stretchc.passes.assign_delegates import parse_placement
 from stretchc.passmanager import registry
 
@@ -44,6 +45,7 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hexagon-dtype", choices=("int8", "uint8"), default=None, help="quantized type of DSP partitions: int8 (default; per-channel weights) or uint8 (legacy asymmetric, per-tensor)")
     p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="fail (verify-failed) when an output's SQNR vs the float model on held-out inputs is below DB")
     p.add_argument("--calib-holdout", type=int, default=None, metavar="N", help="--min-sqnr with a --calib data set: hold out its last N samples (default 20%%, at least 1) for the SQNR check; the rest calibrate")
+    p.add_argument("--limit", action="append", default=[], metavar="KEY=N", help="raise or lower a resource limit checked before lowering: input-elements, tensor-bytes, arena-bytes, memory-bytes (N may end in K, M, G, T)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the lowering cache ($STRETCHC_CACHE_DIR, ~/.cache/stretchc)")
     p.add_argument("--config", metavar="FILE", help="project defaults (default: ./stretchc.toml if present); the command line overrides them")
     p.add_argument("--emit", action="append", default=[], choices=("nnstretch-tflite",), help="also write nnstretch.tflite: one model tagged for the NN-Stretch prototype runtime")
@@ -177,6 +179,7 @@ def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str,
         input_shapes=settings["input-shape"],
         time_passes=settings["time-passes"],
         use_cache=settings["cache"],
+        limits=parse_limits(args.limit),
         extra=extra,
         check_bundle=_min_sqnr_check(args) if args.min_sqnr is not None else None,
     )

@@ -8,8 +8,8 @@ predicted time or the eligibility rule that excluded it.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+from typing import Any
 
 from stretchc.console import get_console
 from stretchc.errors import StretchError
@@ -22,16 +22,67 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from stretchc.costmodel.report import explain
+_NUMBER = {"type": "number"}
+# The part of the placement report `explain` reads; anything else in report.json is left alone.
+REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["regions", "predicted_latency_ms", "method"],
+    "properties": {
+        "predicted_latency_ms": _NUMBER,
+        "method": {"type": "string"},
+        "regions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["region", "kind", "ops", "processor", "why", "predicted_ms", "alternatives"],
+                "properties": {
+                    "region": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "ops": {"type": "integer"},
+                    "processor": {"type": "string"},
+                    "why": {"type": "string"},
+                    "predicted_ms": _NUMBER,
+                    "alternatives": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "required": ["eligible"],
+                            "properties": {"eligible": {"type": "boolean"}, "reason": {"type": ["string", "null"]}, "region_ms": _NUMBER, "total_ms": _NUMBER},
+                            "if": {"properties": {"eligible": {"const": True}}},
+                            "then": {"required": ["region_ms", "total_ms"]},
+                            "else": {"required": ["reason"], "properties": {"reason": {"type": "string"}}},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 
-    path = Path(args.bundle) / "report.json"
+
+def read_report(path: Path) -> dict[str, Any]:
+    """The placement report at `path`, or StretchError("bad-bundle") naming what is wrong with it."""
+    import jsonschema
+
+    from stretchc import safejson
+
     if not path.is_file():
         raise StretchError("bad-bundle", "the bundle has no report.json (compiled without a placement report?)", file=str(path))
     try:
-        report = json.loads(path.read_text())
+        report = safejson.loads(path.read_bytes(), max_depth=32)
     except (OSError, ValueError) as exc:
         raise StretchError("bad-bundle", f"cannot read report.json: {exc}", file=str(path)) from None
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(REPORT_SCHEMA).iter_errors(report))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise StretchError("bad-bundle", f"report.json field {where}: {error.message[:200]}", file=str(path))
+    return report  # type: ignore[no-any-return]
+
+
+def run(args: argparse.Namespace) -> int:
+    from stretchc.costmodel.report import explain
+
+    report = read_report(Path(args.bundle) / "report.json")
     regions = [args.region] if args.region else [r["region"] for r in report["regions"]]
     get_console().out("\n".join(explain(report, r) for r in regions))
     return 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from stretchc.costmodel import CostModel
+from stretchc.hexagon.eligibility import check_node, describe
 from stretchc.ir import Module, Node
 
 EXHAUSTIVE_LIMIT = 4096
@@ -54,12 +55,8 @@ def _rule_dsp_needs_int8(ec: EligibilityContext, proc: str) -> str | None:
 
 
 def _rule_hexagon_ops(ec: EligibilityContext, proc: str) -> str | None:
-    """The TFLite Hexagon delegate's per-op rules (stretchc.hexagon.eligibility), when that module is present."""
+    """The TFLite Hexagon delegate's per-op rules (stretchc.hexagon.eligibility)."""
     if proc != "dsp":
-        return None
-    try:
-        from stretchc.hexagon.eligibility import check_node, describe
-    except ImportError:
         return None
     for n in ec.nodes:
         v = check_node(n)

@@ -11,8 +11,10 @@ import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
+from onnx import numpy_helper
 
 from stretchc.console import get_console
 from stretchc.errors import StretchError
@@ -70,7 +72,7 @@ def load_model(path: str | Path, input_shapes: dict[str, list[int]] | None = Non
     if not model.graph.node and not model.graph.output:
         raise StretchError("not-onnx", "not an ONNX model (no graph)", file=file)
     if any(t.HasField("data_location") and t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        onnx.load_external_data_for_model(model, str(path.parent))
+        _load_external_data(model, path)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None or not MIN_OPSET <= opset <= MAX_OPSET:
         raise StretchError("unsupported-opset", f"opset {opset} is outside the supported range {MIN_OPSET}-{MAX_OPSET}", file=file)
@@ -88,8 +90,74 @@ def load_model(path: str | Path, input_shapes: dict[str, list[int]] | None = Non
                 file=file,
                 node=node.name or node.output[0],
             )
+    _check_io_names(model, file)
     _make_static(model, input_shapes or {}, file)
+    _check_constant_gather_indices(model, file)
     return model
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Read the initializers stored next to the model; a missing or unreadable file is the user's to fix."""
+    for t in model.graph.initializer:
+        location = next((e.value for e in t.external_data if e.key == "location"), None)
+        if location and not Path(location).is_absolute() and ".." not in Path(location).parts and not (path.parent / location).exists():
+            raise StretchError("file-not-found", f"external data file {location} of initializer {t.name!r} does not exist", file=str(path))
+    try:
+        onnx.load_external_data_for_model(model, str(path.parent))
+    except FileNotFoundError as exc:
+        raise StretchError("file-not-found", f"external data file {Path(exc.filename or '?').name} does not exist", file=str(path)) from None
+    except OSError as exc:
+        raise StretchError("file-not-found", f"cannot read external data {exc.filename or ''}: {exc.strerror or exc}", file=str(path)) from None
+    except (onnx.checker.ValidationError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StretchError("invalid-model", f"external data: {first}", file=str(path)) from None
+
+
+def _check_io_names(model: onnx.ModelProto, file: str) -> None:
+    for what, infos in (("input", model.graph.input), ("output", model.graph.output)):
+        for vi in infos:
+            if not vi.name or any(ord(c) < 0x20 or c == "\x7f" for c in vi.name):
+                raise StretchError("invalid-model", f"model {what} name {vi.name!r} is empty or contains a control character", file=file)
+
+
+def _constant(model: onnx.ModelProto, name: str) -> np.ndarray | None:
+    for t in model.graph.initializer:
+        if t.name == name:
+            return numpy_helper.to_array(t)
+    for n in model.graph.node:
+        if n.op_type == "Constant" and n.output and n.output[0] == name:
+            for a in n.attribute:
+                if a.name == "value" and a.HasField("t"):
+                    return numpy_helper.to_array(a.t)
+    return None
+
+
+def _check_constant_gather_indices(model: onnx.ModelProto, file: str) -> None:
+    """Constant Gather indices lie in [-size, size) of the gathered axis (negative ones count from the end).
+
+    ONNX leaves out-of-range indices undefined; TFLite's kernel fails on them at run time, so they are
+    refused here, naming the node.
+    """
+    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in [*model.graph.input, *model.graph.value_info]}
+    shapes.update({t.name: list(t.dims) for t in model.graph.initializer})
+    for node in model.graph.node:
+        if node.op_type != "Gather" or len(node.input) < 2 or node.input[0] not in shapes:
+            continue
+        indices = _constant(model, node.input[1])
+        data_shape = shapes[node.input[0]]
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        if indices is None or not -len(data_shape) <= axis < len(data_shape) or data_shape[axis] <= 0 or indices.size == 0:
+            continue
+        size = data_shape[axis]
+        bad = indices[(indices < -size) | (indices >= size)]
+        if bad.size:
+            where = node.name or node.output[0]
+            raise StretchError(
+                "invalid-model",
+                f"Gather node {where!r}: index {int(bad.flat[0])} is out of range for axis {axis} of size {size} (valid: {-size} to {size - 1})",
+                file=file,
+                node=where,
+            )
 
 
 def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], file: str) -> None:

@@ -257,7 +257,11 @@ class HostRuntime:
         ins, outs = self.io[name]
         for index, slot in ins:
             np.copyto(it.tensor(index)(), self.arena.views[slot])
-        it.invoke()
+        try:
+            it.invoke()
+        except RuntimeError as exc:  # a kernel refusing these inputs (say, a Gather index out of range)
+            detail = " ".join(str(exc).split())[:300]
+            raise StretchError("bad-input-data", f"partition {name} cannot run on these inputs: {detail}", file=str(self.bundle)) from None
         for index, slot in outs:
             np.copyto(self.arena.views[slot], it.tensor(index)())
 

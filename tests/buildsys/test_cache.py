@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
 
 from stretchc.cache import LoweringCache, cache_dir, decode_entry, encode_entry, lowering_key
 from stretchc.cli import main
+from stretchc.examples import branched_model
 from tests.buildsys.conftest import tree_bytes
 
 
@@ -21,13 +23,33 @@ def entries(cache: Path) -> list[Path]:
 
 def test_entry_round_trip_and_corruption() -> None:
     payload = b"TFL3" + bytes(range(256)) * 10
-    entry = encode_entry(payload)
-    assert decode_entry(entry) == payload
-    assert decode_entry(entry[:-1]) is None  # truncated
-    assert decode_entry(entry[: len(entry) // 2]) is None
-    assert decode_entry(entry[:-1] + b"x") is None  # flipped byte
-    assert decode_entry(b"") is None
-    assert decode_entry(b"garbage\n" + payload) is None
+    key = lowering_key(b"model")
+    entry = encode_entry(key, payload)
+    assert decode_entry(entry, key) == payload
+    assert decode_entry(entry, lowering_key(b"another model")) is None  # stored under another key
+    assert decode_entry(entry[:-1], key) is None  # truncated
+    assert decode_entry(entry[: len(entry) // 2], key) is None
+    assert decode_entry(entry[:-1] + b"x", key) is None  # flipped byte
+    assert decode_entry(b"", key) is None
+    assert decode_entry(b"garbage\n" + payload, key) is None
+
+
+def test_another_models_entry_copied_over_a_key_is_not_trusted(
+    tmp_path: Path, small_model: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12 item 3: the entry of model A copied over model B's key gave a bundle with A's weights."""
+    other = tmp_path / "other.onnx"
+    onnx.save(branched_model(size=32, width=8, seed=7), str(other))
+    assert main(["compile", str(small_model), "-o", str(tmp_path / "b1"), "-q"]) == 0
+    (entry_b,) = entries(cache)
+    assert main(["compile", str(other), "-o", str(tmp_path / "a"), "-q"]) == 0
+    (entry_a,) = [e for e in entries(cache) if e != entry_b]
+    entry_b.write_bytes(entry_a.read_bytes())
+    capsys.readouterr()
+    assert main(["compile", str(small_model), "-o", str(tmp_path / "b2"), "--diagnostics=json"]) == 0
+    diags = [json.loads(ln) for ln in capsys.readouterr().err.splitlines()]
+    assert [(d["severity"], d["code"]) for d in diags] == [("warning", "cache-corrupt")]
+    assert tree_bytes(tmp_path / "b2") == tree_bytes(tmp_path / "b1")  # B's weights, not A's
 
 
 def test_cache_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -98,6 +120,6 @@ def test_concurrent_compiles_share_a_cache(tmp_path: Path, small_model: Path) ->
     bundles = [tree_bytes(tmp_path / f"b{i}") for i in range(4)]
     assert all(b == bundles[0] for b in bundles[1:])
     (entry,) = entries(cache)
-    assert decode_entry(entry.read_bytes()) is not None
+    assert decode_entry(entry.read_bytes(), entry.stem) is not None
     assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp")]  # no temp files left behind
     assert LoweringCache(cache).get(entry.stem) is not None

@@ -73,3 +73,16 @@ def test_rules_on_single_nodes() -> None:
     x = Value("x", [1, 2, 2, 2, 2], "float32")
     assert check_node(Node("tfl.RELU", [x], [Value("y", [1, 2, 2, 2, 2], "float32")])).rule == "rank"  # type: ignore[union-attr]
     assert check_node(Node("tfl.GATHER", [Value("a", [4], "float32")], [Value("b", [4], "float32")])).rule == "op"  # type: ignore[union-attr]
+
+
+def test_hexagon_rules_are_never_silently_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12 item 13: an ImportError of stretchc.hexagon.eligibility used to turn the DSP rules off."""
+    import sys
+
+    from stretchc.costmodel.placement import EligibilityContext, eligibility
+
+    monkeypatch.setitem(sys.modules, "stretchc.hexagon.eligibility", None)  # importing it now raises ImportError
+    x, y = Value("x", (1, 8, 8, 4), "float32"), Value("y", (1, 8, 8, 4), "float32")
+    node = Node("tfl.SUM", [x], [y])
+    reason = eligibility(EligibilityContext(region="s1.b0", nodes=[node], target=None, quantized_dsp=True), "dsp")
+    assert reason is not None and "rule sum" in reason
