@@ -78,9 +78,11 @@ def load_model(path: str | Path, input_shapes: dict[str, list[int]] | None = Non
         raise StretchError("unsupported-opset", f"opset {opset} is outside the supported range {MIN_OPSET}-{MAX_OPSET}", file=file)
     try:
         onnx.checker.check_model(model, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as exc:  # ValueError: an unknown data type
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StretchError("invalid-model", f"the ONNX checker rejects the model: {first}", file=file) from None
+    except UnicodeDecodeError:  # the checker's message quotes a name that is not UTF-8
+        raise StretchError("invalid-model", "the ONNX checker rejects the model: a name or string is not valid UTF-8", file=file) from None
     for node in model.graph.node:
         if not _is_supported(node.op_type, node.domain):
             dom = f" (domain {node.domain})" if node.domain else ""
@@ -114,6 +116,8 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
 
 
 def _check_io_names(model: onnx.ModelProto, file: str) -> None:
+    if not model.graph.output:
+        raise StretchError("invalid-model", "the model has no outputs", file=file)
     for what, infos in (("input", model.graph.input), ("output", model.graph.output)):
         for vi in infos:
             if not vi.name or any(ord(c) < 0x20 or c == "\x7f" for c in vi.name):
