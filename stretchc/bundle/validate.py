@@ -23,10 +23,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, NoReturn
 
 from stretchc import safejson
+from stretchc.bundle.manifest import DELEGATES, FORMAT, FORMAT_VERSION, MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, sharing_pairs
 from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES
-
-from stretchc.bundle.manifest import DELEGATES, FORMAT, FORMAT_VERSION, MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, sharing_pairs
 
 HOST = "host"  # the producer of model inputs and the consumer of model outputs
 LOAD_TIME_RULES = ("partition-tensors",)  # checked by a runtime when it loads a partition's model
