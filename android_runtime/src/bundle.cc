@@ -192,10 +192,11 @@ class Loader {
   }
 
   void Format() {
-    if (m_->format() == nullptr || m_->format()->str() != "stretchc-bundle")
-      Fail(Rule::kFormat, "not a stretchc bundle manifest (format is not stretchc-bundle)");
-    if (m_->format_version() != 1)
-      Fail(Rule::kFormat, "unknown format version " + std::to_string(m_->format_version()) + " (this runtime reads version 1)");
+    if (m_->format() == nullptr || m_->format()->str() != rules::kFormat)
+      Fail(Rule::kFormat, std::string("not a stretchc bundle manifest (format is not ") + rules::kFormat + ")");
+    if (m_->format_version() != rules::kFormatVersion)
+      Fail(Rule::kFormat, "unknown format version " + std::to_string(m_->format_version()) + " (this runtime reads version " +
+                              std::to_string(rules::kFormatVersion) + ")");
   }
 
   ModelIO ReadIO(const fbs::ModelIO* x) {

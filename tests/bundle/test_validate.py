@@ -29,9 +29,12 @@ def test_every_rule_has_a_check_and_a_case() -> None:
     assert len({c.name for c in cases()}) == len(cases())
 
 
-def test_schema_dtypes_are_the_irs() -> None:
+def test_schema_dtypes_and_version_are_the_compilers() -> None:
+    from stretchc.bundle.manifest import FORMAT_VERSION
+
     schema = json.loads(schema_path("manifest.schema.json").read_text())
     assert set(schema["$defs"]["dtype"]["enum"]) == set(DTYPE_SIZES)
+    assert schema["properties"]["format_version"]["const"] == FORMAT_VERSION
 
 
 def test_untouched_bundle_is_accepted(example_bundle: Path) -> None:
