@@ -8,18 +8,16 @@ can fix; this module prints it as one line (or JSON) and exits with the code's s
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
-import signal
 import sys
-import threading
 import traceback
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from stretchc import __version__
 from stretchc.console import Console, get_console, set_console
 from stretchc.errors import ExitStatus, StretchError
+from stretchc.interrupts import Terminated, signals_as_exceptions
 
 # Command modules, in the order `stretchc --help` lists them.
 COMMANDS = (
@@ -77,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = get_console()
     set_console(console)
     try:
-        with _terminate_as_exception():
+        with signals_as_exceptions():
             args = build_parser().parse_args(argv)
             return int(args.func(args))
     except StretchError as err:
@@ -96,27 +94,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitStatus.INTERNAL)
     finally:
         set_console(previous)  # callers in the same process (tests, build tools) keep their own console
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that `finally` blocks remove what the command had started."""
-
-
-@contextlib.contextmanager
-def _terminate_as_exception() -> Iterator[None]:
-    """While the command runs, SIGTERM raises `Terminated` instead of killing the process on the spot."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(_signum: int, _frame: object) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Iterator
 import numpy as np
 import onnx
 
+from stretchc import interrupts
 from stretchc.console import native_output_to
 from stretchc.errors import StretchError
 from stretchc.frontend import provenance
@@ -92,6 +93,7 @@ def lower_to_tflite(model: onnx.ModelProto, *, file: str) -> bytes:
         onnx.save(provenance.name_tensors(model, simplified if ok else model), str(work))
         with no_network(), native_output_to(log_path):
             tflite = _convert(work, scratch / "out")
+        interrupts.raise_pending()  # onnx2tf's bare `except:` clauses can swallow a Ctrl-C or SIGTERM
         return tflite
     except StretchError:
         raise
