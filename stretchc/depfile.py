@@ -5,7 +5,7 @@
 The rule's target is the bundle's `manifest.json` (the path under `-o`, made absolute): a build system
 declares that file as the command's output (CMake `OUTPUT`, Ninja `build ...: ` with `depfile =` and
 `deps = gcc`). Prerequisites, all absolute and sorted: the model, its external-data files, the calibration
-data (a directory is listed file by file, sorted), the target YAML (the packaged file for a known phone),
+data (a directory is listed file by file, sorted), the `--const-input` arrays, the target YAML (the packaged file for a known phone),
 and the configuration file (stretchc.toml) if one was used. Spaces are escaped with `\\`, `$` as `$$`,
 `#` as `\\#`. The file is written atomically (temp file + rename), and only when the compile succeeded.
 """
@@ -60,9 +60,10 @@ def expand(path: Path) -> list[Path]:
 
 
 def bundle_dependencies(
-    model_path: Path, *, target_path: Path | None, config_path: Path | None, calib: str | Path | None
+    model_path: Path, *, target_path: Path | None, config_path: Path | None, calib: str | Path | None, extra: Iterable[Path] = ()
 ) -> list[Path]:
-    deps: list[Path] = list(model_files(model_path))
+    """Every file the bundle depends on (`extra`: further inputs, like --const-input files), absolute and sorted."""
+    deps: list[Path] = [*model_files(model_path), *extra]
     if calib:
         deps.extend(expand(Path(calib)))
     if target_path is not None:

@@ -1,9 +1,11 @@
 """The compile driver: ONNX file + target + options -> bundle directory, all or nothing.
 
 Order of work: check everything cheap first (output path, target, pipeline, placement syntax), then read
-and validate the model, check it against the resource limits (stretchc/limits.py), lower it, import it, run the pipeline into a private staging directory next to
-the output, and only then move the finished bundle into place. On any failure the staging directory is
-removed and an existing bundle at the output path is left as it was.
+and validate the model, check it against the resource limits (stretchc/limits.py), canonicalize it (ONNX-level
+rewrites, stretchc/frontend/canonicalize), lower it, import it, run the pipeline into a private staging
+directory next to the output, validate the bundle with the validator `run` uses, and only then move it into
+place. On any failure the staging directory is removed and an existing bundle at the output path is left as
+it was; a bundle that fails validation is a bug in stretchc (internal error), never installed.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import onnx
 
-from stretchc.bundle.manifest import FORMAT, MANIFEST_JSON, SHA256SUMS
+from stretchc.bundle.manifest import FORMAT, MANIFEST_JSON, SHA256SUMS, load_manifest
 from stretchc.console import get_console
 from stretchc.dumps import DumpIR
 from stretchc.errors import StretchError
+from stretchc.frontend.canonicalize import RewriteContext, canonicalize
 from stretchc.frontend.lower import lower_to_tflite
 from stretchc.frontend.module import build_module
-from stretchc.frontend.validate import load_model
+from stretchc.frontend.validate import check_lowerable, load_model
 from stretchc.ir import Module
 from stretchc.limits import ResourceLimits, check_arena
 from stretchc.limits import check_model as check_model_limits
@@ -49,6 +53,8 @@ class CompileOptions:
     place: dict[str, str] = field(default_factory=dict)
     place_from_model: bool = False
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    const_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # --const-input: folded at compile time
+    const_input_files: dict[str, str] = field(default_factory=dict)  # their files, for messages
     dump_dir: Path | None = None
     print_ir_after: frozenset[str] = frozenset()
     print_ir_before: frozenset[str] = frozenset()
@@ -199,15 +205,15 @@ def instruments_for(options: CompileOptions, passes: list[Pass], *, prefix: list
 class LoadedModel:
     """A model read, lowered and imported: the module the pipeline starts from, and what the context needs."""
 
-    model: onnx.ModelProto  # as validated (input shapes set)
+    model: onnx.ModelProto  # as lowered: validated (input shapes set), then canonicalized
     module: Module
     place: dict[str, str]  # --place overrides over the placement recorded in the model (--place-from-model)
     source_sha256: str
 
 
 def load_module(model_path: Path, options: CompileOptions) -> LoadedModel:
-    """Read and validate the ONNX model, lower it (through the lowering cache) and import it as a Module."""
-    model = load_model(model_path, options.input_shapes)
+    """Read, validate and canonicalize the ONNX model, lower it (through the lowering cache), import it."""
+    model = load_model(model_path, options.input_shapes, const_inputs=options.const_inputs)
     place = dict(options.place)
     if options.place_from_model:
         from stretchc.modelbuild import placement_from_model
@@ -218,6 +224,9 @@ def load_module(model_path: Path, options: CompileOptions) -> LoadedModel:
         place = {**recorded, **place}
     check_model_limits(model, options.limits, file=str(model_path))
     source_sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    rewrite_ctx = RewriteContext(file=str(model_path), const_inputs=dict(options.const_inputs), const_input_files=dict(options.const_input_files))
+    model = canonicalize(model, rewrite_ctx, dump_dir=options.dump_dir)
+    check_lowerable(model, file=str(model_path))
     tflite = _lower(model, model_path, options)
     return LoadedModel(model, build_module(model, tflite, name=model_path.stem, file=str(model_path)), place, source_sha256)
 
@@ -231,6 +240,14 @@ def make_context(target: Target, loaded: LoadedModel, pipeline: str, options: Co
         options={"pipeline": pipeline, "source_sha256": loaded.source_sha256, **options.extra},
         console=get_console(),
     )
+
+
+def validate_staged(staging: Path) -> None:
+    """The finished bundle passes the validator `run` uses; if not, stretchc wrote it wrong (internal error)."""
+    try:
+        load_manifest(staging)
+    except StretchError as err:
+        raise StretchError("internal", f"the compiled bundle fails validation, so it was not installed: {err.message}") from None
 
 
 @contextmanager
@@ -267,6 +284,7 @@ def compile_model(model_path: str | Path, output: str | Path, options: CompileOp
         ctx = make_context(target, loaded, pipeline, options, output_dir=staging)
         manager.run(loaded.module, ctx)
         check_arena(loaded.module.arena_size, options.limits, file=str(model_path))
+        validate_staged(staging)
         if options.check_bundle is not None:
             options.check_bundle(staging, ctx.report)
     return CompileResult(output, loaded.module, ctx.report["manifest"], pipeline, ctx.report, manager.timings)

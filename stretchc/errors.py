@@ -8,7 +8,10 @@ error (exit 70) and is reported as such, with the traceback only under `--debug`
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class ExitStatus(enum.IntEnum):
@@ -127,3 +130,11 @@ class Diagnostic:
     @staticmethod
     def from_error(err: StretchError) -> "Diagnostic":
         return Diagnostic("error", err.code, err.message, err.location, err.rule)
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    """The first non-empty line of a third-party message, without terminal colour codes, at most `limit` chars."""
+    for line in _ANSI.sub("", text).splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return "no message"

@@ -28,7 +28,7 @@ import onnx
 from stretchc.accuracy import OutputAccuracy, Top1
 from stretchc.console import Console
 from stretchc.errors import StretchError
-from stretchc.frontend.module import CHANNEL_LAST, onnx_inputs
+from stretchc.frontend.module import CHANNEL_LAST, onnx_inputs, unread_inputs
 from stretchc.frontend.validate import load_model
 from stretchc.runtime.host import HostRuntime
 
@@ -201,9 +201,19 @@ def _with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
     return m
 
 
-def _check_same_interface(model: onnx.ModelProto, manifest: dict[str, Any], model_path: Path) -> None:
+def _fixed_inputs(model: onnx.ModelProto, const_inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """ONNX Runtime's feeds for the model inputs the bundle does not take: the compile-time values
+    (--const-input), and zeros for inputs the model never reads (the compiler left them out)."""
+    fixed = dict(const_inputs)
+    shapes = {name: (shape, dtype) for name, shape, dtype in onnx_inputs(model)}
+    for name in unread_inputs(model):
+        fixed.setdefault(name, np.zeros(shapes[name][0], shapes[name][1]))
+    return fixed
+
+
+def _check_same_interface(model: onnx.ModelProto, manifest: dict[str, Any], model_path: Path, fixed: dict[str, np.ndarray]) -> None:
     """Refuse a model whose inputs or outputs are not the bundle's (verifying against the wrong model)."""
-    ins = sorted(name for name, _, _ in onnx_inputs(model))
+    ins = sorted(name for name, _, _ in onnx_inputs(model) if name not in fixed)
     outs = sorted(o.name for o in model.graph.output)
     b_ins = sorted(i["name"] for i in manifest["inputs"])
     b_outs = sorted(o["name"] for o in manifest["outputs"])
@@ -251,6 +261,7 @@ def verify_bundle(
     min_sqnr: float | None = None,
     labels: np.ndarray | None = None,
     labels_source: str = "",
+    const_inputs: dict[str, np.ndarray] | None = None,
 ) -> VerifyReport:
     """Run bundle and ONNX model on the same inputs and report the errors (see module docstring).
 
@@ -260,8 +271,9 @@ def verify_bundle(
 
     runtime = HostRuntime(bundle)
     manifest = runtime.manifest
-    model = load_model(model_path)
-    _check_same_interface(model, manifest, model_path)
+    model = load_model(model_path, const_inputs=const_inputs or {})
+    fixed = _fixed_inputs(model, const_inputs or {})
+    _check_same_interface(model, manifest, model_path, fixed)
     model_io = {i["sync"] for i in manifest["inputs"]} | {o["sync"] for o in manifest["outputs"]}
     syncs = [s for s in manifest["sync_points"] if s["name"] not in model_io]
     tensors = {o for n in model.graph.node for o in n.output if o} | {i.name for i in model.graph.input}
@@ -283,7 +295,7 @@ def verify_bundle(
     for feed in feeds:
         captured: dict[str, np.ndarray] = {}
         got = runtime.run(feed, capture=captured)
-        ref = dict(zip(names, session.run(None, feed)))
+        ref = dict(zip(names, session.run(None, {**fixed, **feed})))
         if accuracy is not None:
             accuracy.add(ref, got)
         for o in manifest["outputs"]:

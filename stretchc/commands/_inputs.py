@@ -1,4 +1,5 @@
-"""Command-line values shared by run and verify: `--input NAME=FILE.npy` arrays and numeric option types."""
+"""Command-line values shared by run, verify and compile: `--input` / `--const-input NAME=FILE.npy` arrays and
+numeric option types."""
 
 from __future__ import annotations
 
@@ -76,13 +77,23 @@ def load_npy(path: str) -> np.ndarray:
         raise StretchError("bad-input-data", f"not a .npy array ({exc})", file=path) from None
 
 
-def read_inputs(specs: list[str]) -> dict[str, np.ndarray]:
-    """Parse NAME=FILE.npy options and load the arrays; errors name the file."""
-    arrays: dict[str, np.ndarray] = {}
+def input_files(specs: list[str], flag: str = "--input") -> dict[str, str]:
+    """Parse NAME=FILE.npy options into NAME -> FILE (a name given twice is a usage error)."""
+    files: dict[str, str] = {}
     for spec in specs:
         name, eq, path = spec.partition("=")
         if not eq or not name or not path:
-            raise StretchError("usage", f"--input {spec!r}: expected NAME=FILE.npy")
+            raise StretchError("usage", f"{flag} {spec!r}: expected NAME=FILE.npy")
+        if name in files:
+            raise StretchError("usage", f"{flag} gives {name!r} twice")
+        files[name] = path
+    return files
+
+
+def read_inputs(specs: list[str], flag: str = "--input") -> dict[str, np.ndarray]:
+    """Parse NAME=FILE.npy options and load the arrays; errors name the file."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, path in input_files(specs, flag).items():
         if not Path(path).is_file():
             raise StretchError("file-not-found", f"input file for {name!r} does not exist", file=path)
         arrays[name] = load_npy(path)

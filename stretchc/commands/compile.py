@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from stretchc.commands._inputs import input_files, read_inputs
 from stretchc.console import get_console
 from stretchc.config import find_config, format_config, load_config, place_specs
 from stretchc.driver import CompileOptions, CompileResult, check_side_output, compile_model, default_pipeline
@@ -39,6 +40,7 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--place-from-model", action="store_true", default=None, help="use the placement recorded in the model (stretchc build-model)")
     p.add_argument("--pipeline", help="the pass pipeline (default: see `stretchc passes`)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...", help="static shape for a dynamic input")
+    p.add_argument("--const-input", action="append", default=[], metavar="NAME=FILE.npy", help="the value of an input, fixed at compile time (it becomes a constant; the bundle no longer takes it); a recorded dependency")
     p.add_argument("--calib", metavar="PATH", help="calibration data (file or directory) for DSP quantization; a recorded dependency")
     p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="image calibration preprocessing (scaled to [0,1] first, then (x-mean)/std, NCHW)")
     p.add_argument("--on-ineligible", choices=("error", "cpu"), default=None, help="an op the Hexagon delegate cannot run: fail (default) or move its region to the CPU")
@@ -53,7 +55,7 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_debug_arguments(p: argparse.ArgumentParser) -> None:
     """Pass-debugging instruments: replayable dumps, IR printing, pass timing (compile and opt)."""
-    p.add_argument("--dump-dir", type=Path, help="write replayable IR dumps (00-input.ir, NN-after-<pass>.ir, constants/) here")
+    p.add_argument("--dump-dir", type=Path, help="write replayable IR dumps (00-input.ir, NN-after-<pass>.ir, constants/) here; compile first writes the ONNX model before and after each canonicalizing rewrite (onnx-NN-*.onnx)")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")
     p.add_argument("--print-ir-before", action="append", default=[], metavar="PASS", help="print the IR before this pass")
     p.add_argument("--print-ir-after-change", action="store_true", help="print the IR after every pass that changed it")
@@ -88,6 +90,7 @@ def _write_depfile(args: argparse.Namespace, result: CompileResult, options: Com
         target_path=load_target(options.target).path,
         config_path=config_path,
         calib=options.extra.get("calib") if options.extra.get("calib") != "random" else None,
+        extra=[Path(f) for f in options.const_input_files.values()],
     )
     try:
         write_depfile(args.depfile, Path(args.output), deps)
@@ -177,6 +180,8 @@ def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str,
         place=settings["place"],
         place_from_model=settings["place-from-model"],
         input_shapes=settings["input-shape"],
+        const_inputs=read_inputs(args.const_input, "--const-input"),
+        const_input_files=input_files(args.const_input, "--const-input"),
         time_passes=settings["time-passes"],
         use_cache=settings["cache"],
         limits=parse_limits(args.limit),
@@ -232,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     if args.verify:
         from stretchc.verify import verify_bundle
 
-        report = verify_bundle(Path(args.output), Path(args.model), atol=args.atol, rtol=args.rtol)
+        report = verify_bundle(Path(args.output), Path(args.model), atol=args.atol, rtol=args.rtol, const_inputs=options.const_inputs)
         report.present(console)
         report.raise_if_failed()
     return 0

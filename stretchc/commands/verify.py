@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("bundle", type=Path)
     p.add_argument("model", type=Path)
     p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="inputs (default: seeded random)")
+    p.add_argument("--const-input", action="append", default=[], metavar="NAME=FILE.npy", help="an input's compile-time value (as given to compile --const-input)")
     p.add_argument("--input-dir", metavar="PATH", help="inputs as calibration-style data: a folder of images, a .npy or a .npz (N samples; a .npz with `labels` also reports top-1 accuracy)")
     p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="--input-dir images: preprocessing (as for compile --calib)")
     p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="pass on SQNR >= DB instead of max|err| (default 20 dB for bundles with DSP partitions)")
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     report = verify_bundle(
         args.bundle, args.model, inputs=inputs, samples=args.samples, seed=args.seed, atol=args.atol, rtol=args.rtol, min_sqnr=args.min_sqnr,
         labels=labels, labels_source=args.input_dir or "",
+        const_inputs=read_inputs(args.const_input, "--const-input"),
     )
     report.present(get_console())
     report.raise_if_failed()

@@ -7,16 +7,19 @@ Guarantees:
 - the user's file is never opened for writing: onnx2tf works on a copy in a private scratch directory,
   which is removed afterwards, whatever happens;
 - deterministic: onnx2tf seeds TensorFlow and enables op determinism; we simplify once, in-process;
-- named: the TFLite tensor names carry tokens for the ONNX tensors they hold (`provenance.py`).
+- named: the TFLite tensor names carry tokens for the ONNX tensors they hold (`provenance.py`);
+- TFLite built-in ops only (no TensorFlow "Flex" ops: no runtime of ours links them);
+- clean errors: what onnx2tf or the converter cannot do is one line naming the op and its node, never
+  onnx2tf's colour-coded log; an onnxsim failure is a note, and the model is lowered unsimplified.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import socket
-import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -24,17 +27,16 @@ from typing import Iterator
 import numpy as np
 import onnx
 
-from stretchc import interrupts
-from stretchc.console import native_output_to
-from stretchc.errors import StretchError
-from stretchc.frontend import provenance
+from stretchc import errors, interrupts
+from stretchc.console import get_console, native_output_to
+from stretchc.frontend import lowering_errors, provenance
 
 # Every option that changes the lowered bytes (part of the lowering cache key). "names": how ONNX tensor
 # names travel through the lowering (stretchc/frontend/provenance.py).
 LOWERING_OPTIONS = {
     "simplify": "onnxsim-inprocess",
     "converter": "from_concrete_functions",
-    "ops": "builtins+select",
+    "ops": "builtins",
     "names": provenance.SCHEME,
 }
 
@@ -66,45 +68,43 @@ def _sample_images() -> np.ndarray:
     return np.random.default_rng(0).uniform(0.0, 1.0, (20, 128, 128, 3)).astype(np.float32)
 
 
-def _last_error_line(log_path: Path) -> str:
+def _simplified(model: onnx.ModelProto, *, file: str) -> onnx.ModelProto:
+    """onnxsim's simplification of the model, or the model itself (with a note) when onnxsim cannot do it."""
+    import onnxsim
+
     try:
-        lines = [ln.strip() for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    for ln in reversed(lines):
-        if "error" in ln.lower():
-            return ln[:300]
-    return lines[-1][:300] if lines else ""
+        simplified, ok = onnxsim.simplify(model)
+    except Exception as exc:  # onnxsim fails on some valid models; onnx2tf copes with unsimplified ones
+        reason = f"{type(exc).__name__}: {errors.first_line(str(exc))}"
+    else:
+        if ok:
+            return simplified
+        reason = "its result did not check out"
+    get_console().note("simplify-skipped", f"onnxsim could not simplify the model ({reason}); lowering it as it is", file=file)
+    return model
 
 
 def lower_to_tflite(model: onnx.ModelProto, *, file: str) -> bytes:
-    """Convert a validated model to float32 TFLite bytes. Raises StretchError("unsupported-op") on failure."""
+    """Convert a validated, canonical model to float32 TFLite bytes (see the module docstring).
+
+    A failure of onnx2tf or of TensorFlow's converter is `unsupported-op`, naming the op and its node
+    (stretchc/frontend/lowering_errors.py); an exception anywhere else is a bug in stretchc and propagates.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     scratch = Path(tempfile.mkdtemp(prefix="stretchc-lower-"))
-    log_path = scratch / "onnx2tf.log"
     try:
-        import onnxsim
-
-        try:
-            simplified, ok = onnxsim.simplify(model)
-        except Exception:  # onnxsim fails on some valid models; onnx2tf copes with unsimplified ones
-            simplified, ok = model, False
+        with native_output_to(scratch / "native.log"):
+            simplified = _simplified(model, file=file)
         work = scratch / "model.onnx"
-        onnx.save(provenance.name_tensors(model, simplified if ok else model), str(work))
-        with no_network(), native_output_to(log_path):
-            tflite = _convert(work, scratch / "out")
+        onnx.save(provenance.name_tensors(model, simplified), str(work))
+        tflite = _convert(work, scratch / "out", model, file)
         interrupts.raise_pending()  # onnx2tf's bare `except:` clauses can swallow a Ctrl-C or SIGTERM
         return tflite
-    except StretchError:
-        raise
-    except (Exception, SystemExit) as exc:
-        detail = _last_error_line(log_path) or f"{type(exc).__name__}: {exc}"
-        raise StretchError("unsupported-op", f"onnx2tf cannot lower the model: {detail}", file=file) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _convert(onnx_path: Path, out_dir: Path) -> bytes:
+def _convert(onnx_path: Path, out_dir: Path, model: onnx.ModelProto, file: str) -> bytes:
     import onnx2tf
     import onnx2tf.onnx2tf as onnx2tf_impl
     import tensorflow as tf
@@ -114,15 +114,20 @@ def _convert(onnx_path: Path, out_dir: Path) -> bytes:
     # end up in the flatbuffer: start every lowering from a fresh session so a second lowering in the same
     # process gives the same bytes as the first (reproducible bundles, cache entries).
     _reset_keras_names()
-    with provenance.capture_layers() as captured:
-        keras_model = onnx2tf.convert(
-            input_onnx_file_path=str(onnx_path),
-            output_folder_path=str(out_dir),
-            not_use_onnxsim=True,
-            disable_model_save=True,
-            non_verbose=True,
-            verbosity="error",
-        )
+    printed = io.StringIO()  # onnx2tf's own messages (print), for the error when it gives up with sys.exit
+    try:
+        with no_network(), native_output_to(out_dir.parent / "onnx2tf.log"), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), provenance.capture_layers() as captured:
+            keras_model = onnx2tf.convert(
+                input_onnx_file_path=str(onnx_path),
+                output_folder_path=str(out_dir),
+                not_use_onnxsim=True,
+                disable_model_save=True,
+                non_verbose=True,
+                verbosity="error",
+            )
+    except (Exception, SystemExit) as exc:  # onnx2tf gives up with any exception, or with sys.exit(1)
+        interrupts.raise_pending()  # a Ctrl-C onnx2tf swallowed before failing is not its failure
+        raise lowering_errors.onnx2tf_error(exc, printed.getvalue(), model, file=file) from None
     provenance.name_layers(captured)
     # The same conversion onnx2tf performs for its *_float32.tflite, without the SavedModel and float16 files.
     run_model = tf.function(
@@ -132,8 +137,13 @@ def _convert(onnx_path: Path, out_dir: Path) -> bytes:
     # No trackable object, exactly as onnx2tf does: passing the Keras model makes the converter go through
     # its saved-model path, which took 25x longer on a 25 M-parameter model (115 s vs 4.7 s).
     converter = tf.lite.TFLiteConverter.from_concrete_functions([run_model.get_concrete_function()])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-    return bytes(converter.convert())
+    # TFLite's built-in kernels only: neither the phone runtime nor the host runtime links TensorFlow (Flex) ops.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        with native_output_to(out_dir.parent / "converter.log"):
+            return bytes(converter.convert())
+    except Exception as exc:  # tensorflow.lite's ConverterError and the MLIR errors it wraps
+        raise lowering_errors.converter_error(exc, model, file=file) from None
 
 
 def _reset_keras_names() -> None:

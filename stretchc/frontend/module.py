@@ -1,9 +1,15 @@
 """Turn the lowered TFLite flatbuffer into a Module whose inputs and outputs carry the ONNX names and layouts.
 
-onnx2tf keeps input and output order and turns rank-3/4/5 channel-first tensors channel-last. We match
-each ONNX input and output to its TFLite tensor by position, check the sizes agree, and record the
-permutation (ONNX -> bundle) that the runtimes apply at the model boundary. When an output's shape reads
-the same in both layouts ([1,16,16,16]), one run of both models on a seeded input settles it.
+onnx2tf names the lowered model's inputs after the ONNX inputs and keeps the outputs in order; it turns
+rank-3/4/5 channel-first tensors channel-last. We match inputs by name (by position when onnx2tf renamed
+them), outputs by position, check the sizes agree, and record the permutation (ONNX -> bundle) that the
+runtimes apply at the model boundary. `check_lowering` then runs both models once on a seeded input: it
+settles the layout of outputs whose shape reads the same both ways and refuses a lowering that computes
+something else than the ONNX model.
+
+A model input the lowered model does not read is either unread by the ONNX model too (at most its shape is
+used): it is left out of the bundle, with a note; or the ONNX model reads it and the lowering fixed its value
+at conversion time: refused, asking for its value with `--const-input`.
 
 Every node's `loc` becomes the name of the ONNX tensor its first output holds, read back from the tokens
 the lowering put into the TFLite tensor names (`provenance.py`), or None for a node that holds none (a
@@ -16,9 +22,13 @@ import re
 
 import numpy as np
 import onnx
+from ai_edge_litert import schema_py_generated as S
 
+from stretchc.console import get_console
 from stretchc.errors import StretchError
+from stretchc.frontend.lowering_check import check_lowering
 from stretchc.frontend.provenance import holder_tokens, onnx_names
+from stretchc.frontend.validate import node_label
 from stretchc.ir import Graph, Module, TensorInfo, Value
 from stretchc.tflite_io import TFLiteImportError, import_model
 
@@ -32,6 +42,10 @@ _ONNX_DTYPES = {
     onnx.TensorProto.BOOL: "bool",
 }
 CHANNEL_LAST = {3: (0, 2, 1), 4: (0, 2, 3, 1), 5: (0, 2, 3, 4, 1)}  # rank -> the channel-last permutation onnx2tf applies
+# Ops that read only the shape of an input, which is static by the time the model is lowered.
+_SHAPE_ONLY = {"Shape", "Size"}
+
+Layout = tuple[str, tuple[int, ...] | None]
 
 
 def _onnx_io(vi: onnx.ValueInfoProto) -> tuple[str, tuple[int, ...], str]:
@@ -46,13 +60,40 @@ def onnx_inputs(model: onnx.ModelProto) -> list[tuple[str, tuple[int, ...], str]
     return [_onnx_io(i) for i in model.graph.input if i.name not in inits]
 
 
-def _candidates(onnx_shape: tuple[int, ...], value: Value) -> list[tuple[str, tuple[int, ...] | None]]:
+def _subgraph_names(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor name a subgraph (an If or Loop body) reads, including the outer-scope ones it captures."""
+    names: set[str] = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attr in node.attribute:
+            for sub in [attr.g, *attr.graphs] if attr.HasField("g") or attr.graphs else []:
+                names |= _subgraph_names(sub)
+    return names
+
+
+def value_readers(model: onnx.ModelProto, name: str) -> list[onnx.NodeProto]:
+    """The nodes that read the value (not just the shape) of tensor `name`."""
+    readers = []
+    for node in model.graph.node:
+        captured = any(name in _subgraph_names(sub) for attr in node.attribute for sub in ([attr.g] if attr.HasField("g") else list(attr.graphs)))
+        if captured or (name in node.input and node.op_type not in _SHAPE_ONLY):
+            readers.append(node)
+    return readers
+
+
+def unread_inputs(model: onnx.ModelProto) -> list[str]:
+    """The model's inputs whose values no node reads (at most their static shapes are used)."""
+    outputs = {o.name for o in model.graph.output}
+    return [name for name, _, _ in onnx_inputs(model) if name not in outputs and not value_readers(model, name)]
+
+
+def _candidates(onnx_shape: tuple[int, ...], value: Value) -> list[Layout]:
     """Layouts under which the lowered tensor can be the ONNX one, most likely first.
 
     onnx2tf makes rank-3/4/5 tensors channel-last, so that comes first; `as-is` second (a tensor whose
     shape reads the same both ways, like [1,16,16,16], fits both); `reshape` when only the sizes agree.
     """
-    found: list[tuple[str, tuple[int, ...] | None]] = []
+    found: list[Layout] = []
     perm = CHANNEL_LAST.get(len(onnx_shape))
     if perm is not None and tuple(onnx_shape[p] for p in perm) == tuple(value.shape):
         found.append(("NCHW", perm))
@@ -60,41 +101,70 @@ def _candidates(onnx_shape: tuple[int, ...], value: Value) -> list[tuple[str, tu
         found.append(("as-is", None))
     if not found and int(np.prod(onnx_shape)) == int(np.prod(value.shape)):
         found.append(("reshape", None))
-    if not found:
-        raise StretchError("internal", f"lowered tensor {value.name} {list(value.shape)} does not match ONNX shape {list(onnx_shape)}")
     return found
 
 
-def _settle_outputs(
-    model: onnx.ModelProto, tflite: bytes, inputs: list[TensorInfo], choices: list[list[tuple[str, tuple[int, ...] | None]]]
-) -> list[tuple[str, tuple[int, ...] | None]]:
-    """For outputs whose layout the shapes leave open, run both models once and keep the layout that agrees."""
-    if all(len(c) == 1 for c in choices):
-        return [c[0] for c in choices]
-    import onnxruntime as ort
+def _io_names(tflite: bytes) -> tuple[list[str], list[str]]:
+    """The names of the lowered model's input and output tensors, in order."""
+    sg = S.ModelT.InitFromPackedBuf(tflite, 0).subgraphs[0]
 
-    from stretchc.litert import load_interpreter
+    def name(i: int) -> str:
+        raw = sg.tensors[int(i)].name
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
 
-    rng = np.random.default_rng(0)
-    feeds = {i.name: rng.random(i.shape).astype(i.dtype) for i in inputs}
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    reference = session.run(None, feeds)
-    it = load_interpreter(model_content=tflite)
-    for info, detail in zip(inputs, it.get_input_details()):
-        arr = feeds[info.name]
-        it.set_tensor(detail["index"], np.transpose(arr, info.perm) if info.perm else arr.reshape(detail["shape"]))
-    it.invoke()
-    settled = []
-    for ref, detail, options in zip(reference, it.get_output_details(), choices):
-        got = it.get_tensor(detail["index"])
+    return [name(i) for i in (sg.inputs if sg.inputs is not None else [])], [name(i) for i in (sg.outputs if sg.outputs is not None else [])]
 
-        def error(choice: tuple[str, tuple[int, ...] | None]) -> float:
-            layout, perm = choice
-            back = np.transpose(got, np.argsort(perm)) if perm else got.reshape(ref.shape)
-            return float(np.max(np.abs(back - ref)))
 
-        settled.append(min(options, key=error))
-    return settled
+def _match_inputs(model: onnx.ModelProto, tflite: bytes, values: list[Value], file: str) -> dict[str, Value]:
+    """ONNX input name -> lowered input value (by name; by position when onnx2tf renamed the inputs)."""
+    names = [n for n, _, _ in onnx_inputs(model)]
+    tfl_names, _ = _io_names(tflite)
+    if set(tfl_names) <= set(names) and len(set(tfl_names)) == len(tfl_names):
+        return dict(zip(tfl_names, values))
+    if len(tfl_names) == len(names):
+        return dict(zip(names, values))
+    raise StretchError("internal", f"the lowered model's inputs {tfl_names} cannot be matched to the ONNX inputs {names}", file=file)
+
+
+def _drop_unread_inputs(model: onnx.ModelProto, module: Module, matched: dict[str, Value], file: str) -> None:
+    """Handle ONNX inputs the lowered model does not read (see the module docstring)."""
+    for name, _, _ in onnx_inputs(model):
+        value = matched.get(name)
+        if value is not None and (value.uses or value in module.graph.outputs):
+            continue
+        readers = value_readers(model, name)
+        if readers:
+            node = readers[0]
+            raise StretchError(
+                "unsupported-op",
+                f"input {name!r} feeds op {node.op_type} of node {node_label(node)!r}, but the lowered model does not read it "
+                f"(onnx2tf needs its value when converting): give it at compile time with --const-input {name}=FILE.npy",
+                file=file,
+                node=node_label(node),
+            )
+        get_console().note("unused-input", f"input {name!r} is not read by the model (at most its shape is); the bundle does not take it", file=file)
+        if value is not None:
+            module.graph.inputs.remove(value)
+            del matched[name]
+
+
+def _check_outputs_present(model: onnx.ModelProto, module: Module, file: str) -> None:
+    outs = [o.name for o in model.graph.output]
+    if len(outs) != len(module.graph.outputs):
+        producers = {o: n for n in model.graph.node for o in n.output}
+        ops = sorted({f"{producers[o].op_type} node {node_label(producers[o])!r}" for o in outs if o in producers})
+        raise StretchError(
+            "unsupported-op",
+            f"the lowered model has {len(module.graph.outputs)} output(s), the ONNX model {len(outs)} ({', '.join(outs)}; "
+            f"from {', '.join(ops)}): onnx2tf drops outputs it cannot compute",
+            file=file,
+        )
+    if not module.graph.nodes:
+        raise StretchError(
+            "unsupported-op",
+            "the lowered model has no operators (onnx2tf turned the whole model into a change of layout); a bundle needs at least one",
+            file=file,
+        )
 
 
 def _set_locs(graph: Graph, model: onnx.ModelProto) -> None:
@@ -112,17 +182,34 @@ def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str)
         raise StretchError("unsupported-op", f"the lowered model uses {exc}", file=file) from None
     module = Module(graph=graph, name=name)
     _set_locs(graph, model)
-    model_ins = onnx_inputs(model)
+    lowered_order = list(graph.inputs)
+    matched = _match_inputs(model, tflite, graph.inputs, file)
+    _drop_unread_inputs(model, module, matched, file)
+    _check_outputs_present(model, module, file)
+    model_ins = [io for io in onnx_inputs(model) if io[0] in matched]
+    graph.inputs = [matched[n] for n, _, _ in model_ins]
     onnx_outputs = [_onnx_io(o) for o in model.graph.output]
-    if len(model_ins) != len(graph.inputs) or len(onnx_outputs) != len(graph.outputs):
-        raise StretchError("internal", "the lowered model's inputs or outputs do not match the ONNX model's", file=file)
-    # onnx2tf turns every channel-first input channel-last; an output's layout may need a trial run to settle.
-    input_layouts = [_candidates(shape, v)[0] for (_, shape, _), v in zip(model_ins, graph.inputs)]
+    input_layouts: list[Layout] = []
+    for (n, shape, _), value in zip(model_ins, graph.inputs):
+        options = _candidates(shape, value)
+        if not options:
+            raise StretchError("internal", f"lowered input {n!r} {list(value.shape)} does not match its ONNX shape {list(shape)}", file=file)
+        input_layouts.append(options[0])  # onnx2tf turns every channel-first input channel-last
     input_infos = [
         TensorInfo(name=n, value=n, shape=shape, dtype=dt, layout=lay, perm=perm)
         for (n, shape, dt), (lay, perm) in zip(model_ins, input_layouts)
     ]
-    output_layouts = _settle_outputs(model, tflite, input_infos, [_candidates(shape, v) for (_, shape, _), v in zip(onnx_outputs, graph.outputs)])
+    output_options = [_candidates(shape, v) for (_, shape, _), v in zip(onnx_outputs, graph.outputs)]
+    onnx_name = {id(v): n for n, v in matched.items()}
+    output_layouts = check_lowering(
+        model,
+        tflite,
+        input_infos,
+        [onnx_name.get(id(v)) for v in lowered_order],
+        [(n, shape) for n, shape, _ in onnx_outputs],
+        output_options,
+        file=file,
+    )
     taken = {v.name for v in graph.values()}
     for infos, onnx_io, values, layouts in (
         (module.inputs, model_ins, graph.inputs, input_layouts),

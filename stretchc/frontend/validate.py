@@ -1,8 +1,11 @@
 """Load and validate the user's ONNX model before any lowering work.
 
 `load_model(path, input_shapes)` returns a checked `onnx.ModelProto` with static input shapes, or raises a
-StretchError naming the problem: missing file, not ONNX, checker failure, opset out of range, dynamic
-dimension, op the lowering cannot handle. The user's file is only read.
+StretchError naming the problem: missing file, not ONNX, checker failure, an opset the pinned onnx package
+does not define, dynamic dimension. The user's file is only read.
+
+`check_lowerable(model)` runs after canonicalization (stretchc/frontend/canonicalize) and refuses an empty
+model input or output, and an op the lowering (onnx2tf) has no converter for, naming the op and its node.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 import onnx
@@ -19,8 +23,11 @@ from onnx import numpy_helper
 from stretchc.console import get_console
 from stretchc.errors import StretchError
 
-# onnx2tf 1.28 handles these default-domain opsets (its README: opset 11-20 tested; lower ones mostly work).
-MIN_OPSET, MAX_OPSET = 9, 21
+# Every default-domain opset the pinned onnx package defines is accepted; canonicalization converts the
+# ones outside the lowering's range (LOWERING_OPSETS in canonicalize/convert_opset.py) with onnx's own
+# version converter.
+MIN_OPSET = 1
+MAX_OPSET = onnx.defs.onnx_opset_version()
 
 
 def parse_input_shapes(specs: list[str]) -> dict[str, list[int]]:
@@ -56,8 +63,19 @@ def _is_supported(op_type: str, domain: str) -> bool:
     return domain in ("", "ai.onnx") and op_type in _lowerable_ops()
 
 
-def load_model(path: str | Path, input_shapes: dict[str, list[int]] | None = None) -> onnx.ModelProto:
-    """Read, check and make static the ONNX model at `path` (see module docstring)."""
+def default_opset(model: onnx.ModelProto) -> int | None:
+    """The model's default-domain (ai.onnx) opset version, or None when it imports none."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def load_model(
+    path: str | Path, input_shapes: dict[str, list[int]] | None = None, *, const_inputs: Collection[str] = ()
+) -> onnx.ModelProto:
+    """Read, check and make static the ONNX model at `path` (see module docstring).
+
+    Inputs named in `const_inputs` keep their shapes as they are: their values come at compile time
+    (`--const-input`) and fix their shapes then.
+    """
     path = Path(path)
     file = str(path)
     if not path.is_file():
@@ -73,9 +91,15 @@ def load_model(path: str | Path, input_shapes: dict[str, list[int]] | None = Non
         raise StretchError("not-onnx", "not an ONNX model (no graph)", file=file)
     if any(t.HasField("data_location") and t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         _load_external_data(model, path)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    if opset is None or not MIN_OPSET <= opset <= MAX_OPSET:
-        raise StretchError("unsupported-opset", f"opset {opset} is outside the supported range {MIN_OPSET}-{MAX_OPSET}", file=file)
+    opset = default_opset(model)
+    if opset is None:
+        raise StretchError("unsupported-opset", "the model imports no default-domain (ai.onnx) opset", file=file)
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise StretchError(
+            "unsupported-opset",
+            f"opset {opset} is outside the range this stretchc accepts ({MIN_OPSET}-{MAX_OPSET}, the newest onnx {onnx.__version__} defines)",
+            file=file,
+        )
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as exc:  # ValueError: an unknown data type
@@ -83,19 +107,37 @@ def load_model(path: str | Path, input_shapes: dict[str, list[int]] | None = Non
         raise StretchError("invalid-model", f"the ONNX checker rejects the model: {first}", file=file) from None
     except UnicodeDecodeError:  # the checker's message quotes a name that is not UTF-8
         raise StretchError("invalid-model", "the ONNX checker rejects the model: a name or string is not valid UTF-8", file=file) from None
+    _check_io_names(model, file)
+    _make_static(model, input_shapes or {}, set(const_inputs), file)
+    _check_constant_gather_indices(model, file)
+    return model
+
+
+def node_label(node: onnx.NodeProto) -> str:
+    """How messages name a node: its name, or its first output when it has none."""
+    return node.name or (node.output[0] if node.output else node.op_type)
+
+
+def check_lowerable(model: onnx.ModelProto, *, file: str) -> None:
+    """Refuse (after canonicalization) an empty model input or output, or the first op onnx2tf has no
+    converter for, naming it and its node."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for kind, vi in [*(("input", i) for i in model.graph.input), *(("output", o) for o in model.graph.output)]:
+        dims = vi.type.tensor_type.shape.dim
+        if any(d.HasField("dim_value") and d.dim_value == 0 for d in dims):
+            node = producers.get(vi.name)
+            where = f" (computed by op {node.op_type} of node {node_label(node)!r})" if node is not None else ""
+            shape = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
+            raise StretchError("unsupported-op", f"{kind} {vi.name!r}{where} has no elements (shape {shape}): TFLite tensors cannot be empty", file=file)
     for node in model.graph.node:
         if not _is_supported(node.op_type, node.domain):
             dom = f" (domain {node.domain})" if node.domain else ""
             raise StretchError(
                 "unsupported-op",
-                f"op {node.op_type}{dom} of node {node.name or node.output[0]!r} cannot be lowered to TFLite",
+                f"op {node.op_type}{dom} of node {node_label(node)!r} cannot be lowered to TFLite",
                 file=file,
-                node=node.name or node.output[0],
+                node=node_label(node),
             )
-    _check_io_names(model, file)
-    _make_static(model, input_shapes or {}, file)
-    _check_constant_gather_indices(model, file)
-    return model
 
 
 def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
@@ -164,9 +206,9 @@ def _check_constant_gather_indices(model: onnx.ModelProto, file: str) -> None:
             )
 
 
-def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], file: str) -> None:
+def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], constants: set[str], file: str) -> None:
     inits = {t.name for t in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in inits]
+    inputs = [i for i in model.graph.input if i.name not in inits and i.name not in constants]
     names = {i.name for i in inputs}
     for name in overrides:
         if name not in names:
@@ -187,7 +229,7 @@ def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], file: 
                 d.dim_value = value
             continue
         for axis, d in enumerate(dims):
-            if d.HasField("dim_value") and d.dim_value > 0:
+            if d.HasField("dim_value"):  # static, 0 included (an empty tensor, refused by check_lowerable)
                 continue
             label = d.dim_param or "?"
             if axis == 0:

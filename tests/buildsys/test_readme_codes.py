@@ -28,5 +28,5 @@ def test_readme_exit_code_table_matches_codes() -> None:
 
 def test_readme_documents_warning_and_note_codes() -> None:
     text = (REPO / "README.md").read_text()
-    for code in ("cache-hit", "cache-corrupt", "cache-unwritable", "cache-unreadable", "batch-set-to-1"):
+    for code in ("cache-hit", "cache-corrupt", "cache-unwritable", "cache-unreadable", "batch-set-to-1", "unused-input", "simplify-skipped", "lowering-unchecked"):
         assert f"`{code}`" in text, code
