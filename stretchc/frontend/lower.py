@@ -134,15 +134,15 @@ def _convert(onnx_path: Path, out_dir: Path, model: onnx.ModelProto, file: str) 
         func=lambda *inputs: keras_model(inputs),
         input_signature=[tf.TensorSpec(t.shape, t.dtype, t.name) for t in keras_model.inputs],
     )
-    # No trackable object, exactly as onnx2tf does: passing the Keras model makes the converter go through
-    # its saved-model path, which took 25x longer on a 25 M-parameter model (115 s vs 4.7 s).
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([run_model.get_concrete_function()])
-    # TFLite's built-in kernels only: neither the phone runtime nor the host runtime links TensorFlow (Flex) ops.
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         with native_output_to(out_dir.parent / "converter.log"):
+            # No trackable object, exactly as onnx2tf does: passing the Keras model makes the converter go
+            # through its saved-model path, which took 25x longer on a 25 M-parameter model (115 s vs 4.7 s).
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([run_model.get_concrete_function()])
+            # TFLite's built-in kernels only: neither the phone runtime nor the host runtime links Flex ops.
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
             return bytes(converter.convert())
-    except Exception as exc:  # tensorflow.lite's ConverterError and the MLIR errors it wraps
+    except Exception as exc:  # tracing onnx2tf's Keras model, or tensorflow.lite's ConverterError (MLIR errors)
         raise lowering_errors.converter_error(exc, model, file=file) from None
 
 
