@@ -116,14 +116,17 @@ def _io_names(tflite: bytes) -> tuple[list[str], list[str]]:
 
 
 def _match_inputs(model: onnx.ModelProto, tflite: bytes, values: list[Value], file: str) -> dict[str, Value]:
-    """ONNX input name -> lowered input value (by name; by position when onnx2tf renamed the inputs)."""
+    """ONNX input name -> lowered input value: by name, then (onnx2tf renames some, e.g. `x:0` to `x__0`)
+    the remaining ones in order, which onnx2tf keeps."""
     names = [n for n, _, _ in onnx_inputs(model)]
     tfl_names, _ = _io_names(tflite)
-    if set(tfl_names) <= set(names) and len(set(tfl_names)) == len(tfl_names):
-        return dict(zip(tfl_names, values))
-    if len(tfl_names) == len(names):
-        return dict(zip(names, values))
-    raise StretchError("internal", f"the lowered model's inputs {tfl_names} cannot be matched to the ONNX inputs {names}", file=file)
+    matched = {n: v for n, v in zip(tfl_names, values) if n in names}
+    rest_onnx = [n for n in names if n not in matched]
+    rest_tfl = [v for n, v in zip(tfl_names, values) if n not in matched]
+    if rest_tfl and len(rest_tfl) != len(rest_onnx):  # onnx2tf renamed some inputs and dropped others
+        raise StretchError("unsupported-op", f"the lowered model's inputs {tfl_names} cannot be matched to the ONNX inputs {names}", file=file)
+    matched.update(zip(rest_onnx, rest_tfl))
+    return matched
 
 
 def _drop_unread_inputs(model: onnx.ModelProto, module: Module, matched: dict[str, Value], file: str) -> None:
@@ -193,7 +196,7 @@ def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str)
     for (n, shape, _), value in zip(model_ins, graph.inputs):
         options = _candidates(shape, value)
         if not options:
-            raise StretchError("internal", f"lowered input {n!r} {list(value.shape)} does not match its ONNX shape {list(shape)}", file=file)
+            raise StretchError("unsupported-op", f"onnx2tf lowers input {n!r} to shape {list(value.shape)}, which does not match its ONNX shape {list(shape)}", file=file)
         input_layouts.append(options[0])  # onnx2tf turns every channel-first input channel-last
     input_infos = [
         TensorInfo(name=n, value=n, shape=shape, dtype=dt, layout=lay, perm=perm)

@@ -126,6 +126,14 @@ def test_an_input_nothing_reads_is_left_out_with_a_note(tmp_path: Path, capsys) 
     assert rc == 0 and "PASS" in out, diags
 
 
+def test_inputs_onnx2tf_renames_are_matched_in_order(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # onnx2tf names the lowered input of `x:0` `x__0`; `y` keeps its name.
+    nodes = [helper.make_node("Sub", ["y", "x:0"], ["d"]), helper.make_node("Relu", ["d"], ["out"])]
+    model = _save(tmp_path, _model(nodes, [("x:0", TensorProto.FLOAT, [1, 6]), ("y", TensorProto.FLOAT, [1, 6])], [("out", TensorProto.FLOAT, [1, 6])]))
+    rc, _, diags = _cli(capsys, ["compile", str(model), "-o", str(tmp_path / "b"), "--verify"])
+    assert rc == 0, diags
+
+
 # ---- clean errors from the lowering ---------------------------------------------------------------------
 
 
