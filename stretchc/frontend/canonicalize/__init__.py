@@ -7,9 +7,10 @@ leaves an invalid model is a bug in stretchc (internal error naming the rewrite)
 `onnx-NN-after-<rewrite>.onnx` (NN = the rewrite's position, so names are stable across runs); each dump
 is a plain ONNX model that `stretchc compile` accepts.
 
-Order matters: functions are inlined first (their bodies hold the CastLikes), compile-time inputs are
-folded before the opset conversion (the converter may need their values), and CastLike is rewritten
-once every type can be inferred.
+Order matters: functions are inlined first (their bodies hold CastLikes and Constants); compile-time
+inputs and Constant nodes become initializers before the opset conversion (the converter and the later
+rewrites read constant values: split sizes, reduction axes, Resize scales); the rewrites that spell out or
+replace single ops come last, on the model at the opset onnx2tf reads.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import onnx
 from onnx import helper
 
-from stretchc.frontend.canonicalize.rewrite import Rewrite, RewriteContext, tensor_types
+from stretchc.frontend.canonicalize.rewrite import Rewrite, RewriteContext, is_default, tensor_types
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,12 @@ class CastLikeToCast(Rewrite):
 
     def run(self, model: onnx.ModelProto, ctx: RewriteContext) -> bool:
         nodes = model.graph.node
-        if not any(n.op_type == "CastLike" and n.domain in ("", "ai.onnx") for n in nodes):
+        if not any(is_default(n, "CastLike") for n in nodes):
             return False
         types = tensor_types(model)
         changed = False
         for i, node in enumerate(nodes):
-            if node.op_type != "CastLike" or node.domain not in ("", "ai.onnx") or node.input[1] not in types:
+            if not is_default(node, "CastLike") or node.input[1] not in types:
                 continue
             attrs = [a for a in node.attribute if a.name == "saturate"]
             cast = helper.make_node("Cast", [node.input[0]], list(node.output), name=node.name, to=types[node.input[1]].elem_type)

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from stretchc.frontend.canonicalize.rewrite import Rewrite, RewriteContext
+from stretchc.frontend.canonicalize.rewrite import Rewrite, RewriteContext, is_default
 
 _NUMERIC = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64, "value_ints": np.int64}
 
@@ -46,7 +46,7 @@ class ConstantsToInitializers(Rewrite):
         g = model.graph
         kept, made = [], []
         for node in g.node:
-            tensor = _tensor(node) if node.op_type == "Constant" and node.domain in ("", "ai.onnx") else None
+            tensor = _tensor(node) if is_default(node, "Constant") else None
             if tensor is None:
                 kept.append(node)
             else:

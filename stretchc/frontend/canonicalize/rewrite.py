@@ -17,7 +17,6 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from stretchc.console import Console, get_console
 
 
 @dataclass
@@ -27,7 +26,6 @@ class RewriteContext:
     file: str
     const_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # --const-input NAME=FILE.npy
     const_input_files: dict[str, str] = field(default_factory=dict)  # NAME -> FILE, for messages
-    console: Console = field(default_factory=get_console)
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def tensor_types(model: onnx.ModelProto) -> dict[str, TensorType]:
     for t in g.initializer:
         types[t.name] = TensorType(t.data_type, tuple(int(d) for d in t.dims))
     for node in g.node:
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+        if is_default(node, "Constant"):
             for attr in node.attribute:
                 if attr.name == "value":
                     types[node.output[0]] = TensorType(attr.t.data_type, tuple(int(d) for d in attr.t.dims))
