@@ -204,8 +204,19 @@ def _layouts(onnx_shape: tuple[int, ...], shape: tuple[int, ...]) -> list[tuple[
     return found
 
 
-def run_bare(case: Case) -> Outcome:
-    """Bare onnx2tf (its defaults, offline) and the TFLite interpreter, every input fed at run time.
+def _folded(case: Case) -> onnx.ModelProto:
+    """The case's model with its compile-time inputs as initializers (what --const-input does)."""
+    model = onnx.load(str(case.model))
+    kept = [vi for vi in model.graph.input if vi.name not in case.constants]
+    del model.graph.input[:]
+    model.graph.input.extend(kept)
+    model.graph.initializer.extend(numpy_helper.from_array(v, n) for n, v in sorted(case.constants.items()))
+    return model
+
+
+def run_bare(case: Case, *, fold_constants: bool = False) -> Outcome:
+    """Bare onnx2tf (its defaults, offline) and the TFLite interpreter, every input fed at run time, or,
+    with `fold_constants`, the compile-time inputs made initializers first (as stretchc's --const-input).
 
     Inputs go in by name, channel-last when onnx2tf made them so; an output passes if it matches under any
     layout its lowered shape allows (channel-last, as-is, or reshaped): the benefit of the doubt.
@@ -220,7 +231,10 @@ def run_bare(case: Case) -> Outcome:
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="bare-onnx2tf-"))
     try:
-        shutil.copy(case.model, work / "model.onnx")  # onnx2tf rewrites its input file
+        if fold_constants:
+            onnx.save(_folded(case), str(work / "model.onnx"))
+        else:
+            shutil.copy(case.model, work / "model.onnx")  # onnx2tf rewrites its input file
         onnx2tf_impl.download_test_image_data = _sample_images
         try:
             with no_network(), native_output_to(work / "log"), contextlib.redirect_stdout(io.StringIO()):
@@ -228,7 +242,7 @@ def run_bare(case: Case) -> Outcome:
             it = load_interpreter(model_path=str(work / "out" / "model_float32.tflite"))
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of the bare tool chain is a refusal
             return Outcome(case.name, case.family, "refused", type(exc).__name__, str(exc)[:200], time.perf_counter() - start)
-        feeds = {**case.inputs, **case.constants}
+        feeds = {**case.inputs} if fold_constants else {**case.inputs, **case.constants}
         names = list(feeds)
         details = it.get_input_details()
         by_name = {d["name"]: d for d in details}
