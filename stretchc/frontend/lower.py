@@ -115,19 +115,20 @@ def _convert(onnx_path: Path, out_dir: Path, model: onnx.ModelProto, file: str) 
     # process gives the same bytes as the first (reproducible bundles, cache entries).
     _reset_keras_names()
     printed = io.StringIO()  # onnx2tf's own messages (print), for the error when it gives up with sys.exit
-    try:
-        with no_network(), native_output_to(out_dir.parent / "onnx2tf.log"), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), provenance.capture_layers() as captured:
-            keras_model = onnx2tf.convert(
-                input_onnx_file_path=str(onnx_path),
-                output_folder_path=str(out_dir),
-                not_use_onnxsim=True,
-                disable_model_save=True,
-                non_verbose=True,
-                verbosity="error",
-            )
-    except (Exception, SystemExit) as exc:  # onnx2tf gives up with any exception, or with sys.exit(1)
-        interrupts.raise_pending()  # a Ctrl-C onnx2tf swallowed before failing is not its failure
-        raise lowering_errors.onnx2tf_error(exc, printed.getvalue(), model, file=file) from None
+    with provenance.capture_layers() as captured:
+        try:
+            with no_network(), native_output_to(out_dir.parent / "onnx2tf.log"), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                keras_model = onnx2tf.convert(
+                    input_onnx_file_path=str(onnx_path),
+                    output_folder_path=str(out_dir),
+                    not_use_onnxsim=True,
+                    disable_model_save=True,
+                    non_verbose=True,
+                    verbosity="error",
+                )
+        except (Exception, SystemExit) as exc:  # onnx2tf gives up with any exception, or with sys.exit(1)
+            interrupts.raise_pending()  # a Ctrl-C onnx2tf swallowed before failing is not its failure
+            raise lowering_errors.onnx2tf_error(exc, printed.getvalue(), model, file=file) from None
     provenance.name_layers(captured)
     # The same conversion onnx2tf performs for its *_float32.tflite, without the SavedModel and float16 files.
     run_model = tf.function(

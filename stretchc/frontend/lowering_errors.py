@@ -2,7 +2,8 @@
 
 Both become `unsupported-op` errors that name the ONNX op and its node whenever they can be known:
 - onnx2tf converts node by node; when a node's converter raises, the node is the `graph_node` argument of
-  the converter frame on the traceback (an onnx_graphsurgeon node), matched to the model by its outputs;
+  the converter frame on the traceback (an onnx_graphsurgeon node), matched to the model by its outputs
+  (named by the provenance tokens the lowering gave them, `stretchc/frontend/provenance.py`);
 - TensorFlow's converter names the TensorFlow op it has no TFLite kernel for; `TF_OPS` says which ONNX
   ops onnx2tf turns into it, and the node is named when the model has exactly one such node.
 Messages carry no terminal colour codes and no multi-line dumps: the most specific line of the reason.
@@ -17,6 +18,7 @@ from typing import Any
 import onnx
 
 from stretchc.errors import StretchError, first_line
+from stretchc.frontend.provenance import TOKEN_PREFIX, onnx_names
 from stretchc.frontend.validate import node_label
 
 # Lines that frame a reason without being one (Keras' and onnx2tf's wrappers around the real message).
@@ -60,14 +62,21 @@ def _frames(tb: TracebackType | None) -> list[Any]:
     return frames
 
 
+def _original_name(name: str, names: list[str]) -> str:
+    """The model's name for a tensor onnx2tf saw as a provenance token (`stretchc.v<k>`), else `name`."""
+    index = name[len(TOKEN_PREFIX) :] if name.startswith(TOKEN_PREFIX) else ""
+    return names[int(index)] if index.isdigit() and int(index) < len(names) else name
+
+
 def _failing_node(exc: BaseException, model: onnx.ModelProto) -> tuple[str, str] | None:
     """(op, node label) of the node whose onnx2tf converter raised `exc`, when the traceback shows it."""
+    names = onnx_names(model)
     for frame in reversed(_frames(exc.__traceback__)):
         kwargs = frame.f_locals.get("kwargs")
         gs_node = frame.f_locals.get("graph_node") or (kwargs.get("graph_node") if isinstance(kwargs, dict) else None)
         if gs_node is None or not hasattr(gs_node, "op"):
             continue
-        outputs = {getattr(o, "name", None) for o in getattr(gs_node, "outputs", [])}
+        outputs = {_original_name(str(getattr(o, "name", "")), names) for o in getattr(gs_node, "outputs", [])}
         node = next((n for n in model.graph.node if outputs & set(n.output)), None)
         return str(gs_node.op), node_label(node) if node is not None else str(gs_node.name)
     return None
