@@ -37,7 +37,10 @@ def _signature(op: str, version: int) -> tuple[object, ...]:
 def _relabelled(model: onnx.ModelProto, opset: int, target: int) -> onnx.ModelProto | None:
     """The model declared at `target` when no op's signature differs between the two opsets and it checks."""
     ops = {n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx")}
-    if any(_signature(op, opset) != _signature(op, target) for op in ops):
+    try:
+        if any(_signature(op, opset) != _signature(op, target) for op in ops):
+            return None
+    except onnx.defs.SchemaError:  # an op with no schema at one of the two opsets
         return None
     out = onnx.ModelProto()
     out.CopyFrom(model)

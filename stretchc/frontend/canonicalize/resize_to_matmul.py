@@ -133,7 +133,10 @@ def axis_maps(
         operands = {i: v for i, v in ((1, roi), (2, scales), (3, sizes)) if v is not None}
         if sizes is not None:  # the probe's untouched axes changed size: so must their requested sizes
             operands[3] = np.array([shape[a] if a in untouched else int(v) for a, v in zip(listed, sizes)], np.int64)  # type: ignore[arg-type]
-        (response,) = ReferenceEvaluator(_probe_model(node, opset, shape, operands)).run(None, {"X": probe})
+        try:
+            (response,) = ReferenceEvaluator(_probe_model(node, opset, shape, operands)).run(None, {"X": probe})
+        except Exception:  # the reference implementation refuses this configuration: onnx2tf gets the node
+            return None
         flat = np.moveaxis(response, [holder, k], [0, 1]).reshape(n + 2, out_shape[k], -1)
         inside = np.max(flat[1] - flat[0], axis=0)  # 1 where no other axis extrapolates
         q = int(np.argmin(np.abs(inside - 1.0)))
