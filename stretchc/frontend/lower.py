@@ -144,6 +144,7 @@ def _convert(onnx_path: Path, out_dir: Path, model: onnx.ModelProto, file: str) 
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
             return bytes(converter.convert())
     except Exception as exc:  # tracing onnx2tf's Keras model, or tensorflow.lite's ConverterError (MLIR errors)
+        interrupts.raise_pending()
         raise lowering_errors.converter_error(exc, model, file=file) from None
 
 
