@@ -68,20 +68,15 @@ def _sample_images() -> np.ndarray:
     return np.random.default_rng(0).uniform(0.0, 1.0, (20, 128, 128, 3)).astype(np.float32)
 
 
-def _simplified(model: onnx.ModelProto, *, file: str) -> onnx.ModelProto:
-    """onnxsim's simplification of the model, or the model itself (with a note) when onnxsim cannot do it."""
+def _simplified(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
+    """onnxsim's simplification of the model, or the model itself and why onnxsim could not do it."""
     import onnxsim
 
     try:
         simplified, ok = onnxsim.simplify(model)
     except Exception as exc:  # onnxsim fails on some valid models; onnx2tf copes with unsimplified ones
-        reason = f"{type(exc).__name__}: {errors.first_line(str(exc))}"
-    else:
-        if ok:
-            return simplified
-        reason = "its result did not check out"
-    get_console().note("simplify-skipped", f"onnxsim could not simplify the model ({reason}); lowering it as it is", file=file)
-    return model
+        return model, f"{type(exc).__name__}: {errors.first_line(str(exc))}"
+    return (simplified, None) if ok else (model, "its result did not check out")
 
 
 def lower_to_tflite(model: onnx.ModelProto, *, file: str) -> bytes:
@@ -93,11 +88,16 @@ def lower_to_tflite(model: onnx.ModelProto, *, file: str) -> bytes:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     scratch = Path(tempfile.mkdtemp(prefix="stretchc-lower-"))
     try:
-        with native_output_to(scratch / "native.log"):
-            simplified = _simplified(model, file=file)
+        # What onnxsim, TensorFlow and onnx2tf write to the process's stdout/stderr (their imports included)
+        # goes to logs in the scratch folder, never to the terminal; diagnostics are emitted outside.
+        with native_output_to(scratch / "simplify.log"):
+            simplified, skipped = _simplified(model)
+        if skipped is not None:
+            get_console().note("simplify-skipped", f"onnxsim could not simplify the model ({skipped}); lowering it as it is", file=file)
         work = scratch / "model.onnx"
         onnx.save(provenance.name_tensors(model, simplified), str(work))
-        tflite = _convert(work, scratch / "out", model, file)
+        with native_output_to(scratch / "lowering.log"):
+            tflite = _convert(work, scratch / "out", model, file)
         interrupts.raise_pending()  # onnx2tf's bare `except:` clauses can swallow a Ctrl-C or SIGTERM
         return tflite
     finally:
@@ -117,7 +117,7 @@ def _convert(onnx_path: Path, out_dir: Path, model: onnx.ModelProto, file: str) 
     printed = io.StringIO()  # onnx2tf's own messages (print), for the error when it gives up with sys.exit
     with provenance.capture_layers() as captured:
         try:
-            with no_network(), native_output_to(out_dir.parent / "onnx2tf.log"), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            with no_network(), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
                 keras_model = onnx2tf.convert(
                     input_onnx_file_path=str(onnx_path),
                     output_folder_path=str(out_dir),
@@ -136,13 +136,12 @@ def _convert(onnx_path: Path, out_dir: Path, model: onnx.ModelProto, file: str) 
         input_signature=[tf.TensorSpec(t.shape, t.dtype, t.name) for t in keras_model.inputs],
     )
     try:
-        with native_output_to(out_dir.parent / "converter.log"):
-            # No trackable object, exactly as onnx2tf does: passing the Keras model makes the converter go
-            # through its saved-model path, which took 25x longer on a 25 M-parameter model (115 s vs 4.7 s).
-            converter = tf.lite.TFLiteConverter.from_concrete_functions([run_model.get_concrete_function()])
-            # TFLite's built-in kernels only: neither the phone runtime nor the host runtime links Flex ops.
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            return bytes(converter.convert())
+        # No trackable object, exactly as onnx2tf does: passing the Keras model makes the converter go
+        # through its saved-model path, which took 25x longer on a 25 M-parameter model (115 s vs 4.7 s).
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([run_model.get_concrete_function()])
+        # TFLite's built-in kernels only: neither the phone runtime nor the host runtime links Flex ops.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return bytes(converter.convert())
     except Exception as exc:  # tracing onnx2tf's Keras model, or tensorflow.lite's ConverterError (MLIR errors)
         interrupts.raise_pending()
         raise lowering_errors.converter_error(exc, model, file=file) from None
