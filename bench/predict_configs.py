@@ -7,10 +7,10 @@ For every configuration: build the model (stretchc.modelbuild, seed 0), lower it
 unshare-pads, find-branches and padv2-to-pad (the default pipeline's passes before assign-delegates), then predict with the cost model (stretchc.costmodel.placement.plan):
 - `configured`: the placement recorded in the model (`--place-from-model`), all regions fixed;
 - `optimised`: the critical-path search over cpu/gpu (plus dsp when the configuration uses the DSP, as if
-  quantize-hexagon ran with calibration data), seeded with the configured placement when it is eligible.
+  quantize-partitions ran with calibration data), seeded with the configured placement when it is eligible.
 Configurations without DSP regions are also compiled for real (`stretchc compile -t mi9 --place-from-model`,
 the bundle's manifest `predicted_latency_ms` is reported). Configurations with DSP regions are predicted on the
-IR only (no bundle: compiling them needs quantize-hexagon with calibration data), marked `IR only`.
+IR only (no bundle: compiling them needs quantize-partitions with calibration data), marked `IR only`.
 With `--update-results FILE` the table replaces the body of `## Cost model and placement (issue 5)`.
 """
 
@@ -53,8 +53,8 @@ def predict_one(cfg_path: Path, target_name: str, image_size: int, work: Path) -
     # The same canonicalization the compiler runs before placement, so the prediction sees the same graph.
     PassManager(parse_pipeline(PLACEMENT_INPUT_PIPELINE)).run(module, PassContext(target=target))
     uses_dsp = "dsp" in configured.values()
-    conf = plan(module, target, fixed=configured, quantized_dsp=True, optimise_free=False)
-    opt = plan(module, target, quantized_dsp=uses_dsp, seeds=[configured])
+    conf = plan(module, target, fixed=configured, calibrated=True, optimise_free=False)
+    opt = plan(module, target, calibrated=uses_dsp, seeds=[configured])
     row = {
         "config": cfg_path.stem, "branches": "/".join(str(len(s.branches)) for s in cfg.branched_stages) or "1",
         "configured_ms": conf["predicted_latency_ms"], "optimised_ms": opt["predicted_latency_ms"],

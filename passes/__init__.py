@@ -7,9 +7,9 @@ from stretchc.passes import (  # noqa: F401  (imported for registration)
     insert_sync_points,
     outline_partitions,
     padv2_to_pad,
-    quantize_hexagon,
+    quantize_partitions,
     ungroup_convs,
     unshare_pads,
 )
 
-DEFAULT_PIPELINE = "unshare-pads,find-branches,padv2-to-pad,assign-delegates,ungroup-convs,outline-partitions,insert-sync-points,quantize-hexagon,emit-bundle"
+DEFAULT_PIPELINE = "unshare-pads,find-branches,padv2-to-pad,assign-delegates,ungroup-convs,outline-partitions,quantize-partitions,insert-sync-points,emit-bundle"

@@ -1,4 +1,4 @@
-"""assign-delegates: tag every region (and so every node) with the processor that runs it.
+"""assign-delegates: tag every region (and so every node) with the processor that runs it and its precision.
 
 Only tags; never changes the graph's structure. `--place REGION=PROC` overrides (from `ctx.place`) always
 win; every other region gets the processor the policy picks:
@@ -11,8 +11,12 @@ win; every other region gets the processor the policy picks:
   branches of a stage run at the same time;
 - `cpu`: everything on the CPU (the single-processor baseline).
 A placement on a processor the target lacks is an error that names the region and says why.
+The precision of every region comes from `precision` (`--precision`, see `stretchc.precision`): a fixed
+policy gives each processor one precision; `auto` lets the cost model choose, together with the placement,
+the fastest precision each processor runs (int8 only when the pipeline quantizes, with quantize-partitions,
+and calibration data was given; quantize-partitions then holds `auto` to its accuracy bound).
 Every policy records the prediction in `ctx.report`: `predicted_latency_ms` and `placement_report` (per
-region: processor, why, eligibility and predicted cost of the alternatives; the timeline; baselines).
+region: processor, precision, why, eligibility and predicted cost of the alternatives; the timeline; baselines).
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from dataclasses import dataclass, field
 
 from stretchc.errors import StretchError
 from stretchc.ir import PROCESSORS, Module
-from stretchc.passmanager import Pass, PassContext, register_pass
+from stretchc.passmanager import Pass, PassContext, _split_top, parse_pipeline, register_pass
+from stretchc.precision import POLICIES as PRECISION_POLICIES
+from stretchc.precision import choices
 
 POLICIES = ("critical-path", "round-robin", "cpu")
-# Processors that run float partitions; the DSP needs quantize-hexagon, which this pipeline lacks.
+# Processors that run float partitions; the DSP needs quantize-partitions, which this pipeline may lack.
 FLOAT_PROCESSORS = ("cpu", "gpu")
+QUANTIZER = "quantize-partitions"
 
 
 def parse_placement(text: str) -> dict[str, str]:
@@ -44,25 +51,25 @@ def parse_placement(text: str) -> dict[str, str]:
     return place
 
 
-def _has_quantize_hexagon(ctx: PassContext) -> bool:
-    """Whether the running pipeline quantizes DSP partitions (ctx.options["pipeline_passes"] or the pipeline string)."""
-    names = ctx.options.get("pipeline_passes")
-    if names is None:
-        from stretchc.passmanager import _split_top
-
-        names = [e.partition("{")[0].strip() for e in _split_top(str(ctx.options.get("pipeline", "")))]
-    return "quantize-hexagon" in names
+def quantizer(ctx: PassContext) -> Pass | None:
+    """The running pipeline's quantize-partitions pass (from ctx.options["pipeline"]), or None."""
+    text = str(ctx.options.get("pipeline", ""))
+    for element in _split_top(text) if text else []:
+        if element.partition("{")[0].strip() == QUANTIZER:
+            return parse_pipeline(element)[0]
+    return None
 
 
 @register_pass
 @dataclass(frozen=True)
 class AssignDelegates(Pass):
-    """Sets `processor` on every node from --place overrides and the chosen policy."""
+    """Sets `processor` and `precision` on every node from --place overrides and the chosen policies."""
 
     name = "assign-delegates"
-    summary = "tag every region with a processor of the target (--place overrides win)"
+    summary = "tag every region with a processor of the target and a precision (--place overrides win)"
     requires = ("find-branches",)
     policy: str = field(default="critical-path", metadata={"choices": POLICIES})
+    precision: str = field(default="auto", metadata={"choices": PRECISION_POLICIES})
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         if not module.regions:
@@ -72,6 +79,9 @@ class AssignDelegates(Pass):
             if region not in known:
                 raise StretchError("unknown-branch", f"--place names region {region!r}; the model's regions are {', '.join(known)}")
         target = ctx.target
+        quant = quantizer(ctx)
+        # int8 is available when the pipeline quantizes and calibration data was given.
+        calibrated = quant is not None and bool(ctx.options.get("calib"))
         available = [p for p in FLOAT_PROCESSORS if target is None or p in target.processors]
         chosen: dict[str, str] = {}
         overrides: list[str] = []
@@ -80,10 +90,10 @@ class AssignDelegates(Pass):
                 proc = ctx.place[region.name]
                 if target is not None:
                     target.require(proc, what=f"--place {region.name}={proc}")
-                if proc == "dsp" and not _has_quantize_hexagon(ctx):
+                if proc == "dsp" and quant is None:
                     raise StretchError(
                         "no-such-processor",
-                        f"--place {region.name}=dsp: DSP partitions must be int8, and this pipeline has no quantize-hexagon pass",
+                        f"--place {region.name}=dsp: DSP partitions must be int8, and this pipeline has no {QUANTIZER} pass",
                         branch=region.name,
                     )
                 chosen[region.name] = proc
@@ -96,22 +106,27 @@ class AssignDelegates(Pass):
             from stretchc.hexagon.eligibility import apply as hexagon_eligibility
 
             chosen = hexagon_eligibility(module, chosen, ctx)  # Hexagon rules; may move regions to the CPU
+        if self.precision == "auto" and not calibrated and quant is not None:
+            ctx.console.note("precision", "--precision auto without --calib: nothing can be calibrated, so no partition is int8 (CPU float32; GPU float32 or fp16); pass --calib to let auto choose int8")
+        precision = {r: choices(self.precision, p, calibrated=calibrated)[0] for r, p in chosen.items()}
         if target is not None:
             from stretchc.costmodel.placement import plan
 
             fixed = {r: chosen[r] for r in overrides}
-            # The optimiser may pick the DSP only when the pipeline quantizes for it and calibration data was given.
-            quantized = _has_quantize_hexagon(ctx) and bool(ctx.options.get("calib"))
-            report = plan(module, target, fixed=fixed, quantized_dsp=quantized, optimise_free=self.policy == "critical-path", given=chosen)
+            # The optimiser may pick the DSP, and int8, only when the pipeline quantizes and calibration data was given.
+            report = plan(
+                module, target, fixed=fixed, policy=self.precision, calibrated=calibrated,
+                optimise_free=self.policy == "critical-path", given=dict(chosen), io_dtype=getattr(quant, "io_dtype", "float32"),
+            )
             report["policy"] = self.policy
-            chosen = dict(report["placement"])
+            chosen, precision = dict(report["placement"]), dict(report["precision"])
             ctx.report["predicted_latency_ms"] = report["predicted_latency_ms"]
             ctx.report["placement_report"] = report
         changed = False
         for node in module.graph.nodes:
-            proc = chosen[node.region]  # type: ignore[index]
-            changed |= node.processor != proc
-            node.processor = proc
+            proc, prec = chosen[node.region], precision[node.region]  # type: ignore[index]
+            changed |= (node.processor, node.precision) != (proc, prec)
+            node.processor, node.precision = proc, prec
         ctx.report["placement"] = {r.name: chosen[r.name] for r in module.regions}
         ctx.report["overrides"] = overrides
         return changed

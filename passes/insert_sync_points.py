@@ -4,21 +4,26 @@ For a value produced in one partition (or a model input) and read by others, a `
 inserted after its producer and the other partitions read the sync node's result, so the dump shows
 every synchronisation explicitly. Model outputs get a sync point whose consumer is `host`.
 
-Buffer plan (zero-copy): every sync point owns one slot of a shared arena; the producer writes into the
+Buffer plan (zero-copy): every sync point owns one slot of a shared arena, in the dtype of its value (int8
+where producer and consumers are int8: quantize-partitions runs first); the producer writes into the
 slot and every consumer reads the same bytes, so nothing is copied at a sync point. Slots are 64-byte
 aligned. Two slots may share arena bytes only when one's lifetime ends before the other's begins in
 every possible interleaving of the concurrent schedule: all consumers of the first are ancestors of the
 second's producer in the partition graph. Placement is first-fit, largest first, deterministic.
+`ctx.report["arena"]` records the arena's bytes and those of the same plan with every slot float32.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Callable
+
 from stretchc.errors import StretchError
-from stretchc.ir import BufferSlot, Module, Node, SyncPoint, Value
+from stretchc.ir import DTYPE_SIZES, BufferSlot, Module, Node, SyncPoint, Value
 from stretchc.passmanager import Pass, PassContext, register_pass
 from stretchc.passes.outline_partitions import boundary
+from stretchc.precision import QUANTIZED
 
 ALIGN = 64
 HOST = "host"
@@ -113,27 +118,32 @@ class InsertSyncPoints(Pass):
             else:
                 s.kind = "edge"
         module.sync_points = sync_points
-        self._plan(module)
+        module.buffers, module.arena_size = plan_buffers(module, lambda v: v.nbytes)
+        _, float_arena = plan_buffers(module, lambda v: v.nbytes // DTYPE_SIZES[v.dtype] * 4 if v.dtype in QUANTIZED else v.nbytes)
+        ctx.report["arena"] = {"bytes": module.arena_size, "float_bytes": float_arena}
         return True
 
-    def _plan(self, module: Module) -> None:
-        values = module.graph.value_map()
-        anc = partition_ancestors(module)
-        placed: list[tuple[SyncPoint, int, int]] = []  # (sync point, offset, size)
-        slots: dict[str, BufferSlot] = {}
-        order = sorted(module.sync_points, key=lambda s: (-values[s.value].nbytes, s.name))
-        for s in order:
-            v = values[s.value]
-            size = _align(v.nbytes)
-            conflicts = sorted(
-                (off, sz) for other, off, sz in placed if not (_happens_before(other, s, anc) or _happens_before(s, other, anc))
-            )
-            offset = 0
-            for off, sz in conflicts:
-                if offset + size <= off:
-                    break
-                offset = max(offset, _align(off + sz))
-            placed.append((s, offset, size))
-            slots[s.name] = BufferSlot(name=s.slot, offset=offset, size=size, dtype=v.dtype, shape=v.shape)
-        module.buffers = [slots[s.name] for s in module.sync_points]
-        module.arena_size = max((b.offset + b.size for b in module.buffers), default=0)
+
+def plan_buffers(module: Module, size_of: Callable[[Value], int]) -> tuple[list[BufferSlot], int]:
+    """The slots of the module's sync points (in sync point order) and the arena size, each slot `size_of` its
+    value's bytes (see the module docstring)."""
+    values = module.graph.value_map()
+    anc = partition_ancestors(module)
+    placed: list[tuple[SyncPoint, int, int]] = []  # (sync point, offset, size)
+    slots: dict[str, BufferSlot] = {}
+    order = sorted(module.sync_points, key=lambda s: (-size_of(values[s.value]), s.name))
+    for s in order:
+        v = values[s.value]
+        size = _align(size_of(v))
+        conflicts = sorted(
+            (off, sz) for other, off, sz in placed if not (_happens_before(other, s, anc) or _happens_before(s, other, anc))
+        )
+        offset = 0
+        for off, sz in conflicts:
+            if offset + size <= off:
+                break
+            offset = max(offset, _align(off + sz))
+        placed.append((s, offset, size))
+        slots[s.name] = BufferSlot(name=s.slot, offset=offset, size=size, dtype=v.dtype, shape=v.shape)
+    buffers = [slots[s.name] for s in module.sync_points]
+    return buffers, max((b.offset + b.size for b in buffers), default=0)

@@ -1,8 +1,8 @@
 """outline-partitions: cut the tagged regions into partitions with explicit boundary values.
 
 Each region becomes one partition, named after it, except that a stage's join region and the head that
-directly follows it merge when they share a processor (nothing runs between them, so a separate partition
-would only add a synchronisation). A partition's inputs are the non-constant values its nodes read that
+directly follows it merge when they share a processor and a precision (nothing runs between them, so a separate
+partition would only add a synchronisation). A partition has its regions' processor and precision. A partition's inputs are the non-constant values its nodes read that
 are produced elsewhere (or are model inputs); its outputs are the values it produces that are read
 elsewhere (or are model outputs). Both lists are in first-use order, so names and files are stable.
 """
@@ -48,10 +48,10 @@ class OutlinePartitions(Pass):
         nodes = module.graph.nodes
         if any(n.processor is None for n in nodes):
             raise StretchError("ir-invalid", "outline-partitions needs processors: run assign-delegates first")
-        proc_of = {}
+        proc_of: dict[str | None, tuple[str | None, str]] = {}
         for n in nodes:
-            if proc_of.setdefault(n.region, n.processor) != n.processor:
-                raise StretchError("ir-invalid", f"region {n.region} mixes processors")
+            if proc_of.setdefault(n.region, (n.processor, n.precision or "float32")) != (n.processor, n.precision or "float32"):
+                raise StretchError("ir-invalid", f"region {n.region} mixes processors or precisions")
         names = [r.name for r in module.regions]
         part_of = {r: r for r in names}
         for r in module.regions:
@@ -62,7 +62,9 @@ class OutlinePartitions(Pass):
         members: dict[str, list[str]] = {}
         for r in names:
             members.setdefault(part_of[r], []).append(r)
-        partitions = [Partition(name="+".join(regs), processor=proc_of[regs[0]], regions=regs) for regs in members.values()]
+        partitions = [
+            Partition(name="+".join(regs), processor=str(proc_of[regs[0]][0]), regions=regs, precision=proc_of[regs[0]][1]) for regs in members.values()
+        ]
         label = {r: p.name for p in partitions for r in p.regions}
         for n in nodes:
             n.partition = label[n.region]  # type: ignore[index]

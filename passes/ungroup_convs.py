@@ -75,7 +75,7 @@ def ungroup(module: Module, node: Node, taken: set[str]) -> list[Node]:
     )
     new.append(concat)
     for n in new:
-        n.region, n.processor, n.partition = node.region, node.processor, node.partition
+        n.region, n.processor, n.precision, n.partition = node.region, node.processor, node.precision, node.partition
     return new
 
 

@@ -8,6 +8,8 @@ the file. Example:
     target = "pixel6"                 # a phone name or a target YAML file
     pipeline = "find-branches,assign-delegates,outline-partitions,insert-sync-points,emit-bundle"
     calib = "calib/"                  # calibration data (a file or a directory)
+    precision = "auto"                # float | int8 | fp16-gpu | auto
+    io-dtype = "int8"                 # the bundle's model inputs/outputs (default: the ONNX model's dtype)
     place = { "s1.b1" = "gpu" }       # or "s1.b1=gpu,stem=cpu"
     place-from-model = false
     input-shape = { input = [1, 3, 224, 224] }
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from stretchc.errors import StretchError
+from stretchc.precision import POLICIES as PRECISION_POLICIES
 
 CONFIG_NAME = "stretchc.toml"
 
@@ -35,6 +38,8 @@ KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "target": ((str,), "phone name or target YAML file"),
     "pipeline": ((str,), "pass pipeline"),
     "calib": ((str,), "calibration data file or directory"),
+    "precision": ((str,), "precision policy"),
+    "io-dtype": ((str,), "dtype of the bundle's model inputs and outputs"),
     "preprocessing": ((dict,), "input preprocessing table"),
     "place": ((dict, str), "placement: a table region = processor, or REGION=PROC,..."),
     "place-from-model": ((bool,), "use the placement recorded in the model"),
@@ -42,6 +47,10 @@ KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "cache": ((bool,), "use the lowering cache"),
     "time-passes": ((bool,), "print the time of every pass"),
 }
+
+
+# keys whose value is one of a few words
+CHOICES: dict[str, tuple[str, ...]] = {"precision": PRECISION_POLICIES, "io-dtype": ("int8", "uint8")}
 
 
 @dataclass
@@ -82,6 +91,9 @@ def load_config(path: Path | None) -> ProjectConfig:
         if not isinstance(value, types):
             raise StretchError("bad-config", f"key {key!r} must be a {what}, not {type(value).__name__}", file=file)
         values[key] = value
+    for key, allowed in CHOICES.items():
+        if key in values and values[key] not in allowed:
+            raise StretchError("bad-config", f"key {key!r} must be one of {', '.join(allowed)}, not {values[key]!r}", file=file)
     if "target" in values and (values["target"].endswith((".yaml", ".yml")) or "/" in values["target"]):
         values["target"] = str(_resolve(base, values["target"]))
     if "calib" in values:

@@ -64,7 +64,7 @@ class CompileOptions:
     limits: ResourceLimits = field(default_factory=ResourceLimits)  # --limit; checked before the lowering
     extra: dict[str, Any] = field(default_factory=dict)
     # Called with the finished staging directory and the passes' report before the bundle is installed;
-    # raising refuses the bundle (e.g. --min-sqnr, which measures on inputs quantize-hexagon held out).
+    # raising refuses the bundle (e.g. --min-sqnr, which measures on inputs quantize-partitions held out).
     check_bundle: Callable[[Path, dict[str, Any]], None] | None = None
 
 

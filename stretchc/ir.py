@@ -5,10 +5,10 @@
   nothing else may touch them.
 - `Node`: an op with a dialect prefix (`tfl.CONV_2D`, `stretch.sync`), inputs (a `None` input is an omitted
   optional operand), outputs, attributes (the op's builtin options as plain values), and the fields the
-  passes fill in: `region`, `processor`, `partition`; `loc` is where the op came from: the name of the ONNX
-  tensor it computes, or None (see `stretchc/frontend/module.py`). A pass that replaces a node by several
-  gives each the original `loc`; the last of them in graph order is the one whose first output holds
-  that ONNX tensor (`holders`).
+  passes fill in: `region`, `processor`, `precision` (the dtype the op computes in, `stretchc.precision`),
+  `partition`; `loc` is where the op came from: the name of the ONNX tensor it computes, or None (see
+  `stretchc/frontend/module.py`). A pass that replaces a node by several gives each the original `loc`; the
+  last of them in graph order is the one whose first output holds that ONNX tensor (`holders`).
 - `Graph`: nodes in execution (topological) order, graph inputs and outputs.
 - `Module`: the graph plus what the passes derive (regions, partitions, sync points, buffer plan) and the
   model's I/O description (ONNX names and layouts).
@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
+
+from stretchc.precision import PRECISIONS
 
 PROCESSORS = ("cpu", "gpu", "dsp")
 
@@ -92,7 +94,7 @@ class Value:
 class Node:
     """One op. Construct with inputs and outputs; the node registers itself as their user and producer."""
 
-    __slots__ = ("op", "inputs", "outputs", "attrs", "region", "processor", "partition", "loc")
+    __slots__ = ("op", "inputs", "outputs", "attrs", "region", "processor", "precision", "partition", "loc")
 
     def __init__(
         self,
@@ -111,6 +113,7 @@ class Node:
         self.attrs: dict[str, object] = dict(attrs or {})
         self.region: str | None = None
         self.processor: str | None = None
+        self.precision: str | None = None
         self.partition: str | None = None
         self.loc = loc
         for i, v in enumerate(self.inputs):
@@ -167,13 +170,14 @@ class Region:
 
 @dataclass
 class Partition:
-    """A contiguous piece of the graph that runs on one processor as one TFLite model."""
+    """A contiguous piece of the graph that runs on one processor, at one precision, as one TFLite model."""
 
     name: str
     processor: str
     regions: list[str]
     inputs: list[str] = field(default_factory=list)  # boundary value names, in order
     outputs: list[str] = field(default_factory=list)
+    precision: str = "float32"
 
 
 @dataclass
@@ -318,6 +322,8 @@ class Module:
                 defined.add(id(v))
             if node.processor is not None and node.processor not in PROCESSORS:
                 raise IRError(f"{node.name!r}: unknown processor {node.processor!r}")
+            if node.precision is not None and node.precision not in PRECISIONS:
+                raise IRError(f"{node.name!r}: unknown precision {node.precision!r}")
         for v in g.values():
             prev = names.setdefault(v.name, id(v))
             if prev != id(v):
@@ -345,6 +351,8 @@ class Module:
         for p in self.partitions:
             if p.processor not in PROCESSORS:
                 raise IRError(f"partition {p.name!r}: unknown processor {p.processor!r}")
+            if p.precision not in PRECISIONS:
+                raise IRError(f"partition {p.name!r}: unknown precision {p.precision!r}")
         end = 0
         for b in sorted(self.buffers, key=lambda b: b.offset):
             if b.offset % 64:

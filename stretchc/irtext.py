@@ -159,7 +159,7 @@ def print_module(module: Module) -> str:
         outs = ", ".join(f"%{v.name}: {_type(v)}" for v in node.outputs)
         args = ", ".join(f"%{v.name}" if v is not None else "_" for v in node.inputs)
         line = f"{outs} = {node.op}({args}) {_j(node.attrs)}"
-        for key in ("region", "processor", "partition"):
+        for key in ("region", "processor", "precision", "partition"):
             val = getattr(node, key)
             if val is not None:
                 line += f" {key}={val}"
@@ -187,7 +187,7 @@ def _info_dict(info: TensorInfo) -> dict[str, object]:
 
 _TYPE_RE = re.compile(r"^(\w+)\[([\d,]*)\](?:q\(([^:]*):([^@)]*)(?:@(\d+))?\))?$")
 _DEF_RE = re.compile(r"^%(\S+?): (\S+)$")
-_NODE_RE = re.compile(r"^(?P<outs>.*?) = (?P<op>[\w.]+)\((?P<args>[^)]*)\) (?P<attrs>\{.*?\})(?P<rest>(?: (?:region|processor|partition)=\S+)*)(?: loc=(?P<loc>\".*\"))?$")
+_NODE_RE = re.compile(r"^(?P<outs>.*?) = (?P<op>[\w.]+)\((?P<args>[^)]*)\) (?P<attrs>\{.*?\})(?P<rest>(?: (?:region|processor|precision|partition)=\S+)*)(?: loc=(?P<loc>\".*\"))?$")
 
 
 def _parse_type(text: str, where: str) -> tuple[str, tuple[int, ...], QuantParams | None]:

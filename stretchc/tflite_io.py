@@ -12,6 +12,8 @@ Emit contract: deterministic bytes for the same nodes; buffer 0 is the empty sen
 
 from __future__ import annotations
 
+from typing import Callable
+
 import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
@@ -86,8 +88,11 @@ def _quant_of(t: S.TensorT) -> QuantParams | None:
     )
 
 
-def import_model(buf: bytes) -> Graph:
-    """Parse a TFLite flatbuffer (subgraph 0) into a Graph. Raises TFLiteImportError for what the IR lacks."""
+def import_model(buf: bytes, *, tensor_names: bool = False) -> Graph:
+    """Parse a TFLite flatbuffer (subgraph 0) into a Graph. Raises TFLiteImportError for what the IR lacks.
+
+    With `tensor_names`, values are named by their TFLite tensor names (which must be unique), e.g. to read
+    back a model `emit_model` wrote, whose tensors carry IR value names."""
     model = S.ModelT.InitFromPackedBuf(buf, 0)
     if not model.subgraphs:
         raise TFLiteImportError("the model has no subgraph")
@@ -106,7 +111,12 @@ def import_model(buf: bytes) -> Graph:
             data = np.frombuffer(bytes(buffer.data), dtype=np.dtype(dtype)).reshape(shape).copy()
         name = f"c{idx}" if data is not None else f"v{idx}"
         values[idx] = Value(name, shape, dtype, quant=_quant_of(t), data=data)
-    tensor_names = {idx: (t.name.decode() if isinstance(t.name, bytes) else str(t.name)) for idx, t in enumerate(sg.tensors)}
+    names_of = {idx: (t.name.decode() if isinstance(t.name, bytes) else str(t.name)) for idx, t in enumerate(sg.tensors)}
+    if tensor_names:
+        if len(set(names_of.values())) != len(names_of):
+            raise TFLiteImportError("two tensors share a name")
+        for idx, v in values.items():
+            v.name = names_of[idx]
     graph.inputs = [values[i] for i in inputs]
     for op in sg.operators:
         code = model.operatorCodes[op.opcodeIndex]
@@ -119,7 +129,7 @@ def import_model(buf: bytes) -> Graph:
         ins = [values[int(i)] if int(i) >= 0 else None for i in op.inputs]
         outs = [values[int(i)] for i in op.outputs]
         attrs["version"] = _own_version(kind, int(code.version), ins)
-        graph.nodes.append(Node(f"tfl.{kind}", ins, outs, attrs, loc=tensor_names[int(op.outputs[0])]))
+        graph.nodes.append(Node(f"tfl.{kind}", ins, outs, attrs, loc=names_of[int(op.outputs[0])]))
     graph.outputs = [values[int(i)] for i in sg.outputs]
     return graph
 
@@ -156,9 +166,11 @@ def _tensor(v: Value, buffer: int) -> S.TensorT:
 
 
 def emit_model(
-    nodes: list[Node], inputs: list[Value], outputs: list[Value], *, description: str = "stretchc"
+    nodes: list[Node], inputs: list[Value], outputs: list[Value], *, description: str = "stretchc",
+    resolve: Callable[[Value], Value] | None = None,
 ) -> bytes:
-    """Write `nodes` (in order) as a standalone TFLite model with the given boundary inputs and outputs."""
+    """Write `nodes` (in order) as a standalone TFLite model with the given boundary inputs and outputs.
+    `resolve` maps a value the nodes read to the value to write in its place (e.g. past a sync node)."""
     model = S.ModelT()
     model.version = 3
     model.description = description.encode()
@@ -170,6 +182,8 @@ def emit_model(
     code_index: dict[tuple[str, int], int] = {}
 
     def index_of(v: Value) -> int:
+        if resolve is not None:
+            v = resolve(v)
         if id(v) not in tensor_index:
             buffer = 0
             if v.is_const:

@@ -8,8 +8,9 @@ that reads the same both ways ([1,8,8,8]) is compared both ways and the closer o
 
 Every check decides the verdict, each against its own tolerance: it passes when
 `max|bundle - onnx| <= atol + rtol * max|onnx|`, with `atol` defaulting to 1e-4 x max|onnx| of that
-tensor; for a bundle with int8 (DSP) partitions, or with `min_sqnr`, when its SQNR (dB, over all samples)
-is at least `min_sqnr` (default 20 dB). NaN or infinity where the reference has something else is an
+tensor; for a bundle with int8 partitions, or with `min_sqnr`, when its SQNR (dB, over all samples) is at
+least `min_sqnr` (default 20 dB). An int8 sync point is dequantized with its scale and zero point (the
+manifest's `quant`) before it is compared. NaN or infinity where the reference has something else is an
 infinite error. A sync point whose ONNX tensor is unknown (the manifest names none, the model has no such
 tensor, or its element count differs) cannot be checked: the report lists it as unmatched, with why, and
 the verdict says how many were not checked. Classifier outputs ([1, K]) also report top-1 agreement, and
@@ -30,10 +31,11 @@ from stretchc.console import Console
 from stretchc.errors import StretchError
 from stretchc.frontend.module import CHANNEL_LAST, onnx_inputs, unread_inputs
 from stretchc.frontend.validate import load_model
+from stretchc.precision import QUANTIZED, dequantize_array
 from stretchc.runtime.host import HostRuntime
 
 DEFAULT_RELATIVE_ATOL = 1e-4
-DEFAULT_QUANTIZED_MIN_SQNR = 20.0  # dB: the pass criterion of a bundle with int8 (DSP) partitions, unless --atol is given
+DEFAULT_QUANTIZED_MIN_SQNR = 20.0  # dB: the pass criterion of a bundle with int8 partitions, unless --atol is given
 SEEDED_INT_HIGH = 8  # seeded integer inputs (other than 8-bit) are uniform in [0, 8): valid indices into small tables
 
 
@@ -74,7 +76,7 @@ class VerifyReport:
     samples: int
     checks: list[Check] = field(default_factory=list)
     top1_agreement: dict[str, float] = field(default_factory=dict)  # classifier outputs: share of equal argmax
-    quantized: bool = False  # the bundle has int8 (DSP) partitions
+    quantized: bool = False  # the bundle has int8 partitions
     accuracy: list[OutputAccuracy] = field(default_factory=list)  # with labels: top-1 per classifier output
 
     @property
@@ -307,6 +309,8 @@ def verify_bundle(
             if s["name"] in unmatched:
                 continue
             value = np.asarray(captured[s["name"]])
+            if s["quant"] is not None:
+                value = dequantize_array(value, s["quant"]["scale"][0], s["quant"]["zero_point"][0])
             r = np.asarray(ref[s["onnx_tensor"]])
             if s["name"] not in sync_stats:
                 options = layouts(tuple(value.shape), tuple(r.shape))
@@ -316,7 +320,7 @@ def verify_bundle(
                 sync_stats[s["name"]] = [(perm, ErrorStats()) for perm in options]
             for perm, stats in sync_stats[s["name"]]:
                 stats.add(value, np.transpose(r, perm) if perm is not None else r.reshape(value.shape))
-    quantized = any(p["processor"] == "dsp" for p in manifest["partitions"])
+    quantized = any(p["precision"] in QUANTIZED for p in manifest["partitions"])
     if min_sqnr is None and quantized and atol is None:
         min_sqnr = DEFAULT_QUANTIZED_MIN_SQNR
     report = VerifyReport(samples=len(feeds), quantized=quantized)

@@ -6,46 +6,31 @@ and to move feeds and results between the ONNX model's layout and the module's.
 
 from __future__ import annotations
 
-import copy
-from typing import Callable
-
 import numpy as np
 
-from stretchc.ir import Graph, Module, TensorInfo
+from stretchc.ir import Module, TensorInfo, Value
 from stretchc.tflite_io import emit_model
-
-
-def without_sync(graph: Graph) -> tuple[Graph, Callable[[str], str]]:
-    """A copy of `graph` (constant data shared, not copied) with every sync node removed and its output
-    replaced by its input; and a function from a value name of `graph` to its name in the copy."""
-    memo = {id(v.data): v.data for v in graph.values() if v.data is not None}
-    g = copy.deepcopy(graph, memo)
-    source: dict[str, str] = {}
-    for node in [n for n in g.nodes if n.op == "stretch.sync"]:
-        src, dst = node.inputs[0], node.outputs[0]
-        assert src is not None
-        source[dst.name] = src.name
-        g.remove(node)
-        g.replace_all_uses(dst, src)
-
-    def resolve(name: str) -> str:
-        while name in source:
-            name = source[name]
-        return name
-
-    return g, resolve
 
 
 def whole_model(module: Module) -> tuple[bytes, list[str]]:
     """The module's TFLite nodes as one model whose inputs are the graph inputs and whose outputs are the
-    module's outputs; with the TFLite name of each output, in `module.outputs` order."""
-    g, resolve = without_sync(module.graph)
-    values = g.value_map()
-    outputs = [resolve(o.name) for o in module.graph.outputs]
+    module's outputs (sync nodes skipped: their readers read the synced value); with the TFLite name of each
+    output, in `module.outputs` order. Nothing is copied and nothing recurses over the graph's depth."""
+    source: dict[int, Value] = {}
+    for node in module.graph.nodes:
+        if node.op == "stretch.sync" and node.inputs[0] is not None:
+            source[id(node.outputs[0])] = node.inputs[0]
+
+    def resolve(v: Value) -> Value:
+        while id(v) in source:
+            v = source[id(v)]
+        return v
+
+    g = module.graph
     nodes = [n for n in g.nodes if n.op.startswith("tfl.")]
-    buf = emit_model(nodes, list(g.inputs), [values[n] for n in outputs], description="stretchc whole model")
-    by_value = dict(zip([o.name for o in module.graph.outputs], outputs))
-    return buf, [by_value[info.value] for info in module.outputs]
+    outputs = {o.name: resolve(o) for o in g.outputs}
+    buf = emit_model(nodes, list(g.inputs), list(outputs.values()), description="stretchc whole model", resolve=resolve)
+    return buf, [outputs[info.value].name for info in module.outputs]
 
 
 def to_module_layout(module: Module, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -58,6 +43,12 @@ def to_module_layout(module: Module, feed: dict[str, np.ndarray]) -> dict[str, n
             arr = np.transpose(arr, info.perm)
         out[info.value] = np.ascontiguousarray(arr.reshape(values[info.value].shape), dtype=values[info.value].dtype)
     return out
+
+
+def graph_inputs(module: Module, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """An ONNX-layout feed as the arrays of the module's graph inputs, in their order (module layout)."""
+    by_value = to_module_layout(module, feed)
+    return [by_value[v.name] for v in module.graph.inputs]
 
 
 def to_onnx_layout(info: TensorInfo, arr: np.ndarray) -> np.ndarray:

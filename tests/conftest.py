@@ -22,6 +22,24 @@ if "STRETCHC_CACHE_DIR" not in os.environ:
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pipeline_with(precision: str, **quantize: object) -> str:
+    """The default pipeline with assign-delegates{precision} and quantize-partitions options (min-sqnr 0 unless
+    given: no accuracy guard), as `stretchc compile --precision ...` would write it."""
+    import dataclasses
+
+    from stretchc.driver import default_pipeline
+    from stretchc.passmanager import parse_pipeline, print_pipeline
+
+    passes = []
+    for p in parse_pipeline(default_pipeline()):
+        if p.name == "assign-delegates":
+            p = dataclasses.replace(p, precision=precision)
+        if p.name == "quantize-partitions":
+            p = dataclasses.replace(p, **{"min_sqnr": 0.0, **quantize})
+        passes.append(p)
+    return print_pipeline(passes)
+
+
 @pytest.fixture
 def save_model(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Write a ModelProto into tmp_path and return the path."""

@@ -29,6 +29,8 @@ const std::map<std::string, std::string> kDelegateOf = {{"cpu", "xnnpack"}, {"gp
 const std::set<std::string> kDelegates = {"xnnpack", "gpu", "hexagon"};
 const std::set<std::string> kKinds = {"input", "output", "fork", "join", "edge"};
 const std::set<std::string> kLayouts = {"as-is", "NCHW", "reshape"};
+const std::set<std::string> kPrecisions = {"float32", "float16", "int8", "uint8"};
+const std::set<std::string> kConversionOps = {"QUANTIZE", "DEQUANTIZE"};
 const std::string kHost = "host";
 
 [[noreturn]] void Fail(Rule r, const std::string& msg) { throw BundleError(r, msg); }
@@ -152,9 +154,12 @@ class Loader {
       case Rule::kReferences: return References();
       case Rule::kBindings: return Bindings();
       case Rule::kDelegate: return Delegate();
+      case Rule::kPrecision: return Precision();
       case Rule::kTensorSize: return TensorSize();
       case Rule::kArena: return Arena();
       case Rule::kIoLayout: return IoLayout();
+      case Rule::kSyncQuant: return SyncQuant();
+      case Rule::kConversions: return Conversions();
       case Rule::kScheduleCover: return ScheduleCover();
       case Rule::kDataflowCycle: return DataflowCycle();
       case Rule::kScheduleOrder: return ScheduleOrder();
@@ -199,6 +204,19 @@ class Loader {
                               std::to_string(rules::kFormatVersion) + ")");
   }
 
+  // A quantization table's fields (the schema rule: a scale, a zero point and an axis >= 0, finite scales).
+  static Quant ReadQuant(const fbs::Quant* x, const std::string& what) {
+    Quant q;
+    if (x->scale()) q.scale.assign(x->scale()->begin(), x->scale()->end());
+    q.zero_point = Ints(x->zero_point(), (what + ".zero_point").c_str(), std::numeric_limits<int64_t>::min());
+    q.axis = x->axis();
+    if (q.scale.empty() || q.zero_point.empty() || q.axis < 0)
+      Fail(Rule::kSchema, "manifest field " + what + " needs a scale, a zero point and an axis >= 0");
+    for (double s : q.scale)
+      if (!std::isfinite(s)) Fail(Rule::kSchema, "manifest field " + what + ".scale is not a finite number");
+    return q;
+  }
+
   ModelIO ReadIO(const fbs::ModelIO* x) {
     ModelIO io;
     x = Need(x, "io");
@@ -215,13 +233,7 @@ class Loader {
     }
     if (x->quant()) {
       io.has_quant = true;
-      if (x->quant()->scale()) io.quant.scale.assign(x->quant()->scale()->begin(), x->quant()->scale()->end());
-      io.quant.zero_point = Ints(x->quant()->zero_point(), "io.quant.zero_point", std::numeric_limits<int64_t>::min());
-      io.quant.axis = x->quant()->axis();
-      if (io.quant.scale.empty() || io.quant.zero_point.empty() || io.quant.axis < 0)
-        Fail(Rule::kSchema, "manifest field io.quant needs a scale, a zero point and an axis >= 0");
-      for (double s : io.quant.scale)
-        if (!std::isfinite(s)) Fail(Rule::kSchema, "manifest field io.quant.scale is not a finite number");
+      io.quant = ReadQuant(x->quant(), "io.quant");
     }
     return io;
   }
@@ -257,6 +269,7 @@ class Loader {
       if (!IsHex64(q.sha256)) Fail(Rule::kSchema, "partition " + q.name + ": sha256 is not 64 lower-case hex digits");
       q.processor = OneOf(p->processor(), "partition.processor", Keys(kDelegateOf));
       q.delegate = OneOf(p->delegate(), "partition.delegate", kDelegates);
+      q.precision = OneOf(p->precision(), "partition.precision", kPrecisions);
       if (p->delegate_options())
         for (auto o : *p->delegate_options()) {
           Option opt;
@@ -305,6 +318,16 @@ class Loader {
         sp.slot = Name(s->slot(), "sync.slot");
         sp.kind = OneOf(s->kind(), "sync.kind", kKinds);
         if (s->onnx_tensor()) sp.onnx_tensor = Str(s->onnx_tensor(), "sync.onnx_tensor");
+        if (s->quant()) {
+          sp.has_quant = true;
+          sp.quant = ReadQuant(s->quant(), "sync.quant");
+        }
+        if (s->conversions())
+          for (auto c : *s->conversions()) {
+            c = Need(c, "conversion");
+            sp.conversions.push_back({Name(c->partition(), "conversion.partition"), OneOf(c->op(), "conversion.op", kConversionOps),
+                                      Dtype(c->from_dtype(), "conversion.from_dtype"), Dtype(c->to_dtype(), "conversion.to_dtype")});
+          }
         if (sp.consumers.empty()) Fail(Rule::kSchema, "sync point " + sp.name + " has no consumers");
         b_.sync_points.push_back(std::move(sp));
       }
@@ -462,6 +485,12 @@ class Loader {
     }
   }
 
+  void Precision() {
+    for (auto& q : b_.partitions)
+      if (q.processor == "dsp" && q.precision != "int8" && q.precision != "uint8")
+        Fail(Rule::kPrecision, "partition " + q.name + ": the DSP runs int8 or uint8 only, not " + q.precision);
+  }
+
   // ---------------------------------------------------------------- sizes, arena, layouts
 
   // Bytes of a dense tensor, or fail tensor-size (rank, dimensions, total), computed without overflow.
@@ -531,6 +560,37 @@ class Loader {
         const Slot& sl = b_.slots[b_.sync_points[io.sync_index].slot_index];
         if (sl.dtype != io.bundle_dtype || sl.shape != io.bundle_shape) fail("slot " + sl.name + " does not hold its bundle tensor");
       }
+  }
+
+  // ---------------------------------------------------------------- 8-bit sync points and conversions
+
+  void SyncQuant() {
+    for (auto& sp : b_.sync_points) {
+      const Slot& sl = b_.slots[sp.slot_index];
+      bool eight_bit = sl.dtype == "int8" || sl.dtype == "uint8";
+      if (sp.has_quant != eight_bit)
+        Fail(Rule::kSyncQuant, "sync point " + sp.name + ": slot " + sl.name + " is " + sl.dtype + (eight_bit ? " without" : " with") + " quantization");
+      if (!sp.has_quant) continue;
+      if (sp.quant.scale.size() != 1 || sp.quant.zero_point.size() != 1 || !(sp.quant.scale[0] > 0))
+        Fail(Rule::kSyncQuant, "sync point " + sp.name + ": quantization must be one positive scale and one zero point");
+      int64_t lo = sl.dtype == "int8" ? -128 : 0, hi = sl.dtype == "int8" ? 127 : 255;
+      if (sp.quant.zero_point[0] < lo || sp.quant.zero_point[0] > hi)
+        Fail(Rule::kSyncQuant, "sync point " + sp.name + ": zero point " + std::to_string(sp.quant.zero_point[0]) + " is outside " + sl.dtype);
+    }
+  }
+
+  void Conversions() {
+    for (auto& sp : b_.sync_points) {
+      const std::string& dtype = b_.slots[sp.slot_index].dtype;
+      for (auto& cv : sp.conversions) {
+        if (cv.from_dtype == cv.to_dtype) Fail(Rule::kConversions, "sync point " + sp.name + ": conversion " + cv.op + " does not change the dtype");
+        bool by_producer = cv.partition == sp.producer && cv.to_dtype == dtype;
+        bool by_consumer = cv.from_dtype == dtype && std::find(sp.consumers.begin(), sp.consumers.end(), cv.partition) != sp.consumers.end();
+        if (!by_producer && !by_consumer)
+          Fail(Rule::kConversions, "sync point " + sp.name + ": conversion in " + cv.partition + " is neither its producer's into " + dtype +
+                                       " nor a consumer's from it");
+      }
+    }
   }
 
   // ---------------------------------------------------------------- schedule and liveness

@@ -49,7 +49,7 @@ struct Option {
 };
 
 struct Partition {
-  std::string name, file, sha256, processor, delegate;
+  std::string name, file, sha256, processor, precision, delegate;
   std::map<std::string, Option> delegate_options;
   int threads = 1;
   std::vector<int> affinity;
@@ -65,10 +65,18 @@ struct Partition {
   std::vector<uint8_t> fallback_bytes;
 };
 
+// A QUANTIZE or DEQUANTIZE the compiler planned where a boundary tensor changes dtype (run inside `partition`).
+struct Conversion {
+  std::string partition, op, from_dtype, to_dtype;
+};
+
 struct SyncPoint {
   std::string name, value, producer, slot, kind;
   std::string onnx_tensor;  // the ONNX tensor it carries, for verification; empty when the manifest names none
   std::vector<std::string> consumers;
+  bool has_quant = false;  // an int8/uint8 sync point: its scale and zero point
+  Quant quant;
+  std::vector<Conversion> conversions;
   int slot_index = -1;
   int producer_index = -1;  // -1 = host
 };
@@ -103,10 +111,11 @@ struct Bundle {
 
 // Reads DIR/manifest.bin and checks every rule of schemas/bundle_rules.json that this reader checks, in the
 // table's order (the same rules, order and ids as stretchc.bundle.validate): the files, the flatbuffer,
-// format and version, field types, names and cross references, bindings, sizes and the arena, layouts, the
-// schedule (cover, no cycle, step order), live slots never sharing bytes, aliases, partition files and
-// SHA256SUMS. Throws BundleError naming the first rule broken. With load_files=false the partition files
-// are only checked, not kept. The rule partition-tensors is checked by Runtime when it binds the models.
+// format and version, field types, names and cross references, bindings, delegates and partition
+// precisions, sizes and the arena, layouts, sync point quantization and conversions, the schedule (cover,
+// no cycle, step order), live slots never sharing bytes, aliases, partition files and SHA256SUMS. Throws
+// BundleError naming the first rule broken. With load_files=false the partition files are only checked,
+// not kept. The rule partition-tensors is checked by Runtime when it binds the models.
 Bundle LoadBundle(const std::string& dir, bool load_files = true);
 
 size_t DtypeSize(const std::string& dtype);  // 0 if the IR does not know it

@@ -333,15 +333,17 @@ RunTimes Runtime::Run() {
 
 void Runtime::SetInput(size_t i, const NpyArray& a) {
   const ModelIO& io = b_.inputs.at(i);
-  if (a.dtype != io.dtype || a.shape != io.shape) {
+  // An input the bundle holds quantized takes the ONNX dtype (quantized here) or the bundle's dtype as it is.
+  bool raw = io.has_quant && a.dtype == io.bundle_dtype;
+  if ((a.dtype != io.dtype && !raw) || a.shape != io.shape) {
     std::string s;
     for (auto d : io.shape) s += (s.empty() ? "" : "x") + std::to_string(d);
-    throw std::runtime_error("input " + io.name + ": expected " + io.dtype + " " + s + ", got " + a.dtype);
+    throw std::runtime_error("input " + io.name + ": expected " + io.dtype + (io.has_quant ? " or " + io.bundle_dtype : "") + " " + s + ", got " + a.dtype);
   }
   const Slot& sl = b_.slots[b_.sync_points[io.sync_index].slot_index];
   std::vector<uint8_t> tmp;
   const uint8_t* src = a.data.data();
-  size_t es = DtypeSize(io.dtype);
+  size_t es = DtypeSize(a.dtype);
   if (io.has_perm && io.layout == "NCHW") {
     tmp.resize(a.data.size());
     PermuteCopy(a.data.data(), tmp.data(), io.shape, io.perm, es, true);
@@ -349,7 +351,7 @@ void Runtime::SetInput(size_t i, const NpyArray& a) {
   }
   size_t n = a.data.size() / es;
   uint8_t* dst = arena_ + sl.offset;
-  if (io.has_quant) {
+  if (io.has_quant && !raw) {
     if (io.dtype != "float32" || (io.bundle_dtype != "int8" && io.bundle_dtype != "uint8"))
       throw std::runtime_error("input " + io.name + ": unsupported quantization " + io.dtype + " -> " + io.bundle_dtype);
     double scale = io.quant.scale[0];
@@ -358,7 +360,8 @@ void Runtime::SetInput(size_t i, const NpyArray& a) {
     for (size_t k = 0; k < n; ++k) {
       float x;
       std::memcpy(&x, src + 4 * k, 4);
-      double q = std::nearbyint(static_cast<double>(x) / scale) + static_cast<double>(zp);
+      // TFLite's QUANTIZE: round half away from zero, then saturate
+      double q = std::round(static_cast<double>(x / static_cast<float>(scale))) + static_cast<double>(zp);
       int v = static_cast<int>(std::min<double>(hi, std::max<double>(lo, q)));
       if (io.bundle_dtype == "int8") reinterpret_cast<int8_t*>(dst)[k] = static_cast<int8_t>(v);
       else dst[k] = static_cast<uint8_t>(v);

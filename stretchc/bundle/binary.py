@@ -22,6 +22,7 @@ from stretchc.bundle.fbs import (  # noqa: F401  (the generated T classes refere
     Binding,
     Buffers,
     Compiler,
+    Conversion,
     Fallback,
     Lane,
     Latency,
@@ -99,6 +100,7 @@ def _binding(d: dict[str, Any]) -> Binding.BindingT:
 def _partition(d: dict[str, Any]) -> Partition.PartitionT:
     t = Partition.PartitionT()
     t.name, t.file, t.sha256, t.processor, t.delegate = d["name"], d["file"], d["sha256"], d["processor"], d["delegate"]
+    t.precision = d["precision"]
     t.delegateOptions = [_option(k, v) for k, v in sorted(d["delegate_options"].items())]
     t.threads = int(d["threads"])
     t.affinity = _ints(d["affinity"])
@@ -117,6 +119,12 @@ def _sync_point(d: dict[str, Any]) -> SyncPoint.SyncPointT:
     t.name, t.value, t.producer, t.slot, t.kind = d["name"], d["value"], d["producer"], d["slot"], d["kind"]
     t.onnxTensor = d.get("onnx_tensor")
     t.consumers = list(d["consumers"])
+    t.quant = _quant(d["quant"])
+    t.conversions = []
+    for c in d["conversions"]:
+        ct = Conversion.ConversionT()
+        ct.partition, ct.op, ct.fromDtype, ct.toDtype = c["partition"], c["op"], c["from_dtype"], c["to_dtype"]
+        t.conversions.append(ct)
     return t
 
 
@@ -278,6 +286,7 @@ def _d_partition(p: Partition.PartitionT) -> dict[str, Any]:
         "file": _str(p.file, "partition.file"),
         "sha256": _str(p.sha256, "partition.sha256"),
         "processor": _str(p.processor, "partition.processor"),
+        "precision": _str(p.precision, "partition.precision"),
         "delegate": _str(p.delegate, "partition.delegate"),
         "delegate_options": dict(_d_option(_need(o, "option")) for o in (p.delegateOptions or [])),
         "threads": int(p.threads),
@@ -300,6 +309,16 @@ def _d_sync(s: SyncPoint.SyncPointT) -> dict[str, Any]:
         "consumers": _strs(s.consumers, "sync.consumers"),
         "slot": _str(s.slot, "sync.slot"),
         "kind": _str(s.kind, "sync.kind"),
+        "quant": _d_quant(s.quant),
+        "conversions": [
+            {
+                "partition": _str(c.partition, "conversion.partition"),
+                "op": _str(c.op, "conversion.op"),
+                "from_dtype": _str(c.fromDtype, "conversion.from_dtype"),
+                "to_dtype": _str(c.toDtype, "conversion.to_dtype"),
+            }
+            for c in (_need(x, "conversion") for x in (s.conversions or []))
+        ],
     }
     if s.onnxTensor is not None:  # optional: absent in both forms when the sync point carries no known ONNX tensor
         d["onnx_tensor"] = _str(s.onnxTensor, "sync.onnx_tensor")

@@ -1,11 +1,13 @@
 """The bundle manifest: built from a compiled module, written as JSON, read back and checked.
 
 Format (see `schemas/manifest.schema.json`): format name and version, compiler, model, target, model
-inputs/outputs (ONNX name, shape, dtype, layout permutation, the sync point that carries them), partitions
-(file, sha256, processor, delegate and its options, threads, core affinity, fallback, boundary tensors
-bound to sync points), sync points (with the ONNX tensor each carries, when known: `onnx_tensor`), the
-buffer plan (arena size, alignment, slot offsets, aliasing), and the schedule (one lane per processor;
-steps of partitions that may run at the same time).
+inputs/outputs (ONNX name, shape, dtype, layout permutation, bundle dtype and quantization, the sync point that
+carries them), partitions (file, sha256, processor, precision, delegate and its options, threads, core
+affinity, fallback, boundary tensors bound to sync points), sync points (with the ONNX tensor each carries,
+when known: `onnx_tensor`; the quantization of int8 ones; the conversions planned where a boundary changes
+dtype), the buffer plan (arena size, alignment, slot offsets, aliasing), and the schedule (one lane per
+processor; steps of partitions that may run at the same time).
+Version 2 added partition precision and sync point quant / conversions (int8 sync points).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from stretchc import __version__
 from stretchc.ir import Module, SyncPoint
 
 FORMAT = "stretchc-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_JSON = "manifest.json"
 MANIFEST_BIN = "manifest.bin"
 SHA256SUMS = "SHA256SUMS"
 DELEGATES = {"cpu": "xnnpack", "gpu": "gpu", "dsp": "hexagon"}
 LANE_ORDER = ("cpu", "gpu", "dsp")
+CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -78,6 +81,22 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
             return None
         return {"scale": list(q.scale), "zero_point": list(q.zero_point), "axis": q.axis}
 
+    def conversions(name: str) -> list[dict[str, Any]]:
+        """The planned conversions of a sync point's value: by its producer into it, or by a consumer from it."""
+        v = values[name]
+        nodes = ([v.producer] if v.producer is not None else []) + [u for s in v.users if s.op == "stretch.sync" for u in s.outputs[0].users]
+        out = []
+        for n in nodes:
+            if n.kind in CONVERSION_OPS and n.inputs[0] is not None and n.inputs[0].dtype != n.outputs[0].dtype:
+                out.append({"partition": n.partition, "op": n.kind, "from_dtype": n.inputs[0].dtype, "to_dtype": n.outputs[0].dtype})
+        for t in module.inputs:  # held quantized in the bundle: the runtime converts as it copies the input in
+            if t.value == name and t.dtype != v.dtype:
+                out.append({"partition": "host", "op": "QUANTIZE", "from_dtype": t.dtype, "to_dtype": v.dtype})
+        for t in module.outputs:
+            if t.value == name and t.dtype != v.dtype:
+                out.append({"partition": "host", "op": "DEQUANTIZE", "from_dtype": v.dtype, "to_dtype": t.dtype})
+        return out
+
     def model_io(infos: list) -> list[dict[str, Any]]:  # type: ignore[type-arg]
         out = []
         for t in infos:
@@ -108,8 +127,9 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
             "file": path,
             "sha256": sha256_bytes(files[path]),
             "processor": p.processor,
+            "precision": p.precision,
             "delegate": DELEGATES[p.processor],
-            "delegate_options": _delegate_options(p.processor, target),
+            "delegate_options": _delegate_options(p.processor, p.precision, target),
             "threads": target.cpu_threads if target is not None else 1,
             "affinity": list(target.cpu_affinity) if target is not None else [],
             "fallback": None if p.processor == "cpu" else {"processor": "cpu", "delegate": "xnnpack", "file": path},
@@ -136,23 +156,26 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
         "inputs": model_io(module.inputs),
         "outputs": model_io(module.outputs),
         "partitions": partitions,
-        "sync_points": [_sync_point(s, onnx_tensor.get(s.value)) for s in module.sync_points],
+        "sync_points": [_sync_point(s, onnx_tensor.get(s.value), quant(s.value), conversions(s.value)) for s in module.sync_points],
         "buffers": {"alignment": 64, "arena_size": module.arena_size, "slots": slots, "aliases": aliases},
         "schedule": {"lanes": lanes, "steps": _steps(module)},
         "predicted_latency_ms": None,
     }
 
 
-def _sync_point(s: SyncPoint, onnx_tensor: str | None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": s.name, "value": s.value, "producer": s.producer, "consumers": list(s.consumers), "slot": s.slot, "kind": s.kind}
+def _sync_point(s: SyncPoint, onnx_tensor: str | None, quant: dict[str, Any] | None, conversions: list[dict[str, Any]]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": s.name, "value": s.value, "producer": s.producer, "consumers": list(s.consumers), "slot": s.slot, "kind": s.kind,
+        "quant": quant, "conversions": conversions,
+    }
     if onnx_tensor is not None:  # optional (absent: the sync point carries no ONNX tensor the lowering could name)
         entry["onnx_tensor"] = onnx_tensor
     return entry
 
 
-def _delegate_options(processor: str, target: Any) -> dict[str, Any]:
+def _delegate_options(processor: str, precision: str, target: Any) -> dict[str, Any]:
     if processor == "gpu":
-        return {"backend": "opencl", "precision": "fp32", "max_delegated_partitions": 1}
+        return {"backend": "opencl", "precision": "fp16" if precision == "float16" else "fp32", "max_delegated_partitions": 1}
     if processor == "dsp":
         dsp = target.raw["dsp"] if target is not None else {}
         return {"powersave_level": int(dsp.get("powersave_level", 255)), "library_path": "/data/local/tmp", "skel": dsp.get("skel", "")}

@@ -26,6 +26,7 @@ from stretchc import safejson
 from stretchc.bundle.manifest import DELEGATES, FORMAT, FORMAT_VERSION, MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, sharing_pairs
 from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES
+from stretchc.precision import QUANTIZED
 
 HOST = "host"  # the producer of model inputs and the consumer of model outputs
 LOAD_TIME_RULES = ("partition-tensors",)  # checked by a runtime when it loads a partition's model
@@ -411,6 +412,13 @@ def _delegate(ctx: _Ctx) -> None:
             ctx.fail(f"partition {p['name']}: the fallback must be cpu/{DELEGATES['cpu']}")
 
 
+@_rule("precision")
+def _precision(ctx: _Ctx) -> None:
+    for p in ctx.m["partitions"]:
+        if p["processor"] == "dsp" and p["precision"] not in QUANTIZED:
+            ctx.fail(f"partition {p['name']}: the DSP runs int8 or uint8 only, not {p['precision']}")
+
+
 # ---------------------------------------------------------------- sizes, arena, layouts
 
 
@@ -482,6 +490,38 @@ def _io_layout(ctx: _Ctx) -> None:
             slot = slots[syncs[io["sync"]]["slot"]]
             if slot["dtype"] != io["bundle_dtype"] or slot["shape"] != bshape:
                 ctx.fail(f"{what}: slot {slot['name']} ({slot['dtype']}{slot['shape']}) does not hold its bundle tensor ({io['bundle_dtype']}{bshape})")
+
+
+# ---------------------------------------------------------------- 8-bit sync points and conversions
+
+
+@_rule("sync-quant")
+def _sync_quant(ctx: _Ctx) -> None:
+    for s in ctx.m["sync_points"]:
+        slot = ctx.slots[s["slot"]]
+        q, eight_bit = s["quant"], slot["dtype"] in QUANTIZED
+        if (q is not None) != eight_bit:
+            ctx.fail(f"sync point {s['name']}: slot {slot['name']} is {slot['dtype']} {'without' if eight_bit else 'with'} quantization")
+        if q is None:
+            continue
+        if len(q["scale"]) != 1 or len(q["zero_point"]) != 1 or not (math.isfinite(q["scale"][0]) and q["scale"][0] > 0):
+            ctx.fail(f"sync point {s['name']}: quantization must be one positive scale and one zero point")
+        lo, hi = (-128, 127) if slot["dtype"] == "int8" else (0, 255)
+        if not lo <= q["zero_point"][0] <= hi:
+            ctx.fail(f"sync point {s['name']}: zero point {q['zero_point'][0]} is outside {slot['dtype']}")
+
+
+@_rule("conversions")
+def _conversions(ctx: _Ctx) -> None:
+    for s in ctx.m["sync_points"]:
+        dtype = ctx.slots[s["slot"]]["dtype"]
+        for c in s["conversions"]:
+            if c["from_dtype"] == c["to_dtype"]:
+                ctx.fail(f"sync point {s['name']}: conversion {c['op']} does not change the dtype")
+            by_producer = c["partition"] == s["producer"] and c["to_dtype"] == dtype
+            by_consumer = c["partition"] in s["consumers"] and c["from_dtype"] == dtype
+            if not (by_producer or by_consumer):
+                ctx.fail(f"sync point {s['name']}: conversion in {c['partition']} is neither its producer's into {dtype} nor a consumer's from it")
 
 
 # ---------------------------------------------------------------- schedule and liveness

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ from stretchc.errors import StretchError
 from stretchc.frontend.validate import parse_input_shapes
 from stretchc.limits import parse_limits
 from stretchc.passes.assign_delegates import parse_placement
-from stretchc.passmanager import registry
+from stretchc.passmanager import parse_pipeline, print_pipeline, registry
+from stretchc.precision import POLICIES as PRECISION_POLICIES
+
+AUTO_MIN_SQNR = 30.0  # dB: --precision auto's accuracy bound unless --min-sqnr says otherwise
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -41,12 +45,14 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pipeline", help="the pass pipeline (default: see `stretchc passes`)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...", help="static shape for a dynamic input")
     p.add_argument("--const-input", action="append", default=[], metavar="NAME=FILE.npy", help="the value of an input, fixed at compile time (it becomes a constant; the bundle no longer takes it); a recorded dependency")
-    p.add_argument("--calib", metavar="PATH", help="calibration data (file or directory) for DSP quantization; a recorded dependency")
+    p.add_argument("--precision", choices=PRECISION_POLICIES, default=None, help="float, int8 (every partition, needs --calib), fp16-gpu, or auto (default: the fastest precision per partition that keeps --min-sqnr; int8 only with --calib)")
+    p.add_argument("--io-dtype", choices=("int8", "uint8"), default=None, help="hold every model input and output in the bundle as int8/uint8 with the calibration's scale (the runtime converts)")
+    p.add_argument("--calib", metavar="PATH", help="calibration data (file or directory) for int8 partitions; a recorded dependency")
     p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="image calibration preprocessing (scaled to [0,1] first, then (x-mean)/std, NCHW)")
     p.add_argument("--on-ineligible", choices=("error", "cpu"), default=None, help="an op the Hexagon delegate cannot run: fail (default) or move its region to the CPU")
     p.add_argument("--hexagon-dtype", choices=("int8", "uint8"), default=None, help="quantized type of DSP partitions: int8 (default; per-channel weights) or uint8 (legacy asymmetric, per-tensor)")
-    p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="fail (verify-failed) when an output's SQNR vs the float model on held-out inputs is below DB")
-    p.add_argument("--calib-holdout", type=int, default=None, metavar="N", help="--min-sqnr with a --calib data set: hold out its last N samples (default 20%%, at least 1) for the SQNR check; the rest calibrate")
+    p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="--precision auto: the accuracy bound (default 30); any policy: fail (verify-failed) when an output's SQNR vs the ONNX model on held-out inputs is below DB")
+    p.add_argument("--calib-holdout", type=int, default=None, metavar="N", help="--min-sqnr or --precision auto with a --calib data set: hold out its last N samples (default 20%%, at least 1) to measure on; the rest calibrate")
     p.add_argument("--limit", action="append", default=[], metavar="KEY=N", help="raise or lower a resource limit checked before lowering: input-elements, tensor-bytes, arena-bytes, memory-bytes (N may end in K, M, G, T)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the lowering cache ($STRETCHC_CACHE_DIR, ~/.cache/stretchc)")
     p.add_argument("--config", metavar="FILE", help="project defaults (default: ./stretchc.toml if present); the command line overrides them")
@@ -105,14 +111,26 @@ def placement_table(result: CompileResult) -> str:
     rows = [f"bundle {result.output} for {m['target']['name']} ({m['target']['description']})"]
     pr = result.report.get("placement_report") or {}
     region_ms = {r["region"]: r["predicted_ms"] for r in pr.get("regions", [])}
-    rows.append(f"  {'partition':<24} {'processor':<9} {'delegate':<8} {'pred. ms':>9}  regions")
+    rows.append(f"  {'partition':<24} {'processor':<9} {'precision':<9} {'delegate':<8} {'pred. ms':>9}  regions")
     for p in m["partitions"]:
         mark = " (--place)" if set(p["regions"]) & overrides else ""
         ms = sum(region_ms[r] for r in p["regions"] if r in region_ms) if region_ms else None
         ms_text = f"{ms:9.3f}" if ms is not None else f"{'-':>9}"
-        rows.append(f"  {p['name']:<24} {p['processor']:<9} {p['delegate']:<8} {ms_text}  {', '.join(p['regions'])}{mark}")
+        rows.append(f"  {p['name']:<24} {p['processor']:<9} {p['precision']:<9} {p['delegate']:<8} {ms_text}  {', '.join(p['regions'])}{mark}")
     steps = " -> ".join("[" + " | ".join(s) + "]" for s in m["schedule"]["steps"])
     rows.append(f"  schedule: {steps}")
+    arena = result.report.get("arena")
+    if arena:
+        share = f", {100 * arena['bytes'] / arena['float_bytes']:.0f}% of the {arena['float_bytes']:,} bytes all float32" if arena["float_bytes"] else ""
+        rows.append(f"  arena: {arena['bytes']:,} bytes{share}")
+    guard = result.report.get("accuracy_guard")
+    if guard:
+        worst = min((v for v in guard["sqnr_db"].values() if v is not None), default=None)
+        demoted = ", ".join(d["partition"] for d in guard["demoted"])
+        rows.append(
+            f"  accuracy: worst output SQNR {'inf' if worst is None else f'{worst:.1f}'} dB >= {guard['min_sqnr']:g} dB on {guard['inputs']} {guard['measured_on']}"
+            + (f"; demoted to float32: {demoted}" if demoted else "")
+        )
     if pr:
         best = pr.get("best_single")
         speed = pr.get("speedup_over_best_single")
@@ -140,6 +158,8 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     settings: dict[str, Any] = {
         "target": args.target or cfg.get("target") or "pixel6",
         "pipeline": args.pipeline or cfg.get("pipeline"),
+        "precision": args.precision or cfg.get("precision"),
+        "io-dtype": args.io_dtype or cfg.get("io-dtype"),
         "place": place,
         "place-from-model": bool(args.place_from_model if args.place_from_model is not None else cfg.get("place-from-model", False)),
         "input-shape": input_shapes,
@@ -148,7 +168,34 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
         "cache": False if args.no_cache else bool(cfg.get("cache", True)),
         "time-passes": bool(args.time_passes if args.time_passes is not None else cfg.get("time-passes", False)),
     }
+    settings["pipeline"] = _pipeline(settings, args)
+    settings["precision"] = next((p.precision for p in parse_pipeline(settings["pipeline"]) if p.name == "assign-delegates"), settings["precision"])
     return settings, config_path
+
+
+def _pipeline(settings: dict[str, Any], args: argparse.Namespace) -> str:
+    """The pipeline with the precision options of the command line and stretchc.toml filled in.
+
+    `--precision` sets assign-delegates{precision}, and quantize-partitions{min-sqnr}: the accuracy bound of
+    `auto` (--min-sqnr, default 30 dB), 0 (no guard) for the fixed policies. `--hexagon-dtype` and
+    `--io-dtype` set quantize-partitions' options. Options given neither way stay as the pipeline has them.
+    """
+    passes = parse_pipeline(settings["pipeline"] or default_pipeline())
+    precision = settings["precision"]
+    out = []
+    for p in passes:
+        if p.name == "assign-delegates" and precision is not None:
+            p = dataclasses.replace(p, precision=precision)
+        if p.name == "quantize-partitions":
+            policy = precision or next((q.precision for q in passes if q.name == "assign-delegates"), "auto")
+            if precision is not None or args.min_sqnr is not None:
+                p = dataclasses.replace(p, min_sqnr=(args.min_sqnr if args.min_sqnr is not None else AUTO_MIN_SQNR) if policy == "auto" else 0.0)
+            if args.hexagon_dtype is not None:
+                p = dataclasses.replace(p, hexagon_dtype=args.hexagon_dtype)
+            if settings["io-dtype"] is not None:
+                p = dataclasses.replace(p, io_dtype=settings["io-dtype"])
+        out.append(p)
+    return print_pipeline(out)
 
 
 def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str, Any], Path | None]:
@@ -157,9 +204,12 @@ def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str,
     settings, config_path = _settings(args)
     if settings["calib"] and settings["calib"] != "random" and not Path(settings["calib"]).exists():
         raise StretchError("bad-calibration", "calibration data does not exist", file=settings["calib"])
+    if not settings["calib"] and (settings["precision"] == "int8" or settings["io-dtype"] is not None):
+        flag = "--precision int8" if settings["precision"] == "int8" else f"--io-dtype {settings['io-dtype']}"
+        raise StretchError("bad-calibration", f"{flag} quantizes, which needs calibration data: pass --calib DIR|FILE.npy|FILE.npz (or --calib random, which costs accuracy)")
     extra: dict[str, Any] = {}
     if settings["calib"]:
-        # a data source (a Path): a recorded dependency, and recorded by digest in dumps; consumed by the DSP quantizer
+        # a data source (a Path): a recorded dependency, and recorded by digest in dumps; consumed by quantize-partitions
         extra["calib"] = settings["calib"] if settings["calib"] == "random" else Path(settings["calib"])
     if settings["preprocessing"] is not None:
         extra["preprocessing"] = settings["preprocessing"]
@@ -170,10 +220,6 @@ def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str,
     if args.emit:
         extra["emit"] = sorted(set(args.emit))
     _min_sqnr_options(args, settings, extra)
-    pipeline_text = settings["pipeline"]
-    if args.hexagon_dtype and args.hexagon_dtype != "int8":
-        pipeline_text = (pipeline_text or default_pipeline()).replace("quantize-hexagon", f"quantize-hexagon{{dtype={args.hexagon_dtype}}}", 1)
-    settings["pipeline"] = pipeline_text
     options = CompileOptions(
         target=settings["target"],
         pipeline=settings["pipeline"],
@@ -195,7 +241,6 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         settings, config_path = _settings(args)
         shown = dict(settings)
-        shown["pipeline"] = shown["pipeline"] or default_pipeline()
         shown["config"] = str(config_path) if config_path else None
         get_console().out(format_config(shown).rstrip("\n"))
         return 0
@@ -243,31 +288,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-MIN_SQNR_RANDOM_SAMPLES = 20
-MIN_SQNR_RANDOM_SEED = 1_000_003
-
-
 def _min_sqnr_options(args: argparse.Namespace, settings: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Check the --min-sqnr / --calib-holdout combination; ask quantize-hexagon to hold samples out.
+    """Check the --min-sqnr / --calib-holdout combination; ask quantize-partitions to hold samples out.
 
-    With a --calib data set, quantize-hexagon holds its last N samples (--calib-holdout, default 20%, at least
-    1) out of calibration and hands them to the pre-install check; with --calib random (or no --calib) the
-    check runs on seeded random inputs that calibration never saw.
+    With a --calib data set, quantize-partitions holds its last N samples (--calib-holdout, default 20%, at
+    least 1) out of calibration, measures `--precision auto` on them and hands them to the pre-install check
+    of --min-sqnr; with --calib random (or no --calib) both measure on seeded random inputs that calibration
+    never saw.
     """
     calib = settings["calib"]
-    if args.calib_holdout is not None and args.min_sqnr is None:
-        raise StretchError("usage", "--calib-holdout only matters with --min-sqnr (the held-out samples are what it measures on)")
-    if args.min_sqnr is None or not calib or calib == "random":
-        if args.calib_holdout is not None:
+    dataset = bool(calib) and calib != "random"
+    if args.calib_holdout is not None:
+        if args.min_sqnr is None and settings["precision"] != "auto":
+            raise StretchError("usage", "--calib-holdout only matters with --min-sqnr or --precision auto (the held-out samples are what they measure on)")
+        if not dataset:
             raise StretchError("usage", "--calib-holdout needs a --calib data set; with --calib random, --min-sqnr measures on seeded random inputs")
-        return
-    extra["calib_holdout"] = args.calib_holdout  # None: the default share
+        extra["calib_holdout"] = args.calib_holdout
+    elif args.min_sqnr is not None and dataset:
+        extra["calib_holdout"] = None  # the default share
 
 
 def _min_sqnr_check(args: argparse.Namespace) -> Any:
     """The compile driver's pre-install check for --min-sqnr: a bundle below it is never installed."""
 
     def check(staging: Path, report: dict[str, Any]) -> None:
+        from stretchc.quantize.guard import MIN_SQNR_RANDOM_SAMPLES, MIN_SQNR_RANDOM_SEED
         from stretchc.verify import verify_bundle
 
         console = get_console()
@@ -276,7 +321,7 @@ def _min_sqnr_check(args: argparse.Namespace) -> Any:
             console.note("min-sqnr", f"--min-sqnr: measured on {len(held_out)} calibration sample(s) held out of calibration (the last ones of --calib; --calib-holdout)")
             result = verify_bundle(staging, Path(args.model), inputs=held_out, min_sqnr=args.min_sqnr)
         else:
-            console.note("min-sqnr", f"--min-sqnr: measured on {MIN_SQNR_RANDOM_SAMPLES} seeded uniform-random inputs (no calibration data set was held out of: --calib random, no --calib, or no DSP partition; calibration never saw these inputs)")
+            console.note("min-sqnr", f"--min-sqnr: measured on {MIN_SQNR_RANDOM_SAMPLES} seeded uniform-random inputs (no calibration data set was held out of: --calib random, no --calib, or no int8 partition; calibration never saw these inputs)")
             result = verify_bundle(staging, Path(args.model), samples=MIN_SQNR_RANDOM_SAMPLES, seed=MIN_SQNR_RANDOM_SEED, min_sqnr=args.min_sqnr)
         result.present(console)
         result.raise_if_failed()  # the driver removes the staging directory; an older bundle is left as it was

@@ -1,4 +1,5 @@
-"""`stretchc inspect BUNDLE`: partitions, processors, sync points and the buffer plan, readably."""
+"""`stretchc inspect BUNDLE`: partitions (processor, precision), sync points (dtype, scale, conversions) and the
+buffer plan, readably."""
 
 from __future__ import annotations
 
@@ -32,13 +33,20 @@ def describe(m: dict[str, Any]) -> str:
     for p in m["partitions"]:
         fb = f", fallback {p['fallback']['processor']}" if p["fallback"] else ""
         rows.append(
-            f"  {p['name']:<20} {p['processor']:<4} {p['delegate']:<8} threads {p['threads']} cores {p['affinity']}{fb}  {p['file']}"
+            f"  {p['name']:<20} {p['processor']:<4} {p['precision']:<8} {p['delegate']:<8} threads {p['threads']} cores {p['affinity']}{fb}  {p['file']}"
         )
         rows.append(f"  {'':<20} reads {', '.join(b['sync'] for b in p['inputs']) or '-'}; writes {', '.join(b['sync'] for b in p['outputs'])}")
     rows.append("sync points:")
+    slot_dtype = {sl["name"]: sl["dtype"] for sl in m["buffers"]["slots"]}
     for s in m["sync_points"]:
+        q = s["quant"]
+        scale = f" scale {q['scale'][0]:.6g} zero point {q['zero_point'][0]}" if q else ""
         carries = f"  ONNX {s['onnx_tensor']}" if "onnx_tensor" in s else ""
-        rows.append(f"  {s['name']:<8} {s['kind']:<6} {s['producer']} -> {', '.join(s['consumers'])}  slot {s['slot']}{carries}")
+        rows.append(
+            f"  {s['name']:<8} {s['kind']:<6} {slot_dtype[s['slot']]:<8} {s['producer']} -> {', '.join(s['consumers'])}  slot {s['slot']}{scale}{carries}"
+        )
+        for c in s["conversions"]:
+            rows.append(f"  {'':<8} converted once: {c['op']} {c['from_dtype']} -> {c['to_dtype']} in partition {c['partition']}")
     b = m["buffers"]
     rows.append(f"buffer plan: arena {b['arena_size']} bytes, {b['alignment']}-byte aligned, {len(b['slots'])} slots")
     for s in b["slots"]:

@@ -13,7 +13,9 @@ efficiencies and per-op overhead are fitted per target, processor and dtype agai
   bytes / `cost.transfer.gbps` when producer and consumer run on different processors (the TFLite GPU and
   Hexagon delegates copy I/O through CPU memory; facts/tflite-delegates.md §1.6, §3.3, §9.1).
 
-DSP placements are priced as int8 (the DSP only runs quantized partitions); CPU and GPU as the IR's dtype.
+Every op is priced at the precision of its partition (`stretchc.precision`): int8 on the DSP (its only one), CPU
+int8 or float32, GPU float32, fp16, or an int8 model (which the delegate runs in float32); a boundary whose
+producer and consumer differ in dtype adds one conversion (`conversion_ms`).
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ from typing import Any, Iterable
 
 from stretchc.costmodel.profile import CLASSES, OpProfile, profile_node
 from stretchc.errors import StretchError
-from stretchc.ir import Node
+from stretchc.ir import DTYPE_SIZES, Node
+from stretchc.precision import converts
 
 # FP32 FMA FLOP/cycle/core (facts/tflite-delegates.md §8): X1/X2/X3 = 32, A7x = 16, A5x/A510 = 8.
 _CORE_FLOPS = [(r"\bX[1-4]\b", 32), (r"A7\d|A71\d|Gold|Prime|Mongoose", 16), (r"A5\d|A510|Silver", 8)]
 # int8 ops per FP32 FLOP of peak, per processor (a prior; the fitted efficiency absorbs the rest).
 INT8_PEAK_FACTOR = {"cpu": 2.0, "gpu": 1.0, "dsp": 1.0, "npu": 1.0}
 FP16_PEAK_FACTOR = {"cpu": 1.0, "gpu": 2.0, "dsp": 1.0, "npu": 1.0}
+# Activation width (bytes) ops are priced at, per execution dtype (None: the IR value's own dtype).
+ACTIVATION_BYTES: dict[str, int | None] = {"int8": 1, "float16": 2, "float32": None}
 
 
 def core_flop_per_cycle(cluster: dict[str, Any]) -> float:
@@ -130,11 +135,14 @@ class CostModel:
         return PRIORS[processor]
 
     @staticmethod
-    def exec_dtype(processor: str, dtype: str) -> str:
-        """The dtype an op runs at on `processor`: the DSP only runs int8."""
-        if processor == "dsp":
+    def exec_dtype(processor: str, precision: str) -> str:
+        """The dtype ops run at on `processor` for a partition at `precision`: the DSP only runs int8; the GPU
+        delegate runs an int8 model in float (it dequantizes the weights); uint8 costs what int8 costs."""
+        if processor == "dsp" or precision == "uint8":
             return "int8"
-        return "int8" if dtype in ("int8", "uint8") else ("float16" if dtype == "float16" else "float32")
+        if processor == "gpu" and precision == "int8":
+            return "float32"
+        return precision if precision in ("int8", "float16") else "float32"
 
     def op_ms(self, op: OpProfile, processor: str, dtype: str, *, threads: int | None = None) -> float:
         p = self.params(processor, dtype)
@@ -146,18 +154,28 @@ class CostModel:
     def ops_ms(self, ops: Iterable[OpProfile], processor: str, dtype: str, *, threads: int | None = None) -> float:
         return sum(self.op_ms(o, processor, dtype, threads=threads) for o in ops)
 
-    def node_ms(self, node: Node, processor: str) -> float:
-        dtype = node.outputs[0].dtype if node.outputs else "float32"
-        edt = self.exec_dtype(processor, dtype)
-        prof = profile_node(node, dtype_bytes=1 if edt == "int8" else None)
+    def node_ms(self, node: Node, processor: str, precision: str | None = None) -> float:
+        """One node on `processor` at `precision` (default: the dtype of the node's output)."""
+        if precision is None:
+            precision = node.outputs[0].dtype if node.outputs else "float32"
+        edt = self.exec_dtype(processor, precision)
+        prof = profile_node(node, dtype_bytes=ACTIVATION_BYTES.get(edt))
         return 0.0 if prof is None else self.op_ms(prof, processor, edt)
 
-    def nodes_ms(self, nodes: Iterable[Node], processor: str) -> float:
-        return sum(self.node_ms(n, processor) for n in nodes)
+    def nodes_ms(self, nodes: Iterable[Node], processor: str, precision: str | None = None) -> float:
+        return sum(self.node_ms(n, processor, precision) for n in nodes)
 
-    def partition_ms(self, nodes: list[Node], processor: str) -> float:
-        """One partition invoke: its ops plus the processor's dispatch overhead."""
-        return self.dispatch_ms[processor] + self.nodes_ms(nodes, processor)
+    def partition_ms(self, nodes: list[Node], processor: str, precision: str | None = None) -> float:
+        """One partition invoke: its ops at `precision` plus the processor's dispatch overhead."""
+        return self.dispatch_ms[processor] + self.nodes_ms(nodes, processor, precision)
+
+    def conversion_ms(self, elements: int, processor: str, src: str, dst: str) -> float:
+        """A QUANTIZE or DEQUANTIZE of `elements` values from dtype `src` to `dst` in a partition on `processor`
+        (an elementwise op; a processor that cannot convert from or to float leaves it to the CPU)."""
+        if not converts(processor, src, dst):
+            processor = "cpu"
+        op = OpProfile("mem", float(elements), float(elements * (DTYPE_SIZES[src] + DTYPE_SIZES[dst])))
+        return self.op_ms(op, processor, "float32")
 
     def transfer_ms(self, nbytes: int, src: str, dst: str) -> float:
         """Cost of one boundary value of `nbytes` from a partition on `src` to one on `dst`."""

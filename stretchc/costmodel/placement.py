@@ -1,16 +1,23 @@
-"""Critical-path placement: predict a placement's latency with the cost model, and search for the best one.
+"""Critical-path placement and precision: predict a placement's latency with the cost model, and search for the best.
+
+A placement gives every region a `Choice`: a processor and a precision (`stretchc.precision`; the precisions a
+region may take come from the `--precision` policy and what its processor runs).
 
 Model of execution (what the runtime does with the schedule): regions run in topological order; a region
 starts when every region it reads from has finished *and* its value has crossed the boundary (sync cost,
-plus a copy when the processors differ) *and* its processor is free — so concurrent branches cost their
-maximum, and branches sharing a processor serialize. `simulate` returns the makespan and the timeline.
+plus a copy when the processors differ, of the tensor in the consumer's dtype) *and* its processor is free —
+so concurrent branches cost their maximum, and branches sharing a processor serialize. Where producer and
+consumer differ in dtype, one conversion per boundary tensor is priced where the compiler plans it
+(`stretchc.precision.converts_in_producer`); model inputs and outputs are converted by the region that reads
+or writes them. `simulate` returns the makespan and the timeline.
 
 Search (`optimise`): exhaustive over every eligible assignment when the space has at most `EXHAUSTIVE_LIMIT`
-placements; otherwise block coordinate descent: start from the best of a few seeds (all-CPU, all-GPU,
-round-robin, the caller's seeds), then repeatedly re-optimise one block exhaustively with the rest fixed — a
-block is one stage (its branches and its join) or one trunk region — until no block improves. Each step
-never increases the predicted latency, so the result is never slower than any seed. Fixed (overridden)
-regions have one candidate.
+placements; otherwise block coordinate descent: start from the best of a few seeds (every processor at each of
+its precisions, round-robin, the caller's seeds), then repeatedly re-optimise one block exhaustively with the
+rest fixed — a block is one stage (its branches and its join) or one trunk region — until no block improves.
+Each step never increases the predicted latency, so the result is never slower than any seed. Finally the
+found processors are tried with one precision everywhere (e.g. all float32, all int8), so the result is never
+predicted slower than those for the same placement. Fixed (overridden) regions keep their processor.
 
 Eligibility (`eligibility`): a list of rule functions `rule(ctx: EligibilityContext, processor) -> str | None`
 (None = eligible, else the reason). Append to `ELIGIBILITY_RULES` to add rules (e.g. the Hexagon op rules).
@@ -20,11 +27,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from stretchc.costmodel import CostModel
 from stretchc.hexagon.eligibility import check_node, describe
-from stretchc.ir import Module, Node
+from stretchc.ir import DTYPE_SIZES, PROCESSORS, Module, Node, Value
+from stretchc.precision import PRECISIONS, SUPPORTED, choices, converts_in_producer, form
 
 EXHAUSTIVE_LIMIT = 4096
 GPU_UNSUPPORTED = frozenset({"GATHER", "GATHER_ND", "CAST", "ARG_MAX", "ARG_MIN", "WHERE", "NON_MAX_SUPPRESSION_V4", "TOPK_V2", "UNIQUE"})
@@ -35,7 +43,7 @@ class EligibilityContext:
     region: str
     nodes: list[Node]
     target: Any
-    quantized_dsp: bool  # the pipeline quantizes DSP partitions (quantize-hexagon)
+    calibrated: bool  # the pipeline quantizes (quantize-partitions) and calibration data was given
 
 
 def _rule_target(ec: EligibilityContext, proc: str) -> str | None:
@@ -49,8 +57,8 @@ def _rule_target(ec: EligibilityContext, proc: str) -> str | None:
 
 
 def _rule_dsp_needs_int8(ec: EligibilityContext, proc: str) -> str | None:
-    if proc == "dsp" and not ec.quantized_dsp:
-        return "DSP partitions must be int8: automatic DSP placement needs quantize-hexagon in the pipeline and --calib data"
+    if proc == "dsp" and not ec.calibrated:
+        return "DSP partitions must be int8: automatic DSP placement needs --calib data (and quantize-partitions in the pipeline)"
     return None
 
 
@@ -88,57 +96,123 @@ def eligibility(ec: EligibilityContext, proc: str) -> str | None:
     return None
 
 
+class Choice(NamedTuple):
+    """Where a region runs and at which precision."""
+
+    processor: str
+    precision: str
+
+
 @dataclass
 class RegionGraph:
     names: list[str]
     kinds: dict[str, str]
     stage: dict[str, int | None]
     nodes: dict[str, list[Node]]
-    preds: dict[str, list[tuple[str, int]]]  # region -> [(pred region, bytes)]
-    cost: dict[str, dict[str, float]] = field(default_factory=dict)  # region -> proc -> ms (ops + dispatch)
+    preds: dict[str, list[tuple[str, int, int]]]  # region -> [(pred region, activation elements, other bytes)]
+    outs: dict[str, list[tuple[int, list[str], bool]]]  # region -> [(elements, consumer regions, model output?)]
+    host_in: dict[str, int]  # region -> elements of model inputs it reads
+    io_form: str = "float32"  # dtype of the model's inputs and outputs in the bundle (--io-dtype)
+    cost: dict[str, dict[Choice, float]] = field(default_factory=dict)  # region -> choice -> ms (ops + dispatch)
 
 
-def region_graph(module: Module, cm: CostModel, processors: tuple[str, ...]) -> RegionGraph:
+def _activation(v: Value) -> bool:
+    return v.dtype in ("float32", "int8", "uint8")
+
+
+def region_graph(module: Module, io_form: str = "float32") -> RegionGraph:
+    """The regions, what crosses between them, and what each reads from and writes to the host (no costs yet)."""
     names = [r.name for r in module.regions]
     nodes: dict[str, list[Node]] = {n: [] for n in names}
     for node in module.graph.nodes:
         if node.region in nodes:
             nodes[node.region].append(node)
-    edges: dict[tuple[str, str], int] = {}
+    edges: dict[tuple[str, str], list[int]] = {}
+    consumers: dict[int, tuple[Any, set[str]]] = {}
+    host_in: dict[str, int] = {n: 0 for n in names}
+    graph_inputs = {id(v) for v in module.graph.inputs}
     for node in module.graph.nodes:
         if node.region not in nodes:
             continue
         seen = set()
         for v in node.inputs:
-            if v is None or v.is_const or v.producer is None or id(v) in seen:
+            if v is None or v.is_const or id(v) in seen:
                 continue
             seen.add(id(v))
+            if id(v) in graph_inputs and _activation(v):
+                host_in[node.region] += v.nbytes // DTYPE_SIZES[v.dtype]  # type: ignore[index]
+            if v.producer is None:
+                continue
             src = v.producer.region
             if src != node.region and src in nodes:
-                edges[(src, node.region)] = edges.get((src, node.region), 0) + v.nbytes
-    preds: dict[str, list[tuple[str, int]]] = {n: [] for n in names}
-    for (s, d), b in sorted(edges.items()):
-        preds[d].append((s, b))
-    rg = RegionGraph(names, {r.name: r.kind for r in module.regions}, {r.name: r.stage for r in module.regions}, nodes, preds)
-    for r in names:
-        rg.cost[r] = {p: cm.partition_ms(nodes[r], p) for p in processors}
-    return rg
+                e = edges.setdefault((src, node.region), [0, 0])  # type: ignore[arg-type]
+                if _activation(v):
+                    e[0] += v.nbytes // DTYPE_SIZES[v.dtype]
+                else:
+                    e[1] += v.nbytes
+                consumers.setdefault(id(v), (v, set()))[1].add(node.region)  # type: ignore[arg-type]
+    preds: dict[str, list[tuple[str, int, int]]] = {n: [] for n in names}
+    for (s, d), (elems, other) in sorted(edges.items()):
+        preds[d].append((s, elems, other))
+    outs: dict[str, list[tuple[int, list[str], bool]]] = {n: [] for n in names}
+    graph_outputs = {id(v) for v in module.graph.outputs}
+    for node in module.graph.nodes:
+        if node.region not in nodes:
+            continue
+        for v in node.outputs:
+            readers = sorted(consumers.get(id(v), (v, set()))[1])
+            if (readers or id(v) in graph_outputs) and _activation(v):
+                outs[node.region].append((v.nbytes // DTYPE_SIZES[v.dtype], readers, id(v) in graph_outputs))
+    kinds = {r.name: r.kind for r in module.regions}
+    stages = {r.name: r.stage for r in module.regions}
+    return RegionGraph(names, kinds, stages, nodes, preds, outs, host_in, io_form)
 
 
-def simulate(rg: RegionGraph, cm: CostModel, placement: dict[str, str]) -> tuple[float, list[dict[str, Any]]]:
+def price(rg: RegionGraph, cm: CostModel, options: dict[str, list[Choice]]) -> None:
+    """Fill `rg.cost` for every region and every choice it may take."""
+    for r in rg.names:
+        rg.cost[r] = {c: cm.partition_ms(rg.nodes[r], c.processor, c.precision) for c in options[r]}
+
+
+def simulate(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice]) -> tuple[float, list[dict[str, Any]]]:
     finish: dict[str, float] = {}
+    converted: dict[str, dict[str, float]] = {}  # region -> dtype -> when its producer-side conversions to it end
     free: dict[str, float] = {}
     timeline = []
     for r in rg.names:
-        p = placement[r]
+        c = placement[r]
+        f = form(c.precision)
         ready = 0.0
-        for s, b in rg.preds[r]:
-            ready = max(ready, finish[s] + cm.transfer_ms(b, placement[s], p))
-        start = max(ready, free.get(p, 0.0))
-        end = start + rg.cost[r][p]
-        finish[r] = free[p] = end
-        timeline.append({"region": r, "processor": p, "start_ms": start, "end_ms": end})
-    return (max(finish.values()) if finish else 0.0), timeline
+        for s, elems, other in rg.preds[r]:
+            cs = placement[s]
+            fs = form(cs.precision)
+            t = converted[s].get(f, finish[s])
+            t += cm.transfer_ms(elems * DTYPE_SIZES[f] + other, cs.processor, c.processor)
+            if fs != f and f not in converted[s]:  # the consumer converts
+                t += cm.conversion_ms(elems, c.processor, fs, f)
+            ready = max(ready, t)
+        start = max(ready, free.get(c.processor, 0.0))
+        work = rg.cost[r][c]
+        if rg.host_in[r] and f != rg.io_form:
+            work += cm.conversion_ms(rg.host_in[r], c.processor, rg.io_form, f)
+        end = start + work
+        extra = 0.0
+        done: dict[str, float] = {}
+        for elems, readers, to_host in rg.outs[r]:
+            wanted: dict[str, list[str]] = {}
+            for d in readers:
+                wanted.setdefault(form(placement[d].precision), []).append(placement[d].processor)
+            if to_host:
+                wanted.setdefault(rg.io_form, []).append("host")
+            for g, procs in sorted(wanted.items()):
+                if g != f and converts_in_producer(c.processor, procs, f, g):
+                    extra += cm.conversion_ms(elems, c.processor, f, g)
+                    done[g] = end + extra
+        finish[r] = end
+        converted[r] = done
+        free[c.processor] = end + extra
+        timeline.append({"region": r, "processor": c.processor, "precision": c.precision, "start_ms": start, "end_ms": end + extra})
+    return (max([t["end_ms"] for t in timeline], default=0.0)), timeline
 
 
 def _blocks(rg: RegionGraph) -> list[list[str]]:
@@ -153,7 +227,19 @@ def _blocks(rg: RegionGraph) -> list[list[str]]:
     return blocks + [by_stage[k] for k in sorted(by_stage)]
 
 
-def optimise(rg: RegionGraph, cm: CostModel, candidates: dict[str, list[str]], seeds: list[dict[str, str]] = ()) -> tuple[dict[str, str], float, str]:  # type: ignore[assignment]
+def _uniform(candidates: dict[str, list[Choice]], base: dict[str, Choice]) -> list[dict[str, Choice]]:
+    """`base`'s processors with one precision everywhere it is a candidate (one placement per precision)."""
+    out = []
+    for q in PRECISIONS:
+        pl = {r: (Choice(c.processor, q) if Choice(c.processor, q) in candidates[r] else c) for r, c in base.items()}
+        if pl != base and pl not in out:
+            out.append(pl)
+    return out
+
+
+def optimise(
+    rg: RegionGraph, cm: CostModel, candidates: dict[str, list[Choice]], seeds: list[dict[str, Choice]] = ()  # type: ignore[assignment]
+) -> tuple[dict[str, Choice], float, str]:
     """The placement with the least predicted latency, its latency, and the method used."""
     names = rg.names
     space = 1
@@ -167,10 +253,9 @@ def optimise(rg: RegionGraph, cm: CostModel, candidates: dict[str, list[str]], s
             if t < best_t - 1e-12:
                 best, best_t = pl, t
         return best, best_t, f"exhaustive over {space} placements"  # type: ignore[return-value]
-    procs = sorted({p for c in candidates.values() for p in c})
     starts = []
-    for p in procs:
-        starts.append({r: (p if p in candidates[r] else candidates[r][0]) for r in names})
+    for choice in sorted({c for cs in candidates.values() for c in cs}):
+        starts.append({r: (choice if choice in candidates[r] else candidates[r][0]) for r in names})
     rr = {}
     for r in names:
         c = candidates[r]
@@ -195,7 +280,27 @@ def optimise(rg: RegionGraph, cm: CostModel, candidates: dict[str, list[str]], s
                 t, _ = simulate(rg, cm, pl)
                 if t < best_t - 1e-9:
                     best, best_t, improved = pl, t, True
+    for pl in _uniform(candidates, best):
+        t, _ = simulate(rg, cm, pl)
+        if t < best_t - 1e-9:
+            best, best_t = pl, t
     return best, best_t, f"block coordinate descent ({space} placements is above the exhaustive limit {EXHAUSTIVE_LIMIT}; {rounds} rounds)"
+
+
+def _precision_why(policy: str, calibrated: bool, chosen: Choice, totals: dict[str, float]) -> str:
+    """Why a region runs at its precision, in one sentence."""
+    if len(SUPPORTED[chosen.processor]) == 1:
+        return f"{chosen.precision}: the {chosen.processor} runs {chosen.precision} only"
+    if policy != "auto":
+        return f"--precision {policy}: {chosen.precision}"
+    alts = [f"{q} {t:.3f} ms" for q, t in totals.items() if q != chosen.precision]
+    if alts:
+        text = f"auto: {chosen.precision} gives the least predicted latency on {chosen.processor} (model {totals[chosen.precision]:.3f} ms; {', '.join(alts)})"
+    else:
+        text = f"auto: {chosen.precision}, the only precision it may take on {chosen.processor}"
+    if not calibrated and "int8" in SUPPORTED[chosen.processor]:
+        text += "; int8 needs calibration data (--calib)"
+    return text
 
 
 def plan(
@@ -203,66 +308,92 @@ def plan(
     target: Any,
     *,
     fixed: dict[str, str] | None = None,
-    quantized_dsp: bool = False,
+    policy: str = "float",
+    calibrated: bool = False,
     optimise_free: bool = True,
-    given: dict[str, str] | None = None,
+    given: dict[str, str | Choice] | None = None,
     seeds: list[dict[str, str]] = (),  # type: ignore[assignment]
+    io_dtype: str = "float32",
 ) -> dict[str, Any]:
-    """Placement and its explanation. `fixed` regions keep their processor (overrides); with `optimise_free`
-    the rest are chosen by the search, else they take `given` (a policy's choice). Returns the report dict."""
+    """Placement, precision and their explanation (the placement report dict).
+
+    `fixed` regions keep their processor (overrides). With `optimise_free` the other regions' processors are
+    chosen by the search, else they take `given` (a policy's choice; a `Choice` in `given` also pins the
+    precision). Precisions come from `policy` (`stretchc.precision.choices`); `calibrated` says whether int8 is
+    available (calibration data and a quantizing pipeline). `io_dtype`: the bundle's model input/output dtype.
+    """
     cm = CostModel(target)
     fixed = dict(fixed or {})
-    procs = tuple(p for p in ("cpu", "gpu", "dsp") if p in target.processors or p in fixed.values())
-    rg = region_graph(module, cm, procs)
+    given = dict(given or {})
+    procs = tuple(p for p in PROCESSORS if p in target.processors or p in fixed.values())
+    rg = region_graph(module, io_dtype)
     elig: dict[str, dict[str, str | None]] = {}
-    candidates: dict[str, list[str]] = {}
+    candidates: dict[str, list[Choice]] = {}
+    options: dict[str, list[Choice]] = {}
     for r in rg.names:
-        ec = EligibilityContext(r, rg.nodes[r], target, quantized_dsp)
-        elig[r] = {p: eligibility(ec, p) for p in ("cpu", "gpu", "dsp")}
-        if r in fixed:
-            candidates[r] = [fixed[r]]
+        ec = EligibilityContext(r, rg.nodes[r], target, calibrated)
+        elig[r] = {p: eligibility(ec, p) for p in PROCESSORS}
+        pin = given.get(r)
+        if isinstance(pin, Choice):
+            candidates[r] = [pin]
         else:
-            candidates[r] = [p for p in procs if elig[r][p] is None] or ["cpu"]
-    if optimise_free:
-        placement, total, method = optimise(rg, cm, candidates, list(seeds))
-    else:
-        placement = {r: fixed.get(r, (given or {}).get(r, "cpu")) for r in rg.names}
-        total, _ = simulate(rg, cm, placement)
-        method = "policy (not optimised)"
+            if r in fixed:
+                on = [fixed[r]]
+            elif optimise_free or pin is None:
+                on = [p for p in procs if elig[r][p] is None] or ["cpu"]
+            else:
+                on = [pin]
+            candidates[r] = [Choice(p, q) for p in on for q in choices(policy, p, calibrated=calibrated)]
+        options[r] = sorted(set(candidates[r]) | {Choice(p, q) for p in procs for q in choices(policy, p, calibrated=calibrated)})
+    price(rg, cm, options)
+    placement, total, method = optimise(rg, cm, candidates, [{r: Choice(p, choices(policy, p, calibrated=calibrated)[0]) for r, p in s.items()} for s in seeds])
+    if not optimise_free:
+        method = "policy placement" + ("" if all(len(c) == 1 for c in candidates.values()) else f"; precisions by {method}")
     total, timeline = simulate(rg, cm, placement)
     regions = []
     for r in rg.names:
+        chosen = placement[r]
         alts: dict[str, Any] = {}
-        for p in ("cpu", "gpu", "dsp"):
+        for p in PROCESSORS:
             why = elig[r][p]
             if p not in procs:
                 alts[p] = {"eligible": False, "reason": why or f"not a processor of {target.name}"}
                 continue
-            t_alt, _ = simulate(rg, cm, {**placement, r: p})
-            alts[p] = {"eligible": why is None, "reason": why, "region_ms": round(rg.cost[r][p], 4), "total_ms": round(t_alt, 4)}
-        chosen = placement[r]
+            per = {}
+            qs = choices(policy, p, calibrated=calibrated)
+            for q in (*qs, chosen.precision) if p == chosen.processor and chosen.precision not in qs else qs:
+                t_alt, _ = simulate(rg, cm, {**placement, r: Choice(p, q)})
+                per[q] = {"region_ms": round(rg.cost[r][Choice(p, q)], 4), "total_ms": round(t_alt, 4)}
+            q_best = chosen.precision if p == chosen.processor else min(per, key=lambda q: (per[q]["total_ms"], q))
+            alts[p] = {"eligible": why is None, "reason": why, "precision": q_best, **per[q_best], "precisions": per}
         if r in fixed:
-            why = f"override: --place {r}={chosen} (overrides always win)"
+            why = f"override: --place {r}={chosen.processor} (overrides always win)"
         elif optimise_free:
-            others = [f"{p} {a['total_ms']:.2f} ms" for p, a in alts.items() if p != chosen and a.get("eligible")]
-            why = f"critical-path: {chosen} gives the least predicted end-to-end latency ({total:.2f} ms)" + (f"; on {', '.join(others)}" if others else "; no other eligible processor")
+            others = [f"{p} {a['total_ms']:.2f} ms" for p, a in alts.items() if p != chosen.processor and a.get("eligible")]
+            why = f"critical-path: {chosen.processor} gives the least predicted end-to-end latency ({total:.2f} ms)" + (f"; on {', '.join(others)}" if others else "; no other eligible processor")
         else:
-            why = f"policy placement on {chosen}"
+            why = f"policy placement on {chosen.processor}"
+        totals = {q: a["total_ms"] for q, a in alts[chosen.processor]["precisions"].items()}
         regions.append({
-            "region": r, "kind": rg.kinds[r], "processor": chosen, "override": r in fixed, "why": why,
+            "region": r, "kind": rg.kinds[r], "processor": chosen.processor, "precision": chosen.precision, "override": r in fixed,
+            "why": why, "precision_why": _precision_why(policy, calibrated, chosen, totals),
             "predicted_ms": round(rg.cost[r][chosen], 4), "alternatives": alts, "ops": len(rg.nodes[r]),
         })
     singles = {}
     for p in procs:
         if all(p in candidates[r] or (r in fixed and False) or elig[r][p] is None for r in rg.names):
-            singles[p] = round(simulate(rg, cm, {r: p for r in rg.names})[0], 4)
+            singles[p] = round(min(simulate(rg, cm, {r: Choice(p, q) for r in rg.names})[0] for q in choices(policy, p, calibrated=calibrated)), 4)
     best_single = min(singles.items(), key=lambda kv: kv[1]) if singles else None
-    edges = [{"from": s, "to": d, "bytes": b} for d in rg.names for s, b in rg.preds[d]]
+    edges = [{"from": s, "to": d, "bytes": elems * DTYPE_SIZES[form(placement[d].precision)] + other} for d in rg.names for s, elems, other in rg.preds[d]]
     return {
         "target": target.name,
         "predicted_latency_ms": round(total, 4),
         "method": method,
-        "placement": placement,
+        "placement": {r: c.processor for r, c in placement.items()},
+        "precision": {r: c.precision for r, c in placement.items()},
+        "precision_policy": policy,
+        "calibrated": calibrated,
+        "io_dtype": io_dtype,
         "regions": regions,
         "timeline": [{**t, "start_ms": round(t["start_ms"], 4), "end_ms": round(t["end_ms"], 4)} for t in timeline],
         "edges": edges,
@@ -270,3 +401,21 @@ def plan(
         "best_single": {"processor": best_single[0], "ms": best_single[1]} if best_single else None,
         "speedup_over_best_single": round(best_single[1] / total, 3) if best_single and total > 0 else None,
     }
+
+
+def reprice(module: Module, target: Any, report: dict[str, Any], placement: dict[str, Choice], precision_why: dict[str, str]) -> dict[str, Any]:
+    """`report` (made by `plan`) predicted again for `placement` (e.g. after quantize-partitions demoted some
+    regions to float): same overrides and placement reasons; `precision_why` replaces the precision reasons it
+    names."""
+    overrides = {r["region"]: r["processor"] for r in report["regions"] if r["override"]}
+    new = plan(
+        module, target, fixed=overrides, policy=report["precision_policy"], calibrated=report["calibrated"],
+        optimise_free=False, given=dict(placement), io_dtype=report["io_dtype"],
+    )
+    old = {r["region"]: r for r in report["regions"]}
+    for r in new["regions"]:
+        before = old[r["region"]]
+        r["why"] = before["why"] if before["processor"] == r["processor"] else f"{before['why']}; moved to {r['processor']} to run float32"
+        r["precision_why"] = precision_why.get(r["region"], before["precision_why"])
+    new["method"], new["policy"] = report["method"], report.get("policy")
+    return new

@@ -1,8 +1,10 @@
 """The placement report: JSON (the `placement_report` dict, deterministic) and one self-contained HTML file
-(inline CSS and SVG, no scripts, no external resources): per region its processor, why, predicted time and
-the alternatives; a predicted timeline with one lane per processor (SVG Gantt chart); the stage/branch
-graph coloured by processor; the predicted speedup over the best single processor; with labelled `--calib`
-data, top-1 accuracy of the float model and the bundle (the `accuracy` section, stretchc/accuracy.py)."""
+(inline CSS and SVG, no scripts, no external resources): per region its processor and precision, why, predicted
+time and the alternatives (each processor at each precision it may take); a predicted timeline with one lane per
+processor (SVG Gantt chart); the stage/branch graph coloured by processor; the predicted speedup over the best
+single processor; with `--precision auto`, the SQNR each output keeps and what was demoted to float (the
+`accuracy_guard` section); with labelled `--calib` data, top-1 accuracy of the float model and the bundle (the
+`accuracy` section, stretchc/accuracy.py)."""
 
 from __future__ import annotations
 
@@ -27,10 +29,15 @@ def explain(report: dict[str, Any], region: str) -> str:
 
         raise StretchError("unknown-branch", f"no region {region!r}; the bundle's regions are {', '.join(rows)}")
     r = rows[region]
-    out = [f"{region} ({r['kind']}, {r['ops']} ops) runs on {r['processor']}: {r['why']}", f"  predicted region time {r['predicted_ms']:.3f} ms; model {report['predicted_latency_ms']:.3f} ms ({report['method']})"]
+    out = [
+        f"{region} ({r['kind']}, {r['ops']} ops) runs on {r['processor']}: {r['why']}",
+        f"  precision {r['precision']}: {r['precision_why']}",
+        f"  predicted region time {r['predicted_ms']:.3f} ms; model {report['predicted_latency_ms']:.3f} ms ({report['method']})",
+    ]
     for p, a in r["alternatives"].items():
         if a.get("eligible"):
-            out.append(f"  {p:<4} eligible     region {a['region_ms']:.3f} ms  -> model {a['total_ms']:.3f} ms")
+            for q, t in a["precisions"].items():
+                out.append(f"  {p:<4} {q:<8} eligible  region {t['region_ms']:.3f} ms  -> model {t['total_ms']:.3f} ms")
         else:
             out.append(f"  {p:<4} not eligible: {a['reason']}")
     return "\n".join(out)
@@ -118,12 +125,14 @@ def to_html(report: dict[str, Any], *, title: str = "stretchc placement report")
     rows = []
     for r in report["regions"]:
         alts = "; ".join(
-            f"{p}: {a['region_ms']:.3f} ms (model {a['total_ms']:.3f} ms)" if a.get("eligible") else f"{p}: not eligible — {html.escape(str(a['reason']))}"
+            ", ".join(f"{p} {q}: {t['region_ms']:.3f} ms (model {t['total_ms']:.3f} ms)" for q, t in a["precisions"].items())
+            if a.get("eligible") else f"{p}: not eligible — {html.escape(str(a['reason']))}"
             for p, a in r["alternatives"].items()
         )
         rows.append(
             f"<tr><td>{html.escape(r['region'])}</td><td>{r['kind']}</td><td style='color:{COLOURS[r['processor']]}'><b>{r['processor']}</b>"
-            f"{' (override)' if r['override'] else ''}</td><td>{r['predicted_ms']:.3f}</td><td>{html.escape(r['why'])}</td><td>{alts}</td></tr>"
+            f"{' (override)' if r['override'] else ''}</td><td>{r['precision']}</td><td>{r['predicted_ms']:.3f}</td>"
+            f"<td>{html.escape(r['why'])}<br>{html.escape(r['precision_why'])}</td><td>{alts}</td></tr>"
         )
     legend = " ".join(f"<span style='background:{c};color:#fff;padding:2px 6px'>{p}</span>" for p, c in COLOURS.items())
     singles = ", ".join(f"{p} {t:.2f} ms" for p, t in report.get("single_processor_ms", {}).items())
@@ -132,7 +141,7 @@ def to_html(report: dict[str, Any], *, title: str = "stretchc placement report")
 <style>body{{font-family:sans-serif;margin:20px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
-<p>Target <b>{html.escape(report['target'])}</b>; policy {html.escape(str(report.get('policy', '')))}; search: {html.escape(report['method'])}.</p>
+<p>Target <b>{html.escape(report['target'])}</b>; policy {html.escape(str(report.get('policy', '')))}; precision {html.escape(str(report.get('precision_policy', '')))}; search: {html.escape(report['method'])}.</p>{_accuracy_guard(report)}
 <p>Predicted latency <b>{report['predicted_latency_ms']:.3f} ms</b>. Best single processor: {f"{best['processor']} {best['ms']:.3f} ms" if best else "n/a"} ({singles});
 predicted speedup <b>{f"{speed:.2f}x" if speed else "n/a"}</b>.</p>
 <p>{legend}</p>
@@ -141,11 +150,23 @@ predicted speedup <b>{f"{speed:.2f}x" if speed else "n/a"}</b>.</p>
 <h2>Stage / branch graph</h2>
 {_graph(report)}
 {_accuracy(report)}<h2>Regions</h2>
-<table><tr><th>region</th><th>kind</th><th>processor</th><th>predicted ms</th><th>why</th><th>alternatives</th></tr>
+<table><tr><th>region</th><th>kind</th><th>processor</th><th>precision</th><th>predicted ms</th><th>why</th><th>alternatives</th></tr>
 {''.join(rows)}
 </table>
 </body></html>
 """
+
+
+def _accuracy_guard(report: dict[str, Any]) -> str:
+    acc = report.get("accuracy_guard")
+    if not acc:
+        return ""
+    outs = ", ".join(f"{html.escape(k)} {'inf' if v is None else f'{v:.1f}'} dB" for k, v in acc["sqnr_db"].items())
+    demoted = "".join(f"<li>{html.escape(d['partition'])} ({d['from']} &rarr; float32): {html.escape(d['why'])}</li>" for d in acc["demoted"])
+    return (
+        f"<p>Accuracy against the float model on {acc['inputs']} {html.escape(acc['measured_on'])}: {outs} (bound {acc['min_sqnr']:g} dB).</p>"
+        + (f"<p>Demoted to float32:</p><ul>{demoted}</ul>" if demoted else "")
+    )
 
 
 def write_report(report: dict[str, Any], path: Path, *, title: str = "stretchc placement report") -> None:

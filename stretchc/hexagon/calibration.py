@@ -1,4 +1,4 @@
-"""Calibration data for quantize-hexagon: `--calib PATH` read into per-sample model feeds (ONNX layout).
+"""Calibration data for quantize-partitions: `--calib PATH` read into per-sample model feeds (ONNX layout).
 
 PATH is one of
 - a folder of images (JPEG/PNG, read with Pillow): each is converted to RGB, resized to the model's input

@@ -1,9 +1,9 @@
 """The TFLite Hexagon delegate's eligibility rules (facts/tflite-delegates.md §1.3-1.5), checked on the IR.
 
 `check_node(node)` returns the rule a node breaks (or None). It runs on the float IR, before
-quantize-hexagon, so type rules are evaluated as "will be int8 after quantize-hexagon": a float32 activation
+quantize-partitions, so type rules are evaluated as "will be int8 after quantize-partitions": a float32 activation
 is fine, an int32/int64/bool activation is not. The op-version allowlist depends on the quantized op
-version, so `check_node(..., quantized=True)` (run by quantize-hexagon on its output) checks it too. That is
+version, so `check_node(..., quantized=True)` (run by quantize-partitions on DSP partitions) checks it too. That is
 also why a grouped CONV_2D (version 6) is not refused up front: ungroup-convs rewrites grouped convs placed on
 the DSP into per-group CONV_2D (version 1, int8 version 3) before quantization; PADV2 in front of the max-pool
 of a RELU output is turned into PAD by padv2-to-pad before assign-delegates checks anything.

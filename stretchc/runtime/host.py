@@ -8,9 +8,11 @@
   from their slots and writes its outputs into theirs. (The Python interpreter API cannot bind external
   memory to a tensor, so each partition copies its boundary tensors in and out; the C++ runtime binds the
   arena directly.)
-- GPU partitions run on this machine's CPU; DSP partitions run their CPU fallback (the same int8 model
-  with CPU kernels). Both are reported once.
-- Model inputs and outputs are in the ONNX model's layout; the runtime applies the manifest's permutation.
+- GPU partitions run on this machine's CPU (fp16 ones in float32); DSP partitions run their CPU fallback (the
+  same int8 model with CPU kernels). Both are reported once.
+- Model inputs and outputs are in the ONNX model's layout and dtype; the runtime applies the manifest's
+  permutation, and quantizes / dequantizes a model tensor the bundle holds as int8 or uint8 (`--io-dtype`).
+- int8 sync points are bytes like any other: a partition reads and writes them in its own dtype.
 - A watchdog ends a run that cannot go on: at once when every unfinished lane waits for a sync point nobody
   can produce any more (a deadlock the validator should have refused), and after `stall_timeout` seconds
   without a partition starting or finishing; the error names each waiting partition and what it waits for.
@@ -32,6 +34,7 @@ from stretchc.bundle.validate import bundle_error
 from stretchc.console import get_console
 from stretchc.errors import StretchError
 from stretchc.litert import load_interpreter
+from stretchc.precision import dequantize_array, quantize_array
 
 
 @dataclass
@@ -184,6 +187,8 @@ class HostRuntime:
         for p in m["partitions"]:
             if p["processor"] == "gpu":
                 notes.add("GPU partitions run on this machine's CPU (host reference runtime)")
+            if p["precision"] == "float16":
+                notes.add("fp16 GPU partitions run in float32 here (fp16 is the GPU delegate's option on the phone)")
             if p["processor"] == "dsp":
                 notes.add(f"DSP partitions run their CPU fallback ({p['fallback']['file'] if p['fallback'] else p['file']})")
             path = self.bundle / (p["fallback"]["file"] if p["processor"] == "dsp" and p["fallback"] else p["file"])
@@ -232,17 +237,24 @@ class HostRuntime:
             arr = inputs[name]
             if list(arr.shape) != info["shape"]:
                 raise StretchError("bad-input-data", f"input {name!r} has shape {list(arr.shape)}, expected {info['shape']}")
-            if arr.dtype != np.dtype(info["dtype"]):
-                raise StretchError("bad-input-data", f"input {name!r} has dtype {arr.dtype}, expected {info['dtype']}")
+            held = [info["bundle_dtype"]] if info["quant"] is not None else []  # a quantized input may come quantized
+            if arr.dtype not in [np.dtype(d) for d in [info["dtype"], *held]]:
+                raise StretchError("bad-input-data", f"input {name!r} has dtype {arr.dtype}, expected {' or '.join([info['dtype'], *held])}")
 
     @staticmethod
     def _to_bundle(arr: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         if info["layout"] == "NCHW":
             arr = np.transpose(arr, info["perm"])
+        q = info["quant"]
+        if q is not None and arr.dtype != np.dtype(info["bundle_dtype"]):
+            arr = quantize_array(arr, q["scale"][0], q["zero_point"][0], info["bundle_dtype"])
         return arr.reshape(info["bundle_shape"])
 
     @staticmethod
     def _to_onnx(arr: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        q = info["quant"]
+        if q is not None:
+            arr = dequantize_array(arr, q["scale"][0], q["zero_point"][0]).astype(info["dtype"])
         if info["layout"] == "NCHW":
             arr = np.transpose(arr, np.argsort(info["perm"]))
         return np.ascontiguousarray(arr.reshape(info["shape"]))

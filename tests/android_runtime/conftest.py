@@ -26,26 +26,32 @@ def benchmark_bin() -> Path:
     return BENCH
 
 
-def compile_bundle(model: onnx.ModelProto, out: Path, place: dict[str, str] | None = None, **extra: object) -> Path:
+def compile_bundle(model: onnx.ModelProto, out: Path, place: dict[str, str] | None = None, target: str = "pixel6", pipeline: str | None = None, **extra: object) -> Path:
     from stretchc.driver import CompileOptions, compile_model
 
     src = out.with_suffix(".onnx")
     onnx.save(model, src)
-    compile_model(src, out, CompileOptions(place=dict(place or {}), extra=dict(extra)))
+    compile_model(src, out, CompileOptions(target=target, place=dict(place or {}), pipeline=pipeline, extra=dict(extra)))
     return out
 
 
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory, example_bundle: Path) -> dict[str, Path]:
-    """The example model (2 and 3 branches, one branch on the GPU) and a 3-branch model (CPU, GPU, DSP)."""
-    from stretchc.errors import StretchError
+    """The example model (2 and 3 branches, one branch on the GPU), and a 3-branch model compiled all int8 for
+    the Snapdragon 855 with one branch on each of the CPU, the GPU and the DSP (calibrated)."""
+    import json
+
     from stretchc.examples import branched_model
+
+    from tests.conftest import pipeline_with
 
     d = tmp_path_factory.mktemp("cpp_bundles")
     out = {"example": example_bundle}
     three = branched_model(branches=(3,), size=32, width=24, name="three")
-    try:
-        out["three"] = compile_bundle(three, d / "three", {"s1.b1": "gpu", "s1.b2": "dsp"})
-    except StretchError:  # the DSP needs int8; fall back to CPU/GPU placement
-        out["three"] = compile_bundle(three, d / "three", {"s1.b1": "gpu"})
+    out["three"] = compile_bundle(three, d / "three", {"s1.b1": "gpu", "s1.b2": "dsp"}, target="mi9", pipeline=pipeline_with("int8"), calib="random")
+    manifest = json.loads((out["three"] / "manifest.json").read_text())
+    placed = {r: (p["processor"], p["precision"]) for p in manifest["partitions"] for r in p["regions"]}
+    # the bundle must be what this fixture claims, or every test using it fails (never a quiet fallback)
+    assert placed["s1.b0"] == ("cpu", "int8") and placed["s1.b1"] == ("gpu", "int8") and placed["s1.b2"] == ("dsp", "int8"), placed
+    assert {prec for _, prec in placed.values()} == {"int8"}
     return out

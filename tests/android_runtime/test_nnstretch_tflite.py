@@ -63,3 +63,37 @@ def test_tags(tmp_path: Path) -> None:
     got = it.get_tensor(it.get_output_details()[0]["index"])
     name = res.manifest["outputs"][0]["name"]
     np.testing.assert_allclose(got.reshape(want[name].shape), want[name], rtol=1e-5, atol=1e-5)
+
+
+def test_int8_bundle_emits_one_full_int8_model(tmp_path: Path) -> None:
+    """--precision int8 --emit nnstretch-tflite: one tagged model, int8 from its input to its output (held int8,
+    as the prototype's uint8 model; --io-dtype uint8 for uint8), computing what the bundle computes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from stretchc.driver import CompileOptions, compile_model
+    from stretchc.examples import example_model
+    from stretchc.precision import dequantize_array, quantize_array
+    from stretchc.runtime.host import HostRuntime
+    from stretchc.tflite_io import import_model
+
+    from tests.conftest import pipeline_with
+
+    onnx.save(example_model(), tmp_path / "ex.onnx")
+    options = CompileOptions(target="mi9", place={"s1.b1": "dsp", "s2.b1": "gpu"}, pipeline=pipeline_with("int8"), extra={"calib": "random", "emit": ["nnstretch-tflite"]})
+    res = compile_model(tmp_path / "ex.onnx", tmp_path / "bundle", options)
+    data = (tmp_path / "bundle" / "nnstretch.tflite").read_bytes()
+    graph = import_model(data)
+    assert {v.dtype for n in graph.nodes for v in n.outputs} <= {"int8", "int32"}
+    assert not [n for n in graph.nodes if n.kind in ("QUANTIZE", "DEQUANTIZE")]
+    names = [n for n, _ in _first_output_names(data)]
+    assert any(n.startswith("s1_dsp_b1_") for n in names) and any(n.startswith("s2_gpu_b1_") for n in names)
+    info, out_info = res.manifest["inputs"][0], res.manifest["outputs"][0]
+    x = np.random.default_rng(0).random(info["shape"]).astype(np.float32)
+    want = HostRuntime(tmp_path / "bundle").run({"input": x})[out_info["name"]]
+    it = Interpreter(model_content=data)
+    it.allocate_tensors()
+    q, qo = info["quant"], out_info["quant"]
+    it.set_tensor(it.get_input_details()[0]["index"], quantize_array(np.transpose(x, info["perm"]), q["scale"][0], q["zero_point"][0], "int8"))
+    it.invoke()
+    got = dequantize_array(it.get_tensor(it.get_output_details()[0]["index"]), qo["scale"][0], qo["zero_point"][0])
+    np.testing.assert_array_equal(got.reshape(want.shape), want)

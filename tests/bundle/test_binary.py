@@ -44,6 +44,7 @@ def _part(name: str, proc: str, ins: list[str], outs: list[str], *, dsp_opts: bo
         "file": path,
         "sha256": SHA,
         "processor": proc,
+        "precision": "int8" if proc == "dsp" else "float32",
         "delegate": delegate,
         "delegate_options": opts,
         "threads": 4,
@@ -68,7 +69,7 @@ def make_manifest(*, quant: bool = False, dsp: bool = False, lanes: int = 3, tar
         lane_map.setdefault(p["processor"], []).append(p["name"])
     return {
         "format": "stretchc-bundle",
-        "format_version": 1,
+        "format_version": 2,
         "compiler": {"name": "stretchc", "version": "0.1.0"},
         "model": {"name": "toy", "source_sha256": "0" * 64, "pipeline": "a,b,c"},
         "target": {"name": "pixel6", "description": "Google Pixel 6 (Tensor G1) — ünïcode"} if target else None,
@@ -76,7 +77,11 @@ def make_manifest(*, quant: bool = False, dsp: bool = False, lanes: int = 3, tar
         "outputs": [_io("logits", "s_out", quant=quant, nchw=False)],
         "partitions": parts,
         "sync_points": [
-            {"name": f"s_{v}", "value": v, "producer": "host" if v == "x" else "p", "consumers": ["c1", "c2"], "slot": f"slot{i}", "kind": "edge"}
+            {
+                "name": f"s_{v}", "value": v, "producer": "host" if v == "x" else "p", "consumers": ["c1", "c2"], "slot": f"slot{i}", "kind": "edge",
+                "quant": {"scale": [0.25], "zero_point": [-3], "axis": 0} if quant and v == "f" else None,
+                "conversions": [{"partition": "p", "op": "QUANTIZE", "from_dtype": "float32", "to_dtype": "int8"}] if quant and v == "f" else [],
+            }
             | ({"onnx_tensor": f"onnx/{v}:0 ü"} if i % 2 else {})  # optional: present on some sync points only
             for i, v in enumerate(values)
         ],

@@ -54,7 +54,7 @@ RX_3B: dict[str, Any] = {
         "STEM_DEVICE": "cpu", "MERGE_DEVICE": "cpu", "HEAD_DEVICE": "cpu", "ORIGINAL_WIDTHS": [24, 40, 48],
     },
 }
-# DSP branches are quantized by quantize-hexagon; these tests calibrate on explicit random data (accuracy is
+# DSP branches are quantized by quantize-partitions; these tests calibrate on explicit random data (accuracy is
 # measured in tests/hexagon), so the configured DSP placement compiles for the Snapdragon 855 phone.
 CASES = {"resnet50-2b": (R50_2B, [2, 2]), "resnet34-2b": (R34_2B, [2, 2, 2]), "effnet-mbv1-se-2b": (EN_2B_SE, [2, 2]), "regnetx-3b": (RX_3B, [2, 3, 3])}
 

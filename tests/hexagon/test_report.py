@@ -48,8 +48,8 @@ def test_min_sqnr_holdout_options(tmp_path: Path, capsys) -> None:  # type: igno
     assert "on 2 input(s)" in captured.out and "2 calibration sample(s) held out" in captured.err
     assert main([*base, "-o", str(tmp_path / "b.stretch"), *calib, "--min-sqnr", "10", "--calib-holdout", "4"]) != 0
     assert "leaves none to calibrate" in capsys.readouterr().err and not (tmp_path / "b.stretch").exists()
-    assert main([*base, "-o", str(tmp_path / "c.stretch"), *calib, "--calib-holdout", "1"]) != 0
-    assert "only matters with --min-sqnr" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "c.stretch"), *calib, "--calib-holdout", "1", "--precision", "int8"]) != 0
+    assert "only matters with --min-sqnr or --precision auto" in capsys.readouterr().err
     assert main([*base, "-o", str(tmp_path / "d.stretch"), "--calib", "random", "--min-sqnr", "10"]) == 0
     captured = capsys.readouterr()
     assert "seeded uniform-random inputs" in captured.err and "on 20 input(s)" in captured.out

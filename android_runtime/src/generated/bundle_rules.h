@@ -18,9 +18,12 @@ enum class Rule {
   kReferences,  // references
   kBindings,  // bindings
   kDelegate,  // delegate
+  kPrecision,  // precision
   kTensorSize,  // tensor-size
   kArena,  // arena
   kIoLayout,  // io-layout
+  kSyncQuant,  // sync-quant
+  kConversions,  // conversions
   kScheduleCover,  // schedule-cover
   kDataflowCycle,  // dataflow-cycle
   kScheduleOrder,  // schedule-order
@@ -41,9 +44,12 @@ inline constexpr const char* kRuleIds[] = {
     "references",
     "bindings",
     "delegate",
+    "precision",
     "tensor-size",
     "arena",
     "io-layout",
+    "sync-quant",
+    "conversions",
     "schedule-cover",
     "dataflow-cycle",
     "schedule-order",
@@ -70,7 +76,7 @@ inline constexpr uint64_t kAlignment = 64ull;
 
 // The manifest format this reader knows (stretchc/bundle/manifest.py).
 inline constexpr const char* kFormat = "stretchc-bundle";
-inline constexpr int64_t kFormatVersion = 1;
+inline constexpr int64_t kFormatVersion = 2;
 
 // The dtypes the IR knows, with their sizes in bytes.
 struct Dtype {

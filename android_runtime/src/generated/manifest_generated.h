@@ -44,6 +44,9 @@ struct FallbackBuilder;
 struct Partition;
 struct PartitionBuilder;
 
+struct Conversion;
+struct ConversionBuilder;
+
 struct SyncPoint;
 struct SyncPointBuilder;
 
@@ -832,14 +835,15 @@ struct Partition FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_FILE = 6,
     VT_SHA256 = 8,
     VT_PROCESSOR = 10,
-    VT_DELEGATE = 12,
-    VT_DELEGATE_OPTIONS = 14,
-    VT_THREADS = 16,
-    VT_AFFINITY = 18,
-    VT_FALLBACK = 20,
-    VT_REGIONS = 22,
-    VT_INPUTS = 24,
-    VT_OUTPUTS = 26
+    VT_PRECISION = 12,
+    VT_DELEGATE = 14,
+    VT_DELEGATE_OPTIONS = 16,
+    VT_THREADS = 18,
+    VT_AFFINITY = 20,
+    VT_FALLBACK = 22,
+    VT_REGIONS = 24,
+    VT_INPUTS = 26,
+    VT_OUTPUTS = 28
   };
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
@@ -852,6 +856,9 @@ struct Partition FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   const flatbuffers::String *processor() const {
     return GetPointer<const flatbuffers::String *>(VT_PROCESSOR);
+  }
+  const flatbuffers::String *precision() const {
+    return GetPointer<const flatbuffers::String *>(VT_PRECISION);
   }
   const flatbuffers::String *delegate() const {
     return GetPointer<const flatbuffers::String *>(VT_DELEGATE);
@@ -887,6 +894,8 @@ struct Partition FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            verifier.VerifyString(sha256()) &&
            VerifyOffset(verifier, VT_PROCESSOR) &&
            verifier.VerifyString(processor()) &&
+           VerifyOffset(verifier, VT_PRECISION) &&
+           verifier.VerifyString(precision()) &&
            VerifyOffset(verifier, VT_DELEGATE) &&
            verifier.VerifyString(delegate()) &&
            VerifyOffset(verifier, VT_DELEGATE_OPTIONS) &&
@@ -925,6 +934,9 @@ struct PartitionBuilder {
   }
   void add_processor(flatbuffers::Offset<flatbuffers::String> processor) {
     fbb_.AddOffset(Partition::VT_PROCESSOR, processor);
+  }
+  void add_precision(flatbuffers::Offset<flatbuffers::String> precision) {
+    fbb_.AddOffset(Partition::VT_PRECISION, precision);
   }
   void add_delegate(flatbuffers::Offset<flatbuffers::String> delegate) {
     fbb_.AddOffset(Partition::VT_DELEGATE, delegate);
@@ -967,6 +979,7 @@ inline flatbuffers::Offset<Partition> CreatePartition(
     flatbuffers::Offset<flatbuffers::String> file = 0,
     flatbuffers::Offset<flatbuffers::String> sha256 = 0,
     flatbuffers::Offset<flatbuffers::String> processor = 0,
+    flatbuffers::Offset<flatbuffers::String> precision = 0,
     flatbuffers::Offset<flatbuffers::String> delegate = 0,
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::Option>>> delegate_options = 0,
     int64_t threads = 0,
@@ -984,6 +997,7 @@ inline flatbuffers::Offset<Partition> CreatePartition(
   builder_.add_affinity(affinity);
   builder_.add_delegate_options(delegate_options);
   builder_.add_delegate(delegate);
+  builder_.add_precision(precision);
   builder_.add_processor(processor);
   builder_.add_sha256(sha256);
   builder_.add_file(file);
@@ -997,6 +1011,7 @@ inline flatbuffers::Offset<Partition> CreatePartitionDirect(
     const char *file = nullptr,
     const char *sha256 = nullptr,
     const char *processor = nullptr,
+    const char *precision = nullptr,
     const char *delegate = nullptr,
     std::vector<flatbuffers::Offset<stretchc::bundle::fbs::Option>> *delegate_options = nullptr,
     int64_t threads = 0,
@@ -1009,6 +1024,7 @@ inline flatbuffers::Offset<Partition> CreatePartitionDirect(
   auto file__ = file ? _fbb.CreateString(file) : 0;
   auto sha256__ = sha256 ? _fbb.CreateString(sha256) : 0;
   auto processor__ = processor ? _fbb.CreateString(processor) : 0;
+  auto precision__ = precision ? _fbb.CreateString(precision) : 0;
   auto delegate__ = delegate ? _fbb.CreateString(delegate) : 0;
   auto delegate_options__ = delegate_options ? _fbb.CreateVectorOfSortedTables<stretchc::bundle::fbs::Option>(delegate_options) : 0;
   auto affinity__ = affinity ? _fbb.CreateVector<int64_t>(*affinity) : 0;
@@ -1021,6 +1037,7 @@ inline flatbuffers::Offset<Partition> CreatePartitionDirect(
       file__,
       sha256__,
       processor__,
+      precision__,
       delegate__,
       delegate_options__,
       threads,
@@ -1029,6 +1046,99 @@ inline flatbuffers::Offset<Partition> CreatePartitionDirect(
       regions__,
       inputs__,
       outputs__);
+}
+
+struct Conversion FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef ConversionBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_PARTITION = 4,
+    VT_OP = 6,
+    VT_FROM_DTYPE = 8,
+    VT_TO_DTYPE = 10
+  };
+  const flatbuffers::String *partition() const {
+    return GetPointer<const flatbuffers::String *>(VT_PARTITION);
+  }
+  const flatbuffers::String *op() const {
+    return GetPointer<const flatbuffers::String *>(VT_OP);
+  }
+  const flatbuffers::String *from_dtype() const {
+    return GetPointer<const flatbuffers::String *>(VT_FROM_DTYPE);
+  }
+  const flatbuffers::String *to_dtype() const {
+    return GetPointer<const flatbuffers::String *>(VT_TO_DTYPE);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_PARTITION) &&
+           verifier.VerifyString(partition()) &&
+           VerifyOffset(verifier, VT_OP) &&
+           verifier.VerifyString(op()) &&
+           VerifyOffset(verifier, VT_FROM_DTYPE) &&
+           verifier.VerifyString(from_dtype()) &&
+           VerifyOffset(verifier, VT_TO_DTYPE) &&
+           verifier.VerifyString(to_dtype()) &&
+           verifier.EndTable();
+  }
+};
+
+struct ConversionBuilder {
+  typedef Conversion Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_partition(flatbuffers::Offset<flatbuffers::String> partition) {
+    fbb_.AddOffset(Conversion::VT_PARTITION, partition);
+  }
+  void add_op(flatbuffers::Offset<flatbuffers::String> op) {
+    fbb_.AddOffset(Conversion::VT_OP, op);
+  }
+  void add_from_dtype(flatbuffers::Offset<flatbuffers::String> from_dtype) {
+    fbb_.AddOffset(Conversion::VT_FROM_DTYPE, from_dtype);
+  }
+  void add_to_dtype(flatbuffers::Offset<flatbuffers::String> to_dtype) {
+    fbb_.AddOffset(Conversion::VT_TO_DTYPE, to_dtype);
+  }
+  explicit ConversionBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<Conversion> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<Conversion>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<Conversion> CreateConversion(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::String> partition = 0,
+    flatbuffers::Offset<flatbuffers::String> op = 0,
+    flatbuffers::Offset<flatbuffers::String> from_dtype = 0,
+    flatbuffers::Offset<flatbuffers::String> to_dtype = 0) {
+  ConversionBuilder builder_(_fbb);
+  builder_.add_to_dtype(to_dtype);
+  builder_.add_from_dtype(from_dtype);
+  builder_.add_op(op);
+  builder_.add_partition(partition);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<Conversion> CreateConversionDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const char *partition = nullptr,
+    const char *op = nullptr,
+    const char *from_dtype = nullptr,
+    const char *to_dtype = nullptr) {
+  auto partition__ = partition ? _fbb.CreateString(partition) : 0;
+  auto op__ = op ? _fbb.CreateString(op) : 0;
+  auto from_dtype__ = from_dtype ? _fbb.CreateString(from_dtype) : 0;
+  auto to_dtype__ = to_dtype ? _fbb.CreateString(to_dtype) : 0;
+  return stretchc::bundle::fbs::CreateConversion(
+      _fbb,
+      partition__,
+      op__,
+      from_dtype__,
+      to_dtype__);
 }
 
 struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
@@ -1040,7 +1150,9 @@ struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_CONSUMERS = 10,
     VT_SLOT = 12,
     VT_KIND = 14,
-    VT_ONNX_TENSOR = 16
+    VT_ONNX_TENSOR = 16,
+    VT_QUANT = 18,
+    VT_CONVERSIONS = 20
   };
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
@@ -1063,6 +1175,12 @@ struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *onnx_tensor() const {
     return GetPointer<const flatbuffers::String *>(VT_ONNX_TENSOR);
   }
+  const stretchc::bundle::fbs::Quant *quant() const {
+    return GetPointer<const stretchc::bundle::fbs::Quant *>(VT_QUANT);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::Conversion>> *conversions() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::Conversion>> *>(VT_CONVERSIONS);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyOffset(verifier, VT_NAME) &&
@@ -1080,6 +1198,11 @@ struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            verifier.VerifyString(kind()) &&
            VerifyOffset(verifier, VT_ONNX_TENSOR) &&
            verifier.VerifyString(onnx_tensor()) &&
+           VerifyOffset(verifier, VT_QUANT) &&
+           verifier.VerifyTable(quant()) &&
+           VerifyOffset(verifier, VT_CONVERSIONS) &&
+           verifier.VerifyVector(conversions()) &&
+           verifier.VerifyVectorOfTables(conversions()) &&
            verifier.EndTable();
   }
 };
@@ -1109,6 +1232,12 @@ struct SyncPointBuilder {
   void add_onnx_tensor(flatbuffers::Offset<flatbuffers::String> onnx_tensor) {
     fbb_.AddOffset(SyncPoint::VT_ONNX_TENSOR, onnx_tensor);
   }
+  void add_quant(flatbuffers::Offset<stretchc::bundle::fbs::Quant> quant) {
+    fbb_.AddOffset(SyncPoint::VT_QUANT, quant);
+  }
+  void add_conversions(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::Conversion>>> conversions) {
+    fbb_.AddOffset(SyncPoint::VT_CONVERSIONS, conversions);
+  }
   explicit SyncPointBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -1128,8 +1257,12 @@ inline flatbuffers::Offset<SyncPoint> CreateSyncPoint(
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> consumers = 0,
     flatbuffers::Offset<flatbuffers::String> slot = 0,
     flatbuffers::Offset<flatbuffers::String> kind = 0,
-    flatbuffers::Offset<flatbuffers::String> onnx_tensor = 0) {
+    flatbuffers::Offset<flatbuffers::String> onnx_tensor = 0,
+    flatbuffers::Offset<stretchc::bundle::fbs::Quant> quant = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::Conversion>>> conversions = 0) {
   SyncPointBuilder builder_(_fbb);
+  builder_.add_conversions(conversions);
+  builder_.add_quant(quant);
   builder_.add_onnx_tensor(onnx_tensor);
   builder_.add_kind(kind);
   builder_.add_slot(slot);
@@ -1148,7 +1281,9 @@ inline flatbuffers::Offset<SyncPoint> CreateSyncPointDirect(
     const std::vector<flatbuffers::Offset<flatbuffers::String>> *consumers = nullptr,
     const char *slot = nullptr,
     const char *kind = nullptr,
-    const char *onnx_tensor = nullptr) {
+    const char *onnx_tensor = nullptr,
+    flatbuffers::Offset<stretchc::bundle::fbs::Quant> quant = 0,
+    const std::vector<flatbuffers::Offset<stretchc::bundle::fbs::Conversion>> *conversions = nullptr) {
   auto name__ = name ? _fbb.CreateString(name) : 0;
   auto value__ = value ? _fbb.CreateString(value) : 0;
   auto producer__ = producer ? _fbb.CreateString(producer) : 0;
@@ -1156,6 +1291,7 @@ inline flatbuffers::Offset<SyncPoint> CreateSyncPointDirect(
   auto slot__ = slot ? _fbb.CreateString(slot) : 0;
   auto kind__ = kind ? _fbb.CreateString(kind) : 0;
   auto onnx_tensor__ = onnx_tensor ? _fbb.CreateString(onnx_tensor) : 0;
+  auto conversions__ = conversions ? _fbb.CreateVector<flatbuffers::Offset<stretchc::bundle::fbs::Conversion>>(*conversions) : 0;
   return stretchc::bundle::fbs::CreateSyncPoint(
       _fbb,
       name__,
@@ -1164,7 +1300,9 @@ inline flatbuffers::Offset<SyncPoint> CreateSyncPointDirect(
       consumers__,
       slot__,
       kind__,
-      onnx_tensor__);
+      onnx_tensor__,
+      quant,
+      conversions__);
 }
 
 struct Slot FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {

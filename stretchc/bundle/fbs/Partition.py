@@ -57,15 +57,22 @@ class Partition(object):
         return None
 
     # Partition
-    def Delegate(self):
+    def Precision(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
         if o != 0:
             return self._tab.String(o + self._tab.Pos)
         return None
 
     # Partition
-    def DelegateOptions(self, j):
+    def Delegate(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # Partition
+    def DelegateOptions(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
@@ -78,26 +85,26 @@ class Partition(object):
 
     # Partition
     def DelegateOptionsLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Partition
     def DelegateOptionsIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
         return o == 0
 
     # Partition
     def Threads(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
         if o != 0:
             return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
         return 0
 
     # Partition
     def Affinity(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
         if o != 0:
             a = self._tab.Vector(o)
             return self._tab.Get(flatbuffers.number_types.Int64Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 8))
@@ -105,26 +112,26 @@ class Partition(object):
 
     # Partition
     def AffinityAsNumpy(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
         if o != 0:
             return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Int64Flags, o)
         return 0
 
     # Partition
     def AffinityLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Partition
     def AffinityIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
         return o == 0
 
     # Partition
     def Fallback(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
         if o != 0:
             x = self._tab.Indirect(o + self._tab.Pos)
             from stretchc.bundle.fbs.Fallback import Fallback
@@ -135,7 +142,7 @@ class Partition(object):
 
     # Partition
     def Regions(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
         if o != 0:
             a = self._tab.Vector(o)
             return self._tab.String(a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
@@ -143,19 +150,19 @@ class Partition(object):
 
     # Partition
     def RegionsLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Partition
     def RegionsIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
         return o == 0
 
     # Partition
     def Inputs(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
@@ -168,19 +175,19 @@ class Partition(object):
 
     # Partition
     def InputsLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Partition
     def InputsIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
         return o == 0
 
     # Partition
     def Outputs(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
@@ -193,17 +200,17 @@ class Partition(object):
 
     # Partition
     def OutputsLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Partition
     def OutputsIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
         return o == 0
 
-def PartitionStart(builder): builder.StartObject(12)
+def PartitionStart(builder): builder.StartObject(13)
 def Start(builder):
     return PartitionStart(builder)
 def PartitionAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -218,40 +225,43 @@ def AddSha256(builder, sha256):
 def PartitionAddProcessor(builder, processor): builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(processor), 0)
 def AddProcessor(builder, processor):
     return PartitionAddProcessor(builder, processor)
-def PartitionAddDelegate(builder, delegate): builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(delegate), 0)
+def PartitionAddPrecision(builder, precision): builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(precision), 0)
+def AddPrecision(builder, precision):
+    return PartitionAddPrecision(builder, precision)
+def PartitionAddDelegate(builder, delegate): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(delegate), 0)
 def AddDelegate(builder, delegate):
     return PartitionAddDelegate(builder, delegate)
-def PartitionAddDelegateOptions(builder, delegateOptions): builder.PrependUOffsetTRelativeSlot(5, flatbuffers.number_types.UOffsetTFlags.py_type(delegateOptions), 0)
+def PartitionAddDelegateOptions(builder, delegateOptions): builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(delegateOptions), 0)
 def AddDelegateOptions(builder, delegateOptions):
     return PartitionAddDelegateOptions(builder, delegateOptions)
 def PartitionStartDelegateOptionsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def StartDelegateOptionsVector(builder, numElems):
     return PartitionStartDelegateOptionsVector(builder, numElems)
-def PartitionAddThreads(builder, threads): builder.PrependInt64Slot(6, threads, 0)
+def PartitionAddThreads(builder, threads): builder.PrependInt64Slot(7, threads, 0)
 def AddThreads(builder, threads):
     return PartitionAddThreads(builder, threads)
-def PartitionAddAffinity(builder, affinity): builder.PrependUOffsetTRelativeSlot(7, flatbuffers.number_types.UOffsetTFlags.py_type(affinity), 0)
+def PartitionAddAffinity(builder, affinity): builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(affinity), 0)
 def AddAffinity(builder, affinity):
     return PartitionAddAffinity(builder, affinity)
 def PartitionStartAffinityVector(builder, numElems): return builder.StartVector(8, numElems, 8)
 def StartAffinityVector(builder, numElems):
     return PartitionStartAffinityVector(builder, numElems)
-def PartitionAddFallback(builder, fallback): builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(fallback), 0)
+def PartitionAddFallback(builder, fallback): builder.PrependUOffsetTRelativeSlot(9, flatbuffers.number_types.UOffsetTFlags.py_type(fallback), 0)
 def AddFallback(builder, fallback):
     return PartitionAddFallback(builder, fallback)
-def PartitionAddRegions(builder, regions): builder.PrependUOffsetTRelativeSlot(9, flatbuffers.number_types.UOffsetTFlags.py_type(regions), 0)
+def PartitionAddRegions(builder, regions): builder.PrependUOffsetTRelativeSlot(10, flatbuffers.number_types.UOffsetTFlags.py_type(regions), 0)
 def AddRegions(builder, regions):
     return PartitionAddRegions(builder, regions)
 def PartitionStartRegionsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def StartRegionsVector(builder, numElems):
     return PartitionStartRegionsVector(builder, numElems)
-def PartitionAddInputs(builder, inputs): builder.PrependUOffsetTRelativeSlot(10, flatbuffers.number_types.UOffsetTFlags.py_type(inputs), 0)
+def PartitionAddInputs(builder, inputs): builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(inputs), 0)
 def AddInputs(builder, inputs):
     return PartitionAddInputs(builder, inputs)
 def PartitionStartInputsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def StartInputsVector(builder, numElems):
     return PartitionStartInputsVector(builder, numElems)
-def PartitionAddOutputs(builder, outputs): builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(outputs), 0)
+def PartitionAddOutputs(builder, outputs): builder.PrependUOffsetTRelativeSlot(12, flatbuffers.number_types.UOffsetTFlags.py_type(outputs), 0)
 def AddOutputs(builder, outputs):
     return PartitionAddOutputs(builder, outputs)
 def PartitionStartOutputsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
@@ -276,6 +286,7 @@ class PartitionT(object):
         self.file = None  # type: str
         self.sha256 = None  # type: str
         self.processor = None  # type: str
+        self.precision = None  # type: str
         self.delegate = None  # type: str
         self.delegateOptions = None  # type: List[stretchc.bundle.fbs.Option.OptionT]
         self.threads = 0  # type: int
@@ -305,6 +316,7 @@ class PartitionT(object):
         self.file = partition.File()
         self.sha256 = partition.Sha256()
         self.processor = partition.Processor()
+        self.precision = partition.Precision()
         self.delegate = partition.Delegate()
         if not partition.DelegateOptionsIsNone():
             self.delegateOptions = []
@@ -355,6 +367,8 @@ class PartitionT(object):
             sha256 = builder.CreateString(self.sha256)
         if self.processor is not None:
             processor = builder.CreateString(self.processor)
+        if self.precision is not None:
+            precision = builder.CreateString(self.precision)
         if self.delegate is not None:
             delegate = builder.CreateString(self.delegate)
         if self.delegateOptions is not None:
@@ -408,6 +422,8 @@ class PartitionT(object):
             PartitionAddSha256(builder, sha256)
         if self.processor is not None:
             PartitionAddProcessor(builder, processor)
+        if self.precision is not None:
+            PartitionAddPrecision(builder, precision)
         if self.delegate is not None:
             PartitionAddDelegate(builder, delegate)
         if self.delegateOptions is not None:

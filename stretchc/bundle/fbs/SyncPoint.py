@@ -90,7 +90,43 @@ class SyncPoint(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
-def SyncPointStart(builder): builder.StartObject(7)
+    # SyncPoint
+    def Quant(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            from stretchc.bundle.fbs.Quant import Quant
+            obj = Quant()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # SyncPoint
+    def Conversions(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            from stretchc.bundle.fbs.Conversion import Conversion
+            obj = Conversion()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # SyncPoint
+    def ConversionsLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # SyncPoint
+    def ConversionsIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        return o == 0
+
+def SyncPointStart(builder): builder.StartObject(9)
 def Start(builder):
     return SyncPointStart(builder)
 def SyncPointAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -117,11 +153,22 @@ def AddKind(builder, kind):
 def SyncPointAddOnnxTensor(builder, onnxTensor): builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(onnxTensor), 0)
 def AddOnnxTensor(builder, onnxTensor):
     return SyncPointAddOnnxTensor(builder, onnxTensor)
+def SyncPointAddQuant(builder, quant): builder.PrependUOffsetTRelativeSlot(7, flatbuffers.number_types.UOffsetTFlags.py_type(quant), 0)
+def AddQuant(builder, quant):
+    return SyncPointAddQuant(builder, quant)
+def SyncPointAddConversions(builder, conversions): builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(conversions), 0)
+def AddConversions(builder, conversions):
+    return SyncPointAddConversions(builder, conversions)
+def SyncPointStartConversionsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
+def StartConversionsVector(builder, numElems):
+    return SyncPointStartConversionsVector(builder, numElems)
 def SyncPointEnd(builder): return builder.EndObject()
 def End(builder):
     return SyncPointEnd(builder)
+import stretchc.bundle.fbs.Conversion
+import stretchc.bundle.fbs.Quant
 try:
-    from typing import List
+    from typing import List, Optional
 except:
     pass
 
@@ -136,6 +183,8 @@ class SyncPointT(object):
         self.slot = None  # type: str
         self.kind = None  # type: str
         self.onnxTensor = None  # type: str
+        self.quant = None  # type: Optional[stretchc.bundle.fbs.Quant.QuantT]
+        self.conversions = None  # type: List[stretchc.bundle.fbs.Conversion.ConversionT]
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -163,6 +212,16 @@ class SyncPointT(object):
         self.slot = syncPoint.Slot()
         self.kind = syncPoint.Kind()
         self.onnxTensor = syncPoint.OnnxTensor()
+        if syncPoint.Quant() is not None:
+            self.quant = stretchc.bundle.fbs.Quant.QuantT.InitFromObj(syncPoint.Quant())
+        if not syncPoint.ConversionsIsNone():
+            self.conversions = []
+            for i in range(syncPoint.ConversionsLength()):
+                if syncPoint.Conversions(i) is None:
+                    self.conversions.append(None)
+                else:
+                    conversion_ = stretchc.bundle.fbs.Conversion.ConversionT.InitFromObj(syncPoint.Conversions(i))
+                    self.conversions.append(conversion_)
 
     # SyncPointT
     def Pack(self, builder):
@@ -186,6 +245,16 @@ class SyncPointT(object):
             kind = builder.CreateString(self.kind)
         if self.onnxTensor is not None:
             onnxTensor = builder.CreateString(self.onnxTensor)
+        if self.quant is not None:
+            quant = self.quant.Pack(builder)
+        if self.conversions is not None:
+            conversionslist = []
+            for i in range(len(self.conversions)):
+                conversionslist.append(self.conversions[i].Pack(builder))
+            SyncPointStartConversionsVector(builder, len(self.conversions))
+            for i in reversed(range(len(self.conversions))):
+                builder.PrependUOffsetTRelative(conversionslist[i])
+            conversions = builder.EndVector()
         SyncPointStart(builder)
         if self.name is not None:
             SyncPointAddName(builder, name)
@@ -201,5 +270,9 @@ class SyncPointT(object):
             SyncPointAddKind(builder, kind)
         if self.onnxTensor is not None:
             SyncPointAddOnnxTensor(builder, onnxTensor)
+        if self.quant is not None:
+            SyncPointAddQuant(builder, quant)
+        if self.conversions is not None:
+            SyncPointAddConversions(builder, conversions)
         syncPoint = SyncPointEnd(builder)
         return syncPoint

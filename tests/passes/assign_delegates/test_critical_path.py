@@ -38,8 +38,8 @@ def test_optimiser_no_slower_than_any_configured_placement(module, target) -> No
 def test_optimiser_with_dsp_no_slower_than_dsp_configuration(module) -> None:  # type: ignore[no-untyped-def]
     t = load_target("mi9")
     configured = {r.name: ("dsp" if r.kind == "branch" and r.branch == 1 else "cpu") for r in module.regions}
-    conf = plan(module, t, fixed=configured, quantized_dsp=True, optimise_free=False)
-    opt = plan(module, t, quantized_dsp=True, seeds=[configured])
+    conf = plan(module, t, fixed=configured, calibrated=True, optimise_free=False)
+    opt = plan(module, t, calibrated=True, seeds=[configured])
     assert opt["predicted_latency_ms"] <= conf["predicted_latency_ms"] + 1e-6
 
 
@@ -53,7 +53,7 @@ def test_float_pipeline_never_picks_dsp_and_explains_why(module) -> None:  # typ
     rep = plan(module, load_target("mi9"))
     assert "dsp" not in rep["placement"].values()
     for r in rep["regions"]:
-        assert not r["alternatives"]["dsp"]["eligible"] and "quantize-hexagon" in r["alternatives"]["dsp"]["reason"]
+        assert not r["alternatives"]["dsp"]["eligible"] and "--calib" in r["alternatives"]["dsp"]["reason"]
     rep6 = plan(module, load_target("pixel6"))
     assert "no Hexagon" in rep6["regions"][0]["alternatives"]["dsp"]["reason"]
 
@@ -74,4 +74,4 @@ def test_pass_records_prediction(module) -> None:  # type: ignore[no-untyped-def
     AssignDelegates().run(module, ctx)
     assert ctx.report["predicted_latency_ms"] > 0
     assert ctx.report["placement_report"]["policy"] == "critical-path"
-    assert AssignDelegates().spelled() == "assign-delegates{policy=critical-path}"
+    assert AssignDelegates().spelled() == "assign-delegates{policy=critical-path,precision=auto}"

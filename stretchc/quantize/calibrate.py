@@ -1,0 +1,84 @@
+"""One calibration of the whole float model, quantized by TFLite's own quantizer in the variants partitions need.
+
+`WholeModel(module)` emits the module's float graph as one TFLite model (tensors named by IR value names) and
+runs TFLite's calibrator on it once (`calibrate`: the min/max of every tensor over the calibration samples).
+`variant(weights)` then quantizes that calibrated model with TFLite's converter quantizer (`mlir_quantize`,
+full integer: int8 activations per tensor, int8 weights, int32 bias) with the weights quantized per channel,
+per channel except fully connected layers, or per tensor. Activation scales come from the calibration alone,
+so every variant gives every tensor the same scale and zero point: partitions quantized from different
+variants still agree at their boundaries. A variant is read back as an IR graph whose values carry the float
+model's value names (constants excepted), so each quantized op is found by the name of its output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from stretchc.console import native_output_to
+from stretchc.errors import StretchError
+from stretchc.ir import Graph, Module
+from stretchc.tflite_io import TFLiteImportError, emit_model, import_model
+
+# Weight quantization of a variant: conv and fully connected layers per channel; conv per channel and fully
+# connected per tensor; everything per tensor.
+WEIGHTS = ("per-channel", "per-channel-conv", "per-tensor")
+
+
+class WholeModel:
+    """The module's float graph, calibrated once; quantized variants on demand (see the module docstring)."""
+
+    def __init__(self, module: Module, samples: list[list[np.ndarray]]) -> None:
+        from tensorflow.lite.python.optimize import calibrator
+
+        g = module.graph
+        if any(not n.op.startswith("tfl.") for n in g.nodes):
+            raise StretchError("ir-invalid", "quantize-partitions runs on the float graph, before insert-sync-points")
+        self.float_model = emit_model(g.nodes, list(g.inputs), list(g.outputs), description="stretchc whole float model")
+        self._producers = {v.name: n for n in g.nodes for v in n.outputs}
+        with _quiet():
+            self.calibrated: bytes = calibrator.Calibrator(self.float_model).calibrate(lambda: iter(samples))
+        self._variants: dict[str, Graph] = {}
+
+    def variant(self, weights: str) -> Graph:
+        """The whole model quantized with `weights` (one of WEIGHTS), read back with IR value names."""
+        if weights not in self._variants:
+            from tensorflow.lite.python import convert
+
+            with _quiet():
+                buf = convert.mlir_quantize(
+                    self.calibrated,
+                    disable_per_channel=weights == "per-tensor",
+                    fully_quantize=True,
+                    disable_per_channel_for_dense_layers=weights != "per-channel",
+                )
+            try:
+                graph = import_model(bytes(buf), tensor_names=True)
+            except TFLiteImportError as exc:
+                raise StretchError("internal", f"cannot read back the quantized model: {exc}") from None
+            self._align_names(graph)
+            self._variants[weights] = graph
+        return self._variants[weights]
+
+    def _align_names(self, graph: Graph) -> None:
+        """The quantizer renames the outputs of a multi-output op (`a;b;c`, `a;b;c1`, ...): give them back the
+        float op's output names, by position."""
+        for n in graph.nodes:
+            if all(v.name in self._producers for v in n.outputs):
+                continue
+            parts = [p for v in n.outputs for p in v.name.split(";")]
+            float_node = next((self._producers[p] for p in parts if p in self._producers), None)
+            if float_node is not None and len(float_node.outputs) == len(n.outputs) and float_node.kind == n.kind:
+                for v, f in zip(n.outputs, float_node.outputs):
+                    v.name = f.name
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """TensorFlow's calibrator and quantizer print to the process's stdout and stderr: keep that off the terminal."""
+    with tempfile.TemporaryDirectory() as tmp, native_output_to(Path(tmp) / "tflite.log"):
+        yield
