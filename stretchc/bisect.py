@@ -105,12 +105,13 @@ class NumericBisect(Instrument):
         in_idx = {d["name"]: d["index"] for d in it.get_input_details()}
         out_idx = {d["name"]: d["index"] for d in it.get_output_details()}
         stats = {i.name: ErrorStats() for i in module.outputs}
+        values = module.graph.value_map()
         for feed, ref in zip(self.feeds, self.reference):
             for name, arr in to_module_layout(module, feed).items():
                 it.set_tensor(in_idx[name], arr)
             it.invoke()
             for info, tensor in zip(module.outputs, out_names):
-                stats[info.name].add(to_onnx_layout(info, it.get_tensor(out_idx[tensor])), ref[info.name])
+                stats[info.name].add(to_onnx_layout(info, it.get_tensor(out_idx[tensor]), values[info.value].quant), ref[info.name])
         min_sqnr = self.min_sqnr if reduced else None
         return [stats[i.name].check("output", i.name, i.name, self.atol, self.rtol, min_sqnr) for i in module.outputs]
 

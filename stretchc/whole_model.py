@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stretchc.ir import Module, TensorInfo, Value
+from stretchc.ir import Module, QuantParams, TensorInfo, Value
+from stretchc.precision import QUANTIZED, dequantize_array, quantize_array
 from stretchc.tflite_io import emit_model
 
 
@@ -34,14 +35,19 @@ def whole_model(module: Module) -> tuple[bytes, list[str]]:
 
 
 def to_module_layout(module: Module, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """An ONNX-layout feed (by ONNX input name) as {graph input value name: array in the module's layout}."""
+    """An ONNX-layout feed (by ONNX input name) as {graph input value name: array in the module's layout},
+    quantized with the graph input's scale when the module holds it in 8 bits."""
     values = module.graph.value_map()
     out = {}
     for info in module.inputs:
         arr = feed[info.name]
         if info.layout == "NCHW" and info.perm is not None:
             arr = np.transpose(arr, info.perm)
-        out[info.value] = np.ascontiguousarray(arr.reshape(values[info.value].shape), dtype=values[info.value].dtype)
+        v = values[info.value]
+        q = v.quant
+        if v.dtype in QUANTIZED and q is not None and arr.dtype != np.dtype(v.dtype):
+            arr = quantize_array(arr, q.scale[0], q.zero_point[0], v.dtype)
+        out[info.value] = np.ascontiguousarray(arr.reshape(v.shape), dtype=v.dtype)
     return out
 
 
@@ -51,8 +57,10 @@ def graph_inputs(module: Module, feed: dict[str, np.ndarray]) -> list[np.ndarray
     return [by_value[v.name] for v in module.graph.inputs]
 
 
-def to_onnx_layout(info: TensorInfo, arr: np.ndarray) -> np.ndarray:
-    """A module output in the ONNX model's layout and shape."""
+def to_onnx_layout(info: TensorInfo, arr: np.ndarray, quant: QuantParams | None = None) -> np.ndarray:
+    """A module output in the ONNX model's layout and shape (dequantized with `quant` when it is 8-bit)."""
+    if quant is not None and arr.dtype in (np.int8, np.uint8):
+        arr = dequantize_array(arr, quant.scale[0], quant.zero_point[0])
     if info.layout == "NCHW" and info.perm is not None:
         arr = np.transpose(arr, np.argsort(info.perm))
     return np.ascontiguousarray(arr.reshape(info.shape))
