@@ -108,7 +108,7 @@ def test_any_option_round_trips(tmp_path: Path) -> None:
     report = {"held_out_inputs": [{"input": array}], "predicted_latency_ms": 1.25}
     rep, store = _record(tmp_path, options, report)
     ctx = replay_context(rep, store, passes=parse_pipeline("assign-delegates,outline-partitions"), console=_quiet())
-    assert ctx.options["pipeline"] == "find-branches,assign-delegates{policy=critical-path},outline-partitions"
+    assert ctx.options["pipeline"] == "find-branches,assign-delegates{policy=critical-path,precision=auto},outline-partitions"
     assert ctx.options["calib"] == data and ctx.options["images"] == folder and ctx.options["nested"]["a"]["deep"] == [data]
     np.testing.assert_array_equal(ctx.options["weights"], array)
     assert {k: v for k, v in ctx.options.items() if k not in ("calib", "images", "weights", "nested", "pipeline")} == {

@@ -35,12 +35,14 @@ def test_example_replayed_after_find_branches_is_byte_identical(example_dumps: D
 
 
 def test_quantized_mi9_replayed_after_find_branches_is_byte_identical(quantized_dumps: Dumped, tmp_path: Path) -> None:
-    out = _opt(quantized_dumps, "02-after-find-branches.ir", tmp_path, f"--pipeline={REST_AFTER_FIND_BRANCHES}")
+    # --min-sqnr sets quantize-partitions' accuracy bound: replay the pipeline the bundle records
+    compiled = __import__("json").loads((quantized_dumps.bundle / "manifest.json").read_text())["model"]["pipeline"]
+    out = _opt(quantized_dumps, "02-after-find-branches.ir", tmp_path, f"--pipeline={print_pipeline(parse_pipeline(compiled)[2:])}")
     assert tree_bytes(out) == tree_bytes(quantized_dumps.bundle)
     assert any(p["processor"] == "dsp" for p in __import__("json").loads((out / "manifest.json").read_text())["partitions"])
 
 
-@pytest.mark.parametrize("dump", ["00-input.ir", "04-after-assign-delegates.ir", "07-after-insert-sync-points.ir"])
+@pytest.mark.parametrize("dump", ["00-input.ir", "04-after-assign-delegates.ir", "08-after-insert-sync-points.ir"])
 def test_replaying_the_rest_from_any_dump_is_byte_identical(example_dumps: Dumped, tmp_path: Path, dump: str) -> None:
     assert tree_bytes(_opt(example_dumps, dump, tmp_path)) == tree_bytes(example_dumps.bundle)
 
@@ -54,7 +56,7 @@ def test_opt_prints_or_writes_the_result(example_dumps: Dumped, tmp_path: Path, 
     out = tmp_path / "ir" / "after.ir"  # its folder is made, with the constants it needs
     assert main(["opt", str(dumps / "02-after-find-branches.ir"), "--pipeline=padv2-to-pad,assign-delegates", "-o", str(out), "-q"]) == 0
     rep = Reproducer.from_text(out.read_text())
-    assert rep is not None and rep.remaining == "" and rep.done.endswith("padv2-to-pad,assign-delegates{policy=critical-path}")
+    assert rep is not None and rep.remaining == "" and rep.done.endswith("padv2-to-pad,assign-delegates{policy=critical-path,precision=auto}")
     assert rep.done.startswith("unshare-pads,find-branches,")
     written = parse_module(out.read_text(), constants=out.parent / "constants")
     assert print_module(written) == print_module(parse_module((dumps / "04-after-assign-delegates.ir").read_text()))
@@ -68,11 +70,11 @@ def test_print_ir_before_and_after_change(example_dumps: Dumped, tmp_path: Path,
     bodies = [print_module(parse_module(p.read_text())) for p in dumps]
     changed = [p.name.split("-after-")[1][:-3] for p, prev, cur in zip(dumps[1:], bodies, bodies[1:]) if prev != cur]
     capsys.readouterr()
-    args = ["--print-ir-after-change", "--print-ir-before", "outline-partitions", "--print-ir-after", "quantize-hexagon"]
+    args = ["--print-ir-after-change", "--print-ir-before", "outline-partitions", "--print-ir-after", "quantize-partitions"]
     assert main(["compile", str(EXAMPLE), "-o", str(tmp_path / "b.stretch"), *args]) == 0
     out = capsys.readouterr().out
     shown = [line.split(" ")[4] for line in out.splitlines() if line.startswith("// -----// IR after ")]
-    assert shown == [p for p in [d.name.split("-after-")[1][:-3] for d in dumps[1:]] if p in changed or p == "quantize-hexagon"]
+    assert shown == [p for p in [d.name.split("-after-")[1][:-3] for d in dumps[1:]] if p in changed or p == "quantize-partitions"]
     assert out.count("// -----// IR before outline-partitions //----- //") == 1
     assert changed and "unshare-pads" not in changed  # the example has no shared pads
     capsys.readouterr()
