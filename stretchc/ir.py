@@ -8,7 +8,8 @@
   passes fill in: `region`, `processor`, `precision` (the dtype the op computes in, `stretchc.precision`),
   `partition`; `loc` is where the op came from: the name of the ONNX tensor it computes, or None (see
   `stretchc/frontend/module.py`). A pass that replaces a node by several gives each the original `loc`; the
-  last of them in graph order is the one whose first output holds that ONNX tensor (`holders`).
+  last of them in graph order is the one whose first output holds that ONNX tensor (`holders`); a
+  conversion to another dtype (QUANTIZE, DEQUANTIZE) has no `loc` and holds what its input holds.
 - `Graph`: nodes in execution (topological) order, graph inputs and outputs.
 - `Module`: the graph plus what the passes derive (regions, partitions, sync points, buffer plan) and the
   model's I/O description (ONNX names and layouts).
@@ -240,12 +241,17 @@ class Graph:
         return {v.name: v for v in self.values()}
 
     def holders(self) -> dict[str, str]:
-        """Value name -> the ONNX tensor it holds: the first output of the last node with each `loc`."""
+        """Value name -> the ONNX tensor it holds: the first output of the last node with each `loc`; and the
+        output of a QUANTIZE or DEQUANTIZE without a `loc` (a planned dtype conversion) what its input holds."""
         last: dict[str, Node] = {}
         for node in self.nodes:
             if node.loc is not None and node.outputs:
                 last[node.loc] = node
-        return {node.outputs[0].name: loc for loc, node in last.items()}
+        held = {node.outputs[0].name: loc for loc, node in last.items()}
+        for node in self.nodes:  # graph order: a conversion's input is held before its output is
+            if node.loc is None and node.kind in ("QUANTIZE", "DEQUANTIZE") and node.inputs[0] is not None and node.inputs[0].name in held:
+                held[node.outputs[0].name] = held[node.inputs[0].name]
+        return held
 
     def insert_after(self, anchor: Node, node: Node) -> None:
         self.nodes.insert(self.nodes.index(anchor) + 1, node)

@@ -226,7 +226,7 @@ def _convert(module: Module, src: Value, dst: Value) -> int:
 def _insert(g: Graph, src: Value, dst: Value, part, *, after: Node | None = None, before: Node | None = None) -> None:  # type: ignore[no-untyped-def]
     op = "tfl.QUANTIZE" if dst.dtype in QUANTIZED else "tfl.DEQUANTIZE"
     version = (2 if src.dtype == "int8" else 1) if op == "tfl.DEQUANTIZE" else 1  # TFLite's op_version rules
-    node = Node(op, [src], [dst], {"version": version}, loc=f"stretch.convert:{src.name}")
+    node = Node(op, [src], [dst], {"version": version})  # no loc: it holds what src holds (Graph.holders)
     anchor = after if after is not None else before
     assert anchor is not None
     node.region, node.processor, node.precision, node.partition = anchor.region, part.processor, part.precision, part.name

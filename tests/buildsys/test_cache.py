@@ -47,7 +47,7 @@ def test_another_models_entry_copied_over_a_key_is_not_trusted(
     entry_b.write_bytes(entry_a.read_bytes())
     capsys.readouterr()
     assert main(["compile", str(small_model), "-o", str(tmp_path / "b2"), "--diagnostics=json"]) == 0
-    diags = [json.loads(ln) for ln in capsys.readouterr().err.splitlines()]
+    diags = [d for d in (json.loads(ln) for ln in capsys.readouterr().err.splitlines()) if d["code"] != "precision"]
     assert [(d["severity"], d["code"]) for d in diags] == [("warning", "cache-corrupt")]
     assert tree_bytes(tmp_path / "b2") == tree_bytes(tmp_path / "b1")  # B's weights, not A's
 

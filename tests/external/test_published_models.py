@@ -7,7 +7,8 @@ and for mi9 with the default policy and verifies against ONNX Runtime with every
 the ONNX tensor it carries (none left unmatched). InceptionV3's inception modules are found as stages with
 the branches the architecture has; EfficientNetB0 (squeeze-excite MULs, residual ADDs) and DenseNet121
 (each layer concatenates its input with new features: an empty branch) have no stage by find-branches'
-definition and compile as one region. On mi9, `--calib random` also puts part of InceptionV3 on the DSP.
+definition and compile as one region. On mi9, `--precision float --calib random` also puts part of
+InceptionV3 on the DSP (CPU and GPU partitions float32, DSP ones int8).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import pytest
 from stretchc.console import Console, set_console
 from stretchc.driver import CompileOptions, CompileResult, compile_model
 from stretchc.verify import VerifyReport, verify_bundle
+
+from tests.conftest import pipeline_with
 
 HERE = Path(__file__).parent
 # name -> input size (the smallest each architecture takes, or close: the tier's time is bounded)
@@ -80,7 +83,7 @@ def test_compiles_and_verifies_with_the_default_policy(published: dict[str, Path
 
 
 def test_inception_on_the_dsp_with_random_calibration(published: dict[str, Path], tmp_path: Path) -> None:
-    options = CompileOptions(target="mi9", extra={"calib": "random"})
+    options = CompileOptions(target="mi9", pipeline=pipeline_with("float"), extra={"calib": "random"})
     result, report = _compile_and_verify(published["InceptionV3"], tmp_path / "dsp.stretch", options)
     assert any(p["processor"] == "dsp" for p in result.manifest["partitions"])
     assert report.quantized and report.ok, report.table()

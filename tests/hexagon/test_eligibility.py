@@ -84,5 +84,5 @@ def test_hexagon_rules_are_never_silently_disabled(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "stretchc.hexagon.eligibility", None)  # importing it now raises ImportError
     x, y = Value("x", (1, 8, 8, 4), "float32"), Value("y", (1, 8, 8, 4), "float32")
     node = Node("tfl.SUM", [x], [y])
-    reason = eligibility(EligibilityContext(region="s1.b0", nodes=[node], target=None, quantized_dsp=True), "dsp")
+    reason = eligibility(EligibilityContext(region="s1.b0", nodes=[node], target=None, calibrated=True), "dsp")
     assert reason is not None and "rule sum" in reason

@@ -122,7 +122,7 @@ def test_int8_sync_points_share_one_scale_and_partitions_convert_nothing_inside(
     for name in ("s1.b1", "s2.b2"):
         assert all(check_node(n, quantized=True) is None for n in _ops(bundle, name))
     report = verify_bundle(bundle, EXAMPLE, samples=2)
-    assert report.ok, report.table()
+    assert report.ok and not report.unmatched, report.table()
 
 
 def test_hexagon_rules_apply_to_dsp_partitions_only(int8_dsp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -176,7 +176,7 @@ def test_mixed_precisions_convert_each_boundary_tensor_once(tmp_path: Path) -> N
     in_partitions = sum(1 for c in conv.values() for x in c if x["partition"] != "host")
     assert in_partitions == sum(1 for n in module.graph.nodes if n.kind in ("QUANTIZE", "DEQUANTIZE"))
     report = verify_bundle(tmp_path / "b", EXAMPLE, samples=2)
-    assert report.ok, report.table()
+    assert report.ok and not report.unmatched, report.table()
 
 
 def test_uint8_form_on_the_dsp_requantizes_at_its_boundaries(tmp_path: Path) -> None:
@@ -193,7 +193,7 @@ def test_uint8_form_on_the_dsp_requantizes_at_its_boundaries(tmp_path: Path) -> 
     assert {"partition": "s1.b1", "op": "QUANTIZE", "from_dtype": "uint8", "to_dtype": "int8"} in conversions
     assert {"partition": "stem", "op": "QUANTIZE", "from_dtype": "int8", "to_dtype": "uint8"} in conversions
     report = verify_bundle(tmp_path / "b", EXAMPLE, samples=2)
-    assert report.ok, report.table()
+    assert report.ok and not report.unmatched, report.table()
 
 
 def test_uint8_twin_computes_the_same_numbers(tmp_path: Path) -> None:
@@ -241,7 +241,7 @@ def test_io_dtype_int8_leaves_the_conversions_to_the_runtime(tmp_path: Path) -> 
     for p in m["partitions"]:
         assert not [n for n in _ops(tmp_path / "b", p["name"]) if n.kind in ("QUANTIZE", "DEQUANTIZE")]
     report = verify_bundle(tmp_path / "b", EXAMPLE, samples=2)
-    assert report.ok, report.table()
+    assert report.ok and not report.unmatched, report.table()
 
 
 @pytest.mark.parametrize("net", ["resnet", "effnet-lite"])
