@@ -62,3 +62,24 @@ def example_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     onnx.save(example_model(), d / "example.onnx")
     compile_model(d / "example.onnx", d / "example.stretch", CompileOptions(place={"s1.b1": "gpu"}))
     return d / "example.stretch"
+
+
+MI_CONFIGS = REPO / "tests" / "precision" / "configs"  # copied unchanged from the NN-Stretch artifact's configs/mi
+MI_CONFIG_SIZE = 64  # px: the lowering's cost is the weights'; calibration and verification scale with the image
+
+
+@pytest.fixture(scope="session")
+def mi_config_model(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """NAME -> an NN-Stretch configs/mi model (`MI_CONFIGS/NAME.yaml`, random weights, seed 0, MI_CONFIG_SIZE px),
+    written once per session: every test compiling it shares one lowering (the session's cache)."""
+    from stretchc.modelbuild import build_model, load_config
+
+    d = tmp_path_factory.mktemp("mi-configs")
+
+    def get(name: str) -> Path:
+        path = d / f"{name}.onnx"
+        if not path.exists():
+            onnx.save(build_model(load_config(MI_CONFIGS / f"{name}.yaml"), image_size=MI_CONFIG_SIZE, seed=0), str(path))
+        return path
+
+    return get
