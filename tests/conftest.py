@@ -40,6 +40,21 @@ def pipeline_with(precision: str, **quantize: object) -> str:
     return print_pipeline(passes)
 
 
+def example_with_regions():  # type: ignore[no-untyped-def]
+    """The example model lowered, imported and cut into regions by find-branches (for the placement tests)."""
+    from stretchc.examples import example_model
+    from stretchc.frontend.lower import lower_to_tflite
+    from stretchc.frontend.module import build_module
+    from stretchc.passes.find_branches import FindBranches
+    from stretchc.passmanager import PassContext
+    from stretchc.targets import load_target
+
+    model = example_model()
+    m = build_module(model, lower_to_tflite(model, file="example"), name="example", file="example")
+    FindBranches().run(m, PassContext(target=load_target("mi9")))
+    return m
+
+
 @pytest.fixture
 def save_model(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Write a ModelProto into tmp_path and return the path."""

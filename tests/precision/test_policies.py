@@ -14,24 +14,16 @@ from stretchc.cli import main
 from stretchc.costmodel.placement import plan
 from stretchc.driver import CompileOptions, compile_model
 from stretchc.errors import StretchError
-from stretchc.examples import example_model
-from stretchc.frontend.lower import lower_to_tflite
-from stretchc.frontend.module import build_module
-from stretchc.passes.find_branches import FindBranches
-from stretchc.passmanager import PassContext
 from stretchc.targets import load_target
 
-from tests.conftest import REPO, pipeline_with
+from tests.conftest import REPO, example_with_regions, pipeline_with
 
 EXAMPLE = REPO / "examples" / "branchy.onnx"
 
 
 @pytest.fixture(scope="module")
 def module():  # type: ignore[no-untyped-def]
-    model = example_model()
-    m = build_module(model, lower_to_tflite(model, file="example"), name="example", file="example")
-    FindBranches().run(m, PassContext(target=load_target("mi9")))
-    return m
+    return example_with_regions()
 
 
 def test_auto_never_predicted_slower_than_float_or_int8_for_the_same_placement(module) -> None:  # type: ignore[no-untyped-def]

@@ -7,20 +7,15 @@ import itertools
 import pytest
 
 from stretchc.costmodel.placement import plan
-from stretchc.examples import example_model
-from stretchc.frontend.lower import lower_to_tflite
-from stretchc.frontend.module import build_module
-from stretchc.passes.find_branches import FindBranches
 from stretchc.passmanager import PassContext
 from stretchc.targets import load_target
+
+from tests.conftest import example_with_regions
 
 
 @pytest.fixture(scope="module")
 def module():  # type: ignore[no-untyped-def]
-    model = example_model()
-    m = build_module(model, lower_to_tflite(model, file="example"), name="example", file="example")
-    FindBranches().run(m, PassContext(target=load_target("mi9")))
-    return m
+    return example_with_regions()
 
 
 @pytest.mark.parametrize("target", ["mi9", "pixel6", "pixel3"])
