@@ -147,3 +147,14 @@ def test_natural_image_helper_is_not_noise() -> None:
     # neighbouring pixels of photographs are strongly correlated; uniform noise is not
     corr = np.corrcoef(imgs[:, :, :, :-1].ravel(), imgs[:, :, :, 1:].ravel())[0, 1]
     assert corr > 0.8
+
+
+def test_auto_with_an_explicit_min_sqnr_installs_what_its_guard_accepted(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """auto's guard bounds the outputs; the pre-install check must not then refuse the bundle on a sync point
+    whose SQNR is a few dB below the outputs' (it only fails sync points below min(bound, 20 dB))."""
+    out = tmp_path / "b"
+    status = main(["compile", str(EXAMPLE), "-t", "mi9", "--calib", "random", "--min-sqnr", "45", "-o", str(out), "-q"])
+    assert status == 0, capsys.readouterr().err
+    guard = json.loads((out / "report.json").read_text())["accuracy_guard"]
+    assert all(v is None or v >= 45.0 for v in guard["sqnr_db"].values())
+    assert "int8" in {p["precision"] for p in json.loads((out / "manifest.json").read_text())["partitions"]}
