@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include "backends/registry.h"
 #include "generated/manifest_generated.h"
 #include "sha256.h"
 
@@ -25,8 +26,6 @@ namespace {
 using rules::Rule;
 
 constexpr uint64_t kMaxPartitionBytes = 2ull << 30;
-const std::map<std::string, std::string> kDelegateOf = {{"cpu", "xnnpack"}, {"gpu", "gpu"}, {"dsp", "hexagon"}};
-const std::set<std::string> kDelegates = {"xnnpack", "gpu", "hexagon"};
 const std::set<std::string> kKinds = {"input", "output", "fork", "join", "edge"};
 const std::set<std::string> kLayouts = {"as-is", "NCHW", "reshape"};
 const std::set<std::string> kPrecisions = {"float32", "float16", "int8", "uint8"};
@@ -83,13 +82,23 @@ std::string Name(const flatbuffers::String* s, const char* what) {
 
 std::string OneOf(const flatbuffers::String* s, const char* what, const std::set<std::string>& allowed) {
   std::string v = Str(s, what);
-  if (!allowed.count(v)) Fail(Rule::kSchema, std::string("manifest field ") + what + ": '" + v.substr(0, 32) + "' is not allowed");
+  if (!allowed.count(v)) {
+    std::string known;
+    for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;
+    Fail(Rule::kSchema, std::string("manifest field ") + what + ": '" + v.substr(0, 32) + "' is not allowed (this runtime knows " + known + ")");
+  }
   return v;
 }
 
-std::set<std::string> Keys(const std::map<std::string, std::string>& m) {
+// The processors and delegates of the runtime's backends (src/backends/registry.cc).
+std::set<std::string> Processors() {
   std::set<std::string> out;
-  for (auto& kv : m) out.insert(kv.first);
+  for (const auto& b : backends::All()) out.insert(b.processor);
+  return out;
+}
+std::set<std::string> Delegates() {
+  std::set<std::string> out;
+  for (const auto& b : backends::All()) out.insert(b.delegate);
   return out;
 }
 
@@ -267,8 +276,8 @@ class Loader {
       q.file = Str(p->file(), "partition.file");
       q.sha256 = Str(p->sha256(), "partition.sha256");
       if (!IsHex64(q.sha256)) Fail(Rule::kSchema, "partition " + q.name + ": sha256 is not 64 lower-case hex digits");
-      q.processor = OneOf(p->processor(), "partition.processor", Keys(kDelegateOf));
-      q.delegate = OneOf(p->delegate(), "partition.delegate", kDelegates);
+      q.processor = OneOf(p->processor(), "partition.processor", Processors());
+      q.delegate = OneOf(p->delegate(), "partition.delegate", Delegates());
       q.precision = OneOf(p->precision(), "partition.precision", kPrecisions);
       if (p->delegate_options())
         for (auto o : *p->delegate_options()) {
@@ -294,8 +303,8 @@ class Loader {
       for (int64_t c : Ints(p->affinity(), "partition.affinity", 0, 1023)) q.affinity.push_back(static_cast<int>(c));
       if (p->fallback()) {
         q.has_fallback = true;
-        q.fallback_processor = OneOf(p->fallback()->processor(), "fallback.processor", Keys(kDelegateOf));
-        q.fallback_delegate = OneOf(p->fallback()->delegate(), "fallback.delegate", kDelegates);
+        q.fallback_processor = OneOf(p->fallback()->processor(), "fallback.processor", Processors());
+        q.fallback_delegate = OneOf(p->fallback()->delegate(), "fallback.delegate", Delegates());
         q.fallback_file = Str(p->fallback()->file(), "fallback.file");
       }
       q.regions = Strs(p->regions(), "partition.regions");
@@ -357,7 +366,7 @@ class Loader {
     if (sched->lanes())
       for (auto l : *sched->lanes()) {
         Lane lane;
-        lane.processor = OneOf(Need(l, "lane")->processor(), "lane.processor", Keys(kDelegateOf));
+        lane.processor = OneOf(Need(l, "lane")->processor(), "lane.processor", Processors());
         lane.names = Strs(l->partitions(), "lane.partitions");
         b_.lanes.push_back(std::move(lane));
       }
@@ -478,17 +487,20 @@ class Loader {
 
   void Delegate() {
     for (auto& q : b_.partitions) {
-      if (kDelegateOf.at(q.processor) != q.delegate)
+      if (backends::ByProcessor(q.processor)->delegate != q.delegate)
         Fail(Rule::kDelegate, "partition " + q.name + ": delegate " + q.delegate + " does not match processor " + q.processor);
-      if (q.has_fallback && (q.fallback_processor != "cpu" || q.fallback_delegate != "xnnpack"))
-        Fail(Rule::kDelegate, "partition " + q.name + ": the fallback must be cpu/xnnpack");
+      const backends::BackendInfo* fb = q.has_fallback ? backends::ByProcessor(q.fallback_processor) : nullptr;
+      if (fb && (!fb->fallback_target || fb->delegate != q.fallback_delegate))
+        Fail(Rule::kDelegate, "partition " + q.name + ": the fallback " + q.fallback_processor + "/" + q.fallback_delegate + " is not a fallback backend");
     }
   }
 
   void Precision() {
-    for (auto& q : b_.partitions)
-      if (q.processor == "dsp" && q.precision != "int8" && q.precision != "uint8")
-        Fail(Rule::kPrecision, "partition " + q.name + ": the DSP runs int8 or uint8 only, not " + q.precision);
+    for (auto& q : b_.partitions) {
+      const auto& runs = backends::ByProcessor(q.processor)->precisions;
+      if (!runs.empty() && std::find(runs.begin(), runs.end(), q.precision) == runs.end())
+        Fail(Rule::kPrecision, "partition " + q.name + ": processor " + q.processor + " does not run " + q.precision);
+    }
   }
 
   // ---------------------------------------------------------------- sizes, arena, layouts

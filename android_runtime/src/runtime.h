@@ -1,11 +1,14 @@
-// Executes a checked bundle: one LiteRT compiled model per partition, one worker thread per processor lane,
-// boundary tensors in one 64-byte aligned arena bound to the models as host-memory tensor buffers (no copies
-// at sync points), fork/join by per-partition completion epochs (spin briefly, then block).
+// Executes a checked bundle: one executor per partition, prepared by the backend the registry names for the
+// partition's delegate (src/backends/), or by its fallback's backend when that one cannot run it here; one
+// worker thread per processor lane; boundary tensors in one 64-byte aligned arena that executors read and
+// write in place where their accelerator can (every copy one makes is counted); fork/join by per-partition
+// completion epochs (spin briefly, then block).
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -13,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends/backend.h"
 #include "bundle.h"
 #include "npy.h"
 
@@ -21,7 +25,24 @@ namespace stretch {
 struct RuntimeOptions {
   int spin_us = 50;            // spin this long on a sync point before blocking
   bool sequential = false;     // run every partition on the calling thread in step order (for comparison)
-  bool allow_accelerators = true;  // false: every partition runs its CPU fallback
+  bool allow_accelerators = true;  // false: every partition that has a fallback runs it (--cpu-only)
+};
+
+// Bytes the runtime copied, by where.
+struct BytesCopied {
+  uint64_t sync_points = 0;    // between partitions: staging by executors that cannot work in the arena
+  uint64_t model_inputs = 0;   // written into the arena by SetInput (layout and dtype conversions included)
+  uint64_t model_outputs = 0;  // written out of the arena by GetOutput
+};
+
+// What ran a partition: the backend and accelerator, and why the one the manifest asks for did not.
+struct Placement {
+  std::string backend;           // the processor of the backend that runs it
+  std::string delegate;          // that backend's delegate
+  std::string accelerator;       // what runs it, e.g. "LiteRT CPU accelerator (XNNPACK, 4 threads)"
+  std::string options;           // the options the backend gave the accelerator
+  std::string fallback_reason;   // empty: the manifest's own backend runs it
+  std::string requested_options; // the options the manifest's backend built, when it could not run it
 };
 
 struct RunTimes {
@@ -29,6 +50,8 @@ struct RunTimes {
   std::vector<double> partition_ms;  // per partition
   std::vector<double> sync_wait_ms;  // per sync point: time consumers spent waiting on it
   double reuse_wait_ms = 0;          // waits for earlier readers of reused arena bytes
+  std::vector<uint64_t> partition_bytes_copied;  // per partition: bytes its executor copied in this run
+  uint64_t bytes_copied = 0;                     // their sum: bytes copied at sync points in this run
 };
 
 class Runtime {
@@ -43,12 +66,15 @@ class Runtime {
   void SetInput(size_t i, const NpyArray& a);
   NpyArray GetOutput(size_t i) const;
   RunTimes Run();
-  uint64_t bytes_copied_at_sync_points() const { return sync_copy_bytes_; }
-  // What each partition runs on ("xnnpack", "gpu", "cpu fallback (...)").
-  const std::vector<std::string>& placement() const { return placement_; }
+  // Every byte copied since construction (RunTimes has each run's share of sync_points).
+  BytesCopied bytes_copied() const;
+  // What runs each partition.
+  const std::vector<Placement>& placement() const { return placement_; }
 
  private:
-  struct Part;
+  void Prepare(const Partition& q);
+  backends::Backend& BackendFor(const std::string& delegate);
+  backends::Job JobFor(const Partition& q, const std::vector<uint8_t>& model, const std::string& file);
   void Worker(int lane);
   void RunPartition(int p, RunTimes* t);
   void WaitFor(int p, uint64_t epoch, int sync, RunTimes* t);
@@ -58,10 +84,12 @@ class Runtime {
   RuntimeOptions opt_;
   std::ostream& log_;
   uint8_t* arena_ = nullptr;
-  void* env_ = nullptr;
-  std::vector<std::unique_ptr<Part>> parts_;
-  std::vector<std::string> placement_;
-  uint64_t sync_copy_bytes_ = 0;  // the runtime never copies between partitions; stays 0 unless that changes
+  std::map<std::string, std::unique_ptr<backends::Backend>> backends_;  // by delegate; outlive executors_
+  std::vector<std::unique_ptr<backends::Executor>> executors_;          // per partition
+  std::vector<Placement> placement_;
+  uint64_t sync_bytes_ = 0;  // summed over runs
+  uint64_t input_bytes_ = 0;
+  mutable uint64_t output_bytes_ = 0;
 
   std::vector<std::thread> workers_;
   std::unique_ptr<std::atomic<uint64_t>[]> done_;

@@ -1,8 +1,9 @@
 // stretch_benchmark --bundle DIR [--input NAME=FILE.npy]... [--warmup N] [--runs N] [--output-dir DIR]
 //                   [--report FILE.json] [--sequential] [--cpu-only] [--spin-us N] [--check]
-// Runs a stretchc bundle exactly as its manifest says and prints min/avg/max latency, per-partition times,
-// per-sync-point waits and the bytes copied at sync points. Exit status: 0 ok, 2 usage, 3 bad bundle or
-// input, 1 runtime failure.
+// Runs a stretchc bundle exactly as its manifest says and prints min/avg/max latency, per partition its time
+// and the backend and accelerator that actually ran it (and why, when that is its fallback), per-sync-point
+// waits and the bytes the runtime copied per run. Exit status: 0 ok, 2 usage, 3 bad bundle or input, 1 runtime
+// failure.
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -165,50 +166,76 @@ int main(int argc, char** argv) {
   try {
     Runtime& rt = *runtime;
     const Bundle& b = rt.bundle();
-    for (size_t i = 0; i < arrays.size(); ++i) rt.SetInput(i, arrays[i]);
-    for (int i = 0; i < warmup; ++i) {
-      for (size_t k = 0; k < arrays.size(); ++k) rt.SetInput(k, arrays[k]);
-      rt.Run();
-    }
-    std::vector<double> lat;
-    std::vector<double> part(b.partitions.size(), 0), wait(b.sync_points.size(), 0);
-    double reuse = 0;
-    for (int i = 0; i < runs; ++i) {
+    std::vector<NpyArray> outputs(b.outputs.size());
+    // One inference as an application runs it: inputs in, run, outputs out (only the run is timed).
+    auto infer = [&]() {
       for (size_t k = 0; k < arrays.size(); ++k) rt.SetInput(k, arrays[k]);  // inputs may share bytes with later slots
       RunTimes t = rt.Run();
+      for (size_t k = 0; k < outputs.size(); ++k) outputs[k] = rt.GetOutput(k);
+      return t;
+    };
+    for (int i = 0; i < warmup; ++i) infer();
+    std::vector<double> lat;
+    std::vector<double> part(b.partitions.size(), 0), wait(b.sync_points.size(), 0);
+    std::vector<uint64_t> part_copied(b.partitions.size(), 0);
+    double reuse = 0;
+    BytesCopied before = rt.bytes_copied();
+    for (int i = 0; i < runs; ++i) {
+      RunTimes t = infer();
       lat.push_back(t.total_ms);
       for (size_t k = 0; k < part.size(); ++k) part[k] += t.partition_ms[k] / runs;
       for (size_t k = 0; k < wait.size(); ++k) wait[k] += t.sync_wait_ms[k] / runs;
+      for (size_t k = 0; k < part.size(); ++k) part_copied[k] += t.partition_bytes_copied[k];
       reuse += t.reuse_wait_ms / runs;
     }
+    BytesCopied after = rt.bytes_copied();
+    // Per run (the same every run: what is copied depends on the bundle and the backends, not on the data).
+    BytesCopied copied{(after.sync_points - before.sync_points) / runs, (after.model_inputs - before.model_inputs) / runs,
+                       (after.model_outputs - before.model_outputs) / runs};
+    for (auto& c : part_copied) c /= runs;
     double mn = *std::min_element(lat.begin(), lat.end()), mx = *std::max_element(lat.begin(), lat.end()), avg = 0;
     for (double v : lat) avg += v / lat.size();
 
     std::cout << "bundle: " << bundle_dir << " (model " << b.model_name << ", " << b.partitions.size() << " partitions, "
               << b.lanes.size() << " lanes" << (opt.sequential ? ", sequential" : "") << ")\n";
     std::printf("latency ms: min %.3f avg %.3f max %.3f (%d runs, %d warmup)\n", mn, avg, mx, runs, warmup);
-    for (size_t k = 0; k < part.size(); ++k)
-      std::printf("  partition %-24s %-8s %8.3f ms  on %s\n", b.partitions[k].name.c_str(), b.partitions[k].processor.c_str(), part[k],
-                  rt.placement()[k].c_str());
+    for (size_t k = 0; k < part.size(); ++k) {
+      const Placement& w = rt.placement()[k];
+      std::printf("  partition %-24s %-8s %8.3f ms  on %s/%s: %s [%s]\n", Printable(b.partitions[k].name).c_str(),
+                  Printable(b.partitions[k].processor).c_str(), part[k], w.backend.c_str(), w.delegate.c_str(), Printable(w.accelerator).c_str(),
+                  Printable(w.options).c_str());
+      if (!w.fallback_reason.empty()) std::printf("      fallback because %s\n", Printable(w.fallback_reason).c_str());
+      if (part_copied[k]) std::printf("      copies %llu bytes per run\n", static_cast<unsigned long long>(part_copied[k]));
+    }
     for (size_t k = 0; k < wait.size(); ++k)
       std::printf("  sync %-12s %-6s wait %8.3f ms\n", b.sync_points[k].name.c_str(), b.sync_points[k].kind.c_str(), wait[k]);
-    std::printf("bytes copied at sync points: %llu\n", static_cast<unsigned long long>(rt.bytes_copied_at_sync_points()));
+    std::printf("bytes copied per run: %llu at sync points, %llu into model inputs, %llu out of model outputs\n",
+                static_cast<unsigned long long>(copied.sync_points), static_cast<unsigned long long>(copied.model_inputs),
+                static_cast<unsigned long long>(copied.model_outputs));
 
     if (!output_dir.empty()) {
       mkdir(output_dir.c_str(), 0755);
-      for (size_t k = 0; k < b.outputs.size(); ++k) WriteNpy(output_dir + "/" + OutputFileName(b.outputs[k].name), rt.GetOutput(k));
+      for (size_t k = 0; k < b.outputs.size(); ++k) WriteNpy(output_dir + "/" + OutputFileName(b.outputs[k].name), outputs[k]);
     }
     if (!report.empty()) {
+      auto str = [](const std::string& v) { return v.empty() ? std::string("null") : "\"" + JsonEscape(v) + "\""; };
       std::ofstream f(report);
       f << "{\"bundle\": \"" << JsonEscape(bundle_dir) << "\", \"sequential\": " << (opt.sequential ? "true" : "false")
         << ", \"runs\": " << runs << ", \"warmup\": " << warmup << ", \"latency_ms\": {\"min\": " << mn << ", \"avg\": " << avg
         << ", \"max\": " << mx << "}, \"partitions\": {";
-      for (size_t k = 0; k < part.size(); ++k)
-        f << (k ? ", " : "") << "\"" << JsonEscape(b.partitions[k].name) << "\": {\"ms\": " << part[k] << ", \"runs_on\": \""
-          << JsonEscape(rt.placement()[k]) << "\"}";
+      for (size_t k = 0; k < part.size(); ++k) {
+        const Partition& q = b.partitions[k];
+        const Placement& w = rt.placement()[k];
+        f << (k ? ", " : "") << "\"" << JsonEscape(q.name) << "\": {\"ms\": " << part[k] << ", \"processor\": " << str(q.processor)
+          << ", \"delegate\": " << str(q.delegate) << ", \"ran_on\": {\"backend\": " << str(w.backend) << ", \"delegate\": " << str(w.delegate)
+          << ", \"accelerator\": " << str(w.accelerator) << ", \"options\": " << str(w.options) << "}, \"fallback_reason\": "
+          << str(w.fallback_reason) << ", \"requested_options\": " << str(w.requested_options) << ", \"bytes_copied_per_run\": " << part_copied[k]
+          << "}";
+      }
       f << "}, \"sync_wait_ms\": {";
       for (size_t k = 0; k < wait.size(); ++k) f << (k ? ", " : "") << "\"" << JsonEscape(b.sync_points[k].name) << "\": " << wait[k];
-      f << "}, \"reuse_wait_ms\": " << reuse << ", \"bytes_copied_at_sync_points\": " << rt.bytes_copied_at_sync_points() << "}\n";
+      f << "}, \"reuse_wait_ms\": " << reuse << ", \"bytes_copied_per_run\": {\"sync_points\": " << copied.sync_points
+        << ", \"model_inputs\": " << copied.model_inputs << ", \"model_outputs\": " << copied.model_outputs << "}}\n";
       if (!f) throw std::runtime_error("cannot write " + report);
     }
   } catch (const std::exception& e) {

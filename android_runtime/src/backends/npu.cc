@@ -1,0 +1,88 @@
+// The NPU backend: LiteRT's NPU accelerator, which wraps the vendor's dispatch library (Qualcomm:
+// libLiteRtDispatch_Qualcomm.so over QNN's libQnnHtp.so; notes/backends-research.md §1). LiteRT registers that
+// accelerator only when the environment names the directory holding the dispatch library
+// (kLiteRtEnvOptionTagDispatchLibraryDir; without it "Dispatch library directory is not set"), so each
+// dispatch_library_dir gets its own environment. The partition must run on the NPU whole
+// (LiteRtCompiledModelIsNonCpuFullyAccelerated), or its fallback runs.
+#include <map>
+
+#include "backend.h"
+#include "litert.h"
+
+namespace stretch {
+namespace backends {
+
+namespace {
+
+// LrtQualcommOptionsHtpPerformanceMode (litert_qualcomm_options.h), in enum order: the "qualcomm" TOML
+// payload takes the integer (doc/OPTIONS_REFERENCE.md §10: "the TOML parser reads enums as integers").
+const std::vector<std::string> kHtpPerformanceModes = {"default",         "sustained_high_performance", "burst",         "high_performance",
+                                                       "power_saver",     "low_power_saver",            "high_power_saver", "low_balanced",
+                                                       "balanced",        "extreme_power_saver"};
+
+struct NpuOptions {
+  std::string vendor, soc_model, performance_mode, dispatch_dir;
+  int performance_code = 0;
+};
+
+NpuOptions ReadNpuOptions(const Partition& q) {
+  NpuOptions o;
+  o.vendor = StringOption(q, "vendor", "");
+  o.soc_model = StringOption(q, "soc_model", "");
+  o.performance_mode = StringOption(q, "htp_performance_mode", "default");
+  o.performance_code = EnumOption(q, "htp_performance_mode", o.performance_mode, kHtpPerformanceModes);
+  o.dispatch_dir = StringOption(q, "dispatch_library_dir", "");
+  return o;
+}
+
+class NpuBackend : public Backend {
+ public:
+  Prepared Prepare(const Job& job) override {
+    const Partition& q = *job.partition;
+    NpuOptions o = ReadNpuOptions(q);
+    if (o.vendor != "qualcomm") return Prepared{nullptr, "", "", "NPU vendor '" + o.vendor + "': this runtime drives the qualcomm dispatch library only"};
+    if (o.dispatch_dir.empty()) return Prepared{nullptr, "", "", "the manifest names no dispatch_library_dir"};
+    Env& e = envs_[o.dispatch_dir];
+    std::vector<LiteRtEnvOption> options;
+    if (e.strings.empty()) options = NpuEnvironmentOptions(q, &e.strings);  // first use: LiteRT may keep the pointers
+    std::string why;
+    LiteRtEnvironment env = e.env.Get(options, &why);
+    if (!env) return Prepared{nullptr, "", "", why};
+    return PrepareLiteRt(env, job, NpuRequest(q),
+                         "LiteRT NPU accelerator (" + o.vendor + " " + o.soc_model + ", dispatch library dir " + o.dispatch_dir +
+                             ", htp_performance_mode " + o.performance_mode + ")");
+  }
+
+ private:
+  struct Env {
+    std::vector<std::string> strings;  // the option strings the environment was created with
+    Environment env;
+  };
+  std::map<std::string, Env> envs_;
+};
+
+}  // namespace
+
+LiteRtRequest NpuRequest(const Partition& q) {
+  NpuOptions o = ReadNpuOptions(q);
+  LiteRtRequest r;
+  r.accelerators = kLiteRtHwAcceleratorNpu;  // alone: ops the NPU does not take fail the compilation
+  r.payloads = {{"qualcomm", "htp_performance_mode = " + std::to_string(o.performance_code) + "\n"}};
+  r.whole_partition = true;
+  return r;
+}
+
+std::vector<LiteRtEnvOption> NpuEnvironmentOptions(const Partition& q, std::vector<std::string>* storage) {
+  NpuOptions o = ReadNpuOptions(q);
+  storage->assign({o.dispatch_dir});
+  LiteRtEnvOption dispatch{};
+  dispatch.tag = kLiteRtEnvOptionTagDispatchLibraryDir;
+  dispatch.value.type = kLiteRtAnyTypeString;
+  dispatch.value.str_value = (*storage)[0].c_str();
+  return {dispatch};
+}
+
+std::unique_ptr<Backend> MakeNpuBackend() { return std::make_unique<NpuBackend>(); }
+
+}  // namespace backends
+}  // namespace stretch
