@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh), install the native build tools the C++ runtime tests need if they are
-# missing (Debian: cmake, ninja-build, g++, libflatbuffers-dev, chromium for the HTML report test), then run the whole test suite.
+# missing (Debian: cmake, ninja-build, g++, libflatbuffers-dev, flatbuffers-compiler for the test that
+# regenerates the code derived from schemas/manifest.fbs, chromium for the HTML report test), then run the
+# whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,6 +11,7 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v ninja >/dev/null 2>&1 || need+=(ninja-build)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 [ -f /usr/include/flatbuffers/flatbuffers.h ] || need+=(libflatbuffers-dev)
+command -v flatc >/dev/null 2>&1 || need+=(flatbuffers-compiler)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # renders the HTML placement report in tests/report
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -1,12 +1,10 @@
 #include "bundle.h"
 
 #include <algorithm>
-#include <cctype>
 #include <climits>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
+#include <map>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -14,7 +12,6 @@
 #include <sys/stat.h>
 
 #include "backends/registry.h"
-#include "generated/manifest_generated.h"
 #include "sha256.h"
 
 namespace fbs = stretchc::bundle::fbs;
@@ -23,111 +20,19 @@ namespace stretch {
 
 namespace {
 
+using manifest::Slot;
 using rules::Rule;
 
 constexpr uint64_t kMaxPartitionBytes = 2ull << 30;
-const std::set<std::string> kKinds = {"input", "output", "fork", "join", "edge"};
-const std::set<std::string> kLayouts = {"as-is", "NCHW", "reshape"};
-const std::set<std::string> kPrecisions = {"float32", "float16", "int8", "uint8"};
-const std::set<std::string> kConversionOps = {"QUANTIZE", "DEQUANTIZE"};
 const std::string kHost = "host";
 
 [[noreturn]] void Fail(Rule r, const std::string& msg) { throw BundleError(r, msg); }
-
-bool ValidUtf8(const std::string& s) {
-  size_t i = 0, n = s.size();
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (len == 0 || i + len > n || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4)) return false;
-    for (size_t k = 1; k < len; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-    if (len == 3) {
-      unsigned char d = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xe0 && d < 0xa0) || (c == 0xed && d >= 0xa0)) return false;  // overlong, surrogates
-    }
-    if (len == 4) {
-      unsigned char d = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xf0 && d < 0x90) || (c == 0xf4 && d >= 0x90)) return false;
-    }
-    i += len;
-  }
-  return true;
-}
 
 bool IsHex64(const std::string& s) {
   if (s.size() != 64) return false;
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   return true;
-}
-
-// ---- the schema rule: every field present, with its type and allowed values (manifest.schema.json)
-
-std::string Str(const flatbuffers::String* s, const char* what) {
-  if (s == nullptr) Fail(Rule::kSchema, std::string("manifest field ") + what + " is missing");
-  std::string out(s->c_str(), s->size());
-  if (out.find('\0') != std::string::npos) Fail(Rule::kSchema, std::string("manifest field ") + what + " contains a NUL character");
-  if (!ValidUtf8(out)) Fail(Rule::kSchema, std::string("manifest field ") + what + " is not valid UTF-8");
-  return out;
-}
-
-std::string Name(const flatbuffers::String* s, const char* what) {
-  std::string n = Str(s, what);
-  bool ok = !n.empty() && n.size() <= rules::kNameChars;
-  for (char c : n) ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '+' || c == '-');
-  if (!ok) Fail(Rule::kSchema, std::string("manifest field ") + what + " is not a valid name: '" + n.substr(0, 64) + "'");
-  return n;
-}
-
-std::string OneOf(const flatbuffers::String* s, const char* what, const std::set<std::string>& allowed) {
-  std::string v = Str(s, what);
-  if (!allowed.count(v)) {
-    std::string known;
-    for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;
-    Fail(Rule::kSchema, std::string("manifest field ") + what + ": '" + v.substr(0, 32) + "' is not allowed (this runtime knows " + known + ")");
-  }
-  return v;
-}
-
-// The processors and delegates of the runtime's backends (src/backends/registry.cc).
-std::set<std::string> Processors() {
-  std::set<std::string> out;
-  for (const auto& b : backends::All()) out.insert(b.processor);
-  return out;
-}
-std::set<std::string> Delegates() {
-  std::set<std::string> out;
-  for (const auto& b : backends::All()) out.insert(b.delegate);
-  return out;
-}
-
-std::string Dtype(const flatbuffers::String* s, const char* what) {
-  std::string d = Str(s, what);
-  if (DtypeSize(d) == 0) Fail(Rule::kSchema, std::string("manifest field ") + what + ": dtype '" + d.substr(0, 32) + "' is not one the IR knows");
-  return d;
-}
-
-std::vector<int64_t> Ints(const flatbuffers::Vector<int64_t>* v, const char* what, int64_t lo = 0,
-                          int64_t hi = std::numeric_limits<int64_t>::max()) {
-  std::vector<int64_t> out;
-  if (v) out.assign(v->begin(), v->end());
-  for (int64_t x : out)
-    if (x < lo || x > hi) Fail(Rule::kSchema, std::string("manifest field ") + what + ": " + std::to_string(x) + " is out of range");
-  return out;
-}
-
-std::vector<std::string> Strs(const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v, const char* what) {
-  std::vector<std::string> out;
-  if (v)
-    for (auto s : *v) out.push_back(Str(s, what));
-  return out;
-}
-
-template <typename T>
-const T* Need(const T* x, const char* what) {
-  if (x == nullptr) Fail(Rule::kSchema, std::string("manifest field ") + what + " is missing");
-  return x;
 }
 
 uint64_t Product(const std::vector<int64_t>& shape) {  // only after tensor-size: no overflow
@@ -139,6 +44,30 @@ uint64_t Product(const std::vector<int64_t>& shape) {  // only after tensor-size
 bool Shares(const Slot& a, const Slot& b) {  // the same formula as stretchc.bundle.manifest.sharing_pairs
   return a.offset < b.offset + b.size && b.offset < a.offset + a.size;
 }
+
+}  // namespace
+
+// The value sets the generated field checks leave to the runtime: the processors and delegates of its
+// backends (src/backends/registry.cc).
+const std::vector<std::string>& manifest::KnownProcessor() {
+  static const std::vector<std::string> kAll = [] {
+    std::vector<std::string> out;
+    for (const auto& b : backends::All()) out.push_back(b.processor);
+    return out;
+  }();
+  return kAll;
+}
+
+const std::vector<std::string>& manifest::KnownDelegate() {
+  static const std::vector<std::string> kAll = [] {
+    std::vector<std::string> out;
+    for (const auto& b : backends::All()) out.push_back(b.delegate);
+    return out;
+  }();
+  return kAll;
+}
+
+namespace {
 
 class Loader {
  public:
@@ -197,246 +126,101 @@ class Loader {
     if (!ReadFile(b_.dir + "/manifest.bin", &data_, rules::kManifestBytes)) Fail(Rule::kManifestFiles, "cannot read manifest.bin");
   }
 
+  // The flatbuffer verifies, then decodes into the manifest structs (what the Python codec reads, it reads).
   void ManifestSyntax() {
-    if (data_.size() < 8 || std::string(reinterpret_cast<const char*>(data_.data()) + 4, 4) != "STRB")
-      Fail(Rule::kManifestSyntax, "manifest.bin is not a stretchc manifest (file identifier is not STRB)");
+    const char* id = manifest::fbs::ManifestIdentifier();
+    if (data_.size() < 8 || std::string(reinterpret_cast<const char*>(data_.data()) + 4, 4) != id)
+      Fail(Rule::kManifestSyntax, std::string("manifest.bin is not a stretchc manifest (file identifier is not ") + id + ")");
     flatbuffers::Verifier v(data_.data(), data_.size(), /*max_depth=*/32, /*max_tables=*/1000000);
-    if (!fbs::VerifyManifestBuffer(v)) Fail(Rule::kManifestSyntax, "manifest.bin is corrupt (flatbuffer verification failed)");
-    m_ = fbs::GetManifest(data_.data());
+    if (!manifest::fbs::VerifyManifestBuffer(v)) Fail(Rule::kManifestSyntax, "manifest.bin is corrupt (flatbuffer verification failed)");
+    try {
+      manifest::Decode(*manifest::fbs::GetManifest(data_.data()), "", &b_);
+    } catch (const manifest::Malformed& e) {
+      Fail(Rule::kManifestSyntax, std::string("manifest.bin: ") + e.what());
+    }
   }
 
   void Format() {
-    if (m_->format() == nullptr || m_->format()->str() != rules::kFormat)
-      Fail(Rule::kFormat, std::string("not a stretchc bundle manifest (format is not ") + rules::kFormat + ")");
-    if (m_->format_version() != rules::kFormatVersion)
-      Fail(Rule::kFormat, "unknown format version " + std::to_string(m_->format_version()) + " (this runtime reads version " +
-                              std::to_string(rules::kFormatVersion) + ")");
-  }
-
-  // A quantization table's fields (the schema rule: a scale, a zero point and an axis >= 0, finite scales).
-  static Quant ReadQuant(const fbs::Quant* x, const std::string& what) {
-    Quant q;
-    if (x->scale()) q.scale.assign(x->scale()->begin(), x->scale()->end());
-    q.zero_point = Ints(x->zero_point(), (what + ".zero_point").c_str(), std::numeric_limits<int64_t>::min());
-    q.axis = x->axis();
-    if (q.scale.empty() || q.zero_point.empty() || q.axis < 0)
-      Fail(Rule::kSchema, "manifest field " + what + " needs a scale, a zero point and an axis >= 0");
-    for (double s : q.scale)
-      if (!std::isfinite(s)) Fail(Rule::kSchema, "manifest field " + what + ".scale is not a finite number");
-    return q;
-  }
-
-  ModelIO ReadIO(const fbs::ModelIO* x) {
-    ModelIO io;
-    x = Need(x, "io");
-    io.name = Str(x->name(), "io.name");
-    io.sync = Name(x->sync(), "io.sync");
-    io.dtype = Dtype(x->dtype(), "io.dtype");
-    io.layout = OneOf(x->layout(), "io.layout", kLayouts);
-    io.bundle_dtype = Dtype(x->bundle_dtype(), "io.bundle_dtype");
-    io.shape = Ints(x->shape(), "io.shape");
-    io.bundle_shape = Ints(x->bundle_shape(), "io.bundle_shape");
-    if (x->perm()) {
-      io.has_perm = true;
-      io.perm = Ints(x->perm(), "io.perm");
-    }
-    if (x->quant()) {
-      io.has_quant = true;
-      io.quant = ReadQuant(x->quant(), "io.quant");
-    }
-    return io;
+    if (b_.format != manifest::kManifestFormat)
+      Fail(Rule::kFormat, std::string("not a stretchc bundle manifest (format is not ") + manifest::kManifestFormat + ")");
+    if (b_.format_version != manifest::kManifestFormatVersion)
+      Fail(Rule::kFormat, "unknown format version " + std::to_string(b_.format_version) + " (this runtime reads version " +
+                              std::to_string(manifest::kManifestFormatVersion) + ")");
   }
 
   void Schema() {
-    const fbs::Manifest* m = m_;
-    b_.compiler_version = Str(Need(m->compiler(), "compiler")->version(), "compiler.version");
-    Str(m->compiler()->name(), "compiler.name");
-    b_.model_name = Str(Need(m->model(), "model")->name(), "model.name");
-    if (!IsHex64(Str(m->model()->source_sha256(), "model.source_sha256"))) Fail(Rule::kSchema, "manifest field model.source_sha256 is not a sha256");
-    Str(m->model()->pipeline(), "model.pipeline");
-    if (m->target()) {
-      b_.target_name = Str(m->target()->name(), "target.name");
-      Str(m->target()->description(), "target.description");
+    try {
+      manifest::Check(b_, "");
+    } catch (const manifest::FieldError& e) {
+      Fail(Rule::kSchema, std::string("manifest field ") + e.what());
     }
-    if (m->predicted_latency()) {
-      b_.has_predicted_latency = true;
-      b_.predicted_latency_ms = m->predicted_latency()->ms();
-      if (!std::isfinite(b_.predicted_latency_ms)) Fail(Rule::kSchema, "manifest field predicted_latency_ms is not a finite number");
-    }
-    for (auto [vec, out, what] : {std::make_tuple(m->inputs(), &b_.inputs, "inputs"), std::make_tuple(m->outputs(), &b_.outputs, "outputs")}) {
-      if (!vec || vec->size() == 0) Fail(Rule::kSchema, std::string("manifest field ") + what + " is empty");
-      for (auto x : *vec) out->push_back(ReadIO(x));
-    }
-
-    if (!m->partitions() || m->partitions()->size() == 0) Fail(Rule::kSchema, "manifest field partitions is empty");
-    for (auto p : *m->partitions()) {
-      Partition q;
-      p = Need(p, "partition");
-      q.name = Name(p->name(), "partition.name");
-      q.file = Str(p->file(), "partition.file");
-      q.sha256 = Str(p->sha256(), "partition.sha256");
-      if (!IsHex64(q.sha256)) Fail(Rule::kSchema, "partition " + q.name + ": sha256 is not 64 lower-case hex digits");
-      q.processor = OneOf(p->processor(), "partition.processor", Processors());
-      q.delegate = OneOf(p->delegate(), "partition.delegate", Delegates());
-      q.precision = OneOf(p->precision(), "partition.precision", kPrecisions);
-      if (p->delegate_options())
-        for (auto o : *p->delegate_options()) {
-          Option opt;
-          std::string key = Str(Need(o, "delegate option")->key(), "delegate option key");
-          switch (o->kind()) {
-            case fbs::ValueKind::Null: opt.kind = Option::kNull; break;
-            case fbs::ValueKind::Bool: opt.kind = Option::kBool; opt.b = o->bool_value(); break;
-            case fbs::ValueKind::Int: opt.kind = Option::kInt; opt.i = o->int_value(); break;
-            case fbs::ValueKind::Float:
-              opt.kind = Option::kFloat;
-              opt.f = o->float_value();
-              if (!std::isfinite(opt.f)) Fail(Rule::kSchema, "delegate option " + key + " is not a finite number");
-              break;
-            case fbs::ValueKind::String: opt.kind = Option::kString; opt.s = Str(o->string_value(), "delegate option"); break;
-            case fbs::ValueKind::Json: opt.kind = Option::kJson; opt.s = Str(o->string_value(), "delegate option"); break;
-            default: Fail(Rule::kSchema, "delegate option " + key + " has an unknown value kind");
-          }
-          q.delegate_options[key] = opt;
-        }
-      if (p->threads() < 1 || p->threads() > 256) Fail(Rule::kSchema, "partition " + q.name + ": threads must be 1 to 256");
-      q.threads = static_cast<int>(p->threads());
-      for (int64_t c : Ints(p->affinity(), "partition.affinity", 0, 1023)) q.affinity.push_back(static_cast<int>(c));
-      if (p->fallback()) {
-        q.has_fallback = true;
-        q.fallback_processor = OneOf(p->fallback()->processor(), "fallback.processor", Processors());
-        q.fallback_delegate = OneOf(p->fallback()->delegate(), "fallback.delegate", Delegates());
-        q.fallback_file = Str(p->fallback()->file(), "fallback.file");
-      }
-      q.regions = Strs(p->regions(), "partition.regions");
-      if (p->inputs())
-        for (auto x : *p->inputs()) q.inputs.push_back({Str(Need(x, "binding")->tensor(), "binding.tensor"), Name(x->sync(), "binding.sync")});
-      if (p->outputs())
-        for (auto x : *p->outputs()) q.outputs.push_back({Str(Need(x, "binding")->tensor(), "binding.tensor"), Name(x->sync(), "binding.sync")});
-      if (q.outputs.empty()) Fail(Rule::kSchema, "partition " + q.name + " has no outputs");
-      b_.partitions.push_back(std::move(q));
-    }
-
-    if (m->sync_points())
-      for (auto s : *m->sync_points()) {
-        SyncPoint sp;
-        s = Need(s, "sync point");
-        sp.name = Name(s->name(), "sync.name");
-        sp.value = Str(s->value(), "sync.value");
-        sp.producer = Str(s->producer(), "sync.producer");
-        sp.consumers = Strs(s->consumers(), "sync.consumers");
-        sp.slot = Name(s->slot(), "sync.slot");
-        sp.kind = OneOf(s->kind(), "sync.kind", kKinds);
-        if (s->onnx_tensor()) sp.onnx_tensor = Str(s->onnx_tensor(), "sync.onnx_tensor");
-        if (s->quant()) {
-          sp.has_quant = true;
-          sp.quant = ReadQuant(s->quant(), "sync.quant");
-        }
-        if (s->conversions())
-          for (auto c : *s->conversions()) {
-            c = Need(c, "conversion");
-            sp.conversions.push_back({Name(c->partition(), "conversion.partition"), OneOf(c->op(), "conversion.op", kConversionOps),
-                                      Dtype(c->from_dtype(), "conversion.from_dtype"), Dtype(c->to_dtype(), "conversion.to_dtype")});
-          }
-        if (sp.consumers.empty()) Fail(Rule::kSchema, "sync point " + sp.name + " has no consumers");
-        b_.sync_points.push_back(std::move(sp));
-      }
-
-    const fbs::Buffers* bufs = Need(m->buffers(), "buffers");
-    if (bufs->alignment() != static_cast<int64_t>(rules::kAlignment))
-      Fail(Rule::kSchema, "buffer alignment must be " + std::to_string(rules::kAlignment) + ", not " + std::to_string(bufs->alignment()));
-    b_.alignment = rules::kAlignment;
-    if (bufs->arena_size() < 0) Fail(Rule::kSchema, "arena size is negative");
-    b_.arena_size = static_cast<uint64_t>(bufs->arena_size());
-    if (bufs->slots())
-      for (auto s : *bufs->slots()) {
-        Slot sl;
-        s = Need(s, "slot");
-        sl.name = Name(s->name(), "slot.name");
-        sl.dtype = Dtype(s->dtype(), "slot.dtype");
-        sl.shape = Ints(s->shape(), "slot.shape");
-        if (s->offset() < 0 || s->size() < 0) Fail(Rule::kSchema, "buffer slot " + sl.name + " has a negative offset or size");
-        sl.offset = static_cast<uint64_t>(s->offset());
-        sl.size = static_cast<uint64_t>(s->size());
-        b_.slots.push_back(std::move(sl));
-      }
-    if (bufs->aliases())
-      for (auto a : *bufs->aliases()) b_.aliases.emplace_back(Str(Need(a, "alias")->a(), "alias"), Str(a->b(), "alias"));
-
-    const fbs::Schedule* sched = Need(m->schedule(), "schedule");
-    if (sched->lanes())
-      for (auto l : *sched->lanes()) {
-        Lane lane;
-        lane.processor = OneOf(Need(l, "lane")->processor(), "lane.processor", Processors());
-        lane.names = Strs(l->partitions(), "lane.partitions");
-        b_.lanes.push_back(std::move(lane));
-      }
-    if (sched->steps())
-      for (auto s : *sched->steps()) b_.step_names.push_back(Strs(Need(s, "step")->partitions(), "step"));
   }
 
   // ---------------------------------------------------------------- names, references, bindings, delegate
 
   void Names() {
-    auto unique = [](const char* what, auto get, const auto& items) {
+    auto unique = [](const char* what, const auto& items) {
       std::set<std::string> seen;
       for (auto& x : items)
-        if (!seen.insert(get(x)).second) Fail(Rule::kNames, std::string(what) + " '" + get(x).substr(0, 64) + "' is listed twice");
+        if (!seen.insert(x.name).second) Fail(Rule::kNames, std::string(what) + " '" + x.name.substr(0, 64) + "' is listed twice");
     };
-    unique("partition", [](const Partition& p) -> const std::string& { return p.name; }, b_.partitions);
-    unique("sync point", [](const SyncPoint& s) -> const std::string& { return s.name; }, b_.sync_points);
-    unique("buffer slot", [](const Slot& s) -> const std::string& { return s.name; }, b_.slots);
-    unique("model input", [](const ModelIO& x) -> const std::string& { return x.name; }, b_.inputs);
-    unique("model output", [](const ModelIO& x) -> const std::string& { return x.name; }, b_.outputs);
+    unique("partition", b_.partitions);
+    unique("sync point", b_.sync_points);
+    unique("buffer slot", b_.buffers.slots);
+    unique("model input", b_.inputs);
+    unique("model output", b_.outputs);
     for (size_t i = 0; i < b_.partitions.size(); ++i) {
       if (b_.partitions[i].name == kHost) Fail(Rule::kNames, "a partition may not be named 'host'");
       part_[b_.partitions[i].name] = static_cast<int>(i);
     }
     for (size_t i = 0; i < b_.sync_points.size(); ++i) sync_[b_.sync_points[i].name] = static_cast<int>(i);
-    for (size_t i = 0; i < b_.slots.size(); ++i) slot_[b_.slots[i].name] = static_cast<int>(i);
+    for (size_t i = 0; i < b_.buffers.slots.size(); ++i) slot_[b_.buffers.slots[i].name] = static_cast<int>(i);
   }
 
   int PartOrHost(const std::string& n) const { return n == kHost ? -1 : part_.at(n); }
+
+  // The indexes of the partitions `names` lists, or fail references.
+  std::vector<int> Partitions(const std::vector<std::string>& names) const {
+    std::vector<int> out;
+    for (auto& n : names) {
+      if (!part_.count(n)) Fail(Rule::kReferences, "the schedule names unknown partition '" + n.substr(0, 64) + "'");
+      out.push_back(part_.at(n));
+    }
+    return out;
+  }
 
   void References() {
     auto known_part = [&](const std::string& n) { return n == kHost || part_.count(n); };
     for (auto& sp : b_.sync_points) {
       if (!slot_.count(sp.slot)) Fail(Rule::kReferences, "sync point " + sp.name + " names unknown slot " + sp.slot);
-      sp.slot_index = slot_.at(sp.slot);
+      b_.sync_slot.push_back(slot_.at(sp.slot));
       if (!known_part(sp.producer)) Fail(Rule::kReferences, "sync point " + sp.name + " names unknown partition '" + sp.producer.substr(0, 64) + "'");
       for (auto& c : sp.consumers)
         if (!known_part(c)) Fail(Rule::kReferences, "sync point " + sp.name + " names unknown partition '" + c.substr(0, 64) + "'");
-      sp.producer_index = PartOrHost(sp.producer);
+      b_.sync_producer.push_back(PartOrHost(sp.producer));
     }
-    for (auto& q : b_.partitions)
-      for (auto* list : {&q.inputs, &q.outputs})
+    b_.plans.resize(b_.partitions.size());
+    for (size_t p = 0; p < b_.partitions.size(); ++p) {
+      const auto& q = b_.partitions[p];
+      for (auto [list, out] : {std::make_pair(&q.inputs, &b_.plans[p].input_syncs), std::make_pair(&q.outputs, &b_.plans[p].output_syncs)})
         for (auto& x : *list) {
           if (!sync_.count(x.sync)) Fail(Rule::kReferences, "partition " + q.name + " names unknown sync point " + x.sync);
-          x.sync_index = sync_.at(x.sync);
+          out->push_back(sync_.at(x.sync));
         }
-    for (auto* list : {&b_.inputs, &b_.outputs})
+    }
+    for (auto [list, out] : {std::make_pair(&b_.inputs, &b_.input_sync), std::make_pair(&b_.outputs, &b_.output_sync)})
       for (auto& io : *list) {
         if (!sync_.count(io.sync)) Fail(Rule::kReferences, "model tensor '" + io.name.substr(0, 64) + "' names unknown sync point " + io.sync);
-        io.sync_index = sync_.at(io.sync);
+        out->push_back(sync_.at(io.sync));
       }
-    for (auto& a : b_.aliases)
-      for (auto* n : {&a.first, &a.second})
+    for (auto& a : b_.buffers.aliases)
+      for (auto* n : {&a.a, &a.b})
         if (!slot_.count(*n)) Fail(Rule::kReferences, "buffer alias names unknown slot '" + n->substr(0, 64) + "'");
-    for (auto& lane : b_.lanes)
-      for (auto& n : lane.names) {
-        if (!part_.count(n)) Fail(Rule::kReferences, "the schedule names unknown partition '" + n.substr(0, 64) + "'");
-        lane.partitions.push_back(part_.at(n));
-      }
-    for (auto& names : b_.step_names) {
-      std::vector<int> step;
-      for (auto& n : names) {
-        if (!part_.count(n)) Fail(Rule::kReferences, "the schedule names unknown partition '" + n.substr(0, 64) + "'");
-        step.push_back(part_.at(n));
-      }
-      b_.steps.push_back(std::move(step));
-    }
+    for (auto& lane : b_.schedule.lanes) b_.lanes.push_back(Partitions(lane.partitions));
+    for (auto& step : b_.schedule.steps) b_.steps.push_back(Partitions(step.partitions));
   }
 
-  static bool Has(const std::vector<Binding>& list, const std::string& sync) {
+  static bool Has(const std::vector<manifest::Binding>& list, const std::string& sync) {
     for (auto& x : list)
       if (x.sync == sync) return true;
     return false;
@@ -444,14 +228,16 @@ class Loader {
 
   void Bindings() {
     for (size_t pi = 0; pi < b_.partitions.size(); ++pi) {
-      const Partition& q = b_.partitions[pi];
+      const auto& q = b_.partitions[pi];
       std::set<std::string> tensors;
       for (bool input : {true, false}) {
         std::set<std::string> bound;
-        for (auto& x : input ? q.inputs : q.outputs) {
+        const auto& list = input ? q.inputs : q.outputs;
+        for (size_t k = 0; k < list.size(); ++k) {
+          const auto& x = list[k];
           if (!tensors.insert(x.tensor).second) Fail(Rule::kBindings, "partition " + q.name + " binds tensor '" + x.tensor.substr(0, 64) + "' twice");
           if (!bound.insert(x.sync).second) Fail(Rule::kBindings, "partition " + q.name + " binds sync point " + x.sync + " twice");
-          const SyncPoint& sp = b_.sync_points[x.sync_index];
+          const auto& sp = b_.sync_points[(input ? b_.plans[pi].input_syncs : b_.plans[pi].output_syncs)[k]];
           if (input && std::find(sp.consumers.begin(), sp.consumers.end(), q.name) == sp.consumers.end())
             Fail(Rule::kBindings, "partition " + q.name + " reads sync point " + sp.name + " but is not among its consumers");
           if (input && sp.producer == q.name) Fail(Rule::kBindings, "partition " + q.name + " reads its own output " + sp.name);
@@ -464,15 +250,16 @@ class Loader {
     for (auto& io : b_.inputs) model_in.insert(io.sync);
     for (auto& io : b_.outputs) model_out.insert(io.sync);
     std::map<std::string, std::string> slot_owner;
-    for (auto& sp : b_.sync_points) {
+    for (size_t s = 0; s < b_.sync_points.size(); ++s) {
+      const auto& sp = b_.sync_points[s];
       if (std::set<std::string>(sp.consumers.begin(), sp.consumers.end()).size() != sp.consumers.size())
         Fail(Rule::kBindings, "sync point " + sp.name + " lists a consumer twice");
-      if (sp.producer_index >= 0 && !Has(b_.partitions[sp.producer_index].outputs, sp.name))
+      if (b_.sync_producer[s] >= 0 && !Has(b_.partitions[b_.sync_producer[s]].outputs, sp.name))
         Fail(Rule::kBindings, "sync point " + sp.name + ": its producer " + sp.producer + " does not write it (nothing produces it)");
       for (auto& c : sp.consumers)
         if (c != kHost && !Has(b_.partitions[part_.at(c)].inputs, sp.name))
           Fail(Rule::kBindings, "sync point " + sp.name + ": its consumer " + c + " does not read it");
-      bool from_host = sp.producer_index < 0, is_in = model_in.count(sp.name) > 0;
+      bool from_host = b_.sync_producer[s] < 0, is_in = model_in.count(sp.name) > 0;
       if (from_host != is_in)
         Fail(Rule::kBindings, from_host ? "sync point " + sp.name + " is produced by the host but is no model input"
                                         : "sync point " + sp.name + " carries a model input but is not produced by the host");
@@ -489,9 +276,9 @@ class Loader {
     for (auto& q : b_.partitions) {
       if (backends::ByProcessor(q.processor)->delegate != q.delegate)
         Fail(Rule::kDelegate, "partition " + q.name + ": delegate " + q.delegate + " does not match processor " + q.processor);
-      const backends::BackendInfo* fb = q.has_fallback ? backends::ByProcessor(q.fallback_processor) : nullptr;
-      if (fb && (!fb->fallback_target || fb->delegate != q.fallback_delegate))
-        Fail(Rule::kDelegate, "partition " + q.name + ": the fallback " + q.fallback_processor + "/" + q.fallback_delegate + " is not a fallback backend");
+      const backends::BackendInfo* fb = q.fallback ? backends::ByProcessor(q.fallback->processor) : nullptr;
+      if (fb && (!fb->fallback_target || fb->delegate != q.fallback->delegate))
+        Fail(Rule::kDelegate, "partition " + q.name + ": the fallback " + q.fallback->processor + "/" + q.fallback->delegate + " is not a fallback backend");
     }
   }
 
@@ -521,55 +308,60 @@ class Loader {
   }
 
   void TensorSize() {
-    for (auto& sl : b_.slots) TensorBytes(sl.shape, sl.dtype, "buffer slot " + sl.name);
+    for (auto& sl : b_.buffers.slots) TensorBytes(sl.shape, sl.dtype, "buffer slot " + sl.name);
     for (bool input : {true, false})
       for (auto& io : input ? b_.inputs : b_.outputs) {
         std::string what = std::string("model ") + (input ? "input " : "output ") + io.name.substr(0, 64);
         TensorBytes(io.shape, io.dtype, what);
         TensorBytes(io.bundle_shape, io.bundle_dtype, what);
       }
-    for (auto& sl : b_.slots) {
+    for (auto& sl : b_.buffers.slots) {
       uint64_t need = TensorBytes(sl.shape, sl.dtype, "buffer slot " + sl.name);
-      if (sl.size < need)
+      if (static_cast<uint64_t>(sl.size) < need)
         Fail(Rule::kTensorSize, "buffer slot " + sl.name + " is smaller (" + std::to_string(sl.size) + " bytes) than its tensor (" + std::to_string(need) + ")");
     }
   }
 
-  void Arena() {
-    if (b_.arena_size > rules::kArenaBytes) Fail(Rule::kArena, "arena size " + std::to_string(b_.arena_size) + " is above " + std::to_string(rules::kArenaBytes) + " bytes");
-    for (auto& sl : b_.slots) {
-      if (sl.offset % b_.alignment) Fail(Rule::kArena, "buffer slot " + sl.name + " is not 64-byte aligned (offset " + std::to_string(sl.offset) + ")");
-      if (sl.offset > b_.arena_size || sl.size > b_.arena_size - sl.offset)
+  void Arena() {  // sizes and offsets are >= 0 (schema)
+    const manifest::Buffers& b = b_.buffers;
+    if (static_cast<uint64_t>(b.arena_size) > rules::kArenaBytes)
+      Fail(Rule::kArena, "arena size " + std::to_string(b.arena_size) + " is above " + std::to_string(rules::kArenaBytes) + " bytes");
+    for (auto& sl : b.slots) {
+      if (sl.offset % b.alignment)
+        Fail(Rule::kArena, "buffer slot " + sl.name + " is not " + std::to_string(b.alignment) + "-byte aligned (offset " + std::to_string(sl.offset) + ")");
+      if (sl.offset > b.arena_size || sl.size > b.arena_size - sl.offset)
         Fail(Rule::kArena, "buffer slot " + sl.name + " lies outside the arena (" + std::to_string(sl.offset) + " + " + std::to_string(sl.size) + " > " +
-                               std::to_string(b_.arena_size) + ")");
+                               std::to_string(b.arena_size) + ")");
     }
   }
 
   void IoLayout() {
     for (bool input : {true, false})
-      for (auto& io : input ? b_.inputs : b_.outputs) {
+      for (size_t k = 0; k < (input ? b_.inputs : b_.outputs).size(); ++k) {
+        const manifest::ModelIO& io = (input ? b_.inputs : b_.outputs)[k];
         const std::string what = std::string("model ") + (input ? "input " : "output ") + io.name.substr(0, 64);
         auto fail = [&](const std::string& why) { Fail(Rule::kIoLayout, what + ": " + why); };
-        if ((io.layout == "NCHW") != io.has_perm) fail("layout " + io.layout + (io.has_perm ? " takes no perm" : " needs perm"));
-        if (io.has_perm) {
+        if ((io.layout == "NCHW") != io.perm.has_value()) fail("layout " + io.layout + (io.perm ? " takes no perm" : " needs perm"));
+        if (io.perm) {
+          const std::vector<int64_t>& perm = *io.perm;
           size_t rank = io.shape.size();
-          if (io.perm.size() != rank || io.bundle_shape.size() != rank) fail("perm is not a permutation of its dimensions");
+          if (perm.size() != rank || io.bundle_shape.size() != rank) fail("perm is not a permutation of its dimensions");
           std::vector<bool> seen(rank, false);
-          for (int64_t p : io.perm) {
+          for (int64_t p : perm) {
             if (p < 0 || p >= static_cast<int64_t>(rank) || seen[p]) fail("perm is not a permutation of its dimensions");
             seen[p] = true;
           }
           for (size_t i = 0; i < rank; ++i)
-            if (io.bundle_shape[i] != io.shape[io.perm[i]]) fail("bundle_shape is not shape permuted by perm");
+            if (io.bundle_shape[i] != io.shape[perm[i]]) fail("bundle_shape is not shape permuted by perm");
         }
         if (io.layout == "as-is" && io.bundle_shape != io.shape) fail("layout as-is but bundle_shape is not shape");
         if (Product(io.shape) != Product(io.bundle_shape)) fail("shape and bundle_shape have different element counts");
-        if (!io.has_quant && io.dtype != io.bundle_dtype) fail("dtype " + io.dtype + " differs from bundle dtype " + io.bundle_dtype + " without quantization");
-        if (io.has_quant) {
-          if (io.quant.scale.size() != 1 || io.quant.zero_point.size() != 1) fail("only per-tensor quantization is supported at the model boundary");
-          if (!(io.quant.scale[0] > 0)) fail("quantization scale must be positive and finite");
+        if (!io.quant && io.dtype != io.bundle_dtype) fail("dtype " + io.dtype + " differs from bundle dtype " + io.bundle_dtype + " without quantization");
+        if (io.quant) {
+          if (io.quant->scale.size() != 1 || io.quant->zero_point.size() != 1) fail("only per-tensor quantization is supported at the model boundary");
+          if (!(io.quant->scale[0] > 0)) fail("quantization scale must be positive and finite");
         }
-        const Slot& sl = b_.slots[b_.sync_points[io.sync_index].slot_index];
+        const Slot& sl = b_.SlotOfSync((input ? b_.input_sync : b_.output_sync)[k]);
         if (sl.dtype != io.bundle_dtype || sl.shape != io.bundle_shape) fail("slot " + sl.name + " does not hold its bundle tensor");
       }
   }
@@ -577,23 +369,26 @@ class Loader {
   // ---------------------------------------------------------------- 8-bit sync points and conversions
 
   void SyncQuant() {
-    for (auto& sp : b_.sync_points) {
-      const Slot& sl = b_.slots[sp.slot_index];
+    for (size_t s = 0; s < b_.sync_points.size(); ++s) {
+      const manifest::SyncPoint& sp = b_.sync_points[s];
+      const Slot& sl = b_.SlotOfSync(static_cast<int>(s));
       bool eight_bit = sl.dtype == "int8" || sl.dtype == "uint8";
-      if (sp.has_quant != eight_bit)
+      if (sp.quant.has_value() != eight_bit)
         Fail(Rule::kSyncQuant, "sync point " + sp.name + ": slot " + sl.name + " is " + sl.dtype + (eight_bit ? " without" : " with") + " quantization");
-      if (!sp.has_quant) continue;
-      if (sp.quant.scale.size() != 1 || sp.quant.zero_point.size() != 1 || !(sp.quant.scale[0] > 0))
+      if (!sp.quant) continue;
+      const manifest::Quant& q = *sp.quant;
+      if (q.scale.size() != 1 || q.zero_point.size() != 1 || !(q.scale[0] > 0))
         Fail(Rule::kSyncQuant, "sync point " + sp.name + ": quantization must be one positive scale and one zero point");
       int64_t lo = sl.dtype == "int8" ? -128 : 0, hi = sl.dtype == "int8" ? 127 : 255;
-      if (sp.quant.zero_point[0] < lo || sp.quant.zero_point[0] > hi)
-        Fail(Rule::kSyncQuant, "sync point " + sp.name + ": zero point " + std::to_string(sp.quant.zero_point[0]) + " is outside " + sl.dtype);
+      if (q.zero_point[0] < lo || q.zero_point[0] > hi)
+        Fail(Rule::kSyncQuant, "sync point " + sp.name + ": zero point " + std::to_string(q.zero_point[0]) + " is outside " + sl.dtype);
     }
   }
 
   void Conversions() {
-    for (auto& sp : b_.sync_points) {
-      const std::string& dtype = b_.slots[sp.slot_index].dtype;
+    for (size_t s = 0; s < b_.sync_points.size(); ++s) {
+      const manifest::SyncPoint& sp = b_.sync_points[s];
+      const std::string& dtype = b_.SlotOfSync(static_cast<int>(s)).dtype;
       for (auto& cv : sp.conversions) {
         if (cv.from_dtype == cv.to_dtype) Fail(Rule::kConversions, "sync point " + sp.name + ": conversion " + cv.op + " does not change the dtype");
         bool by_producer = cv.partition == sp.producer && cv.to_dtype == dtype;
@@ -611,10 +406,9 @@ class Loader {
   std::vector<std::tuple<int, int, int>> Edges() const {
     std::vector<std::tuple<int, int, int>> out;
     for (size_t s = 0; s < b_.sync_points.size(); ++s) {
-      const SyncPoint& sp = b_.sync_points[s];
-      if (sp.producer_index < 0) continue;
-      for (auto& c : sp.consumers)
-        if (c != kHost) out.emplace_back(sp.producer_index, part_.at(c), static_cast<int>(s));
+      if (b_.sync_producer[s] < 0) continue;
+      for (auto& c : b_.sync_points[s].consumers)
+        if (c != kHost) out.emplace_back(b_.sync_producer[s], part_.at(c), static_cast<int>(s));
     }
     return out;
   }
@@ -623,19 +417,19 @@ class Loader {
     std::vector<int> in_lane(b_.partitions.size(), 0), in_step(b_.partitions.size(), 0);
     std::set<std::string> lanes_seen;
     for (size_t l = 0; l < b_.lanes.size(); ++l) {
-      const Lane& lane = b_.lanes[l];
-      if (!lanes_seen.insert(lane.processor).second) Fail(Rule::kScheduleCover, "the schedule has two lanes for processor " + lane.processor);
-      for (int p : lane.partitions) {
-        Partition& q = b_.partitions[p];
-        if (q.processor != lane.processor) Fail(Rule::kScheduleCover, "partition " + q.name + " (" + q.processor + ") is on the " + lane.processor + " lane");
+      const std::string& processor = b_.schedule.lanes[l].processor;
+      if (!lanes_seen.insert(processor).second) Fail(Rule::kScheduleCover, "the schedule has two lanes for processor " + processor);
+      for (int p : b_.lanes[l]) {
+        const manifest::Partition& q = b_.partitions[p];
+        if (q.processor != processor) Fail(Rule::kScheduleCover, "partition " + q.name + " (" + q.processor + ") is on the " + processor + " lane");
         ++in_lane[p];
-        q.lane = static_cast<int>(l);
+        b_.plans[p].lane = static_cast<int>(l);
       }
     }
     for (size_t k = 0; k < b_.steps.size(); ++k)
       for (int p : b_.steps[k]) {
         ++in_step[p];
-        b_.partitions[p].step = static_cast<int>(k);
+        b_.plans[p].step = static_cast<int>(k);
       }
     for (size_t p = 0; p < b_.partitions.size(); ++p)
       if (in_lane[p] != 1 || in_step[p] != 1)
@@ -671,15 +465,18 @@ class Loader {
   }
 
   void ScheduleOrder() {
+    auto step = [&](int p) { return b_.plans[p].step; };
     for (auto& [a, c, s] : Edges())
-      if (b_.partitions[a].step >= b_.partitions[c].step)
-        Fail(Rule::kScheduleOrder, "partition " + b_.partitions[c].name + " (step " + std::to_string(b_.partitions[c].step) + ") reads " +
-                                       b_.sync_points[s].name + " produced by " + b_.partitions[a].name + " at step " + std::to_string(b_.partitions[a].step));
-    for (auto& lane : b_.lanes)
-      for (size_t i = 1; i < lane.partitions.size(); ++i)
-        if (b_.partitions[lane.partitions[i - 1]].step > b_.partitions[lane.partitions[i]].step)
-          Fail(Rule::kScheduleOrder, "lane " + lane.processor + " runs " + b_.partitions[lane.partitions[i - 1]].name + " before " +
-                                         b_.partitions[lane.partitions[i]].name + ": not in step order");
+      if (step(a) >= step(c))
+        Fail(Rule::kScheduleOrder, "partition " + b_.partitions[c].name + " (step " + std::to_string(step(c)) + ") reads " + b_.sync_points[s].name +
+                                       " produced by " + b_.partitions[a].name + " at step " + std::to_string(step(a)));
+    for (size_t l = 0; l < b_.lanes.size(); ++l) {
+      const std::vector<int>& lane = b_.lanes[l];
+      for (size_t i = 1; i < lane.size(); ++i)
+        if (step(lane[i - 1]) > step(lane[i]))
+          Fail(Rule::kScheduleOrder, "lane " + b_.schedule.lanes[l].processor + " runs " + b_.partitions[lane[i - 1]].name + " before " +
+                                         b_.partitions[lane[i]].name + ": not in step order");
+    }
   }
 
   void SlotOverlap() {
@@ -695,33 +492,36 @@ class Loader {
           for (size_t q = 0; q < n; ++q)
             if (anc[a][q]) anc[p][q] = true;
         }
-    std::vector<int> sync_of_slot(b_.slots.size(), -1);
-    for (size_t s = 0; s < b_.sync_points.size(); ++s) sync_of_slot[b_.sync_points[s].slot_index] = static_cast<int>(s);
-    auto before = [&](const SyncPoint& x, const SyncPoint& y) {  // every read of x is over before y is written
-      if (y.producer_index < 0) return false;
-      for (auto& c : x.consumers)
-        if (c == kHost || !anc[y.producer_index][part_.at(c)]) return false;
+    const std::vector<Slot>& slots = b_.buffers.slots;
+    std::vector<int> sync_of_slot(slots.size(), -1);
+    for (size_t s = 0; s < b_.sync_points.size(); ++s) sync_of_slot[b_.sync_slot[s]] = static_cast<int>(s);
+    auto before = [&](int x, int y) {  // every read of sync point x is over before sync point y is written
+      int producer = b_.sync_producer[y];
+      if (producer < 0) return false;
+      for (auto& c : b_.sync_points[x].consumers)
+        if (c == kHost || !anc[producer][part_.at(c)]) return false;
       return true;
     };
-    for (size_t i = 0; i < b_.slots.size(); ++i)
-      for (size_t j = i + 1; j < b_.slots.size(); ++j) {
-        if (!Shares(b_.slots[i], b_.slots[j]) || sync_of_slot[i] < 0 || sync_of_slot[j] < 0) continue;
-        const SyncPoint &x = b_.sync_points[sync_of_slot[i]], &y = b_.sync_points[sync_of_slot[j]];
+    for (size_t i = 0; i < slots.size(); ++i)
+      for (size_t j = i + 1; j < slots.size(); ++j) {
+        int x = sync_of_slot[i], y = sync_of_slot[j];
+        if (!Shares(slots[i], slots[j]) || x < 0 || y < 0) continue;
         if (!before(x, y) && !before(y, x))
-          Fail(Rule::kSlotOverlap, "buffer slots " + b_.slots[i].name + " and " + b_.slots[j].name + " share arena bytes while both are live (" + x.name +
-                                       " and " + y.name + ")");
+          Fail(Rule::kSlotOverlap, "buffer slots " + slots[i].name + " and " + slots[j].name + " share arena bytes while both are live (" +
+                                       b_.sync_points[x].name + " and " + b_.sync_points[y].name + ")");
       }
   }
 
   void Aliases() {
     std::set<std::pair<std::string, std::string>> listed, actual;
-    for (auto& a : b_.aliases) {
-      auto pair = std::minmax(a.first, a.second);
+    for (auto& a : b_.buffers.aliases) {
+      auto pair = std::minmax(a.a, a.b);
       if (pair.first == pair.second || !listed.insert(pair).second) Fail(Rule::kAliases, "buffers.aliases lists a pair twice or a slot with itself");
     }
-    for (size_t i = 0; i < b_.slots.size(); ++i)
-      for (size_t j = i + 1; j < b_.slots.size(); ++j)
-        if (Shares(b_.slots[i], b_.slots[j])) actual.insert(std::minmax(b_.slots[i].name, b_.slots[j].name));
+    const std::vector<Slot>& slots = b_.buffers.slots;
+    for (size_t i = 0; i < slots.size(); ++i)
+      for (size_t j = i + 1; j < slots.size(); ++j)
+        if (Shares(slots[i], slots[j])) actual.insert(std::minmax(slots[i].name, slots[j].name));
     if (listed != actual) Fail(Rule::kAliases, "buffers.aliases does not list exactly the slots that share bytes");
   }
 
@@ -769,17 +569,19 @@ class Loader {
   }
 
   void PartitionFiles() {
-    for (auto& q : b_.partitions) {
+    for (size_t p = 0; p < b_.partitions.size(); ++p) {
+      const manifest::Partition& q = b_.partitions[p];
+      PartitionPlan& plan = b_.plans[p];
       std::string real = Inside(Rule::kPartitionFiles, q.file, "partition " + q.name + " file");
       std::vector<uint8_t> bytes;
       if (FileSha(Rule::kPartitionFiles, real, &bytes) != q.sha256)
         Fail(Rule::kPartitionFiles, "partition file " + q.file + " was modified (sha256 mismatch)");
-      if (q.has_fallback) {
-        std::string freal = Inside(Rule::kPartitionFiles, q.fallback_file, "partition " + q.name + " fallback file");
-        if (load_files_ && freal != real && !ReadFile(freal, &q.fallback_bytes, kMaxPartitionBytes))
-          Fail(Rule::kPartitionFiles, "fallback file " + q.fallback_file + " is unreadable");
+      if (q.fallback) {
+        std::string freal = Inside(Rule::kPartitionFiles, q.fallback->file, "partition " + q.name + " fallback file");
+        if (load_files_ && freal != real && !ReadFile(freal, &plan.fallback_bytes, kMaxPartitionBytes))
+          Fail(Rule::kPartitionFiles, "fallback file " + q.fallback->file + " is unreadable");
       }
-      if (load_files_) q.bytes = std::move(bytes);
+      if (load_files_) plan.bytes = std::move(bytes);
     }
   }
 
@@ -791,7 +593,7 @@ class Loader {
         !ReadFile(path, &raw, rules::kSha256sumsBytes))
       Fail(Rule::kSha256sums, "no SHA256SUMS in the bundle, or it is larger than " + std::to_string(rules::kSha256sumsBytes) + " bytes");
     std::string text(raw.begin(), raw.end());
-    if (!ValidUtf8(text) || text.find('\0') != std::string::npos) Fail(Rule::kSha256sums, "SHA256SUMS is not UTF-8 text");
+    if (!manifest::ValidUtf8(text) || text.find('\0') != std::string::npos) Fail(Rule::kSha256sums, "SHA256SUMS is not UTF-8 text");
     std::map<std::string, std::string> listed;
     size_t start = 0, line_no = 0;
     while (start < text.size()) {
@@ -809,7 +611,7 @@ class Loader {
     std::vector<std::string> need = {"manifest.json", "manifest.bin"};
     for (auto& q : b_.partitions) {
       need.push_back(q.file);
-      if (q.has_fallback) need.push_back(q.fallback_file);
+      if (q.fallback) need.push_back(q.fallback->file);
     }
     for (auto& rel : need)
       if (!listed.count(rel)) Fail(Rule::kSha256sums, "SHA256SUMS does not list " + rel);
@@ -820,25 +622,25 @@ class Loader {
   // Dependencies: producers of inputs, plus earlier readers of any slot whose bytes this partition overwrites.
   void Plan() {
     for (size_t pi = 0; pi < b_.partitions.size(); ++pi) {
-      auto& q = b_.partitions[pi];
+      PartitionPlan& plan = b_.plans[pi];
       auto add = [&](int d, int sync) {
         if (d < 0 || d == static_cast<int>(pi)) return;
-        for (size_t k = 0; k < q.deps.size(); ++k)
-          if (q.deps[k] == d) {
-            if (q.dep_sync[k] < 0) q.dep_sync[k] = sync;
+        for (size_t k = 0; k < plan.deps.size(); ++k)
+          if (plan.deps[k] == d) {
+            if (plan.dep_sync[k] < 0) plan.dep_sync[k] = sync;
             return;
           }
-        q.deps.push_back(d);
-        q.dep_sync.push_back(sync);
+        plan.deps.push_back(d);
+        plan.dep_sync.push_back(sync);
       };
-      for (auto& x : q.inputs) add(b_.sync_points[x.sync_index].producer_index, x.sync_index);
-      for (auto& x : q.outputs) {
-        const Slot& mine = b_.slots[b_.sync_points[x.sync_index].slot_index];
-        for (auto& sp : b_.sync_points) {
-          const Slot& other = b_.slots[sp.slot_index];
+      for (int s : plan.input_syncs) add(b_.sync_producer[s], s);
+      for (int s : plan.output_syncs) {
+        const Slot& mine = b_.SlotOfSync(s);
+        for (size_t o = 0; o < b_.sync_points.size(); ++o) {
+          const Slot& other = b_.SlotOfSync(static_cast<int>(o));
           if (&other == &mine || !Shares(mine, other)) continue;
-          for (auto& c : sp.consumers)
-            if (c != kHost && b_.partitions[part_.at(c)].step < q.step) add(part_.at(c), -1);
+          for (auto& c : b_.sync_points[o].consumers)
+            if (c != kHost && b_.plans[part_.at(c)].step < plan.step) add(part_.at(c), -1);
         }
       }
     }
@@ -848,7 +650,6 @@ class Loader {
   bool load_files_;
   std::string root_;  // the bundle directory, resolved
   std::vector<uint8_t> data_;
-  const fbs::Manifest* m_ = nullptr;
   std::map<std::string, int> part_, sync_, slot_;
   std::map<std::string, std::string> sha_;  // resolved path -> sha256
 };

@@ -1,13 +1,15 @@
-// A stretchc bundle as the runtime sees it: manifest.bin decoded into plain structs and fully checked.
+// A stretchc bundle as the runtime sees it: manifest.bin decoded into the manifest structs generated from
+// schemas/manifest.fbs (generated/manifest_model.h), every rule of schemas/bundle_rules.json checked, and the
+// names the manifest uses resolved to indexes.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "generated/bundle_rules.h"
+#include "generated/manifest_model.h"
 
 namespace stretch {
 
@@ -19,103 +21,42 @@ struct BundleError : std::runtime_error {
   rules::Rule rule;
 };
 
-struct Quant {
-  std::vector<double> scale;
-  std::vector<int64_t> zero_point;
-  int64_t axis = 0;
-};
+// The manifest's tables under the names the runtime and its backends use.
+using ModelIO = manifest::ModelIO;
+using Option = manifest::Option;  // a delegate option: kind, and bool_value, int_value, float_value or string_value
+using Partition = manifest::Partition;
+using Slot = manifest::Slot;
+using ValueKind = manifest::fbs::ValueKind;
 
-struct ModelIO {
-  std::string name, sync, dtype, layout, bundle_dtype;
-  std::vector<int64_t> shape, bundle_shape;
-  bool has_perm = false;
-  std::vector<int64_t> perm;
-  bool has_quant = false;
-  Quant quant;
-  int sync_index = -1;
-};
-
-struct Binding {
-  std::string tensor, sync;
-  int sync_index = -1;
-};
-
-struct Option {
-  enum Kind { kNull, kBool, kInt, kFloat, kString, kJson } kind = kNull;
-  bool b = false;
-  int64_t i = 0;
-  double f = 0;
-  std::string s;
-};
-
-struct Partition {
-  std::string name, file, sha256, processor, precision, delegate;
-  std::map<std::string, Option> delegate_options;
-  int threads = 1;
-  std::vector<int> affinity;
-  bool has_fallback = false;
-  std::string fallback_processor, fallback_delegate, fallback_file;
-  std::vector<std::string> regions;
-  std::vector<Binding> inputs, outputs;
-  int step = -1;  // index in schedule.steps
-  int lane = -1;
-  std::vector<int> deps;  // partitions that must finish first (producers, and readers of bytes this one overwrites)
+// What the loader resolved for one partition (partitions[i] of the manifest).
+struct PartitionPlan {
+  std::vector<int> input_syncs, output_syncs;  // the sync point of each binding (inputs[k], outputs[k])
+  int lane = -1;                               // index in lanes
+  int step = -1;                               // index in steps
+  std::vector<int> deps;      // partitions that must finish first (producers, and readers of bytes this one overwrites)
   std::vector<int> dep_sync;  // for each dep: the sync point it produces for us, or -1 (buffer reuse)
-  std::vector<uint8_t> bytes;  // the checked file contents
-  std::vector<uint8_t> fallback_bytes;
+  std::vector<uint8_t> bytes;           // the checked partition file
+  std::vector<uint8_t> fallback_bytes;  // the fallback file, when it is another file
 };
 
-// A QUANTIZE or DEQUANTIZE the compiler planned where a boundary tensor changes dtype (run inside `partition`).
-struct Conversion {
-  std::string partition, op, from_dtype, to_dtype;
-};
-
-struct SyncPoint {
-  std::string name, value, producer, slot, kind;
-  std::string onnx_tensor;  // the ONNX tensor it carries, for verification; empty when the manifest names none
-  std::vector<std::string> consumers;
-  bool has_quant = false;  // an int8/uint8 sync point: its scale and zero point
-  Quant quant;
-  std::vector<Conversion> conversions;
-  int slot_index = -1;
-  int producer_index = -1;  // -1 = host
-};
-
-struct Slot {
-  std::string name, dtype;
-  uint64_t offset = 0, size = 0;
-  std::vector<int64_t> shape;
-};
-
-struct Lane {
-  std::string processor;
-  std::vector<std::string> names;  // as the manifest lists them
-  std::vector<int> partitions;
-};
-
-struct Bundle {
+// The manifest (every field, checked) and what the loader resolved; indexes refer to the manifest's lists.
+struct Bundle : manifest::Manifest {
   std::string dir;
-  std::string model_name, compiler_version, target_name;
-  std::vector<ModelIO> inputs, outputs;
-  std::vector<Partition> partitions;
-  std::vector<SyncPoint> sync_points;
-  std::vector<Slot> slots;
-  uint64_t alignment = 64, arena_size = 0;
-  std::vector<std::pair<std::string, std::string>> aliases;
-  std::vector<Lane> lanes;
-  std::vector<std::vector<std::string>> step_names;  // as the manifest lists them
-  std::vector<std::vector<int>> steps;
-  bool has_predicted_latency = false;
-  double predicted_latency_ms = 0;
+  std::vector<PartitionPlan> plans;            // per partition
+  std::vector<int> sync_slot, sync_producer;   // per sync point: its slot; its producing partition (-1: the host)
+  std::vector<int> input_sync, output_sync;    // per model input / output: its sync point
+  std::vector<std::vector<int>> lanes, steps;  // per schedule lane / step: its partitions, in order
+
+  const manifest::Slot& SlotOfSync(int sync) const { return buffers.slots[sync_slot[sync]]; }
 };
 
 // Reads DIR/manifest.bin and checks every rule of schemas/bundle_rules.json that this reader checks, in the
 // table's order (the same rules, order and ids as stretchc.bundle.validate): the files, the flatbuffer,
-// format and version, field types, names and cross references, bindings, delegates and partition
-// precisions, sizes and the arena, layouts, sync point quantization and conversions, the schedule (cover,
-// no cycle, step order), live slots never sharing bytes, aliases, partition files and SHA256SUMS. Throws
-// BundleError naming the first rule broken. With load_files=false the partition files are only checked,
-// not kept. The rule partition-tensors is checked by Runtime when it binds the models.
+// format and version, field types (generated from schemas/manifest.fbs), names and cross references,
+// bindings, delegates and partition precisions, sizes and the arena, layouts, sync point quantization and
+// conversions, the schedule (cover, no cycle, step order), live slots never sharing bytes, aliases, partition
+// files and SHA256SUMS. Throws BundleError naming the first rule broken. With load_files=false the partition
+// files are only checked, not kept. The rule partition-tensors is checked by Runtime when it binds the models.
 Bundle LoadBundle(const std::string& dir, bool load_files = true);
 
 size_t DtypeSize(const std::string& dtype);  // 0 if the IR does not know it

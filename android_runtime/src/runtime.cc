@@ -28,16 +28,16 @@ static double Ms(Clock::duration d) { return std::chrono::duration<double, std::
 
 namespace {
 
-void Pin(const std::vector<int>& cores, std::ostream& log, const std::string& who) {
+void Pin(const std::vector<int64_t>& cores, std::ostream& log, const std::string& who) {
 #if defined(__linux__) || defined(__ANDROID__)
   if (cores.empty()) return;
   cpu_set_t set;
   CPU_ZERO(&set);
-  for (int c : cores)
+  for (int64_t c : cores)
     if (c < CPU_SETSIZE) CPU_SET(c, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0) {
     log << "note: " << who << ": cannot pin to cores";
-    for (int c : cores) log << " " << c;
+    for (int64_t c : cores) log << " " << c;
     log << " on this machine (not pinned)\n";
   }
 #else
@@ -70,12 +70,12 @@ void PermuteCopy(const uint8_t* src, uint8_t* dst, const std::vector<int64_t>& o
 }  // namespace
 
 Runtime::Runtime(Bundle bundle, RuntimeOptions options, std::ostream& log) : b_(std::move(bundle)), opt_(options), log_(log) {
-  size_t arena_bytes = ((b_.arena_size + 63) / 64) * 64;
+  size_t arena_bytes = ((static_cast<size_t>(b_.buffers.arena_size) + 63) / 64) * 64;
   void* arena = nullptr;  // posix_memalign: Android's libc has aligned_alloc only from API 28
   if (posix_memalign(&arena, 64, arena_bytes ? arena_bytes : 64) != 0) throw std::runtime_error("cannot allocate the arena");
   arena_ = static_cast<uint8_t*>(arena);
   std::memset(arena_, 0, arena_bytes ? arena_bytes : 64);
-  for (const Partition& q : b_.partitions) Prepare(q);
+  for (size_t p = 0; p < b_.partitions.size(); ++p) Prepare(p);
   done_.reset(new std::atomic<uint64_t>[b_.partitions.size()]);
   for (size_t i = 0; i < b_.partitions.size(); ++i) done_[i] = 0;
   lane_times_.resize(b_.lanes.size());
@@ -89,37 +89,43 @@ backends::Backend& Runtime::BackendFor(const std::string& delegate) {
   return *slot;
 }
 
-backends::Job Runtime::JobFor(const Partition& q, const std::vector<uint8_t>& model, const std::string& file) {
+backends::Job Runtime::JobFor(size_t p, const std::vector<uint8_t>& model, const std::string& file) {
+  const Partition& q = b_.partitions[p];
+  const PartitionPlan& plan = b_.plans[p];
   backends::Job job;
   job.partition = &q;
   job.model = &model;
   job.file = file;
-  for (int input = 1; input >= 0; --input)
-    for (const Binding& bnd : input ? q.inputs : q.outputs) {
-      const Slot& sl = b_.slots[b_.sync_points[bnd.sync_index].slot_index];
-      (input ? job.inputs : job.outputs).push_back({bnd.tensor, &sl, arena_ + sl.offset});
+  for (int input = 1; input >= 0; --input) {
+    const auto& bindings = input ? q.inputs : q.outputs;
+    for (size_t k = 0; k < bindings.size(); ++k) {
+      const Slot& sl = b_.SlotOfSync((input ? plan.input_syncs : plan.output_syncs)[k]);
+      (input ? job.inputs : job.outputs).push_back({bindings[k].tensor, &sl, arena_ + sl.offset});
     }
+  }
   return job;
 }
 
-// Prepares partition q with its delegate's backend, or with its fallback's when that backend cannot run it
+// Prepares partition p with its delegate's backend, or with its fallback's when that backend cannot run it
 // here (or --cpu-only), and records which one runs it and why.
-void Runtime::Prepare(const Partition& q) {
+void Runtime::Prepare(size_t p_index) {
+  const Partition& q = b_.partitions[p_index];
+  const PartitionPlan& plan = b_.plans[p_index];
   backends::Prepared p;
-  if (!opt_.allow_accelerators && q.has_fallback) p.why_not = "accelerators disabled (--cpu-only)";
-  else p = BackendFor(q.delegate).Prepare(JobFor(q, q.bytes, q.file));
+  if (!opt_.allow_accelerators && q.fallback) p.why_not = "accelerators disabled (--cpu-only)";
+  else p = BackendFor(q.delegate).Prepare(JobFor(p_index, plan.bytes, q.file));
   Placement where;
   if (p.executor) {
     const backends::BackendInfo* info = backends::ByDelegate(q.delegate);
     where = {info->processor, info->delegate, p.accelerator, p.options, "", ""};
-  } else if (q.has_fallback) {
+  } else if (q.fallback) {
     // The checked bytes must outlive the models (they are not copied): they stay in b_.
-    const auto& fb = q.fallback_bytes.empty() ? q.bytes : q.fallback_bytes;
-    backends::Prepared f = BackendFor(q.fallback_delegate).Prepare(JobFor(q, fb, q.fallback_file));
-    if (!f.executor) throw std::runtime_error("partition " + q.name + ": " + p.why_not + "; its fallback " + q.fallback_file + " failed too: " + f.why_not);
-    const backends::BackendInfo* info = backends::ByDelegate(q.fallback_delegate);
+    const auto& fb = plan.fallback_bytes.empty() ? plan.bytes : plan.fallback_bytes;
+    backends::Prepared f = BackendFor(q.fallback->delegate).Prepare(JobFor(p_index, fb, q.fallback->file));
+    if (!f.executor) throw std::runtime_error("partition " + q.name + ": " + p.why_not + "; its fallback " + q.fallback->file + " failed too: " + f.why_not);
+    const backends::BackendInfo* info = backends::ByDelegate(q.fallback->delegate);
     where = {info->processor, info->delegate, f.accelerator, f.options, q.delegate + ": " + p.why_not, p.options};
-    log_ << "note: partition " << q.name << ": " << q.delegate << " unavailable (" << p.why_not << "); running its fallback " << q.fallback_file
+    log_ << "note: partition " << q.name << ": " << q.delegate << " unavailable (" << p.why_not << "); running its fallback " << q.fallback->file
          << " on " << f.accelerator << "\n";
     p = std::move(f);
   } else {
@@ -182,7 +188,7 @@ void Runtime::RunPartition(int p, RunTimes* t) {
 
 void Runtime::Worker(int lane) {
   uint64_t seen = 0;
-  std::vector<int> pinned;
+  std::vector<int64_t> pinned;
   for (;;) {
     // Wait for the next run (spin briefly, then block).
     auto spin_until = Clock::now() + std::chrono::microseconds(opt_.spin_us);
@@ -197,13 +203,14 @@ void Runtime::Worker(int lane) {
     uint64_t epoch = epoch_.load(std::memory_order_acquire);
     seen = epoch;
     RunTimes& t = lane_times_[lane];
-    for (int p : b_.lanes[lane].partitions) {
+    for (int p : b_.lanes[lane]) {
       const Partition& q = b_.partitions[p];
+      const PartitionPlan& plan = b_.plans[p];
       if (q.affinity != pinned) {
-        Pin(q.affinity, log_, "lane " + b_.lanes[lane].processor);
+        Pin(q.affinity, log_, "lane " + b_.schedule.lanes[lane].processor);
         pinned = q.affinity;
       }
-      for (size_t k = 0; k < q.deps.size(); ++k) WaitFor(q.deps[k], epoch, q.dep_sync[k], &t);
+      for (size_t k = 0; k < plan.deps.size(); ++k) WaitFor(plan.deps[k], epoch, plan.dep_sync[k], &t);
       RunPartition(p, &t);
       MarkDone(p, epoch);
     }
@@ -247,19 +254,19 @@ RunTimes Runtime::Run() {
 void Runtime::SetInput(size_t i, const NpyArray& a) {
   const ModelIO& io = b_.inputs.at(i);
   // An input the bundle holds quantized takes the ONNX dtype (quantized here) or the bundle's dtype as it is.
-  bool raw = io.has_quant && a.dtype == io.bundle_dtype;
+  bool raw = io.quant && a.dtype == io.bundle_dtype;
   if ((a.dtype != io.dtype && !raw) || a.shape != io.shape) {
     std::string s;
     for (auto d : io.shape) s += (s.empty() ? "" : "x") + std::to_string(d);
-    throw std::runtime_error("input " + io.name + ": expected " + io.dtype + (io.has_quant ? " or " + io.bundle_dtype : "") + " " + s + ", got " + a.dtype);
+    throw std::runtime_error("input " + io.name + ": expected " + io.dtype + (io.quant ? " or " + io.bundle_dtype : "") + " " + s + ", got " + a.dtype);
   }
-  const Slot& sl = b_.slots[b_.sync_points[io.sync_index].slot_index];
+  const Slot& sl = b_.SlotOfSync(b_.input_sync.at(i));
   uint8_t* dst = arena_ + sl.offset;
   size_t es = DtypeSize(a.dtype);
   size_t n = a.data.size() / es;
-  bool permute = io.has_perm && io.layout == "NCHW", quantize = io.has_quant && !raw;
+  bool permute = io.perm && io.layout == "NCHW", quantize = io.quant && !raw;
   if (!quantize) {  // one copy into the slot, permuted or not
-    if (permute) PermuteCopy(a.data.data(), dst, io.shape, io.perm, es, true);
+    if (permute) PermuteCopy(a.data.data(), dst, io.shape, *io.perm, es, true);
     else std::memcpy(dst, a.data.data(), a.data.size());
     input_bytes_ += a.data.size();
     return;
@@ -270,12 +277,12 @@ void Runtime::SetInput(size_t i, const NpyArray& a) {
   const uint8_t* src = a.data.data();
   if (permute) {
     tmp.resize(a.data.size());
-    PermuteCopy(a.data.data(), tmp.data(), io.shape, io.perm, es, true);
+    PermuteCopy(a.data.data(), tmp.data(), io.shape, *io.perm, es, true);
     src = tmp.data();
     input_bytes_ += tmp.size();
   }
-  double scale = io.quant.scale[0];
-  int64_t zp = io.quant.zero_point[0];
+  double scale = io.quant->scale[0];
+  int64_t zp = io.quant->zero_point[0];
   int lo = io.bundle_dtype == "int8" ? -128 : 0, hi = io.bundle_dtype == "int8" ? 127 : 255;
   for (size_t k = 0; k < n; ++k) {
     float x;
@@ -291,20 +298,20 @@ void Runtime::SetInput(size_t i, const NpyArray& a) {
 
 NpyArray Runtime::GetOutput(size_t i) const {
   const ModelIO& io = b_.outputs.at(i);
-  const Slot& sl = b_.slots[b_.sync_points[io.sync_index].slot_index];
+  const Slot& sl = b_.SlotOfSync(b_.output_sync.at(i));
   NpyArray a;
   a.dtype = io.dtype;
   a.shape = io.shape;
   size_t es = DtypeSize(io.dtype);
   size_t n = 1;
   for (auto d : io.shape) n *= static_cast<size_t>(d);
-  bool permute = io.has_perm && io.layout == "NCHW";
+  bool permute = io.perm && io.layout == "NCHW";
   const uint8_t* src = arena_ + sl.offset;
   std::vector<uint8_t> bundle_layout;
-  if (io.has_quant) {  // dequantized into the bundle's layout, then permuted
+  if (io.quant) {  // dequantized into the bundle's layout, then permuted
     bundle_layout.resize(n * es);
-    double scale = io.quant.scale[0];
-    int64_t zp = io.quant.zero_point[0];
+    double scale = io.quant->scale[0];
+    int64_t zp = io.quant->zero_point[0];
     for (size_t k = 0; k < n; ++k) {
       int v = io.bundle_dtype == "int8" ? reinterpret_cast<const int8_t*>(src)[k] : src[k];
       float x = static_cast<float>((v - zp) * scale);
@@ -315,9 +322,9 @@ NpyArray Runtime::GetOutput(size_t i) const {
   }
   if (permute) {
     a.data.resize(n * es);
-    PermuteCopy(src, a.data.data(), io.shape, io.perm, es, false);
+    PermuteCopy(src, a.data.data(), io.shape, *io.perm, es, false);
     output_bytes_ += a.data.size();
-  } else if (io.has_quant) {
+  } else if (io.quant) {
     a.data = std::move(bundle_layout);
   } else {
     a.data.assign(src, src + n * es);

@@ -72,9 +72,9 @@ class Runtime {
   const std::vector<Placement>& placement() const { return placement_; }
 
  private:
-  void Prepare(const Partition& q);
+  void Prepare(size_t p);
   backends::Backend& BackendFor(const std::string& delegate);
-  backends::Job JobFor(const Partition& q, const std::vector<uint8_t>& model, const std::string& file);
+  backends::Job JobFor(size_t p, const std::vector<uint8_t>& model, const std::string& file);
   void Worker(int lane);
   void RunPartition(int p, RunTimes* t);
   void WaitFor(int p, uint64_t epoch, int sync, RunTimes* t);

@@ -21,8 +21,8 @@ static void Check(bool ok, const std::string& what) {
 
 static Option Str(const std::string& s) {
   Option o;
-  o.kind = Option::kString;
-  o.s = s;
+  o.kind = ValueKind::String;
+  o.string_value = s;
   return o;
 }
 
@@ -74,8 +74,8 @@ int main() {
             std::strcmp(env[0].value.str_value, "/data/local/tmp") == 0,
         "npu dispatch_library_dir reaches the environment as DispatchLibraryDir");
   Option level;
-  level.kind = Option::kInt;
-  level.i = 2;
+  level.kind = ValueKind::Int;
+  level.int_value = 2;
   npu.delegate_options["htp_performance_mode"] = level;
   Check(Refusal([&] { NpuRequest(npu); }).find("[schema] partition n: delegate option htp_performance_mode must be a string") == 0,
         "npu performance mode of the wrong kind refused");

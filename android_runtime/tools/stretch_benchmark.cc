@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   }
   if (check_only) {
     std::cout << "bundle OK: " << bundle.partitions.size() << " partitions, " << bundle.lanes.size() << " lanes, "
-              << bundle.sync_points.size() << " sync points, arena " << bundle.arena_size << " bytes\n";
+              << bundle.sync_points.size() << " sync points, arena " << bundle.buffers.arena_size << " bytes\n";
     return 0;
   }
   for (auto& kv : inputs) {
@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
     double mn = *std::min_element(lat.begin(), lat.end()), mx = *std::max_element(lat.begin(), lat.end()), avg = 0;
     for (double v : lat) avg += v / lat.size();
 
-    std::cout << "bundle: " << bundle_dir << " (model " << b.model_name << ", " << b.partitions.size() << " partitions, "
+    std::cout << "bundle: " << bundle_dir << " (model " << b.model.name << ", " << b.partitions.size() << " partitions, "
               << b.lanes.size() << " lanes" << (opt.sequential ? ", sequential" : "") << ")\n";
     std::printf("latency ms: min %.3f avg %.3f max %.3f (%d runs, %d warmup)\n", mn, avg, mx, runs, warmup);
     for (size_t k = 0; k < part.size(); ++k) {

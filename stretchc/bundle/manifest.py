@@ -1,7 +1,7 @@
 """The bundle manifest: built from a compiled module, written as JSON, read back and checked.
 
-Format (see `schemas/manifest.schema.json`): format name and version, compiler, model, target, model
-inputs/outputs (ONNX name, shape, dtype, layout permutation, bundle dtype and quantization, the sync point that
+Format (defined in `schemas/manifest.fbs`, with the format name and version as const attributes): format name
+and version, compiler, model, target, model inputs/outputs (ONNX name, shape, dtype, layout permutation, bundle dtype and quantization, the sync point that
 carries them), partitions (file, sha256, processor, precision, delegate and its options, threads, core
 affinity, fallback, boundary tensors bound to sync points), sync points (with the ONNX tensor each carries,
 when known: `onnx_tensor`; the quantization of int8 ones; the conversions planned where a boundary changes
@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from stretchc import __version__
+from stretchc.bundle.schema import manifest_schema
 from stretchc.ir import Module, SyncPoint
 
-FORMAT = "stretchc-bundle"
-FORMAT_VERSION = 2
+FORMAT = str(manifest_schema().root_table.field("format").attr("const"))
+FORMAT_VERSION = int(manifest_schema().root_table.field("format_version").attr("const") or 0)
 MANIFEST_JSON = "manifest.json"
 MANIFEST_BIN = "manifest.bin"
 SHA256SUMS = "SHA256SUMS"

@@ -6,8 +6,10 @@ rule broken. The C++ loader (`android_runtime/src/bundle.cc`) checks the same ru
 hostile manifest is refused by both with the same rule id (`tests/data/hostile_manifests.json`).
 
 Each rule is one function registered under its id with `@_rule`; it reads the manifest (already known to
-match the JSON schema when the rule runs) and calls `ctx.fail(...)`. A new manifest field gets its type in
-`schemas/manifest.schema.json` and, if it relates to other fields, a rule here and in the table.
+match the JSON schema when the rule runs) and calls `ctx.fail(...)`. A new manifest field is declared in
+`schemas/manifest.fbs` with its own rules as attributes (`scripts/gen_manifest.py` turns them into the JSON
+schema and the C++ checks); if it relates to other fields, it gets a rule here, in the C++ loader and in the
+table.
 Rules the runtimes check when they load a partition's model (`LOAD_TIME_RULES`) live in the runtimes.
 """
 
@@ -205,6 +207,15 @@ def _format(ctx: _Ctx) -> None:
         ctx.fail(f"unknown format version {ctx.m.get('format_version')!r} (this stretchc reads version {FORMAT_VERSION})")
 
 
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+    """The `pattern` keyword as JSON Schema means it (ECMA-262: `$` matches only at the end of the string;
+    Python's `$` also matches before a final newline, which would let "name\n" through)."""
+    import jsonschema
+
+    if validator.is_type(instance, "string") and not re.search(re.sub(r"(?<!\\)\$$", r"\\Z", pattern), instance):
+        yield jsonschema.ValidationError(f"{instance[:64]!r} does not match {pattern!r}")
+
+
 @lru_cache(maxsize=1)
 def _schema_validator() -> Any:
     import jsonschema
@@ -216,7 +227,7 @@ def _schema_validator() -> Any:
     checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda _c, x: isinstance(x, int) and not isinstance(x, bool)
     )
-    return jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)(schema)
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}, type_checker=checker)(schema)
 
 
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -246,40 +257,6 @@ def _schema(ctx: _Ctx) -> None:
             s.encode("utf-8")
         except UnicodeEncodeError:
             ctx.fail(f"manifest field {where.lstrip('.')} is not valid UTF-8 (lone surrogate)")
-    for where, name in _name_fields(ctx.m):
-        if not _NAME.fullmatch(name):  # the schema's pattern lets a trailing newline through (Python's `$`)
-            ctx.fail(f"manifest field {where} is not a valid name: {name[:64]!r}")
-    for d in _dtypes(ctx.m):
-        if d not in DTYPE_SIZES:
-            ctx.fail(f"dtype {d!r} is not one the IR knows ({', '.join(sorted(DTYPE_SIZES))})")
-
-
-_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
-
-
-def _name_fields(m: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(field, value) of every field whose schema type is a name."""
-    for kind in ("inputs", "outputs"):
-        for i, io in enumerate(m[kind]):
-            yield f"{kind}[{i}].sync", io["sync"]
-    for i, p in enumerate(m["partitions"]):
-        yield f"partitions[{i}].name", p["name"]
-        for kind in ("inputs", "outputs"):
-            for j, b in enumerate(p[kind]):
-                yield f"partitions[{i}].{kind}[{j}].sync", b["sync"]
-    for i, sp in enumerate(m["sync_points"]):
-        yield f"sync_points[{i}].name", sp["name"]
-        yield f"sync_points[{i}].slot", sp["slot"]
-    for i, sl in enumerate(m["buffers"]["slots"]):
-        yield f"buffers.slots[{i}].name", sl["name"]
-
-
-def _dtypes(m: dict[str, Any]) -> Iterator[str]:
-    for io in [*m["inputs"], *m["outputs"]]:
-        yield io["dtype"]
-        yield io["bundle_dtype"]
-    for s in m["buffers"]["slots"]:
-        yield s["dtype"]
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str | None:

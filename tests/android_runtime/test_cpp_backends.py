@@ -211,7 +211,7 @@ def test_npu_partition_falls_back_without_the_dispatch_library(benchmark_bin: Pa
 @pytest.mark.parametrize(
     ("edit", "error"),
     [
-        ({"delegate": "nnapi"}, "[schema] manifest field partition.delegate: 'nnapi' is not allowed (this runtime knows gpu, hexagon, litert-npu, xnnpack)"),
+        ({"delegate": "nnapi"}, "[schema] manifest field partitions[3].delegate: 'nnapi' is not one of xnnpack, gpu, hexagon, litert-npu"),
         ({"htp_performance_mode": "turbo"}, "[schema] partition s1.b2: delegate option htp_performance_mode is turbo, not one of default, "),
         ({"dispatch_library_dir": 7}, "[schema] partition s1.b2: delegate option dispatch_library_dir must be a string"),
     ],

@@ -17,9 +17,9 @@ int32_t TfLiteTypeOf(const std::string& dtype) {
   return it == kType.end() ? -1 : it->second;
 }
 
-const Option* Find(const Partition& q, const std::string& key, Option::Kind kind, const char* what) {
+const Option* Find(const Partition& q, const std::string& key, ValueKind kind, const char* what) {
   auto it = q.delegate_options.find(key);
-  if (it == q.delegate_options.end() || it->second.kind == Option::kNull) return nullptr;
+  if (it == q.delegate_options.end() || it->second.kind == ValueKind::Null) return nullptr;
   if (it->second.kind != kind)
     throw BundleError(Rule::kSchema, "partition " + q.name + ": delegate option " + key + " must be " + what);
   return &it->second;
@@ -47,13 +47,13 @@ void Job::CheckType(const Bound& b, int32_t type, const std::vector<int64_t>& di
 }
 
 int64_t IntOption(const Partition& q, const std::string& key, int64_t fallback) {
-  const Option* o = Find(q, key, Option::kInt, "an integer");
-  return o ? o->i : fallback;
+  const Option* o = Find(q, key, ValueKind::Int, "an integer");
+  return o ? o->int_value : fallback;
 }
 
 std::string StringOption(const Partition& q, const std::string& key, const std::string& fallback) {
-  const Option* o = Find(q, key, Option::kString, "a string");
-  return o ? o->s : fallback;
+  const Option* o = Find(q, key, ValueKind::String, "a string");
+  return o ? *o->string_value : fallback;  // a String option has its text (manifest::Decode)
 }
 
 int EnumOption(const Partition& q, const std::string& key, const std::string& value, const std::vector<std::string>& names) {

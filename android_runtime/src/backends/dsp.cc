@@ -211,7 +211,7 @@ class DspBackend : public Backend {
     for (int32_t d = 0; d < classic_->TensorNumDims(t); ++d) dims.push_back(classic_->TensorDim(t, d));
     job.CheckType(b, classic_->TensorType(t), dims);
     size_t bytes = classic_->TensorByteSize(t);
-    if (bytes > b.slot->size)
+    if (bytes > static_cast<size_t>(b.slot->size))  // size >= 0 (rule schema)
       throw BundleError(rules::Rule::kPartitionTensors, "partition " + job.partition->name + ": tensor " + b.tensor + " needs " +
                                                             std::to_string(bytes) + " bytes, slot " + b.slot->name + " has " + std::to_string(b.slot->size));
     return {t, b, bytes};

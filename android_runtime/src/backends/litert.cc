@@ -58,11 +58,12 @@ void Bind(const Job& job, LiteRtSignature sig, bool input, LiteRtParamIndex k, L
   if (rank > 8) dims.assign(9, 0);  // never a slot's shape
   job.CheckType(b, head.element_type, dims);
   LiteRtTensorBuffer buf = nullptr;
-  if (LiteRtCreateTensorBufferFromHostMemory(&type, b.data, b.slot->size, nullptr, &buf) != kLiteRtStatusOk)
+  const size_t slot_bytes = static_cast<size_t>(b.slot->size);  // >= 0 (rule schema)
+  if (LiteRtCreateTensorBufferFromHostMemory(&type, b.data, slot_bytes, nullptr, &buf) != kLiteRtStatusOk)
     throw std::runtime_error("partition " + part + ": cannot bind tensor " + name + " to slot " + b.slot->name + " (too small or misaligned)");
   (input ? x->in : x->out).push_back(buf);
   size_t sz = 0;
-  if (LiteRtGetTensorBufferSize(buf, &sz) == kLiteRtStatusOk && sz > b.slot->size)
+  if (LiteRtGetTensorBufferSize(buf, &sz) == kLiteRtStatusOk && sz > slot_bytes)
     throw std::runtime_error("partition " + part + ": tensor " + name + " needs " + std::to_string(sz) + " bytes, slot " + b.slot->name +
                              " has " + std::to_string(b.slot->size));
 }

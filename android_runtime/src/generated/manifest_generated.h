@@ -74,6 +74,7 @@ struct LatencyBuilder;
 struct Manifest;
 struct ManifestBuilder;
 
+/// The JSON type of a delegate option's value.
 enum class ValueKind : int8_t {
   Null = 0,
   Bool = 1,
@@ -116,6 +117,7 @@ inline const char *EnumNameValueKind(ValueKind e) {
   return EnumNamesValueKind()[index];
 }
 
+/// One delegate option: its name and its value.
 struct Option FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef OptionBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -147,6 +149,7 @@ struct Option FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   double float_value() const {
     return GetField<double>(VT_FLOAT_VALUE, 0.0);
   }
+  /// String and Json kinds
   const flatbuffers::String *string_value() const {
     return GetPointer<const flatbuffers::String *>(VT_STRING_VALUE);
   }
@@ -236,6 +239,7 @@ inline flatbuffers::Offset<Option> CreateOptionDirect(
       string_value__);
 }
 
+/// The compiler that wrote the bundle.
 struct Compiler FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef CompilerBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -250,9 +254,9 @@ struct Compiler FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_NAME) &&
+           VerifyOffsetRequired(verifier, VT_NAME) &&
            verifier.VerifyString(name()) &&
-           VerifyOffset(verifier, VT_VERSION) &&
+           VerifyOffsetRequired(verifier, VT_VERSION) &&
            verifier.VerifyString(version()) &&
            verifier.EndTable();
   }
@@ -275,6 +279,8 @@ struct CompilerBuilder {
   flatbuffers::Offset<Compiler> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Compiler>(end);
+    fbb_.Required(o, Compiler::VT_NAME);
+    fbb_.Required(o, Compiler::VT_VERSION);
     return o;
   }
 };
@@ -301,6 +307,7 @@ inline flatbuffers::Offset<Compiler> CreateCompilerDirect(
       version__);
 }
 
+/// The ONNX model the bundle was compiled from.
 struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ModelBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -311,19 +318,21 @@ struct Model FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
   }
+  /// SHA-256 of the ONNX file
   const flatbuffers::String *source_sha256() const {
     return GetPointer<const flatbuffers::String *>(VT_SOURCE_SHA256);
   }
+  /// the pass pipeline that compiled it
   const flatbuffers::String *pipeline() const {
     return GetPointer<const flatbuffers::String *>(VT_PIPELINE);
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_NAME) &&
+           VerifyOffsetRequired(verifier, VT_NAME) &&
            verifier.VerifyString(name()) &&
-           VerifyOffset(verifier, VT_SOURCE_SHA256) &&
+           VerifyOffsetRequired(verifier, VT_SOURCE_SHA256) &&
            verifier.VerifyString(source_sha256()) &&
-           VerifyOffset(verifier, VT_PIPELINE) &&
+           VerifyOffsetRequired(verifier, VT_PIPELINE) &&
            verifier.VerifyString(pipeline()) &&
            verifier.EndTable();
   }
@@ -349,6 +358,9 @@ struct ModelBuilder {
   flatbuffers::Offset<Model> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Model>(end);
+    fbb_.Required(o, Model::VT_NAME);
+    fbb_.Required(o, Model::VT_SOURCE_SHA256);
+    fbb_.Required(o, Model::VT_PIPELINE);
     return o;
   }
 };
@@ -380,6 +392,7 @@ inline flatbuffers::Offset<Model> CreateModelDirect(
       pipeline__);
 }
 
+/// The phone the bundle was compiled for.
 struct Target FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef TargetBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -394,9 +407,9 @@ struct Target FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_NAME) &&
+           VerifyOffsetRequired(verifier, VT_NAME) &&
            verifier.VerifyString(name()) &&
-           VerifyOffset(verifier, VT_DESCRIPTION) &&
+           VerifyOffsetRequired(verifier, VT_DESCRIPTION) &&
            verifier.VerifyString(description()) &&
            verifier.EndTable();
   }
@@ -419,6 +432,8 @@ struct TargetBuilder {
   flatbuffers::Offset<Target> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Target>(end);
+    fbb_.Required(o, Target::VT_NAME);
+    fbb_.Required(o, Target::VT_DESCRIPTION);
     return o;
   }
 };
@@ -445,6 +460,7 @@ inline flatbuffers::Offset<Target> CreateTargetDirect(
       description__);
 }
 
+/// Quantization of an 8-bit tensor: real = scale * (q - zero_point); one scale per tensor, or one per index along axis.
 struct Quant FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef QuantBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -463,9 +479,9 @@ struct Quant FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_SCALE) &&
+           VerifyOffsetRequired(verifier, VT_SCALE) &&
            verifier.VerifyVector(scale()) &&
-           VerifyOffset(verifier, VT_ZERO_POINT) &&
+           VerifyOffsetRequired(verifier, VT_ZERO_POINT) &&
            verifier.VerifyVector(zero_point()) &&
            VerifyField<int64_t>(verifier, VT_AXIS, 8) &&
            verifier.EndTable();
@@ -492,6 +508,8 @@ struct QuantBuilder {
   flatbuffers::Offset<Quant> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Quant>(end);
+    fbb_.Required(o, Quant::VT_SCALE);
+    fbb_.Required(o, Quant::VT_ZERO_POINT);
     return o;
   }
 };
@@ -522,6 +540,7 @@ inline flatbuffers::Offset<Quant> CreateQuantDirect(
       axis);
 }
 
+/// A model input or output: the ONNX tensor and the bundle tensor (sync point) that carries it.
 struct ModelIO FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ModelIOBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -535,6 +554,7 @@ struct ModelIO FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_BUNDLE_DTYPE = 18,
     VT_QUANT = 20
   };
+  /// the ONNX tensor's name
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
   }
@@ -547,9 +567,11 @@ struct ModelIO FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *dtype() const {
     return GetPointer<const flatbuffers::String *>(VT_DTYPE);
   }
+  /// NCHW: the bundle tensor is channel-last; apply perm to the ONNX array
   const flatbuffers::String *layout() const {
     return GetPointer<const flatbuffers::String *>(VT_LAYOUT);
   }
+  /// the ONNX -> bundle permutation (NCHW only)
   const flatbuffers::Vector<int64_t> *perm() const {
     return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_PERM);
   }
@@ -559,26 +581,27 @@ struct ModelIO FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *bundle_dtype() const {
     return GetPointer<const flatbuffers::String *>(VT_BUNDLE_DTYPE);
   }
+  /// how the bundle holds a float tensor as 8-bit, else null
   const stretchc::bundle::fbs::Quant *quant() const {
     return GetPointer<const stretchc::bundle::fbs::Quant *>(VT_QUANT);
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_NAME) &&
+           VerifyOffsetRequired(verifier, VT_NAME) &&
            verifier.VerifyString(name()) &&
-           VerifyOffset(verifier, VT_SYNC) &&
+           VerifyOffsetRequired(verifier, VT_SYNC) &&
            verifier.VerifyString(sync()) &&
-           VerifyOffset(verifier, VT_SHAPE) &&
+           VerifyOffsetRequired(verifier, VT_SHAPE) &&
            verifier.VerifyVector(shape()) &&
-           VerifyOffset(verifier, VT_DTYPE) &&
+           VerifyOffsetRequired(verifier, VT_DTYPE) &&
            verifier.VerifyString(dtype()) &&
-           VerifyOffset(verifier, VT_LAYOUT) &&
+           VerifyOffsetRequired(verifier, VT_LAYOUT) &&
            verifier.VerifyString(layout()) &&
            VerifyOffset(verifier, VT_PERM) &&
            verifier.VerifyVector(perm()) &&
-           VerifyOffset(verifier, VT_BUNDLE_SHAPE) &&
+           VerifyOffsetRequired(verifier, VT_BUNDLE_SHAPE) &&
            verifier.VerifyVector(bundle_shape()) &&
-           VerifyOffset(verifier, VT_BUNDLE_DTYPE) &&
+           VerifyOffsetRequired(verifier, VT_BUNDLE_DTYPE) &&
            verifier.VerifyString(bundle_dtype()) &&
            VerifyOffset(verifier, VT_QUANT) &&
            verifier.VerifyTable(quant()) &&
@@ -624,6 +647,13 @@ struct ModelIOBuilder {
   flatbuffers::Offset<ModelIO> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<ModelIO>(end);
+    fbb_.Required(o, ModelIO::VT_NAME);
+    fbb_.Required(o, ModelIO::VT_SYNC);
+    fbb_.Required(o, ModelIO::VT_SHAPE);
+    fbb_.Required(o, ModelIO::VT_DTYPE);
+    fbb_.Required(o, ModelIO::VT_LAYOUT);
+    fbb_.Required(o, ModelIO::VT_BUNDLE_SHAPE);
+    fbb_.Required(o, ModelIO::VT_BUNDLE_DTYPE);
     return o;
   }
 };
@@ -684,6 +714,7 @@ inline flatbuffers::Offset<ModelIO> CreateModelIODirect(
       quant);
 }
 
+/// A partition's boundary tensor and the sync point it reads or writes.
 struct Binding FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef BindingBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -698,9 +729,9 @@ struct Binding FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_TENSOR) &&
+           VerifyOffsetRequired(verifier, VT_TENSOR) &&
            verifier.VerifyString(tensor()) &&
-           VerifyOffset(verifier, VT_SYNC) &&
+           VerifyOffsetRequired(verifier, VT_SYNC) &&
            verifier.VerifyString(sync()) &&
            verifier.EndTable();
   }
@@ -723,6 +754,8 @@ struct BindingBuilder {
   flatbuffers::Offset<Binding> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Binding>(end);
+    fbb_.Required(o, Binding::VT_TENSOR);
+    fbb_.Required(o, Binding::VT_SYNC);
     return o;
   }
 };
@@ -749,6 +782,7 @@ inline flatbuffers::Offset<Binding> CreateBindingDirect(
       sync__);
 }
 
+/// The file and processor a partition runs on when its delegate is unavailable.
 struct Fallback FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef FallbackBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -767,11 +801,11 @@ struct Fallback FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_PROCESSOR) &&
+           VerifyOffsetRequired(verifier, VT_PROCESSOR) &&
            verifier.VerifyString(processor()) &&
-           VerifyOffset(verifier, VT_DELEGATE) &&
+           VerifyOffsetRequired(verifier, VT_DELEGATE) &&
            verifier.VerifyString(delegate()) &&
-           VerifyOffset(verifier, VT_FILE) &&
+           VerifyOffsetRequired(verifier, VT_FILE) &&
            verifier.VerifyString(file()) &&
            verifier.EndTable();
   }
@@ -797,6 +831,9 @@ struct FallbackBuilder {
   flatbuffers::Offset<Fallback> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Fallback>(end);
+    fbb_.Required(o, Fallback::VT_PROCESSOR);
+    fbb_.Required(o, Fallback::VT_DELEGATE);
+    fbb_.Required(o, Fallback::VT_FILE);
     return o;
   }
 };
@@ -828,6 +865,7 @@ inline flatbuffers::Offset<Fallback> CreateFallbackDirect(
       file__);
 }
 
+/// One .tflite file, run on one processor by one delegate.
 struct Partition FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef PartitionBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -857,6 +895,7 @@ struct Partition FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *processor() const {
     return GetPointer<const flatbuffers::String *>(VT_PROCESSOR);
   }
+  /// the dtype the partition computes in (float16: the GPU delegate's fp16 on a float32 file)
   const flatbuffers::String *precision() const {
     return GetPointer<const flatbuffers::String *>(VT_PRECISION);
   }
@@ -869,12 +908,14 @@ struct Partition FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   int64_t threads() const {
     return GetField<int64_t>(VT_THREADS, 0);
   }
+  /// the CPU cores its lane is pinned to
   const flatbuffers::Vector<int64_t> *affinity() const {
     return GetPointer<const flatbuffers::Vector<int64_t> *>(VT_AFFINITY);
   }
   const stretchc::bundle::fbs::Fallback *fallback() const {
     return GetPointer<const stretchc::bundle::fbs::Fallback *>(VT_FALLBACK);
   }
+  /// the placement regions it was built from
   const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *regions() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *>(VT_REGIONS);
   }
@@ -886,33 +927,33 @@ struct Partition FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_NAME) &&
+           VerifyOffsetRequired(verifier, VT_NAME) &&
            verifier.VerifyString(name()) &&
-           VerifyOffset(verifier, VT_FILE) &&
+           VerifyOffsetRequired(verifier, VT_FILE) &&
            verifier.VerifyString(file()) &&
-           VerifyOffset(verifier, VT_SHA256) &&
+           VerifyOffsetRequired(verifier, VT_SHA256) &&
            verifier.VerifyString(sha256()) &&
-           VerifyOffset(verifier, VT_PROCESSOR) &&
+           VerifyOffsetRequired(verifier, VT_PROCESSOR) &&
            verifier.VerifyString(processor()) &&
-           VerifyOffset(verifier, VT_PRECISION) &&
+           VerifyOffsetRequired(verifier, VT_PRECISION) &&
            verifier.VerifyString(precision()) &&
-           VerifyOffset(verifier, VT_DELEGATE) &&
+           VerifyOffsetRequired(verifier, VT_DELEGATE) &&
            verifier.VerifyString(delegate()) &&
-           VerifyOffset(verifier, VT_DELEGATE_OPTIONS) &&
+           VerifyOffsetRequired(verifier, VT_DELEGATE_OPTIONS) &&
            verifier.VerifyVector(delegate_options()) &&
            verifier.VerifyVectorOfTables(delegate_options()) &&
            VerifyField<int64_t>(verifier, VT_THREADS, 8) &&
-           VerifyOffset(verifier, VT_AFFINITY) &&
+           VerifyOffsetRequired(verifier, VT_AFFINITY) &&
            verifier.VerifyVector(affinity()) &&
            VerifyOffset(verifier, VT_FALLBACK) &&
            verifier.VerifyTable(fallback()) &&
-           VerifyOffset(verifier, VT_REGIONS) &&
+           VerifyOffsetRequired(verifier, VT_REGIONS) &&
            verifier.VerifyVector(regions()) &&
            verifier.VerifyVectorOfStrings(regions()) &&
-           VerifyOffset(verifier, VT_INPUTS) &&
+           VerifyOffsetRequired(verifier, VT_INPUTS) &&
            verifier.VerifyVector(inputs()) &&
            verifier.VerifyVectorOfTables(inputs()) &&
-           VerifyOffset(verifier, VT_OUTPUTS) &&
+           VerifyOffsetRequired(verifier, VT_OUTPUTS) &&
            verifier.VerifyVector(outputs()) &&
            verifier.VerifyVectorOfTables(outputs()) &&
            verifier.EndTable();
@@ -969,6 +1010,17 @@ struct PartitionBuilder {
   flatbuffers::Offset<Partition> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Partition>(end);
+    fbb_.Required(o, Partition::VT_NAME);
+    fbb_.Required(o, Partition::VT_FILE);
+    fbb_.Required(o, Partition::VT_SHA256);
+    fbb_.Required(o, Partition::VT_PROCESSOR);
+    fbb_.Required(o, Partition::VT_PRECISION);
+    fbb_.Required(o, Partition::VT_DELEGATE);
+    fbb_.Required(o, Partition::VT_DELEGATE_OPTIONS);
+    fbb_.Required(o, Partition::VT_AFFINITY);
+    fbb_.Required(o, Partition::VT_REGIONS);
+    fbb_.Required(o, Partition::VT_INPUTS);
+    fbb_.Required(o, Partition::VT_OUTPUTS);
     return o;
   }
 };
@@ -1048,6 +1100,7 @@ inline flatbuffers::Offset<Partition> CreatePartitionDirect(
       outputs__);
 }
 
+/// A QUANTIZE or DEQUANTIZE planned where a boundary tensor changes dtype, and the partition that runs it.
 struct Conversion FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ConversionBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1070,13 +1123,13 @@ struct Conversion FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_PARTITION) &&
+           VerifyOffsetRequired(verifier, VT_PARTITION) &&
            verifier.VerifyString(partition()) &&
-           VerifyOffset(verifier, VT_OP) &&
+           VerifyOffsetRequired(verifier, VT_OP) &&
            verifier.VerifyString(op()) &&
-           VerifyOffset(verifier, VT_FROM_DTYPE) &&
+           VerifyOffsetRequired(verifier, VT_FROM_DTYPE) &&
            verifier.VerifyString(from_dtype()) &&
-           VerifyOffset(verifier, VT_TO_DTYPE) &&
+           VerifyOffsetRequired(verifier, VT_TO_DTYPE) &&
            verifier.VerifyString(to_dtype()) &&
            verifier.EndTable();
   }
@@ -1105,6 +1158,10 @@ struct ConversionBuilder {
   flatbuffers::Offset<Conversion> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Conversion>(end);
+    fbb_.Required(o, Conversion::VT_PARTITION);
+    fbb_.Required(o, Conversion::VT_OP);
+    fbb_.Required(o, Conversion::VT_FROM_DTYPE);
+    fbb_.Required(o, Conversion::VT_TO_DTYPE);
     return o;
   }
 };
@@ -1141,6 +1198,7 @@ inline flatbuffers::Offset<Conversion> CreateConversionDirect(
       to_dtype__);
 }
 
+/// A tensor passed between partitions (or the host) through one arena slot.
 struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef SyncPointBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1157,12 +1215,15 @@ struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
   }
+  /// the IR value it carries
   const flatbuffers::String *value() const {
     return GetPointer<const flatbuffers::String *>(VT_VALUE);
   }
+  /// a partition, or host for a model input
   const flatbuffers::String *producer() const {
     return GetPointer<const flatbuffers::String *>(VT_PRODUCER);
   }
+  /// partitions, or host for a model output
   const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *consumers() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *>(VT_CONSUMERS);
   }
@@ -1172,9 +1233,11 @@ struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *kind() const {
     return GetPointer<const flatbuffers::String *>(VT_KIND);
   }
+  /// the ONNX tensor it carries, for verify to compare with; left out when it carries none
   const flatbuffers::String *onnx_tensor() const {
     return GetPointer<const flatbuffers::String *>(VT_ONNX_TENSOR);
   }
+  /// scale and zero point of an int8/uint8 sync point (the slot's dtype), else null
   const stretchc::bundle::fbs::Quant *quant() const {
     return GetPointer<const stretchc::bundle::fbs::Quant *>(VT_QUANT);
   }
@@ -1183,24 +1246,24 @@ struct SyncPoint FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_NAME) &&
+           VerifyOffsetRequired(verifier, VT_NAME) &&
            verifier.VerifyString(name()) &&
-           VerifyOffset(verifier, VT_VALUE) &&
+           VerifyOffsetRequired(verifier, VT_VALUE) &&
            verifier.VerifyString(value()) &&
-           VerifyOffset(verifier, VT_PRODUCER) &&
+           VerifyOffsetRequired(verifier, VT_PRODUCER) &&
            verifier.VerifyString(producer()) &&
-           VerifyOffset(verifier, VT_CONSUMERS) &&
+           VerifyOffsetRequired(verifier, VT_CONSUMERS) &&
            verifier.VerifyVector(consumers()) &&
            verifier.VerifyVectorOfStrings(consumers()) &&
-           VerifyOffset(verifier, VT_SLOT) &&
+           VerifyOffsetRequired(verifier, VT_SLOT) &&
            verifier.VerifyString(slot()) &&
-           VerifyOffset(verifier, VT_KIND) &&
+           VerifyOffsetRequired(verifier, VT_KIND) &&
            verifier.VerifyString(kind()) &&
            VerifyOffset(verifier, VT_ONNX_TENSOR) &&
            verifier.VerifyString(onnx_tensor()) &&
            VerifyOffset(verifier, VT_QUANT) &&
            verifier.VerifyTable(quant()) &&
-           VerifyOffset(verifier, VT_CONVERSIONS) &&
+           VerifyOffsetRequired(verifier, VT_CONVERSIONS) &&
            verifier.VerifyVector(conversions()) &&
            verifier.VerifyVectorOfTables(conversions()) &&
            verifier.EndTable();
@@ -1245,6 +1308,13 @@ struct SyncPointBuilder {
   flatbuffers::Offset<SyncPoint> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<SyncPoint>(end);
+    fbb_.Required(o, SyncPoint::VT_NAME);
+    fbb_.Required(o, SyncPoint::VT_VALUE);
+    fbb_.Required(o, SyncPoint::VT_PRODUCER);
+    fbb_.Required(o, SyncPoint::VT_CONSUMERS);
+    fbb_.Required(o, SyncPoint::VT_SLOT);
+    fbb_.Required(o, SyncPoint::VT_KIND);
+    fbb_.Required(o, SyncPoint::VT_CONVERSIONS);
     return o;
   }
 };
@@ -1305,6 +1375,7 @@ inline flatbuffers::Offset<SyncPoint> CreateSyncPointDirect(
       conversions__);
 }
 
+/// A tensor's bytes in the arena.
 struct Slot FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef SlotBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1331,13 +1402,13 @@ struct Slot FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_NAME) &&
+           VerifyOffsetRequired(verifier, VT_NAME) &&
            verifier.VerifyString(name()) &&
            VerifyField<int64_t>(verifier, VT_OFFSET, 8) &&
            VerifyField<int64_t>(verifier, VT_SIZE, 8) &&
-           VerifyOffset(verifier, VT_DTYPE) &&
+           VerifyOffsetRequired(verifier, VT_DTYPE) &&
            verifier.VerifyString(dtype()) &&
-           VerifyOffset(verifier, VT_SHAPE) &&
+           VerifyOffsetRequired(verifier, VT_SHAPE) &&
            verifier.VerifyVector(shape()) &&
            verifier.EndTable();
   }
@@ -1369,6 +1440,9 @@ struct SlotBuilder {
   flatbuffers::Offset<Slot> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Slot>(end);
+    fbb_.Required(o, Slot::VT_NAME);
+    fbb_.Required(o, Slot::VT_DTYPE);
+    fbb_.Required(o, Slot::VT_SHAPE);
     return o;
   }
 };
@@ -1408,6 +1482,7 @@ inline flatbuffers::Offset<Slot> CreateSlotDirect(
       shape__);
 }
 
+/// Two slots that share arena bytes at different times.
 struct AliasPair FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef AliasPairBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1422,9 +1497,9 @@ struct AliasPair FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_A) &&
+           VerifyOffsetRequired(verifier, VT_A) &&
            verifier.VerifyString(a()) &&
-           VerifyOffset(verifier, VT_B) &&
+           VerifyOffsetRequired(verifier, VT_B) &&
            verifier.VerifyString(b()) &&
            verifier.EndTable();
   }
@@ -1447,6 +1522,8 @@ struct AliasPairBuilder {
   flatbuffers::Offset<AliasPair> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<AliasPair>(end);
+    fbb_.Required(o, AliasPair::VT_A);
+    fbb_.Required(o, AliasPair::VT_B);
     return o;
   }
 };
@@ -1473,6 +1550,7 @@ inline flatbuffers::Offset<AliasPair> CreateAliasPairDirect(
       b__);
 }
 
+/// The arena plan.
 struct Buffers FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef BuffersBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1490,6 +1568,7 @@ struct Buffers FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::Slot>> *slots() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::Slot>> *>(VT_SLOTS);
   }
+  /// pairs of slots that share arena bytes at different times
   const flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::AliasPair>> *aliases() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::AliasPair>> *>(VT_ALIASES);
   }
@@ -1497,10 +1576,10 @@ struct Buffers FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     return VerifyTableStart(verifier) &&
            VerifyField<int64_t>(verifier, VT_ALIGNMENT, 8) &&
            VerifyField<int64_t>(verifier, VT_ARENA_SIZE, 8) &&
-           VerifyOffset(verifier, VT_SLOTS) &&
+           VerifyOffsetRequired(verifier, VT_SLOTS) &&
            verifier.VerifyVector(slots()) &&
            verifier.VerifyVectorOfTables(slots()) &&
-           VerifyOffset(verifier, VT_ALIASES) &&
+           VerifyOffsetRequired(verifier, VT_ALIASES) &&
            verifier.VerifyVector(aliases()) &&
            verifier.VerifyVectorOfTables(aliases()) &&
            verifier.EndTable();
@@ -1530,6 +1609,8 @@ struct BuffersBuilder {
   flatbuffers::Offset<Buffers> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Buffers>(end);
+    fbb_.Required(o, Buffers::VT_SLOTS);
+    fbb_.Required(o, Buffers::VT_ALIASES);
     return o;
   }
 };
@@ -1564,6 +1645,7 @@ inline flatbuffers::Offset<Buffers> CreateBuffersDirect(
       aliases__);
 }
 
+/// The partitions one processor runs, in order.
 struct Lane FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef LaneBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1578,9 +1660,9 @@ struct Lane FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_PROCESSOR) &&
+           VerifyOffsetRequired(verifier, VT_PROCESSOR) &&
            verifier.VerifyString(processor()) &&
-           VerifyOffset(verifier, VT_PARTITIONS) &&
+           VerifyOffsetRequired(verifier, VT_PARTITIONS) &&
            verifier.VerifyVector(partitions()) &&
            verifier.VerifyVectorOfStrings(partitions()) &&
            verifier.EndTable();
@@ -1604,6 +1686,8 @@ struct LaneBuilder {
   flatbuffers::Offset<Lane> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Lane>(end);
+    fbb_.Required(o, Lane::VT_PROCESSOR);
+    fbb_.Required(o, Lane::VT_PARTITIONS);
     return o;
   }
 };
@@ -1630,6 +1714,7 @@ inline flatbuffers::Offset<Lane> CreateLaneDirect(
       partitions__);
 }
 
+/// Partitions that may run at the same time.
 struct Step FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef StepBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1640,7 +1725,7 @@ struct Step FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_PARTITIONS) &&
+           VerifyOffsetRequired(verifier, VT_PARTITIONS) &&
            verifier.VerifyVector(partitions()) &&
            verifier.VerifyVectorOfStrings(partitions()) &&
            verifier.EndTable();
@@ -1661,6 +1746,7 @@ struct StepBuilder {
   flatbuffers::Offset<Step> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Step>(end);
+    fbb_.Required(o, Step::VT_PARTITIONS);
     return o;
   }
 };
@@ -1682,6 +1768,7 @@ inline flatbuffers::Offset<Step> CreateStepDirect(
       partitions__);
 }
 
+/// One lane per processor; steps in dependency order.
 struct Schedule FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ScheduleBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1696,10 +1783,10 @@ struct Schedule FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_LANES) &&
+           VerifyOffsetRequired(verifier, VT_LANES) &&
            verifier.VerifyVector(lanes()) &&
            verifier.VerifyVectorOfTables(lanes()) &&
-           VerifyOffset(verifier, VT_STEPS) &&
+           VerifyOffsetRequired(verifier, VT_STEPS) &&
            verifier.VerifyVector(steps()) &&
            verifier.VerifyVectorOfTables(steps()) &&
            verifier.EndTable();
@@ -1723,6 +1810,8 @@ struct ScheduleBuilder {
   flatbuffers::Offset<Schedule> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Schedule>(end);
+    fbb_.Required(o, Schedule::VT_LANES);
+    fbb_.Required(o, Schedule::VT_STEPS);
     return o;
   }
 };
@@ -1749,6 +1838,7 @@ inline flatbuffers::Offset<Schedule> CreateScheduleDirect(
       steps__);
 }
 
+/// A latency in milliseconds.
 struct Latency FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef LatencyBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1790,6 +1880,7 @@ inline flatbuffers::Offset<Latency> CreateLatency(
   return builder_.Finish();
 }
 
+/// A stretchc bundle manifest.
 struct Manifest FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ManifestBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -1804,7 +1895,7 @@ struct Manifest FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_SYNC_POINTS = 20,
     VT_BUFFERS = 22,
     VT_SCHEDULE = 24,
-    VT_PREDICTED_LATENCY = 26
+    VT_PREDICTED_LATENCY_MS = 26
   };
   const flatbuffers::String *format() const {
     return GetPointer<const flatbuffers::String *>(VT_FORMAT);
@@ -1839,38 +1930,39 @@ struct Manifest FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const stretchc::bundle::fbs::Schedule *schedule() const {
     return GetPointer<const stretchc::bundle::fbs::Schedule *>(VT_SCHEDULE);
   }
-  const stretchc::bundle::fbs::Latency *predicted_latency() const {
-    return GetPointer<const stretchc::bundle::fbs::Latency *>(VT_PREDICTED_LATENCY);
+  /// the cost model's prediction, else null
+  const stretchc::bundle::fbs::Latency *predicted_latency_ms() const {
+    return GetPointer<const stretchc::bundle::fbs::Latency *>(VT_PREDICTED_LATENCY_MS);
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
-           VerifyOffset(verifier, VT_FORMAT) &&
+           VerifyOffsetRequired(verifier, VT_FORMAT) &&
            verifier.VerifyString(format()) &&
            VerifyField<int64_t>(verifier, VT_FORMAT_VERSION, 8) &&
-           VerifyOffset(verifier, VT_COMPILER) &&
+           VerifyOffsetRequired(verifier, VT_COMPILER) &&
            verifier.VerifyTable(compiler()) &&
-           VerifyOffset(verifier, VT_MODEL) &&
+           VerifyOffsetRequired(verifier, VT_MODEL) &&
            verifier.VerifyTable(model()) &&
            VerifyOffset(verifier, VT_TARGET) &&
            verifier.VerifyTable(target()) &&
-           VerifyOffset(verifier, VT_INPUTS) &&
+           VerifyOffsetRequired(verifier, VT_INPUTS) &&
            verifier.VerifyVector(inputs()) &&
            verifier.VerifyVectorOfTables(inputs()) &&
-           VerifyOffset(verifier, VT_OUTPUTS) &&
+           VerifyOffsetRequired(verifier, VT_OUTPUTS) &&
            verifier.VerifyVector(outputs()) &&
            verifier.VerifyVectorOfTables(outputs()) &&
-           VerifyOffset(verifier, VT_PARTITIONS) &&
+           VerifyOffsetRequired(verifier, VT_PARTITIONS) &&
            verifier.VerifyVector(partitions()) &&
            verifier.VerifyVectorOfTables(partitions()) &&
-           VerifyOffset(verifier, VT_SYNC_POINTS) &&
+           VerifyOffsetRequired(verifier, VT_SYNC_POINTS) &&
            verifier.VerifyVector(sync_points()) &&
            verifier.VerifyVectorOfTables(sync_points()) &&
-           VerifyOffset(verifier, VT_BUFFERS) &&
+           VerifyOffsetRequired(verifier, VT_BUFFERS) &&
            verifier.VerifyTable(buffers()) &&
-           VerifyOffset(verifier, VT_SCHEDULE) &&
+           VerifyOffsetRequired(verifier, VT_SCHEDULE) &&
            verifier.VerifyTable(schedule()) &&
-           VerifyOffset(verifier, VT_PREDICTED_LATENCY) &&
-           verifier.VerifyTable(predicted_latency()) &&
+           VerifyOffset(verifier, VT_PREDICTED_LATENCY_MS) &&
+           verifier.VerifyTable(predicted_latency_ms()) &&
            verifier.EndTable();
   }
 };
@@ -1912,8 +2004,8 @@ struct ManifestBuilder {
   void add_schedule(flatbuffers::Offset<stretchc::bundle::fbs::Schedule> schedule) {
     fbb_.AddOffset(Manifest::VT_SCHEDULE, schedule);
   }
-  void add_predicted_latency(flatbuffers::Offset<stretchc::bundle::fbs::Latency> predicted_latency) {
-    fbb_.AddOffset(Manifest::VT_PREDICTED_LATENCY, predicted_latency);
+  void add_predicted_latency_ms(flatbuffers::Offset<stretchc::bundle::fbs::Latency> predicted_latency_ms) {
+    fbb_.AddOffset(Manifest::VT_PREDICTED_LATENCY_MS, predicted_latency_ms);
   }
   explicit ManifestBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
@@ -1922,6 +2014,15 @@ struct ManifestBuilder {
   flatbuffers::Offset<Manifest> Finish() {
     const auto end = fbb_.EndTable(start_);
     auto o = flatbuffers::Offset<Manifest>(end);
+    fbb_.Required(o, Manifest::VT_FORMAT);
+    fbb_.Required(o, Manifest::VT_COMPILER);
+    fbb_.Required(o, Manifest::VT_MODEL);
+    fbb_.Required(o, Manifest::VT_INPUTS);
+    fbb_.Required(o, Manifest::VT_OUTPUTS);
+    fbb_.Required(o, Manifest::VT_PARTITIONS);
+    fbb_.Required(o, Manifest::VT_SYNC_POINTS);
+    fbb_.Required(o, Manifest::VT_BUFFERS);
+    fbb_.Required(o, Manifest::VT_SCHEDULE);
     return o;
   }
 };
@@ -1939,10 +2040,10 @@ inline flatbuffers::Offset<Manifest> CreateManifest(
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<stretchc::bundle::fbs::SyncPoint>>> sync_points = 0,
     flatbuffers::Offset<stretchc::bundle::fbs::Buffers> buffers = 0,
     flatbuffers::Offset<stretchc::bundle::fbs::Schedule> schedule = 0,
-    flatbuffers::Offset<stretchc::bundle::fbs::Latency> predicted_latency = 0) {
+    flatbuffers::Offset<stretchc::bundle::fbs::Latency> predicted_latency_ms = 0) {
   ManifestBuilder builder_(_fbb);
   builder_.add_format_version(format_version);
-  builder_.add_predicted_latency(predicted_latency);
+  builder_.add_predicted_latency_ms(predicted_latency_ms);
   builder_.add_schedule(schedule);
   builder_.add_buffers(buffers);
   builder_.add_sync_points(sync_points);
@@ -1969,7 +2070,7 @@ inline flatbuffers::Offset<Manifest> CreateManifestDirect(
     const std::vector<flatbuffers::Offset<stretchc::bundle::fbs::SyncPoint>> *sync_points = nullptr,
     flatbuffers::Offset<stretchc::bundle::fbs::Buffers> buffers = 0,
     flatbuffers::Offset<stretchc::bundle::fbs::Schedule> schedule = 0,
-    flatbuffers::Offset<stretchc::bundle::fbs::Latency> predicted_latency = 0) {
+    flatbuffers::Offset<stretchc::bundle::fbs::Latency> predicted_latency_ms = 0) {
   auto format__ = format ? _fbb.CreateString(format) : 0;
   auto inputs__ = inputs ? _fbb.CreateVector<flatbuffers::Offset<stretchc::bundle::fbs::ModelIO>>(*inputs) : 0;
   auto outputs__ = outputs ? _fbb.CreateVector<flatbuffers::Offset<stretchc::bundle::fbs::ModelIO>>(*outputs) : 0;
@@ -1988,7 +2089,7 @@ inline flatbuffers::Offset<Manifest> CreateManifestDirect(
       sync_points__,
       buffers,
       schedule,
-      predicted_latency);
+      predicted_latency_ms);
 }
 
 inline const stretchc::bundle::fbs::Manifest *GetManifest(const void *buf) {

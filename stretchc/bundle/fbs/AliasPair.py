@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# Two slots that share arena bytes at different times.
 class AliasPair(object):
     __slots__ = ['_tab']
 

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# A partition's boundary tensor and the sync point it reads or writes.
 class Binding(object):
     __slots__ = ['_tab']
 

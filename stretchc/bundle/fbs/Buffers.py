@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# The arena plan.
 class Buffers(object):
     __slots__ = ['_tab']
 
@@ -67,6 +68,7 @@ class Buffers(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
         return o == 0
 
+    # pairs of slots that share arena bytes at different times
     # Buffers
     def Aliases(self, j):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# The compiler that wrote the bundle.
 class Compiler(object):
     __slots__ = ['_tab']
 

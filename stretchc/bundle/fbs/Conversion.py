@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# A QUANTIZE or DEQUANTIZE planned where a boundary tensor changes dtype, and the partition that runs it.
 class Conversion(object):
     __slots__ = ['_tab']
 

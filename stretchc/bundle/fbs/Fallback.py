@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# The file and processor a partition runs on when its delegate is unavailable.
 class Fallback(object):
     __slots__ = ['_tab']
 

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# The partitions one processor runs, in order.
 class Lane(object):
     __slots__ = ['_tab']
 

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# A latency in milliseconds.
 class Latency(object):
     __slots__ = ['_tab']
 

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# A stretchc bundle manifest.
 class Manifest(object):
     __slots__ = ['_tab']
 
@@ -197,8 +198,9 @@ class Manifest(object):
             return obj
         return None
 
+    # the cost model's prediction, else null
     # Manifest
-    def PredictedLatency(self):
+    def PredictedLatencyMs(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
         if o != 0:
             x = self._tab.Indirect(o + self._tab.Pos)
@@ -256,9 +258,9 @@ def AddBuffers(builder, buffers):
 def ManifestAddSchedule(builder, schedule): builder.PrependUOffsetTRelativeSlot(10, flatbuffers.number_types.UOffsetTFlags.py_type(schedule), 0)
 def AddSchedule(builder, schedule):
     return ManifestAddSchedule(builder, schedule)
-def ManifestAddPredictedLatency(builder, predictedLatency): builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(predictedLatency), 0)
-def AddPredictedLatency(builder, predictedLatency):
-    return ManifestAddPredictedLatency(builder, predictedLatency)
+def ManifestAddPredictedLatencyMs(builder, predictedLatencyMs): builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(predictedLatencyMs), 0)
+def AddPredictedLatencyMs(builder, predictedLatencyMs):
+    return ManifestAddPredictedLatencyMs(builder, predictedLatencyMs)
 def ManifestEnd(builder): return builder.EndObject()
 def End(builder):
     return ManifestEnd(builder)
@@ -291,7 +293,7 @@ class ManifestT(object):
         self.syncPoints = None  # type: List[stretchc.bundle.fbs.SyncPoint.SyncPointT]
         self.buffers = None  # type: Optional[stretchc.bundle.fbs.Buffers.BuffersT]
         self.schedule = None  # type: Optional[stretchc.bundle.fbs.Schedule.ScheduleT]
-        self.predictedLatency = None  # type: Optional[stretchc.bundle.fbs.Latency.LatencyT]
+        self.predictedLatencyMs = None  # type: Optional[stretchc.bundle.fbs.Latency.LatencyT]
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -353,8 +355,8 @@ class ManifestT(object):
             self.buffers = stretchc.bundle.fbs.Buffers.BuffersT.InitFromObj(manifest.Buffers())
         if manifest.Schedule() is not None:
             self.schedule = stretchc.bundle.fbs.Schedule.ScheduleT.InitFromObj(manifest.Schedule())
-        if manifest.PredictedLatency() is not None:
-            self.predictedLatency = stretchc.bundle.fbs.Latency.LatencyT.InitFromObj(manifest.PredictedLatency())
+        if manifest.PredictedLatencyMs() is not None:
+            self.predictedLatencyMs = stretchc.bundle.fbs.Latency.LatencyT.InitFromObj(manifest.PredictedLatencyMs())
 
     # ManifestT
     def Pack(self, builder):
@@ -402,8 +404,8 @@ class ManifestT(object):
             buffers = self.buffers.Pack(builder)
         if self.schedule is not None:
             schedule = self.schedule.Pack(builder)
-        if self.predictedLatency is not None:
-            predictedLatency = self.predictedLatency.Pack(builder)
+        if self.predictedLatencyMs is not None:
+            predictedLatencyMs = self.predictedLatencyMs.Pack(builder)
         ManifestStart(builder)
         if self.format is not None:
             ManifestAddFormat(builder, format)
@@ -426,7 +428,7 @@ class ManifestT(object):
             ManifestAddBuffers(builder, buffers)
         if self.schedule is not None:
             ManifestAddSchedule(builder, schedule)
-        if self.predictedLatency is not None:
-            ManifestAddPredictedLatency(builder, predictedLatency)
+        if self.predictedLatencyMs is not None:
+            ManifestAddPredictedLatencyMs(builder, predictedLatencyMs)
         manifest = ManifestEnd(builder)
         return manifest

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# The ONNX model the bundle was compiled from.
 class Model(object):
     __slots__ = ['_tab']
 
@@ -35,6 +36,7 @@ class Model(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # SHA-256 of the ONNX file
     # Model
     def SourceSha256(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
@@ -42,6 +44,7 @@ class Model(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # the pass pipeline that compiled it
     # Model
     def Pipeline(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))

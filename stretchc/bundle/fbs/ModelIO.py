@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# A model input or output: the ONNX tensor and the bundle tensor (sync point) that carries it.
 class ModelIO(object):
     __slots__ = ['_tab']
 
@@ -28,6 +29,7 @@ class ModelIO(object):
     def Init(self, buf, pos):
         self._tab = flatbuffers.table.Table(buf, pos)
 
+    # the ONNX tensor's name
     # ModelIO
     def Name(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
@@ -76,6 +78,7 @@ class ModelIO(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # NCHW: the bundle tensor is channel-last; apply perm to the ONNX array
     # ModelIO
     def Layout(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
@@ -83,6 +86,7 @@ class ModelIO(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # the ONNX -> bundle permutation (NCHW only)
     # ModelIO
     def Perm(self, j):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
@@ -144,6 +148,7 @@ class ModelIO(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # how the bundle holds a float tensor as 8-bit, else null
     # ModelIO
     def Quant(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# One delegate option: its name and its value.
 class Option(object):
     __slots__ = ['_tab']
 
@@ -63,6 +64,7 @@ class Option(object):
             return self._tab.Get(flatbuffers.number_types.Float64Flags, o + self._tab.Pos)
         return 0.0
 
+    # String and Json kinds
     # Option
     def StringValue(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))

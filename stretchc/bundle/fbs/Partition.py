@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# One .tflite file, run on one processor by one delegate.
 class Partition(object):
     __slots__ = ['_tab']
 
@@ -56,6 +57,7 @@ class Partition(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # the dtype the partition computes in (float16: the GPU delegate's fp16 on a float32 file)
     # Partition
     def Precision(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
@@ -102,6 +104,7 @@ class Partition(object):
             return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
         return 0
 
+    # the CPU cores its lane is pinned to
     # Partition
     def Affinity(self, j):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
@@ -140,6 +143,7 @@ class Partition(object):
             return obj
         return None
 
+    # the placement regions it was built from
     # Partition
     def Regions(self, j):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# Quantization of an 8-bit tensor: real = scale * (q - zero_point); one scale per tensor, or one per index along axis.
 class Quant(object):
     __slots__ = ['_tab']
 

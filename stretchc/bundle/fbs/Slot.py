@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# A tensor's bytes in the arena.
 class Slot(object):
     __slots__ = ['_tab']
 

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# Partitions that may run at the same time.
 class Step(object):
     __slots__ = ['_tab']
 

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# A tensor passed between partitions (or the host) through one arena slot.
 class SyncPoint(object):
     __slots__ = ['_tab']
 
@@ -35,6 +36,7 @@ class SyncPoint(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # the IR value it carries
     # SyncPoint
     def Value(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
@@ -42,6 +44,7 @@ class SyncPoint(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # a partition, or host for a model input
     # SyncPoint
     def Producer(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
@@ -49,6 +52,7 @@ class SyncPoint(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # partitions, or host for a model output
     # SyncPoint
     def Consumers(self, j):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
@@ -83,6 +87,7 @@ class SyncPoint(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # the ONNX tensor it carries, for verify to compare with; left out when it carries none
     # SyncPoint
     def OnnxTensor(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
@@ -90,6 +95,7 @@ class SyncPoint(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # scale and zero point of an int8/uint8 sync point (the slot's dtype), else null
     # SyncPoint
     def Quant(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))

@@ -6,6 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
+# The phone the bundle was compiled for.
 class Target(object):
     __slots__ = ['_tab']
 

@@ -2,6 +2,7 @@
 
 # namespace: fbs
 
+# The JSON type of a delegate option's value.
 class ValueKind(object):
     Null = 0
     Bool = 1
