@@ -29,13 +29,13 @@ from stretchc.bundle.schema import ANY_KINDS, INTEGERS, Field, Table, manifest_s
 from stretchc.errors import StretchError
 
 MAX_BYTES = 64 << 20  # a manifest is kilobytes; anything this large is not one
-_JSON_DEPTH = 32  # nesting of a json_any value carried as JSON text (as limits.json_depth for manifest.json)
 
 
 @lru_cache(maxsize=1)
-def _object_classes() -> dict[str, Any]:
-    """The flatc object API class (`<Table>T`) of every table. All modules are imported first: the generated
-    classes refer to each other through the package's attributes."""
+def object_classes() -> dict[str, Any]:
+    """The flatc object API class (`<Table>T`) of every table, by table name (for tools that edit a
+    manifest.bin beyond what JSON can say). All modules are imported first: the generated classes refer to each
+    other through the package's attributes."""
     schema = manifest_schema()
     modules = {name: importlib.import_module(f"{schema.namespace}.{name}") for name in schema.tables}
     return {name: getattr(module, f"{name}T") for name, module in modules.items()}
@@ -76,7 +76,7 @@ def _scalar_in(kind: str, type_name: str, value: Any, where: str) -> Any:
 def _any_in(table: Table, key: str, value: Any) -> Any:
     """A json_any table holding `value` under `key`."""
     schema = manifest_schema()
-    t = _object_classes()[table.name]()
+    t = object_classes()[table.name]()
     kinds = dict(schema.enums[table.fields[1].type.name].values)
     t.key = key
     if value is None:
@@ -127,7 +127,7 @@ def _table_in(table: Table, value: Any, where: str) -> Any:
     unknown = sorted(set(value) - {f.name for f in table.fields})
     if unknown:
         raise _Unencodable(f"{where}: unknown key {str(unknown[0])[:64]!r}")
-    t = _object_classes()[table.name]()
+    t = object_classes()[table.name]()
     for f in table.fields:
         if f.name in value:
             setattr(t, _attr(f), _field_in(f, value[f.name], f"{where}.{f.name}"))
@@ -190,8 +190,10 @@ def _any_out(table: Table, t: Any, where: str) -> tuple[str, Any]:
         text = _scalar_out("string", t.stringValue, f"{where} {key}")
         if kind == "String":
             return key, text
+        from stretchc.bundle.validate import limits  # (validate reads manifest.bin through this module)
+
         try:
-            return key, safejson.loads(text, max_depth=_JSON_DEPTH)
+            return key, safejson.loads(text, max_depth=limits()["json_depth"])
         except ValueError:
             raise _Bad(f"{where} {key}: not JSON") from None
     return key, {"Null": None, "Bool": bool(t.boolValue), "Int": int(t.intValue), "Float": float(t.floatValue)}[kind]
@@ -253,7 +255,7 @@ def decode_manifest(data: bytes) -> dict[str, Any]:
     if data[4:8] != schema.file_identifier.encode():
         raise StretchError("bad-bundle", f"manifest.bin: not a stretchc manifest (file identifier is not {schema.file_identifier})")
     try:
-        root = _object_classes()[schema.root].InitFromBuf(data, int.from_bytes(bytes(data)[:4], "little"))
+        root = object_classes()[schema.root].InitFromBuf(data, int.from_bytes(bytes(data)[:4], "little"))
         out = _table_out(schema.root_table, root, "manifest")
     except _Bad as exc:
         raise StretchError("bad-bundle", f"manifest.bin: {exc}") from None

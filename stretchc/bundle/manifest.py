@@ -21,8 +21,9 @@ from stretchc import __version__
 from stretchc.bundle.schema import manifest_schema
 from stretchc.ir import Module, SyncPoint
 
-FORMAT = str(manifest_schema().root_table.field("format").attr("const"))
-FORMAT_VERSION = int(manifest_schema().root_table.field("format_version").attr("const") or 0)
+_ROOT = manifest_schema().root_table
+FORMAT = str(_ROOT.field("format").attr("const"))
+FORMAT_VERSION = int(str(_ROOT.field("format_version").attr("const")))
 MANIFEST_JSON = "manifest.json"
 MANIFEST_BIN = "manifest.bin"
 SHA256SUMS = "SHA256SUMS"

@@ -332,8 +332,8 @@ def _check(s: Schema, declared: set[str]) -> None:
                 element = s.tables.get(f.type.name)
                 if not f.type.vector or element is None or element.shape != "any":
                     raise SchemaError(f"{where}: json_map is a vector of a json_any table")
-            if f.type.kind == "enum" and f.type.vector:
-                raise SchemaError(f"{where}: vectors of enums are not supported")
+            if f.type.kind == "enum" and (f.type.vector or t.shape != "any"):
+                raise SchemaError(f"{where}: an enum is only the kind of a json_any table")
         _check_shape(s, t)
 
 

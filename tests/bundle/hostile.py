@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stretchc.bundle.binary import encode_manifest
+import flatbuffers
+
+from stretchc.bundle.binary import encode_manifest, object_classes
 from stretchc.bundle.manifest import MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, dumps, sha256_bytes
+from stretchc.bundle.schema import manifest_schema
 from stretchc.bundle.validate import rules
 
 from tests.conftest import REPO
@@ -79,6 +82,42 @@ def edit_manifest(m: dict[str, Any], edits: list[dict[str, Any]]) -> None:
             raise AssertionError(f"unknown edit {op}")
 
 
+def _child(node: Any, part: str) -> Any:
+    if part.startswith("@"):
+        k, _, v = part[1:].partition("=")
+        return next(x for x in node if getattr(x, k) == v.encode())
+    return node[int(part)] if isinstance(node, list) else getattr(node, part)
+
+
+def edit_binary(bundle: Path, edits: list[dict[str, Any]]) -> None:
+    """Edit manifest.bin where JSON cannot say it: on the FlatBuffers object API tree (attribute names in
+    lowerCamelCase, strings as bytes); `hex` sets raw string bytes, `from` copies another path's value."""
+    schema = manifest_schema()
+    data = (bundle / MANIFEST_BIN).read_bytes()
+    root = object_classes()[schema.root].InitFromBuf(data, int.from_bytes(data[:4], "little"))
+    for e in edits:
+        *head, last = e["path"].split("/")
+        node = root
+        for part in head:
+            node = _child(node, part)
+        if "from" in e:
+            value = root
+            for part in e["from"].split("/"):
+                value = _child(value, part)
+            value = copy.deepcopy(value)
+        else:
+            value = bytes.fromhex(e["hex"]) if "hex" in e else e.get("value")
+        if e["op"] == "append":
+            _child(node, last).append(value)
+        elif isinstance(node, list):
+            node[int(last)] = value
+        else:
+            setattr(node, last, value)
+    builder = flatbuffers.Builder(4096)
+    builder.Finish(root.Pack(builder), file_identifier=schema.file_identifier.encode())
+    (bundle / MANIFEST_BIN).write_bytes(bytes(builder.Output()))
+
+
 def _file_op(bundle: Path, e: dict[str, Any]) -> None:
     path = bundle / e["file"]
     op = e["op"]
@@ -133,6 +172,8 @@ def build_case(source: Path, case: Case, dst: Path) -> Path:
     write = spec.get("write", "both")
     if spec.get("edits"):
         write_manifest(dst, m, json_file=write in ("both", "json"), bin_file=write in ("both", "bin"), sums=False)
+    if spec.get("bin_edits"):
+        edit_binary(dst, spec["bin_edits"])
     for e in spec.get("files", []):
         _file_op(dst, e)
     if spec.get("resum", True):

@@ -170,3 +170,42 @@ def test_flipped_bytes_never_crash() -> None:
             assert exc.code == "bad-bundle"
         else:
             assert isinstance(m, dict)
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda m: m["partitions"][0].update(colour="red"), "unknown key 'colour'"),
+        (lambda m: m["partitions"][0].pop("threads"), "manifest.partitions[0].threads is missing"),
+        (lambda m: m["partitions"][0].update(threads="4"), "is not a long"),
+        (lambda m: m["partitions"][0].update(threads=True), "is not a long"),
+        (lambda m: m["partitions"][0].update(threads=1 << 63), "is not a long"),
+        (lambda m: m["buffers"].update(aliases=[["slot0"]]), "expected a list of 2"),
+        (lambda m: m["sync_points"][1].update(onnx_tensor=None), "is not a string"),
+        (lambda m: m.update(target="pixel6"), "expected an object"),
+    ],
+)
+def test_unencodable_manifest_is_an_internal_error(edit, why: str) -> None:  # type: ignore[no-untyped-def]
+    m = make_manifest()
+    edit(m)
+    with pytest.raises(StretchError) as ei:
+        encode_manifest(m)
+    assert ei.value.code == "internal" and why in ei.value.message, ei.value.message
+
+
+def test_optional_key_left_out_both_ways() -> None:
+    m = make_manifest()
+    assert "onnx_tensor" not in m["sync_points"][0] and "onnx_tensor" in m["sync_points"][1]
+    back = decode_manifest(encode_manifest(m))
+    assert "onnx_tensor" not in back["sync_points"][0] and back["sync_points"][1]["onnx_tensor"] == m["sync_points"][1]["onnx_tensor"]
+
+
+def test_deeply_nested_option_value_refused() -> None:
+    m = make_manifest(dsp=True)
+    deep: object = 0
+    for _ in range(100):
+        deep = [deep]
+    m["partitions"][3]["delegate_options"]["nested"] = deep
+    with pytest.raises(StretchError) as ei:
+        decode_manifest(encode_manifest(m))
+    assert ei.value.code == "bad-bundle" and "not JSON" in ei.value.message
