@@ -14,13 +14,10 @@
 #include "backends/registry.h"
 #include "sha256.h"
 
-namespace fbs = stretchc::bundle::fbs;
-
 namespace stretch {
 
 namespace {
 
-using manifest::Slot;
 using rules::Rule;
 
 constexpr uint64_t kMaxPartitionBytes = 2ull << 30;
@@ -45,25 +42,24 @@ bool Shares(const Slot& a, const Slot& b) {  // the same formula as stretchc.bun
   return a.offset < b.offset + b.size && b.offset < a.offset + a.size;
 }
 
+// The processors (or delegates) of the runtime's backends (src/backends/registry.cc), in registry order.
+std::vector<std::string> RegistryColumn(const char* backends::BackendInfo::*column) {
+  std::vector<std::string> out;
+  for (const auto& b : backends::All()) out.push_back(b.*column);
+  return out;
+}
+
 }  // namespace
 
-// The value sets the generated field checks leave to the runtime: the processors and delegates of its
-// backends (src/backends/registry.cc).
+// The value sets the generated field checks leave to the runtime.
+
 const std::vector<std::string>& manifest::KnownProcessor() {
-  static const std::vector<std::string> kAll = [] {
-    std::vector<std::string> out;
-    for (const auto& b : backends::All()) out.push_back(b.processor);
-    return out;
-  }();
+  static const std::vector<std::string> kAll = RegistryColumn(&backends::BackendInfo::processor);
   return kAll;
 }
 
 const std::vector<std::string>& manifest::KnownDelegate() {
-  static const std::vector<std::string> kAll = [] {
-    std::vector<std::string> out;
-    for (const auto& b : backends::All()) out.push_back(b.delegate);
-    return out;
-  }();
+  static const std::vector<std::string> kAll = RegistryColumn(&backends::BackendInfo::delegate);
   return kAll;
 }
 
