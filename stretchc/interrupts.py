@@ -5,6 +5,9 @@ While a command runs (`signals_as_exceptions`), SIGINT raises `KeyboardInterrupt
 call (onnx2tf, TensorFlow) have bare `except:` clauses that can catch such an exception and carry on; the
 handler therefore also records the signal, and `raise_pending()` — called when control comes back from such
 a library — raises it again. A signal is never lost: the command stops at the latest at the next check.
+An exception that a signal caused in a library (a C extension whose import it interrupted raises
+ImportError, a converter reports it as its own failure) is reported as that signal: `signals_as_exceptions`
+re-raises the pending signal in place of any exception that leaves the block while one is pending.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ def signals_as_exceptions() -> Iterator[None]:
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
+    except (KeyboardInterrupt, Terminated):
+        raise
+    except BaseException:
+        raise_pending()  # the signal, not what it broke on its way (e.g. an interrupted import's ImportError)
+        raise
     finally:
         for s, h in previous.items():
             signal.signal(s, h)

@@ -60,7 +60,11 @@ def test_signal_during_lowering_leaves_nothing_behind(tmp_path: Path, sig: signa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == status, err
+    # A Ctrl-C that lands inside a C extension which reports it with PyErr_Print (its output goes to the scratch
+    # log) makes CPython end the process by SIGINT at exit, after our message and cleanup: a shell shows 130
+    # for both, which is what the README promises.
+    ended_by_sigint = sig == signal.SIGINT and proc.returncode == -signal.SIGINT
+    assert proc.returncode == status or ended_by_sigint, err
     assert err.strip().splitlines()[-1].startswith(f"error[{code}]"), err
     assert "Traceback" not in err
     assert not list((tmp_path / "tmp").glob("stretchc-lower-*"))
