@@ -1,6 +1,8 @@
-"""`stretchc build-model CONFIG.yaml -o model.onnx [--image-size 224] [--seed 0] [--complexity]`.
+"""`stretchc build-model CONFIG.yaml -o model.onnx [--image-size 224] [--seed 0] [--complexity] [--strict]`.
 
-Writes the ONNX model of an NN-Stretch configuration (seeded random weights, placement in the metadata).
+Writes the ONNX model of an NN-Stretch configuration (seeded random weights, placement in the metadata), as the
+prototype's Keras builder built it: every inconsistency it tolerates is built its way and reported as a
+`lenient-config` warning; `--strict` refuses the configuration instead.
 The file is written atomically: a temporary file in the output's folder, then `os.replace`, so a failure
 leaves nothing behind and an existing file is either fully replaced or untouched. The output may never be
 the configuration itself. `--complexity` prints flops/params/acts as pycls counts them.
@@ -38,6 +40,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     p.add_argument(
         "--complexity", action="store_true", help="print flops, params and activations (counted as pycls does)"
+    )
+    p.add_argument(
+        "--strict", action="store_true",
+        help="refuse a configuration the prototype's builder only tolerates (lists of different lengths, "
+        "ORIGINAL_WIDTHS that are not the stage's width) instead of building it with a warning",
     )
     p.set_defaults(func=run)
 
@@ -80,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.image_size < 1:
         raise StretchError("usage", f"--image-size must be a positive integer, got {args.image_size}")
     config_path = Path(args.config)
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, strict=args.strict)
     out = Path(args.output) if args.output else Path.cwd() / f"{cfg.name}.onnx"
     if out.exists() and config_path.exists() and out.resolve() == config_path.resolve():
         raise StretchError("usage", f"the output {out} is the configuration itself; choose another -o")
@@ -89,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise StretchError("write-failed", f"the folder {out.parent} does not exist", file=str(out))
     regions = placement_regions(cfg)
+    for msg in cfg.notes:
+        console.warn("lenient-config", msg, file=str(config_path))
     for msg in unbranched_placement_notes(cfg):
         console.warn("placement-differs", msg, file=str(config_path))
     with console.step(f"building {cfg.name} at {args.image_size}x{args.image_size}"):

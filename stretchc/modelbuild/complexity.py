@@ -9,18 +9,19 @@ The per-layer rules are pycls's `*_cx` helpers (pycls/models/blocks.py):
 Additions, activations, the SE product and concatenation count nothing, as in pycls. A projection shortcut is
 counted at the block's output size, then the block's transform starts again from its input size.
 
-`complexity(cfg, image_size)` counts every layer the builder emits, so for MB_VER 2 configurations (and every
-un-branched one) it equals mbm-pycls `AnyNet.complexity()`, and for single-branch ResNet/RegNet/EfficientNet
-configurations it equals pycls's published figures (dev/model_complexity.json). For MB_VER 1 the prototype's
-`complexity()` forgets the per-branch "convlast" 1x1 conv + BN; `prototype=True` reproduces that omission so
-the numbers can be compared with the prototype's logs.
+`complexity(cfg, image_size)` counts every layer the builder emits (the prototype's Keras wiring, with the
+widths resolved in `Config`), so for consistent MB_VER 2 configurations (and every un-branched one) it equals
+mbm-pycls `AnyNet.complexity()`, and for single-branch ResNet/RegNet/EfficientNet configurations it equals
+pycls's published figures (dev/model_complexity.json). For MB_VER 1 the prototype's `complexity()` forgets the
+per-branch "convlast" 1x1 conv + BN; `prototype=True` leaves them out too so the numbers can be compared with
+the prototype's logs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stretchc.modelbuild.config import Branch, Config, Stage, make_divisible
+from stretchc.modelbuild.config import Branch, Config, Stage
 
 
 @dataclass
@@ -61,14 +62,16 @@ class _Cx:
         self.h, self.w = h, w
 
 
-def _block(cx: _Cx, cfg: Config, stage: Stage, br: Branch, w_in: int, w_out: int, stride: int) -> None:
+def _block(cx: _Cx, cfg: Config, stage: Stage, br: Branch, w_in: int, c_in: int, stride: int) -> None:
+    """One block reading `c_in` channels, with derived input width `w_in` (see onnx_builder._block)."""
+    w_out = br.width
     if cfg.block_type in ("res_basic_block", "res_bottleneck_block") and (w_in != w_out or stride != 1):
         h, w = cx.h, cx.w
-        cx.conv(w_in, w_out, 1, stride)
+        cx.conv(c_in, w_out, 1, stride)
         cx.norm(w_out)
         cx.h, cx.w = h, w
     if cfg.block_type == "res_basic_block":
-        cx.conv(w_in, w_out, 3, stride)
+        cx.conv(c_in, w_out, 3, stride)
         cx.norm(w_out)
         cx.conv(w_out, w_out, 3)
         cx.norm(w_out)
@@ -76,7 +79,7 @@ def _block(cx: _Cx, cfg: Config, stage: Stage, br: Branch, w_in: int, w_out: int
         w_b = int(round(w_out * float(br.bot_mul or 0)))
         w_se = int(round(w_in * cfg.se_r))
         groups = w_b // int(br.group_w or 1)
-        cx.conv(w_in, w_b, 1)
+        cx.conv(c_in, w_b, 1)
         cx.norm(w_b)
         cx.conv(w_b, w_b, 3, stride, groups)
         cx.norm(w_b)
@@ -88,14 +91,16 @@ def _block(cx: _Cx, cfg: Config, stage: Stage, br: Branch, w_in: int, w_out: int
         w_exp = int(w_in * float(br.bot_mul or 0))
         w_se = int(w_in * cfg.se_r)
         k = int(stage.kernel or 3)
+        c_dw = c_in
         if w_exp != w_in:
-            cx.conv(w_in, w_exp, 1)
+            cx.conv(c_in, w_exp, 1)
             cx.norm(w_exp)
-        cx.conv(w_exp, w_exp, k, stride, w_exp)
-        cx.norm(w_exp)
+            c_dw = w_exp
+        cx.conv(c_dw, c_dw, k, stride, c_dw)
+        cx.norm(c_dw)
         if w_se:
-            cx.se(w_exp, w_se)
-        cx.conv(w_exp, w_out, 1)
+            cx.se(c_dw, w_se)
+        cx.conv(c_dw, w_out, 1)
         cx.norm(w_out)
 
 
@@ -119,26 +124,21 @@ def complexity(cfg: Config, image_size: int = 224, *, prototype: bool = False) -
         raise ValueError(f"image_size must be positive, got {image_size}")
     cx = _Cx(image_size, image_size)
     _stem(cx, cfg)
-    prev_w = cfg.stem_w
     for stage in cfg.stages:
         h0, w0 = cx.h, cx.w
-        n = len(stage.branches)
         for br in stage.branches:
             cx.h, cx.w = h0, w0
-            w_in = prev_w
-            if cfg.mb_ver == 1:
-                w_in = make_divisible(br.width / stage.original_width * prev_w, 8)
-                cx.conv(prev_w, w_in, 1)
-                cx.norm(w_in)
-            stride = br.stride
+            if br.convfirst is not None:
+                cx.conv(stage.in_width, br.convfirst, 1)
+                cx.norm(br.convfirst)
+            w_in, c_in, stride = br.in_width, br.in_actual, br.stride
             for _ in range(br.depth):
-                _block(cx, cfg, stage, br, w_in, br.width, stride)
-                w_in, stride = br.width, 1
-            w_last = stage.original_width // n
-            if cfg.mb_ver == 1 and br.width != w_last and not prototype:
-                cx.conv(br.width, w_last, 1)
-                cx.norm(w_last)
-        prev_w = stage.original_width
+                _block(cx, cfg, stage, br, w_in, c_in, stride)
+                w_in, c_in, stride = br.width, br.width, 1
+            if br.convlast is not None and not prototype:
+                cx.conv(br.width, br.convlast, 1)
+                cx.norm(br.convlast)
+    prev_w = cfg.stages[-1].out_width
     if cfg.head_w > 0:
         cx.conv(prev_w, cfg.head_w, 1)
         cx.norm(cfg.head_w)

@@ -8,8 +8,12 @@ Contract:
   `StretchError("bad-config", ...)` naming the key and, where it applies, the 1-based stage; all problems found
   are reported in one message, separated by "; ".
 - A missing file raises `StretchError("file-not-found")`; YAML that does not parse raises `bad-config`.
-- The prototype silently truncates mismatched per-branch lists (Python `zip`) and crashes at run time when the
-  concatenated width is not the declared one. The builder refuses both instead (see docs/nnstretch-configs.md).
+- Inconsistencies the prototype's Keras builder (the one whose TFLite models were timed) tolerates are built
+  as it built them, each with a note in `Config.notes` (docs/nnstretch-configs.md): lists longer than the
+  shortest one of their kind are cut to it (Python `zip`), and `ORIGINAL_WIDTHS` entries that are not the
+  stage's real output width only feed the widths derived from them. `strict=True` refuses them instead.
+  What the Keras builder itself would fail on (a residual add of different widths, branches of one stage
+  with different strides) is refused either way.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ class Branch:
     group_w: int | None  # group width of the 3x3 conv (res_bottleneck_block)
     activation: str  # "relu" | "silu", resolved: ANYNET.ACTIVATION_FUN[j] or MODEL.ACTIVATION_FUN
     device: str  # ANYNET.DEVICES[index]
+    in_width: int  # the first block's input width as the Keras builder computes it (derived numbers use it)
+    in_actual: int  # the channels of the tensor the first block really reads
+    convfirst: int | None  # MB_VER 1: width of the 1x1 conv + BN in front of the blocks
+    convlast: int | None  # MB_VER 1: width of the 1x1 conv after the blocks (where it differs from `width`)
 
 
 @dataclass(frozen=True)
@@ -51,8 +59,10 @@ class Stage:
 
     number: int  # 1-based, as pycls names stages s1, s2, ...
     branches: tuple[Branch, ...]
-    original_width: int  # ANYNET.ORIGINAL_WIDTHS: the merged (post-concat) width
+    original_width: int  # ANYNET.ORIGINAL_WIDTHS: the declared merged width (feeds the next stage's derived widths)
     kernel: int | None  # ANYNET.KERNELS (mbconv only)
+    in_width: int  # channels of the tensor entering the stage
+    out_width: int  # channels of the stage's output (the join's, or its one branch's)
 
     @property
     def branched(self) -> bool:
@@ -81,6 +91,7 @@ class Config:
     head_device: str
     bn_eps: float
     values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)  # "SECTION.KEY" -> value
+    notes: tuple[str, ...] = ()  # inconsistencies built the prototype's way (see the module docstring)
 
     @property
     def branched_stages(self) -> tuple[Stage, ...]:
@@ -159,7 +170,7 @@ def _merge(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
     return flat
 
 
-def load_config(path: str | Path) -> Config:
+def load_config(path: str | Path, *, strict: bool = False) -> Config:
     """Read, merge and validate the configuration at `path`. See the module docstring for the contract."""
     p = Path(path)
     if not p.is_file():
@@ -175,16 +186,16 @@ def load_config(path: str | Path) -> Config:
         raw = {}
     if not isinstance(raw, Mapping):
         raise StretchError("bad-config", "the configuration must be a YAML mapping of sections", file=str(p))
-    return config_from_dict(raw, name=p.stem, path=str(p))
+    return config_from_dict(raw, name=p.stem, path=str(p), strict=strict)
 
 
-def config_from_dict(raw: Mapping[str, Any], *, name: str = "config", path: str = "") -> Config:
+def config_from_dict(raw: Mapping[str, Any], *, name: str = "config", path: str = "", strict: bool = False) -> Config:
     """Merge and validate an already-parsed configuration (`load_config` without the file)."""
     problems: list[str] = []
     flat = _merge(raw, problems)
     cfg = None
     if not problems:
-        cfg = _validate(flat, name, path, problems)
+        cfg = _validate(flat, name, path, problems, strict=strict)
     if problems or cfg is None:
         raise StretchError("bad-config", "; ".join(problems), file=path or None)
     return cfg
@@ -202,15 +213,10 @@ def _is_num(v: Any) -> bool:
     return type(v) in (int, float) and math.isfinite(v)
 
 
-def _per_branch(
-    key: str, value: Any, n_stages: int, problems: list[str], *, check: str = "posint"
-) -> list[list[Any]] | None:
-    """Check `value` is a list of n_stages lists of values; returns it or None after recording problems."""
+def _per_branch(key: str, value: Any, problems: list[str]) -> list[list[Any]] | None:
+    """Check `value` is a list (one per stage) of non-empty lists of positive integers; None after a problem."""
     if not isinstance(value, list) or not value:
         problems.append(f"{key}: expected one list of per-branch values per stage, got {value!r}")
-        return None
-    if len(value) != n_stages:
-        problems.append(f"{key}: has {len(value)} stages but ANYNET.DEPTHS has {n_stages}")
         return None
     out: list[list[Any]] = []
     for i, stage in enumerate(value, 1):
@@ -219,10 +225,22 @@ def _per_branch(
             out.append([])
             continue
         for v in stage:
-            if check == "posint" and not (_is_int(v) and v > 0):
+            if not (_is_int(v) and v > 0):
                 problems.append(f"{key} stage {i}: {v!r} is not a positive integer")
         out.append(stage)
     return out
+
+
+def _note_extra(lists: Mapping[str, list[Any]], n: int, what: str, where: str, notes: list[str]) -> None:
+    """A note for every list of `lists` longer than `n`, the length of the shortest (Python `zip` keeps `n`).
+    DEVICES is exempt: a stage may use fewer branches than there are processors."""
+    shortest = ", ".join(k for k, v in lists.items() if len(v) == n)
+    for key, v in lists.items():
+        if len(v) > n and key != "ANYNET.DEVICES":
+            notes.append(
+                f"{key}{where}: has {len(v)} entries but the {what} are {n} (the length of the shortest list: "
+                f"{shortest}); the extra {v[n:]!r} ignored, as the prototype's Keras builder (zip) does"
+            )
 
 
 def _act(key: str, value: Any, problems: list[str]) -> str:
@@ -239,7 +257,8 @@ def _device(key: str, value: Any, problems: list[str]) -> str:
     return value.lower()
 
 
-def _validate(f: dict[str, Any], name: str, path: str, problems: list[str]) -> Config | None:
+def _validate(f: dict[str, Any], name: str, path: str, problems: list[str], *, strict: bool) -> Config | None:
+    notes: list[str] = []
     if f["MODEL.TYPE"] != "mbanynet":
         problems.append(f"MODEL.TYPE: {f['MODEL.TYPE']!r} is not supported (build-model builds 'mbanynet')")
     num_classes = f["MODEL.NUM_CLASSES"]
@@ -300,98 +319,100 @@ def _validate(f: dict[str, Any], name: str, path: str, problems: list[str]) -> C
         branch_acts = [_act("ANYNET.ACTIVATION_FUN", a, problems) for a in branch_acts_raw]
         branch_acts += [None] * max(0, len(devices) - len(branch_acts))
 
-    # Stage shape: DEPTHS decides the number of stages and of branches per stage.
-    depths = _per_branch("ANYNET.DEPTHS", f["ANYNET.DEPTHS"], len(f["ANYNET.DEPTHS"] or [0]), problems)
-    if depths is None:
-        return None
-    n = len(depths)
-    widths = _per_branch("ANYNET.WIDTHS", f["ANYNET.WIDTHS"], n, problems)
-    strides = _per_branch("ANYNET.STRIDES", f["ANYNET.STRIDES"], n, problems)
+    # Stage shape. The prototype's Keras builder zips the per-stage lists (DEPTHS, WIDTHS, STRIDES, BOT_MULS,
+    # GROUP_WS, ORIGINAL_WIDTHS, KERNELS) and, inside a stage, the per-branch lists with DEVICES: the shortest
+    # list decides, extra entries are ignored (a note each).
+    depths = _per_branch("ANYNET.DEPTHS", f["ANYNET.DEPTHS"], problems)
+    widths = _per_branch("ANYNET.WIDTHS", f["ANYNET.WIDTHS"], problems)
+    strides = _per_branch("ANYNET.STRIDES", f["ANYNET.STRIDES"], problems)
     group_ws = None
     if f["ANYNET.GROUP_WS"]:
-        group_ws = _per_branch("ANYNET.GROUP_WS", f["ANYNET.GROUP_WS"], n, problems)
+        group_ws = _per_branch("ANYNET.GROUP_WS", f["ANYNET.GROUP_WS"], problems)
     elif block_type == "res_bottleneck_block":
         problems.append("ANYNET.GROUP_WS: required for res_bottleneck_block (a group width per branch)")
     bot_muls = f["ANYNET.BOT_MULS"]
-    if bot_muls and len(bot_muls) != n:
-        problems.append(f"ANYNET.BOT_MULS: has {len(bot_muls)} stages but ANYNET.DEPTHS has {n}")
-        bot_muls = []
     if not bot_muls and block_type in ("res_bottleneck_block", "mbconv"):
         problems.append(f"ANYNET.BOT_MULS: required for {block_type} (one ratio per stage or per branch)")
     kernels = f["ANYNET.KERNELS"]
     if block_type == "mbconv":
-        if len(kernels) != n:
-            problems.append(f"ANYNET.KERNELS: mbconv needs one kernel size per stage ({n}), got {kernels!r}")
-            kernels = []
+        if not kernels:
+            problems.append("ANYNET.KERNELS: mbconv needs one kernel size per stage")
         for i, k in enumerate(kernels, 1):
             if not (_is_int(k) and k > 0 and k % 2 == 1):
                 problems.append(f"ANYNET.KERNELS stage {i}: {k!r} is not a positive odd kernel size")
     originals = f["ANYNET.ORIGINAL_WIDTHS"]
-    if len(originals) != n:
-        problems.append(f"ANYNET.ORIGINAL_WIDTHS: has {len(originals)} stages but ANYNET.DEPTHS has {n}")
-        originals = []
     for i, o in enumerate(originals, 1):
         if not (_is_int(o) and o > 0):
             problems.append(f"ANYNET.ORIGINAL_WIDTHS stage {i}: {o!r} is not a positive integer")
-    if problems or widths is None or strides is None:
+    if not originals:
+        problems.append("ANYNET.ORIGINAL_WIDTHS: required (the merged width of every stage)")
+    if problems or depths is None or widths is None or strides is None:
         return None
+    per_stage = {"ANYNET.DEPTHS": depths, "ANYNET.WIDTHS": widths, "ANYNET.STRIDES": strides, "ANYNET.ORIGINAL_WIDTHS": originals}
+    if group_ws is not None:
+        per_stage["ANYNET.GROUP_WS"] = group_ws
+    if bot_muls:
+        per_stage["ANYNET.BOT_MULS"] = bot_muls
+    if block_type == "mbconv":
+        per_stage["ANYNET.KERNELS"] = kernels
+    n = min(len(v) for v in per_stage.values())
+    _note_extra(per_stage, n, "stages", "", notes)
 
     stages: list[Stage] = []
-    prev_w = stem_w
+    prev_w = stem_w  # the Keras builder's `prev_w`: the previous stage's ORIGINAL_WIDTHS entry (or STEM_W)
+    actual = stem_w  # the channels of the tensor entering the stage
     for i in range(n):
         s = i + 1
-        ds, ws, ss = depths[i], widths[i], strides[i]
-        nb = len(ds)
-        for key, lst in (("ANYNET.WIDTHS", ws), ("ANYNET.STRIDES", ss)):
-            if len(lst) != nb:
-                problems.append(
-                    f"{key} stage {s}: has {len(lst)} branches but ANYNET.DEPTHS stage {s} has {nb} ({lst!r} vs {ds!r})"
-                )
-        gs: list[Any] = [None] * nb
+        ds = depths[i]
+        bs_raw = bot_muls[i] if bot_muls else None
+        per_branch: dict[str, list[Any]] = {"ANYNET.DEVICES": devices, "ANYNET.DEPTHS": ds, "ANYNET.WIDTHS": widths[i], "ANYNET.STRIDES": strides[i]}
+        if isinstance(bs_raw, list):
+            per_branch["ANYNET.BOT_MULS"] = bs_raw
         if group_ws is not None:
-            gs = group_ws[i]
-            if len(gs) != nb:
-                problems.append(f"ANYNET.GROUP_WS stage {s}: has {len(gs)} branches but ANYNET.DEPTHS stage {s} has {nb}")
-        bs: list[Any] = [None] * nb
+            per_branch["ANYNET.GROUP_WS"] = group_ws[i]
+        nb = min(len(v) for v in per_branch.values())
+        _note_extra(per_branch, nb, "branches", f" stage {s}", notes)
+        ws, ss = widths[i][:nb], strides[i][:nb]
+        bs = list(bs_raw[:nb]) if isinstance(bs_raw, list) else [bs_raw] * nb
+        gs = list(group_ws[i][:nb]) if group_ws is not None else [None] * nb
         if bot_muls:
-            b = bot_muls[i]
-            bs = list(b) if isinstance(b, list) else [b] * nb
-            if len(bs) != nb:
-                problems.append(f"ANYNET.BOT_MULS stage {s}: has {len(bs)} branches but ANYNET.DEPTHS stage {s} has {nb}")
             for v in bs:
                 if not (_is_num(v) and v > 0):
                     problems.append(f"ANYNET.BOT_MULS stage {s}: {v!r} is not a positive number")
-        if nb > len(devices):
-            problems.append(
-                f"ANYNET.DEPTHS stage {s}: {nb} branches but ANYNET.DEVICES lists only {len(devices)} processors"
-            )
         if len(set(ss)) > 1:
             problems.append(f"ANYNET.STRIDES stage {s}: branches of one stage must share the stride, got {ss!r}")
         o = originals[i]
-        if mb_ver == 2 and len(ws) == nb and sum(ws) != o:
-            what = f"the branch widths add up to {sum(ws)} ({'+'.join(map(str, ws))})" if nb > 1 else (
-                f"the un-branched stage's width (ANYNET.WIDTHS) is {ws[0]}"
+        # MB_VER 1 wraps every branch in convfirst/convlast when the stage lists several depths (the Keras
+        # builder tests len(DEPTHS[i]), not the zipped branch count); the join projects to o // N only then.
+        wrapped = mb_ver == 1 and len(ds) > 1
+        out_w = sum(ws) if not wrapped or nb == 1 else nb * (o // nb)
+        if out_w != o:
+            how = (
+                f"the branch widths add up to {out_w} ({'+'.join(map(str, ws))})" if nb > 1 and not wrapped
+                else f"each of the {nb} branches is projected to {o}//{nb} = {o // nb}" if nb > 1
+                else f"its one branch is {out_w} wide (ANYNET.WIDTHS) and joins by an identity"
             )
-            problems.append(
-                f"ANYNET.ORIGINAL_WIDTHS stage {s}: MB_VER 2 concatenates the raw branch outputs, but {what}, not {o}"
-            )
-        if mb_ver == 1 and o % nb != 0:
-            problems.append(
-                f"ANYNET.ORIGINAL_WIDTHS stage {s}: MB_VER 1 projects each of the {nb} branches to {o}//{nb}, "
-                f"which does not add up to {o}"
+            feeds = f"only feeds the widths derived from it in stage {s + 1}" if s < n else "is not used (last stage)"
+            notes.append(
+                f"ANYNET.ORIGINAL_WIDTHS stage {s}: says {o}, but {how}, so the stage's output is {out_w} channels "
+                f"wide; {o} {feeds}, as in the prototype's Keras builder"
             )
         if problems:
-            prev_w = o
+            prev_w, actual = o, out_w
             continue
         branches: list[Branch] = []
         for j in range(nb):
             act = branch_acts[j] if j < len(branch_acts) and branch_acts[j] else activation
-            br = Branch(j, ds[j], ws[j], ss[j], bs[j], gs[j], act, devices[j])
-            w_in = make_divisible(br.width / o * prev_w, 8) if mb_ver == 1 else prev_w
-            _check_block(br, w_in, s, block_type, problems)
+            convfirst = make_divisible(ws[j] / o * prev_w, 8) if wrapped else None
+            convlast = o // nb if wrapped and nb > 1 and ws[j] != o // nb else None
+            w_in, a_in = (convfirst, convfirst) if convfirst else (prev_w, actual)
+            br = Branch(j, ds[j], ws[j], ss[j], bs[j], gs[j], act, devices[j], w_in, a_in, convfirst, convlast)
+            _check_block(br, s, block_type, problems)
             branches.append(br)
-        stages.append(Stage(s, tuple(branches), o, kernels[i] if block_type == "mbconv" else None))
-        prev_w = o
+        stages.append(Stage(s, tuple(branches), o, kernels[i] if block_type == "mbconv" else None, actual, out_w))
+        prev_w, actual = o, out_w
+    if strict and notes:
+        problems += [f"{n} (refused by --strict)" for n in notes]
     if problems:
         return None
     return Config(
@@ -413,12 +434,20 @@ def _validate(f: dict[str, Any], name: str, path: str, problems: list[str]) -> C
         head_device=head_device,
         bn_eps=float(bn_eps),
         values=dict(f),
+        notes=tuple(notes),
     )
 
 
-def _check_block(br: Branch, w_in: int, s: int, block_type: str, problems: list[str]) -> None:
-    """Check the block arithmetic pycls does (grouped conv widths, expansion) for every block of a branch."""
+def _check_block(br: Branch, s: int, block_type: str, problems: list[str]) -> None:
+    """Check the arithmetic of a branch's blocks (grouped widths, expansion) and that its first block's residual
+    add, decided from the derived width `in_width` as the Keras builder decides it, gets equal widths."""
     where = f"stage {s} branch {br.index}"
+    if block_type in ("res_basic_block", "res_bottleneck_block"):
+        if br.in_width == br.width and br.stride == 1 and br.in_actual != br.width:
+            problems.append(
+                f"ANYNET.WIDTHS {where}: the first block has no projection (derived input width {br.in_width} = "
+                f"{br.width}) but reads {br.in_actual} channels; its residual add cannot be built"
+            )
     if block_type == "res_bottleneck_block":
         g = br.group_w
         if not (_is_int(g) and g > 0):
@@ -432,6 +461,11 @@ def _check_block(br: Branch, w_in: int, s: int, block_type: str, problems: list[
                 f"cannot be split into groups of {g}"
             )
     elif block_type == "mbconv":
-        for c_in in {w_in, br.width}:
+        for c_in in {br.in_width, br.width}:
             if int(c_in * float(br.bot_mul or 0)) <= 0:
                 problems.append(f"ANYNET.BOT_MULS {where}: expansion {br.bot_mul} gives an empty MBConv")
+        if br.stride == 1 and br.in_width == br.width and br.in_actual != br.width:
+            problems.append(
+                f"ANYNET.WIDTHS {where}: the first MBConv adds its input (derived width {br.in_width} = {br.width}) "
+                f"but reads {br.in_actual} channels; its residual add cannot be built"
+            )

@@ -17,10 +17,11 @@ Contract of `build_model(cfg, image_size, seed)`:
   (bias), sigmoid, multiply; its width is int(SE_R * block input width). Block activations follow the branch's
   ANYNET.ACTIVATION_FUN; the stem, SE and head use MODEL.ACTIVATION_FUN (as pycls's `activation()` does).
   SiLU is Sigmoid + Mul (opset 13 has no SiLU op).
-- Stages: MB_VER 2 runs each branch's blocks on the merged tensor and concatenates the raw outputs;
-  MB_VER 1 wraps every branch (also a stage's single branch) in a 1x1 conv + BN "convfirst" to
-  make_divisible(w_b / o * w_prev, 8) and, when w_b != o // N, a 1x1 conv + BN "convlast" to o // N.
-  A single-branch stage has no Concat. Head = [1x1 conv HEAD_W, BN, act], GlobalAveragePool, Flatten, Gemm.
+- Stages, as the prototype's Keras builder wires them (`Branch`/`Stage` carry the resolved widths): MB_VER 2
+  runs each branch's blocks on the merged tensor and concatenates the raw outputs; MB_VER 1 wraps every
+  branch of a stage that lists several depths in a 1x1 conv + BN "convfirst" to
+  make_divisible(w_b / o * w_prev, 8) and, when w_b != o // N, a 1x1 conv + BN "convlast" to o // N (w_prev
+  is the previous stage's ORIGINAL_WIDTHS entry). A single-branch stage joins by an identity (no Concat). Head = [1x1 conv HEAD_W, BN, act], GlobalAveragePool, Flatten, Gemm.
 - Node names: `stem/conv`, `s{i}/b{j}/block{n}/a/conv`, `s{i}/b{j}/convfirst/conv`, `s{i}/join`, `head/fc`
   (i = the config's 1-based stage number, j = 0-based branch index = DEVICES index, n = 0-based block index).
   Every tensor is named after the node that produces it.
@@ -36,7 +37,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from stretchc.modelbuild.config import Branch, Config, Stage, make_divisible
+from stretchc.modelbuild.config import Branch, Config, Stage
 
 OPSET = 13
 IR_VERSION = 8
@@ -113,35 +114,38 @@ class _GraphBuilder:
 
 
 def _block(
-    g: _GraphBuilder, cfg: Config, stage: Stage, br: Branch, x: str, w_in: int, w_out: int, stride: int, prefix: str
+    g: _GraphBuilder, cfg: Config, stage: Stage, br: Branch, x: str, w_in: int, c_in: int, stride: int, prefix: str
 ) -> str:
-    act = br.activation
+    """One block reading `x` (`c_in` channels); `w_in` is its input width as the Keras builder derives it, which
+    decides the expansion width and whether there is a projection (both equal `c_in` in a consistent config)."""
+    act, w_out = br.activation, br.width
     if cfg.block_type == "mbconv":
         w_exp = int(w_in * float(br.bot_mul or 0))
         w_se = int(w_in * cfg.se_r)
-        f = x
+        f, c_dw = x, c_in
         if w_exp != w_in:
-            f = g.act(f"{prefix}/exp/act", g.conv_bn(f"{prefix}/exp", f, w_in, w_exp, 1), act)
-        f = g.conv_bn(f"{prefix}/dw", f, w_exp, w_exp, int(stage.kernel or 3), stride, w_exp)
+            f = g.act(f"{prefix}/exp/act", g.conv_bn(f"{prefix}/exp", f, c_in, w_exp, 1), act)
+            c_dw = w_exp
+        f = g.conv_bn(f"{prefix}/dw", f, c_dw, c_dw, int(stage.kernel or 3), stride, c_dw)
         f = g.act(f"{prefix}/dw/act", f, act)
         if w_se:
-            f = g.se(f"{prefix}/se", f, w_exp, w_se, cfg.activation)
+            f = g.se(f"{prefix}/se", f, c_dw, w_se, cfg.activation)
         skip = stride == 1 and w_in == w_out
-        f = g.conv_bn(f"{prefix}/proj", f, w_exp, w_out, 1, final=skip)
+        f = g.conv_bn(f"{prefix}/proj", f, c_dw, w_out, 1, final=skip)
         if skip:
             f = g.add(f"{prefix}/add", x, f)
         return f
     shortcut = x
     if w_in != w_out or stride != 1:
-        shortcut = g.conv_bn(f"{prefix}/proj", x, w_in, w_out, 1, stride)
+        shortcut = g.conv_bn(f"{prefix}/proj", x, c_in, w_out, 1, stride)
     if cfg.block_type == "res_basic_block":
-        f = g.act(f"{prefix}/a/act", g.conv_bn(f"{prefix}/a", x, w_in, w_out, 3, stride), act)
+        f = g.act(f"{prefix}/a/act", g.conv_bn(f"{prefix}/a", x, c_in, w_out, 3, stride), act)
         f = g.conv_bn(f"{prefix}/b", f, w_out, w_out, 3, final=True)
     else:  # res_bottleneck_block
         w_b = int(round(w_out * float(br.bot_mul or 0)))
         w_se = int(round(w_in * cfg.se_r))
         groups = w_b // int(br.group_w or 1)
-        f = g.act(f"{prefix}/a/act", g.conv_bn(f"{prefix}/a", x, w_in, w_b, 1), act)
+        f = g.act(f"{prefix}/a/act", g.conv_bn(f"{prefix}/a", x, c_in, w_b, 1), act)
         f = g.act(f"{prefix}/b/act", g.conv_bn(f"{prefix}/b", f, w_b, w_b, 3, stride, groups), act)
         if w_se:
             f = g.se(f"{prefix}/se", f, w_b, w_se, cfg.activation)
@@ -158,23 +162,21 @@ def _stem(g: _GraphBuilder, cfg: Config, x: str) -> str:
     return x
 
 
-def _stage(g: _GraphBuilder, cfg: Config, stage: Stage, x: str, prev_w: int) -> str:
-    n = len(stage.branches)
+def _stage(g: _GraphBuilder, cfg: Config, stage: Stage, x: str) -> str:
     outs: list[str] = []
     for br in stage.branches:
         prefix = f"s{stage.number}/b{br.index}"
-        y, w_in = x, prev_w
-        if cfg.mb_ver == 1:
-            w_in = make_divisible(br.width / stage.original_width * prev_w, 8)
-            y = g.conv_bn(f"{prefix}/convfirst", y, prev_w, w_in, 1)
-        stride = br.stride
+        y = x
+        if br.convfirst is not None:
+            y = g.conv_bn(f"{prefix}/convfirst", y, stage.in_width, br.convfirst, 1)
+        w_in, c_in, stride = br.in_width, br.in_actual, br.stride
         for blk in range(br.depth):
-            y = _block(g, cfg, stage, br, y, w_in, br.width, stride, f"{prefix}/block{blk}")
-            w_in, stride = br.width, 1
-        if cfg.mb_ver == 1 and br.width != stage.original_width // n:
-            y = g.conv_bn(f"{prefix}/convlast", y, br.width, stage.original_width // n, 1)
+            y = _block(g, cfg, stage, br, y, w_in, c_in, stride, f"{prefix}/block{blk}")
+            w_in, c_in, stride = br.width, br.width, 1
+        if br.convlast is not None:
+            y = g.conv_bn(f"{prefix}/convlast", y, br.width, br.convlast, 1)
         outs.append(y)
-    if n == 1:
+    if len(outs) == 1:  # the prototype's concat of one input: an identity
         return outs[0]
     return g._node("Concat", f"s{stage.number}/join", outs, axis=1)
 
@@ -256,11 +258,9 @@ def build_model(cfg: Config, image_size: int = 224, seed: int = 0) -> onnx.Model
         raise ValueError(f"image_size must be positive, got {image_size}")
     g = _GraphBuilder(np.random.default_rng(seed), cfg.bn_eps)
     x = _stem(g, cfg, "input")
-    prev_w = cfg.stem_w
     for stage in cfg.stages:
-        x = _stage(g, cfg, stage, x, prev_w)
-        prev_w = stage.original_width
-    logits = _head(g, cfg, x, prev_w)
+        x = _stage(g, cfg, stage, x)
+    logits = _head(g, cfg, x, cfg.stages[-1].out_width)
     # Name the graph output `logits` without an Identity: rename the FC's output tensor.
     g.nodes[-1].output[0] = "logits"
     assert logits == "head/fc"

@@ -65,13 +65,23 @@ def test_default_output_in_cwd(write_cfg, tmp_path, monkeypatch):
     assert (work / "dflt.onnx").is_file()
 
 
-def test_refused_config_writes_nothing(tmp_path):
+def test_strict_refuses_and_writes_nothing(tmp_path):
     out = tmp_path / "x.onnx"
-    args = parse(["build-model", str(PROTOTYPE / "mi_RX-4-CDG.yaml"), "-o", str(out)])
+    args = parse(["build-model", str(PROTOTYPE / "mi_RX-4-CDG.yaml"), "-o", str(out), "--strict"])
     with pytest.raises(StretchError) as info:
         args.func(args)
     assert info.value.code == "bad-config" and "ANYNET.ORIGINAL_WIDTHS stage 4" in info.value.message
+    assert "--strict" in info.value.message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_lenient_build_warns_per_inconsistency(tmp_path, console):
+    out = tmp_path / "x.onnx"
+    args = parse(["build-model", str(PROTOTYPE / "mi_EN-L4-CD.yaml"), "-o", str(out), "--image-size", "32"])
+    assert args.func(args) == 0 and out.is_file()
+    warnings = [d for d in console.diagnostics if d.severity == "warning"]
+    assert [d.code for d in warnings] == ["lenient-config", "lenient-config"]
+    assert "ANYNET.STRIDES stage 1" in warnings[0].message and "ANYNET.STRIDES stage 7" in warnings[1].message
 
 
 def test_never_overwrites_the_config(write_cfg):
@@ -133,4 +143,4 @@ def test_full_cli_when_every_command_exists(write_cfg, tmp_path, capsys):
     out = tmp_path / "m.onnx"
     rc = cli.main(["build-model", str(write_cfg(variant())), "-o", str(out), "--image-size", "32", "--complexity"])
     assert rc == 0 and out.is_file() and "flops" in capsys.readouterr().out
-    assert cli.main(["build-model", str(PROTOTYPE / "mi_EN-L4-CD.yaml"), "-o", str(out)]) == 3
+    assert cli.main(["build-model", str(PROTOTYPE / "mi_EN-L4-CD.yaml"), "-o", str(out), "--strict"]) == 3

@@ -164,9 +164,9 @@ def test_mb_ver1_convfirst_convlast_and_activations(models):
     assert w["s1/b0/convlast/conv.weight"].shape == (12, 24, 1, 1)
     assert ns["s1/b0/convfirst/bn"].op_type == "BatchNormalization"
     assert shapes(m)["s1/join"] == [1, 24, 32, 32]
-    # A single-branch stage under MB_VER 1 keeps its convfirst (as the PyTorch mbanynet has it), no concat.
-    assert w["s2/b0/convfirst/conv.weight"].shape == (24, 24, 1, 1)
-    assert "s2/b0/convlast/conv" not in ns and "s2/join" not in ns
+    # A single-branch stage under MB_VER 1 is not wrapped (as the prototype's Keras builder has it), no concat.
+    assert "s2/b0/convfirst/conv" not in ns and "s2/b0/convlast/conv" not in ns and "s2/join" not in ns
+    assert w["s2/b0/block0/exp/conv.weight"].shape == (144, 24, 1, 1)
     # convfirst width = make_divisible(16 / 32 * 16, 8) = 8; no convlast when w == o // N.
     assert w["s3/b0/convfirst/conv.weight"].shape == (8, 16, 1, 1)
     assert "s3/b0/convlast/conv" not in ns
@@ -280,8 +280,29 @@ def test_regnet_complexity_equals_pycls_published(name):
     assert complexity(load_config(PROTOTYPE / f"{name}.yaml"), size) == {"flops": flops, "params": params, "acts": acts}
 
 
+def test_inconsistent_prototype_configs_build_as_keras_built_them():
+    # EN-B5-C: stage 5 is 176 wide though ORIGINAL_WIDTHS says 172; stage 6's expansion is int(172 * 6) = 1032
+    # (derived from 172) and reads the 176 channels the tensor has.
+    cfg = load_config(PROTOTYPE / "mi_EN-B5-C.yaml")
+    m = build_model(cfg, image_size=32)
+    w = inits(m)
+    assert w["s6/b0/block0/exp/conv.weight"].shape == (1032, 176, 1, 1)
+    # RX-4-CDG: stage 4 concatenates 960+720+640 = 2320 channels; the head's FC reads them.
+    m = build_model(load_config(PROTOTYPE / "mi_RX-4-CDG.yaml"), image_size=32)
+    assert inits(m)["head/fc.weight"].shape == (1000, 2320)
+    # EN-L4-CD: stages 1 and 7 have one branch (DEPTHS/WIDTHS have one entry), joined by an identity, unwrapped.
+    cfg = load_config(PROTOTYPE / "mi_EN-L4-CD.yaml")
+    m = build_model(cfg, image_size=32)
+    names = nodes(m)
+    assert [len(s.branches) for s in cfg.stages] == [1, 2, 2, 2, 2, 2, 1]
+    assert "s1/b0/convfirst/conv" not in names and "s7/b0/convfirst/conv" not in names and "s2/b1/convfirst/conv" in names
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"input": np.zeros((1, 3, 32, 32), np.float32)})
+    assert y.shape == (1, 1000) and np.isfinite(y).all()
+
+
 def test_efficientnet_b5_complexity_equals_pycls_published(tmp_path):
-    # The prototype's EN-B5-C declares ORIGINAL_WIDTHS 172 for a 176-wide stage (refused); with the typo fixed
+    # The prototype's EN-B5-C declares ORIGINAL_WIDTHS 172 for a 176-wide stage (a note); with the typo fixed
     # the network is pycls's EN-B5, counted at its training size 456.
     text = (PROTOTYPE / "mi_EN-B5-C.yaml").read_text().replace("128, 172, 304", "128, 176, 304")
     (tmp_path / "EN-B5-C.yaml").write_text(text)
