@@ -1,4 +1,4 @@
-"""`stretchc build-model CONFIG.yaml -o model.onnx [--image-size 224] [--seed 0] [--complexity] [--strict]`.
+"""`stretchc build-model CONFIG.yaml -o model.onnx [--image-size 224] [--seed 0] [--complexity] [--strict] [--timed]`.
 
 Writes the ONNX model of an NN-Stretch configuration (seeded random weights, placement in the metadata), as the
 prototype's Keras builder built it: every inconsistency it tolerates is built its way and reported as a
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from stretchc.console import get_console
 from stretchc.errors import StretchError
-from stretchc.modelbuild import build_model, complexity, load_config, placement_regions
+from stretchc.modelbuild import as_timed, build_model, complexity, load_config, placement_regions
 from stretchc.modelbuild.onnx_builder import unbranched_placement_notes
 from stretchc.modelbuild.config import Config
 
@@ -45,6 +45,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--strict", action="store_true",
         help="refuse a configuration the prototype's builder only tolerates (lists of different lengths, "
         "ORIGINAL_WIDTHS that are not the stage's width) instead of building it with a warning",
+    )
+    p.add_argument(
+        "--timed", action="store_true",
+        help="build the layers of the prototype's Keras model, the one its latencies were measured on (no "
+        "squeeze-excite, ReLU in CPU layers) instead of the trained PyTorch model's",
     )
     p.set_defaults(func=run)
 
@@ -88,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         raise StretchError("usage", f"--image-size must be a positive integer, got {args.image_size}")
     config_path = Path(args.config)
     cfg = load_config(config_path, strict=args.strict)
+    if args.timed:
+        cfg = as_timed(cfg)
     out = Path(args.output) if args.output else Path.cwd() / f"{cfg.name}.onnx"
     if out.exists() and config_path.exists() and out.resolve() == config_path.resolve():
         raise StretchError("usage", f"the output {out} is the configuration itself; choose another -o")

@@ -1,8 +1,9 @@
 """Build NN-Stretch multi-branch models (mbm-pycls `mbanynet`) as ONNX from their YAML configurations.
 
 Public API:
-- `load_config(path) -> Config`: read and validate a configuration (StretchError "bad-config" /
-  "file-not-found" otherwise).
+- `load_config(path, strict=False) -> Config`: read and validate a configuration (StretchError "bad-config" /
+  "file-not-found" otherwise); inconsistencies the prototype tolerated are built its way, noted in `notes`.
+- `as_timed(config) -> Config`: the layers of the prototype's Keras model, the one its latencies were timed on.
 - `build_model(config, image_size=224, seed=0) -> onnx.ModelProto`: the network with seeded random weights,
   opset 13, input `input` [1,3,H,W], output `logits` [1,NUM_CLASSES], placement recorded in metadata.
 - `complexity(config, image_size=224) -> {"flops", "params", "acts"}`: counted as pycls counts them.
@@ -15,13 +16,14 @@ import onnx
 
 from stretchc.errors import StretchError
 from stretchc.modelbuild.complexity import complexity
-from stretchc.modelbuild.config import Branch, Config, Stage, load_config, make_divisible
+from stretchc.modelbuild.config import Branch, Config, Stage, as_timed, load_config, make_divisible
 from stretchc.modelbuild.onnx_builder import build_model, placement_regions
 
 PLACEMENT_KEY = "stretchc.placement"
 PROCESSORS = ("cpu", "gpu", "dsp")
 
 __all__ = [
+    "as_timed",
     "Branch",
     "Config",
     "Stage",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -92,10 +92,33 @@ class Config:
     bn_eps: float
     values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)  # "SECTION.KEY" -> value
     notes: tuple[str, ...] = ()  # inconsistencies built the prototype's way (see the module docstring)
+    stem_activation: str = ""  # "" = `activation` (see `as_timed`)
+    head_activation: str = ""
+    timed: bool = False  # the layers of the prototype's Keras (timed) model, see `as_timed`
 
     @property
     def branched_stages(self) -> tuple[Stage, ...]:
         return tuple(s for s in self.stages if s.branched)
+
+
+def as_timed(cfg: Config) -> Config:
+    """The configuration with the layers of the prototype's Keras model, the one whose latencies were measured
+    (mbm-pycls pycls/ir/constructor/tensorflow/anynet.py), instead of the PyTorch model's: no squeeze-excite;
+    residual blocks always ReLU; MBConv activations, the stem's and the head's are ReLU when the layer is tagged
+    for the CPU (the builder's "Replace silu with relu on CPU"; the stem keeps MODEL.ACTIVATION_FUN when stage 1
+    is branched, its last op then being the fork), else MODEL.ACTIVATION_FUN; ANYNET.ACTIVATION_FUN is unused."""
+    relu = "relu"
+
+    def branch_act(br: Branch) -> str:
+        if cfg.block_type != "mbconv" or br.device == "cpu":
+            return relu
+        return cfg.activation
+
+    stages = tuple(replace(st, branches=tuple(replace(b, activation=branch_act(b)) for b in st.branches)) for st in cfg.stages)
+    fork_at_stem = len(cfg.values.get("ANYNET.DEPTHS", [[0]])[0]) > 1
+    stem = relu if cfg.stem_type != "simple_stem_in" or (cfg.stem_device == "cpu" and not fork_at_stem) else cfg.activation
+    head = relu if cfg.head_device == "cpu" else cfg.activation
+    return replace(cfg, stages=stages, se_r=0.0, stem_activation=stem, head_activation=head, timed=True)
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:

@@ -26,7 +26,8 @@ Contract of `build_model(cfg, image_size, seed)`:
   (i = the config's 1-based stage number, j = 0-based branch index = DEVICES index, n = 0-based block index).
   Every tensor is named after the node that produces it.
 - Metadata (`metadata_props`): `stretchc.placement`, `stretchc.stages`, `stretchc.config`, `stretchc.builder`,
-  `stretchc.image_size`, `stretchc.seed`; see `placement_regions`.
+  `stretchc.image_size`, `stretchc.seed`, `stretchc.layers` (`pytorch`, or `timed` for `as_timed(cfg)`: the
+  prototype's Keras model, no SE, ReLU on the CPU); see `placement_regions`.
 """
 
 from __future__ import annotations
@@ -154,9 +155,10 @@ def _block(
 
 
 def _stem(g: _GraphBuilder, cfg: Config, x: str) -> str:
+    act = cfg.stem_activation or cfg.activation
     if cfg.stem_type == "res_stem_cifar":
-        return g.act("stem/act", g.conv_bn("stem", x, 3, cfg.stem_w, 3), cfg.activation)
-    x = g.act("stem/act", g.conv_bn("stem", x, 3, cfg.stem_w, cfg.stem_k, 2), cfg.activation)
+        return g.act("stem/act", g.conv_bn("stem", x, 3, cfg.stem_w, 3), act)
+    x = g.act("stem/act", g.conv_bn("stem", x, 3, cfg.stem_w, cfg.stem_k, 2), act)
     if cfg.stem_type == "res_stem_in":
         x = g._node("MaxPool", "stem/pool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     return x
@@ -183,7 +185,7 @@ def _stage(g: _GraphBuilder, cfg: Config, stage: Stage, x: str) -> str:
 
 def _head(g: _GraphBuilder, cfg: Config, x: str, w_in: int) -> str:
     if cfg.head_w > 0:
-        x = g.act("head/act", g.conv_bn("head", x, w_in, cfg.head_w, 1), cfg.activation)
+        x = g.act("head/act", g.conv_bn("head", x, w_in, cfg.head_w, 1), cfg.head_activation or cfg.activation)
         w_in = cfg.head_w
     x = g._node("GlobalAveragePool", "head/pool", [x])
     x = g._node("Flatten", "head/flatten", [x], axis=1)
@@ -248,6 +250,7 @@ def _metadata(cfg: Config, image_size: int, seed: int) -> dict[str, str]:
         "stretchc.placement": placement,
         "stretchc.stages": json.dumps([len(s.branches) for s in cfg.branched_stages], separators=(",", ":")),
         "stretchc.image_size": str(image_size),
+        "stretchc.layers": "timed" if cfg.timed else "pytorch",
         "stretchc.seed": str(seed),
     }
 

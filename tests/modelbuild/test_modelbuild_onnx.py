@@ -13,7 +13,7 @@ from mbhelpers import PROTOTYPE, variant
 from onnx import numpy_helper
 
 from stretchc.errors import StretchError
-from stretchc.modelbuild import build_model, complexity, load_config, placement_from_model
+from stretchc.modelbuild import as_timed, build_model, complexity, load_config, placement_from_model
 
 IMG = 64
 
@@ -299,6 +299,21 @@ def test_inconsistent_prototype_configs_build_as_keras_built_them():
     sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     (y,) = sess.run(None, {"input": np.zeros((1, 3, 32, 32), np.float32)})
     assert y.shape == (1, 1000) and np.isfinite(y).all()
+
+
+def test_timed_layers_are_the_keras_models():
+    # EN-B5-CD: SiLU model with SE; the Keras model the prototype timed has no SE, ReLU in the CPU branch,
+    # MODEL.ACTIVATION_FUN (SiLU) in the DSP branch and in the stem (stage 1 forks right after it), ReLU in the
+    # CPU head.
+    cfg = load_config(PROTOTYPE / "mi_EN-B5-CD.yaml")
+    timed = as_timed(cfg)
+    m = build_model(timed, image_size=32)
+    ns = nodes(m)
+    assert not [n for n in ns if "/se/" in n] and [n for n in nodes(build_model(cfg, image_size=32)) if "/se/" in n]
+    assert ns["s1/b0/block0/dw/act"].op_type == "Relu" and ns["s1/b1/block0/dw/act"].op_type == "Mul"
+    assert ns["stem/act"].op_type == "Mul" and ns["head/act"].op_type == "Relu"
+    assert meta(m)["stretchc.layers"] == "timed" and meta(build_model(cfg, image_size=32))["stretchc.layers"] == "pytorch"
+    assert complexity(timed, 32) == graph_complexity(m)
 
 
 def test_efficientnet_b5_complexity_equals_pycls_published(tmp_path):
