@@ -1,20 +1,29 @@
-"""Refit the cost model of every target in stretchc/targets/data/ and write the numbers into the files.
+"""Fit the cost model to every calibration set and write its parameters; report in-sample, leave-one-out and
+held-out-family errors.
 
-    .venv/bin/python bench/fit_cost_model.py [--check]
+    .venv/bin/python bench/fit_cost_model.py [--check] [--refresh-workloads] [--families] [--update-results FILE]
 
-For each target file: fit `cost.efficiency` to its `calibration` points (procedure: stretchc/costmodel/fit.py —
-relative-error least squares, non-negative, weak ridge towards priors), keep its `cost.dispatch_ms` and
-`cost.transfer` (or set the defaults below), and rewrite the `cost:` block after the marker line. A target with
-`cost.efficiency_from: OTHER` takes OTHER's fitted efficiencies for every (processor, dtype) it has no points for
-(efficiencies are fractions of peak, so they carry over to a SoC of the same generation; its own peaks apply).
-Prints each target's calibration table and the median absolute percentage error. `--check` fails (exit 1) when
-the committed files differ from a refit, so CI can tell stale numbers.
+- `--refresh-workloads`: rebuild `stretchc/costmodel/networks/workloads.json` from the stored NN-Stretch
+  configurations (build at 224 px, seed 0; lower through the lowering cache; the passes before
+  assign-delegates). Needed after a change to the builder, the lowering or those passes.
+- Default: fit (stretchc/costmodel/fit.py: one MAP fit over all sets, deterministic) and write
+  `stretchc/targets/data/costmodel/fitted.yaml`; print every target's points (measured, predicted,
+  leave-one-out) and its (processor, dtype) groups (stretchc.costmodel.accuracy).
+- `--families`: also hold out each NN-Stretch family (all its configurations) in turn, refit without it and
+  predict it: the error on networks the fit has not seen (the configurations the project is judged on are
+  other families).
+- `--check`: exit 1 if the committed parameters differ from a refit by more than 1% anywhere, or a stored
+  workload is stale (its configuration changed); writes nothing.
+- `--update-results FILE`: replace the body of `## Cost model calibration (issue 11)` in FILE.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -22,80 +31,140 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stretchc.costmodel import calibration_table  # noqa: E402
-from stretchc.costmodel.fit import fit_target, mape  # noqa: E402
-from stretchc.targets import DATA_DIR, load_target  # noqa: E402
+from stretchc.costmodel import PARAMS_PATH, load_params  # noqa: E402
+from stretchc.costmodel.accuracy import accuracy  # noqa: E402
+from stretchc.costmodel.calibration import (  # noqa: E402
+    NETWORKS_DIR,
+    WORKLOADS_PATH,
+    compute_network_workload,
+    config_digest,
+    load_calibration,
+    load_workloads,
+)
+from stretchc.costmodel.fit import Fitter, error_pct, params_close  # noqa: E402
+from stretchc.targets import known_targets, load_target  # noqa: E402
 
-MARKER = "# ---- cost model: written by bench/fit_cost_model.py (edit dispatch_ms/transfer, then rerun) ----"
-# [derived] defaults (facts/tflite-delegates.md §9.1): CPU invoke ~20 us; GPU sync + command submission ~0.3 ms;
-# Hexagon FastRPC "a few hundred us" up to ms per invoke; boundary copies at ~4 GB/s (CPU memcpy incl. layout change).
-DEFAULT_DISPATCH = {"cpu": 0.02, "gpu": 0.3, "dsp": 0.6, "npu": 0.2}
-DEFAULT_TRANSFER = {"gbps": 4.0, "sync_ms": 0.02}
-
-
-def _split(text: str) -> tuple[str, str]:
-    head, sep, _ = text.partition(MARKER)
-    if not sep:  # first run: drop a hand-written trailing cost block, if any
-        lines = text.splitlines(keepends=True)
-        for i, line in enumerate(lines):
-            if line.startswith("cost:"):
-                j = i + 1
-                while j < len(lines) and (lines[j].startswith(" ") or not lines[j].strip()):
-                    j += 1
-                lines = lines[:i] + lines[j:]
-                break
-        head = "".join(lines)
-    return head.rstrip("\n") + "\n", MARKER
+HEADER = "# Cost-model parameters: written by bench/fit_cost_model.py from calibration.yaml (do not edit by hand).\n"
+SECTION = "## Cost model calibration (issue 11)"
+FAMILIES = ("EN-L4", "R-34", "R-50")
 
 
-def fitted_cost(raw: dict, fitted_by_name: dict[str, dict]) -> dict:
-    cost = dict(raw.get("cost") or {})
-    eff = fit_target(raw)
-    src = cost.get("efficiency_from")
-    if src:
-        for proc, per in fitted_by_name[src].items():
-            for dtype, params in per.items():
-                if proc in ("cpu", "gpu", "dsp"):
-                    eff.setdefault(proc, {}).setdefault(dtype, params)
-    out = {"dispatch_ms": {**DEFAULT_DISPATCH, **(cost.get("dispatch_ms") or {})}, "transfer": {**DEFAULT_TRANSFER, **(cost.get("transfer") or {})}}
-    if src:
-        out["efficiency_from"] = src
-    out["efficiency"] = eff
+def refresh_workloads() -> None:
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for cfg in sorted(NETWORKS_DIR.glob("*.yaml")):
+            print(f"workload of {cfg.stem} ...", file=sys.stderr, flush=True)
+            out[cfg.stem] = compute_network_workload(cfg.stem, work_dir=Path(tmp))
+    lines = [f"{json.dumps(k)}: {json.dumps(v, sort_keys=True, separators=(',', ':'))}" for k, v in sorted(out.items())]
+    WORKLOADS_PATH.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    load_workloads.cache_clear()
+
+
+def stale_workloads() -> list[str]:
+    stored = load_workloads()
+    names = sorted(p.stem for p in NETWORKS_DIR.glob("*.yaml"))
+    return [n for n in names if n not in stored or stored[n]["config_sha256"] != config_digest(n)]
+
+
+def held_out_families(fitter: Fitter) -> dict[str, float]:
+    """Point key -> error (%) of its prediction by a fit without its whole NN-Stretch family."""
+    out = {}
+    for fam in FAMILIES:
+        keys = [pp.point.key for pp in fitter.prepared if pp.point.network and pp.point.label.startswith(fam + "-")]
+        res = fitter.fit(exclude=keys)
+        for pp in fitter.prepared:
+            if pp.point.key in keys:
+                out[pp.point.key] = error_pct(res.predictions[pp.point.key], pp.point.latency_ms)
     return out
+
+
+def report(families: dict[str, float] | None) -> str:
+    targets = [load_target(n) for n in known_targets()]
+
+    def progress(i: int, n: int) -> None:
+        if i % 10 == 0:
+            print(f"leave-one-out {i}/{n}", file=sys.stderr, flush=True)
+
+    acc = accuracy(targets, progress=progress)
+    out = ["Leave-one-out over unique points (one set per SoC, shared by the targets carrying it); errors are |predicted - measured| / measured.", ""]
+    out += ["| target | set (shared with) | points | in-sample median | leave-one-out median | mean | worst | prior-dominated groups |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    for a in acc:
+        if not a.rows:
+            out.append(f"| {a.target} | {a.calibration_set} | 0 | — | — | — | — | all (no points) |")
+            continue
+        flagged = ", ".join(f"{g.processor}/{g.dtype}" for g in a.groups if g.prior_dominated) or "none"
+        out.append(
+            f"| {a.target} | {a.calibration_set} ({', '.join(a.shared_with) or '—'}) | {len(a.rows)} | {a.median(False):.1f}% | "
+            f"{a.median(True):.1f}% | {a.mean(True):.1f}% | {a.worst(True):.1f}% | {flagged} |"
+        )
+    mi9 = next(a for a in acc if a.target == "mi9")
+    nn = [r for r in mi9.rows if r.point.network]
+    out += ["", "The 15 NN-Stretch configurations given for calibration (mi9, whole-model latency, each with its own placement, all int8):", ""]
+    head = "| config | measured ms | predicted ms | error | leave-one-out error |"
+    sep = "|---|---:|---:|---:|---:|"
+    if families is not None:
+        head += " family held out |"
+        sep += "---:|"
+    out += [head, sep]
+    for r in nn:
+        line = f"| {r.point.label} | {r.point.latency_ms:.2f} | {r.predicted_ms:.2f} | {r.error_pct:+.1f}% | {r.loo_error_pct:+.1f}% |"
+        if families is not None:
+            line += f" {families[r.point.key]:+.1f}% |"
+        out.append(line)
+    worst = max(abs(r.error_pct) for r in nn)
+    out.append("")
+    out.append(f"In-sample worst {worst:.1f}%; leave-one-out median {_med([abs(r.loo_error_pct or 0) for r in nn]):.1f}%.")
+    if families is not None:
+        fam = [abs(families[r.point.key]) for r in nn]
+        out.append(f"Family held out (fit without all 5 configurations of the family, then predict them): median {_med(fam):.1f}%, worst {max(fam):.1f}%.")
+    return "\n".join(out) + "\n"
+
+
+def _med(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return (s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2) if s else 0.0
+
+
+def update_results(path: Path, body: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    block = f"{SECTION}\n\nGenerated by `.venv/bin/python bench/fit_cost_model.py --families --update-results bench/RESULTS.md`.\n\n{body}"
+    if SECTION in text:
+        text = re.sub(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", block.rstrip("\n") + "\n", text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="exit 1 if a committed file differs from the refit")
+    ap.add_argument("--check", action="store_true", help="exit 1 if the committed parameters or workloads are stale")
+    ap.add_argument("--refresh-workloads", action="store_true", help="rebuild the stored NN-Stretch workloads (lowers 15 models)")
+    ap.add_argument("--families", action="store_true", help="also report the error with each NN-Stretch family held out")
+    ap.add_argument("--update-results", type=Path, metavar="FILE")
     args = ap.parse_args()
-    files = sorted(DATA_DIR.glob("*.yaml"))
-    raws = {p.stem: yaml.safe_load(p.read_text()) for p in files}
-    order = sorted(files, key=lambda p: bool((raws[p.stem].get("cost") or {}).get("efficiency_from")))
-    fitted: dict[str, dict] = {}
-    stale = []
-    for path in order:
-        raw = raws[path.stem]
-        cost = fitted_cost(raw, fitted)
-        fitted[path.stem] = cost["efficiency"]
-        head, marker = _split(path.read_text())
-        block = yaml.safe_dump({"cost": cost}, sort_keys=True, default_flow_style=None, width=140)
-        new = f"{head}{marker}\n{block}"
-        if new != path.read_text():
-            stale.append(path.name)
-            if not args.check:
-                path.write_text(new)
-    all_rows = []
-    for path in files:
-        rows = calibration_table(load_target(path.stem))
-        all_rows += rows
-        if rows:
-            print(f"\n{path.stem}: {len(rows)} calibration points, MdAPE {mape(rows):.1f}%")
-            for r in rows:
-                print(f"  {r['model']:<20} {r['dtype']:<8} {r['processor']:<4} measured {r['latency_ms']:8.2f} ms  predicted {r['predicted_ms']:8.2f} ms  {r['error_pct']:+6.1f}%")
-    print(f"\nall targets: {len(all_rows)} points, median absolute percentage error {mape(all_rows):.1f}%")
-    if args.check and stale:
-        print(f"stale cost blocks: {', '.join(stale)} (run bench/fit_cost_model.py)", file=sys.stderr)
-        return 1
+    if args.refresh_workloads and not args.check:
+        refresh_workloads()
+    stale = stale_workloads()
+    if stale:
+        print(f"stale workloads: {', '.join(stale)} (run with --refresh-workloads)", file=sys.stderr)
+        if args.check:
+            return 1
+    fitter = Fitter(load_calibration().points())
+    fitted = fitter.fit().params
+    committed = load_params()
+    if args.check:
+        if not PARAMS_PATH.is_file() or not params_close(fitted.to_raw(), committed.to_raw()):
+            print(f"{PARAMS_PATH.name} differs from a refit (run bench/fit_cost_model.py)", file=sys.stderr)
+            return 1
+        print("cost-model parameters and workloads are current")
+        return 0
+    PARAMS_PATH.write_text(HEADER + yaml.safe_dump(fitted.to_raw(), sort_keys=True, default_flow_style=None, width=140))
+    load_params.cache_clear()
+    body = report(held_out_families(fitter) if args.families else None)
+    print(body)
+    if args.update_results:
+        update_results(args.update_results, body)
     return 0
 
 

@@ -1,8 +1,9 @@
 """`stretchc explain BUNDLE REGION`: why a region (branch, stem, join, head) of a bundle runs where it runs.
 
-Reads the bundle's `report.json` (written by emit-bundle from the placement report): the processor, the
-reason (override, or the cost model's choice), the predicted time, and each alternative processor with its
-predicted time or the eligibility rule that excluded it.
+Reads the bundle's `report.json` (written by emit-bundle from the placement report): the processor and the
+reason (override, the cost model's choice, or the target limit that moved it), the precision and why, the
+predicted time, and each alternative processor with its predicted time at each precision it may take, or the
+eligibility rule that excluded it.
 """
 
 from __future__ import annotations
@@ -34,22 +35,31 @@ REPORT_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["region", "kind", "ops", "processor", "why", "predicted_ms", "alternatives"],
+                "required": ["region", "kind", "ops", "processor", "precision", "why", "precision_why", "predicted_ms", "alternatives"],
                 "properties": {
                     "region": {"type": "string"},
                     "kind": {"type": "string"},
                     "ops": {"type": "integer"},
                     "processor": {"type": "string"},
+                    "precision": {"type": "string"},
                     "why": {"type": "string"},
+                    "precision_why": {"type": "string"},
                     "predicted_ms": _NUMBER,
                     "alternatives": {
                         "type": "object",
                         "additionalProperties": {
                             "type": "object",
                             "required": ["eligible"],
-                            "properties": {"eligible": {"type": "boolean"}, "reason": {"type": ["string", "null"]}, "region_ms": _NUMBER, "total_ms": _NUMBER},
+                            "properties": {
+                                "eligible": {"type": "boolean"},
+                                "reason": {"type": ["string", "null"]},
+                                "precisions": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "object", "required": ["region_ms", "total_ms"], "properties": {"region_ms": _NUMBER, "total_ms": _NUMBER}},
+                                },
+                            },
                             "if": {"properties": {"eligible": {"const": True}}},
-                            "then": {"required": ["region_ms", "total_ms"]},
+                            "then": {"required": ["precisions"]},
                             "else": {"required": ["reason"], "properties": {"reason": {"type": "string"}}},
                         },
                     },

@@ -1,15 +1,19 @@
 """Critical-path placement and precision: predict a placement's latency with the cost model, and search for the best.
 
 A placement gives every region a `Choice`: a processor and a precision (`stretchc.precision`; the precisions a
-region may take come from the `--precision` policy and what its processor runs).
+region may take come from the `--precision` policy and what its processor runs). A region at a precision is
+priced from its workload (`stretchc.costmodel.workload`) by `CostModel.region_ms`, under the target's
+measurement protocol (the kernel family that runs it: the DSP int8; the GPU in the protocol's fp16 or fp32,
+an int8 model through the delegate's int8 path; the CPU int8 or float under builtin or XNNPACK kernels) — the
+function and the graph the cost model's calibration fit prices its points with, too.
 
 Model of execution (what the runtime does with the schedule): regions run in topological order; a region
 starts when every region it reads from has finished *and* its value has crossed the boundary (sync cost,
 plus a copy when the processors differ, of the tensor in the consumer's dtype) *and* its processor is free —
 so concurrent branches cost their maximum, and branches sharing a processor serialize. Where producer and
 consumer differ in dtype, one conversion per boundary tensor is priced where the compiler plans it
-(`stretchc.precision.converts_in_producer`); model inputs and outputs are converted by the region that reads
-or writes them. `simulate` returns the makespan and the timeline.
+(`stretchc.precision.converts_in_producer`, `CostModel.conversion_ms`); model inputs and outputs are converted
+by the region that reads or writes them. `simulate` returns the makespan and the timeline.
 
 Search (`optimise`): exhaustive over every eligible assignment when the space has at most `EXHAUSTIVE_LIMIT`
 placements; otherwise block coordinate descent: start from the best of a few seeds (every processor at each of
@@ -18,6 +22,11 @@ rest fixed — a block is one stage (its branches and its join) or one trunk reg
 Each step never increases the predicted latency, so the result is never slower than any seed. Finally the
 found processors are tried with one precision everywhere (e.g. all float32, all int8), so the result is never
 predicted slower than those for the same placement. Fixed (overridden) regions keep their processor.
+
+Limits (`stretchc.costmodel.limits`): when the best placement breaks a limit of the target (Hexagon
+partition count or size, GPU delegate partitions), the search runs again over the placements that keep to
+every limit, and anything still breaking one (a policy's placement) is repaired; the report's `limits` says
+which limit bound, which regions it moved and what it cost.
 
 Eligibility (`eligibility`): a list of rule functions `rule(ctx: EligibilityContext, processor) -> str | None`
 (None = eligible, else the reason). Append to `ELIGIBILITY_RULES` to add rules (e.g. the Hexagon op rules).
@@ -30,8 +39,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 from stretchc.costmodel import CostModel
+from stretchc.costmodel.limits import feasible, repair, target_limits, violations
+from stretchc.costmodel.profile import OpProfile
+from stretchc.costmodel.workload import Workload, workload_of
 from stretchc.hexagon.eligibility import check_node, describe
-from stretchc.ir import DTYPE_SIZES, PROCESSORS, Module, Node, Value
+from stretchc.ir import DTYPE_SIZES, PROCESSORS, Module, Node
 from stretchc.precision import PRECISIONS, SUPPORTED, choices, converts_in_producer, form
 
 EXHAUSTIVE_LIMIT = 4096
@@ -108,7 +120,8 @@ class RegionGraph:
     names: list[str]
     kinds: dict[str, str]
     stage: dict[str, int | None]
-    nodes: dict[str, list[Node]]
+    nodes: dict[str, list[Node]]  # empty lists for a stored workload
+    ops: dict[str, tuple[OpProfile, ...]]
     preds: dict[str, list[tuple[str, int, int]]]  # region -> [(pred region, activation elements, other bytes)]
     outs: dict[str, list[tuple[int, list[str], bool]]]  # region -> [(elements, consumer regions, model output?)]
     host_in: dict[str, int]  # region -> elements of model inputs it reads
@@ -116,62 +129,42 @@ class RegionGraph:
     cost: dict[str, dict[Choice, float]] = field(default_factory=dict)  # region -> choice -> ms (ops + dispatch)
 
 
-def _activation(v: Value) -> bool:
-    return v.dtype in ("float32", "int8", "uint8")
+def workload_graph(work: Workload, io_form: str = "float32", nodes: dict[str, list[Node]] | None = None) -> RegionGraph:
+    """The region graph of a workload (no costs yet; see `price`)."""
+    names = [r.name for r in work.regions]
+    preds: dict[str, list[tuple[str, int, int]]] = {n: [] for n in names}
+    for s, d, elems, other in work.edges():
+        preds[d].append((s, elems, other))
+    outs: dict[str, list[tuple[int, list[str], bool]]] = {n: [] for n in names}
+    for v in work.values:
+        outs[v.producer].append((v.elements, list(v.consumers), v.output))
+    return RegionGraph(
+        names, {r.name: r.kind for r in work.regions}, {r.name: r.stage for r in work.regions}, nodes or {n: [] for n in names},
+        {r.name: r.ops for r in work.regions}, preds, outs, {r.name: r.inputs for r in work.regions}, io_form,
+    )
 
 
 def region_graph(module: Module, io_form: str = "float32") -> RegionGraph:
-    """The regions, what crosses between them, and what each reads from and writes to the host (no costs yet)."""
-    names = [r.name for r in module.regions]
-    nodes: dict[str, list[Node]] = {n: [] for n in names}
+    """The regions of `module`, what crosses between them, and what each reads from and writes to the host."""
+    nodes: dict[str, list[Node]] = {r.name: [] for r in module.regions}
     for node in module.graph.nodes:
         if node.region in nodes:
             nodes[node.region].append(node)
-    edges: dict[tuple[str, str], list[int]] = {}
-    consumers: dict[int, tuple[Any, set[str]]] = {}
-    host_in: dict[str, int] = {n: 0 for n in names}
-    graph_inputs = {id(v) for v in module.graph.inputs}
-    for node in module.graph.nodes:
-        if node.region not in nodes:
-            continue
-        seen = set()
-        for v in node.inputs:
-            if v is None or v.is_const or id(v) in seen:
-                continue
-            seen.add(id(v))
-            if id(v) in graph_inputs and _activation(v):
-                host_in[node.region] += v.nbytes // DTYPE_SIZES[v.dtype]  # type: ignore[index]
-            if v.producer is None:
-                continue
-            src = v.producer.region
-            if src != node.region and src in nodes:
-                e = edges.setdefault((src, node.region), [0, 0])  # type: ignore[arg-type]
-                if _activation(v):
-                    e[0] += v.nbytes // DTYPE_SIZES[v.dtype]
-                else:
-                    e[1] += v.nbytes
-                consumers.setdefault(id(v), (v, set()))[1].add(node.region)  # type: ignore[arg-type]
-    preds: dict[str, list[tuple[str, int, int]]] = {n: [] for n in names}
-    for (s, d), (elems, other) in sorted(edges.items()):
-        preds[d].append((s, elems, other))
-    outs: dict[str, list[tuple[int, list[str], bool]]] = {n: [] for n in names}
-    graph_outputs = {id(v) for v in module.graph.outputs}
-    for node in module.graph.nodes:
-        if node.region not in nodes:
-            continue
-        for v in node.outputs:
-            readers = sorted(consumers.get(id(v), (v, set()))[1])
-            if (readers or id(v) in graph_outputs) and _activation(v):
-                outs[node.region].append((v.nbytes // DTYPE_SIZES[v.dtype], readers, id(v) in graph_outputs))
-    kinds = {r.name: r.kind for r in module.regions}
-    stages = {r.name: r.stage for r in module.regions}
-    return RegionGraph(names, kinds, stages, nodes, preds, outs, host_in, io_form)
+    return workload_graph(workload_of(module), io_form, nodes)
+
+
+def whole(rg: RegionGraph) -> RegionGraph:
+    """`rg` as one partition: every op in one region, reading the model inputs and writing the model outputs."""
+    ops = tuple(o for r in rg.names for o in rg.ops[r])
+    outs = [(elems, [], True) for r in rg.names for elems, _, to_host in rg.outs[r] if to_host]
+    nodes = [n for r in rg.names for n in rg.nodes[r]]
+    return RegionGraph(["main"], {"main": "main"}, {"main": None}, {"main": nodes}, {"main": ops}, {"main": []}, {"main": outs}, {"main": sum(rg.host_in.values())}, rg.io_form)
 
 
 def price(rg: RegionGraph, cm: CostModel, options: dict[str, list[Choice]]) -> None:
     """Fill `rg.cost` for every region and every choice it may take."""
     for r in rg.names:
-        rg.cost[r] = {c: cm.partition_ms(rg.nodes[r], c.processor, c.precision) for c in options[r]}
+        rg.cost[r] = {c: cm.region_ms(rg.ops[r], c.processor, c.precision) for c in options[r]}
 
 
 def simulate(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice]) -> tuple[float, list[dict[str, Any]]]:
@@ -238,9 +231,37 @@ def _uniform(candidates: dict[str, list[Choice]], base: dict[str, Choice]) -> li
 
 
 def optimise(
-    rg: RegionGraph, cm: CostModel, candidates: dict[str, list[Choice]], seeds: list[dict[str, Choice]] = ()  # type: ignore[assignment]
+    rg: RegionGraph,
+    cm: CostModel,
+    candidates: dict[str, list[Choice]],
+    seeds: list[dict[str, Choice]] = (),  # type: ignore[assignment]
+    feasible: Callable[[dict[str, Choice]], bool] | None = None,
 ) -> tuple[dict[str, Choice], float, str]:
-    """The placement with the least predicted latency, its latency, and the method used."""
+    """The placement with the least predicted latency among those `feasible` accepts (all by default), its
+    latency, and the method used. When no placement tried is feasible, the best one regardless (the caller
+    repairs it, see `stretchc.costmodel.limits`)."""
+    if feasible is not None:
+        pl, t, method = _search(rg, candidates, list(seeds), _Feasible(rg, cm, feasible))
+        if t < float("inf"):
+            return pl, t, method
+    return _search(rg, candidates, list(seeds), lambda pl: simulate(rg, cm, pl)[0])
+
+
+@dataclass
+class _Feasible:
+    """A placement's latency, or infinity when it breaks a limit."""
+
+    rg: RegionGraph
+    cm: CostModel
+    ok: Callable[[dict[str, Choice]], bool]
+
+    def __call__(self, pl: dict[str, Choice]) -> float:
+        return simulate(self.rg, self.cm, pl)[0] if self.ok(pl) else float("inf")
+
+
+def _search(
+    rg: RegionGraph, candidates: dict[str, list[Choice]], seeds: list[dict[str, Choice]], score: Callable[[dict[str, Choice]], float]
+) -> tuple[dict[str, Choice], float, str]:
     names = rg.names
     space = 1
     for r in names:
@@ -249,8 +270,8 @@ def optimise(
         best, best_t = None, float("inf")
         for combo in itertools.product(*(candidates[r] for r in names)):
             pl = dict(zip(names, combo))
-            t, _ = simulate(rg, cm, pl)
-            if t < best_t - 1e-12:
+            t = score(pl)
+            if best is None or t < best_t - 1e-12:
                 best, best_t = pl, t
         return best, best_t, f"exhaustive over {space} placements"  # type: ignore[return-value]
     starts = []
@@ -266,8 +287,8 @@ def optimise(
             starts.append(dict(s))
     best, best_t = None, float("inf")
     for s in starts:
-        t, _ = simulate(rg, cm, s)
-        if t < best_t - 1e-12:
+        t = score(s)
+        if best is None or t < best_t - 1e-12:
             best, best_t = s, t
     assert best is not None
     rounds = 0
@@ -277,14 +298,34 @@ def optimise(
         for block in _blocks(rg):
             for combo in itertools.product(*(candidates[r] for r in block)):
                 pl = {**best, **dict(zip(block, combo))}
-                t, _ = simulate(rg, cm, pl)
+                t = score(pl)
                 if t < best_t - 1e-9:
                     best, best_t, improved = pl, t, True
     for pl in _uniform(candidates, best):
-        t, _ = simulate(rg, cm, pl)
+        t = score(pl)
         if t < best_t - 1e-9:
             best, best_t = pl, t
     return best, best_t, f"block coordinate descent ({space} placements is above the exhaustive limit {EXHAUSTIVE_LIMIT}; {rounds} rounds)"
+
+
+def binding_limits(
+    rg: RegionGraph, cm: CostModel, wanted: dict[str, Choice], placement: dict[str, Choice], limits: dict[str, int]
+) -> list[dict[str, Any]]:
+    """For every limit the wanted placement (the unconstrained optimum, or the policy's) breaks: which limit,
+    why, the regions the limits moved off its processor, and what keeping to the limits cost (ms)."""
+    if wanted == placement:
+        return []
+    wanted_ms = simulate(rg, cm, wanted)[0]
+    cost = simulate(rg, cm, placement)[0] - wanted_ms
+    out = []
+    for v in violations(rg, wanted, limits):
+        moved = [r for r in rg.names if wanted[r].processor == v.processor and placement[r].processor != v.processor and r in v.regions]
+        if moved:
+            out.append({
+                "limit": v.limit, "processor": v.processor, "message": v.message, "regions": moved,
+                "cost_ms": round(cost, 4), "wanted_ms": round(wanted_ms, 4),
+            })
+    return out
 
 
 def _precision_why(policy: str, calibrated: bool, chosen: Choice, totals: dict[str, float]) -> str:
@@ -321,6 +362,7 @@ def plan(
     chosen by the search, else they take `given` (a policy's choice; a `Choice` in `given` also pins the
     precision). Precisions come from `policy` (`stretchc.precision.choices`); `calibrated` says whether int8 is
     available (calibration data and a quantizing pipeline). `io_dtype`: the bundle's model input/output dtype.
+    Every placement keeps to the target's limits where it can (see the module docstring).
     """
     cm = CostModel(target)
     fixed = dict(fixed or {})
@@ -328,28 +370,41 @@ def plan(
     procs = tuple(p for p in PROCESSORS if p in target.processors or p in fixed.values())
     rg = region_graph(module, io_dtype)
     elig: dict[str, dict[str, str | None]] = {}
-    candidates: dict[str, list[Choice]] = {}
-    options: dict[str, list[Choice]] = {}
+    candidates: dict[str, list[Choice]] = {}  # what the search may choose
+    movable: dict[str, list[Choice]] = {}  # what a repair may move a region to
+    options: dict[str, list[Choice]] = {}  # what is priced (the report's alternatives)
+
+    def at(on: list[str]) -> list[Choice]:
+        return [Choice(p, q) for p in on for q in choices(policy, p, calibrated=calibrated)]
+
     for r in rg.names:
         ec = EligibilityContext(r, rg.nodes[r], target, calibrated)
         elig[r] = {p: eligibility(ec, p) for p in PROCESSORS}
+        eligible = [p for p in procs if elig[r][p] is None] or ["cpu"]
         pin = given.get(r)
         if isinstance(pin, Choice):
-            candidates[r] = [pin]
+            candidates[r] = movable[r] = [pin]
+        elif r in fixed:
+            candidates[r] = movable[r] = at([fixed[r]])
         else:
-            if r in fixed:
-                on = [fixed[r]]
-            elif optimise_free or pin is None:
-                on = [p for p in procs if elig[r][p] is None] or ["cpu"]
-            else:
-                on = [pin]
-            candidates[r] = [Choice(p, q) for p in on for q in choices(policy, p, calibrated=calibrated)]
-        options[r] = sorted(set(candidates[r]) | {Choice(p, q) for p in procs for q in choices(policy, p, calibrated=calibrated)})
+            candidates[r] = at(eligible if optimise_free or pin is None else [pin])
+            movable[r] = at(eligible)
+        options[r] = sorted(set(movable[r]) | set(at(list(procs))))
     price(rg, cm, options)
-    placement, total, method = optimise(rg, cm, candidates, [{r: Choice(p, choices(policy, p, calibrated=calibrated)[0]) for r, p in s.items()} for s in seeds])
+    limits = target_limits(target)
+    seeded = [{r: Choice(p, choices(policy, p, calibrated=calibrated)[0]) for r, p in s.items()} for s in seeds]
+    wanted, _, method = optimise(rg, cm, candidates, seeded)
+    placement = wanted
+    if violations(rg, wanted, limits):
+        placement, _, method = optimise(rg, cm, candidates, seeded, feasible(rg, limits))
+        method += ", under the target's limits"
     if not optimise_free:
         method = "policy placement" + ("" if all(len(c) == 1 for c in candidates.values()) else f"; precisions by {method}")
+    if violations(rg, placement, limits):
+        placement = repair(rg, placement, movable, limits, lambda pl: simulate(rg, cm, pl)[0])
     total, timeline = simulate(rg, cm, placement)
+    bound = binding_limits(rg, cm, wanted, placement, limits)
+    changed_by = {r: b for b in bound for r in b["regions"]}
     regions = []
     for r in rg.names:
         chosen = placement[r]
@@ -368,6 +423,12 @@ def plan(
             alts[p] = {"eligible": why is None, "reason": why, "precision": q_best, **per[q_best], "precisions": per}
         if r in fixed:
             why = f"override: --place {r}={chosen.processor} (overrides always win)"
+        elif r in changed_by:
+            b = changed_by[r]
+            why = (
+                f"target limit {b['limit']}: {b['message']}, so {r} runs on {chosen.processor} instead of {wanted[r].processor}; "
+                f"the limits cost {b['cost_ms']:.2f} ms end to end ({b['wanted_ms']:.2f} -> {total:.2f} ms)"
+            )
         elif optimise_free:
             others = [f"{p} {a['total_ms']:.2f} ms" for p, a in alts.items() if p != chosen.processor and a.get("eligible")]
             why = f"critical-path: {chosen.processor} gives the least predicted end-to-end latency ({total:.2f} ms)" + (f"; on {', '.join(others)}" if others else "; no other eligible processor")
@@ -378,13 +439,14 @@ def plan(
             "region": r, "kind": rg.kinds[r], "processor": chosen.processor, "precision": chosen.precision, "override": r in fixed,
             "why": why, "precision_why": _precision_why(policy, calibrated, chosen, totals),
             "predicted_ms": round(rg.cost[r][chosen], 4), "alternatives": alts, "ops": len(rg.nodes[r]),
+            "limit": changed_by[r]["limit"] if r in changed_by else None,
         })
-    singles = {}
-    for p in procs:
-        if all(p in candidates[r] or (r in fixed and False) or elig[r][p] is None for r in rg.names):
-            singles[p] = round(min(simulate(rg, cm, {r: Choice(p, q) for r in rg.names})[0] for q in choices(policy, p, calibrated=calibrated)), 4)
+    singles = single_processor_ms(rg, cm, [p for p in procs if all(elig[r][p] is None for r in rg.names)], policy, calibrated)
     best_single = min(singles.items(), key=lambda kv: kv[1]) if singles else None
-    edges = [{"from": s, "to": d, "bytes": elems * DTYPE_SIZES[form(placement[d].precision)] + other} for d in rg.names for s, elems, other in rg.preds[d]]
+    edges = [
+        {"from": s, "to": d, "elements": elems, "bytes": elems * DTYPE_SIZES[form(placement[d].precision)] + other}
+        for d in rg.names for s, elems, other in rg.preds[d]
+    ]
     return {
         "target": target.name,
         "predicted_latency_ms": round(total, 4),
@@ -394,6 +456,7 @@ def plan(
         "precision_policy": policy,
         "calibrated": calibrated,
         "io_dtype": io_dtype,
+        "limits": bound,
         "regions": regions,
         "timeline": [{**t, "start_ms": round(t["start_ms"], 4), "end_ms": round(t["end_ms"], 4)} for t in timeline],
         "edges": edges,
@@ -403,10 +466,22 @@ def plan(
     }
 
 
+def single_processor_ms(rg: RegionGraph, cm: CostModel, processors: list[str], policy: str, calibrated: bool) -> dict[str, float]:
+    """The whole model as one partition on each of `processors`, at its fastest precision under `policy` (the
+    prototype's single-processor baselines C, G and D)."""
+    one = whole(rg)
+    out = {}
+    for p in processors:
+        opts = [Choice(p, q) for q in choices(policy, p, calibrated=calibrated)]
+        price(one, cm, {"main": opts})
+        out[p] = round(min(simulate(one, cm, {"main": c})[0] for c in opts), 4)
+    return out
+
+
 def reprice(module: Module, target: Any, report: dict[str, Any], placement: dict[str, Choice], precision_why: dict[str, str]) -> dict[str, Any]:
     """`report` (made by `plan`) predicted again for `placement` (e.g. after quantize-partitions demoted some
-    regions to float): same overrides and placement reasons; `precision_why` replaces the precision reasons it
-    names."""
+    regions to float): same overrides, placement reasons and binding limits; `precision_why` replaces the
+    precision reasons it names."""
     overrides = {r["region"]: r["processor"] for r in report["regions"] if r["override"]}
     new = plan(
         module, target, fixed=overrides, policy=report["precision_policy"], calibrated=report["calibrated"],
@@ -417,5 +492,6 @@ def reprice(module: Module, target: Any, report: dict[str, Any], placement: dict
         before = old[r["region"]]
         r["why"] = before["why"] if before["processor"] == r["processor"] else f"{before['why']}; moved to {r['processor']} to run float32"
         r["precision_why"] = precision_why.get(r["region"], before["precision_why"])
-    new["method"], new["policy"] = report["method"], report.get("policy")
+        r["limit"] = before["limit"]
+    new["method"], new["policy"], new["limits"] = report["method"], report.get("policy"), report["limits"]
     return new

@@ -5,7 +5,7 @@ To predict them we need their op lists; nothing is downloaded: every network is 
 layer table (conv shapes per layer, as in the papers / reference implementations). Batch 1, NHWC.
 
 Each network is a list of `OpProfile`s (see `stretchc.costmodel.profile`). FLOPs count a multiply-add as
-2 FLOPs; bytes count the op's input and output activations plus its weights at the given dtype width.
+2 FLOPs; elements count the op's input and output activations plus its weights.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from stretchc.costmodel.profile import OpProfile
 
 
 class _Net:
-    def __init__(self, size: int, dbytes: int) -> None:
+    def __init__(self, size: int) -> None:
         self.h = self.w = size
         self.c = 3
-        self.b = dbytes
         self.ops: list[OpProfile] = []
 
     def conv(self, cout: int, k: int, s: int = 1, *, groups: int = 1, pad_same: bool = True) -> None:
@@ -31,8 +30,8 @@ class _Net:
         per_out = k * k * (cin // groups)
         flops = 2 * ho * wo * cout * per_out
         weights = cout * per_out
-        nbytes = (self.h * self.w * cin + ho * wo * cout + weights) * self.b
-        self.ops.append(OpProfile("dwconv" if dw else "conv", flops, nbytes))
+        elems = self.h * self.w * cin + ho * wo * cout + weights
+        self.ops.append(OpProfile("dwconv" if dw else "conv", flops, elems))
         self.h, self.w, self.c = ho, wo, cout
 
     def dw(self, k: int, s: int = 1) -> None:
@@ -41,30 +40,30 @@ class _Net:
     def elementwise(self, n_inputs: int = 2, *, out_c: int | None = None) -> None:
         c = out_c or self.c
         n = self.h * self.w * c
-        self.ops.append(OpProfile("mem", n, (n_inputs + 1) * n * self.b))
+        self.ops.append(OpProfile("mem", 0.0, (n_inputs + 1) * n))
 
     def pool(self, k: int, s: int, *, pad_same: bool = True) -> None:
         ho = math.ceil(self.h / s) if pad_same else (self.h - k) // s + 1
         wo = math.ceil(self.w / s) if pad_same else (self.w - k) // s + 1
-        self.ops.append(OpProfile("mem", ho * wo * self.c * k * k, (self.h * self.w + ho * wo) * self.c * self.b))
+        self.ops.append(OpProfile("mem", 0.0, (self.h * self.w + ho * wo) * self.c))
         self.h, self.w = ho, wo
 
     def global_pool(self) -> None:
-        self.ops.append(OpProfile("mem", self.h * self.w * self.c, (self.h * self.w + 1) * self.c * self.b))
+        self.ops.append(OpProfile("mem", 0.0, (self.h * self.w + 1) * self.c))
         self.h = self.w = 1
 
     def fc(self, cout: int) -> None:
         cin = self.h * self.w * self.c
-        self.ops.append(OpProfile("fc", 2 * cin * cout, (cin + cout + cin * cout) * self.b))
+        self.ops.append(OpProfile("conv", 2 * cin * cout, cin + cout + cin * cout))
         self.h = self.w = 1
         self.c = cout
 
     def softmax(self) -> None:
-        self.ops.append(OpProfile("mem", 5 * self.c, 2 * self.c * self.b))
+        self.ops.append(OpProfile("mem", 0.0, 2 * self.c))
 
 
-def mobilenet_v1(dbytes: int = 4, size: int = 224) -> list[OpProfile]:
-    n = _Net(size, dbytes)
+def mobilenet_v1(size: int = 224) -> list[OpProfile]:
+    n = _Net(size)
     n.conv(32, 3, 2)
     for cout, s in [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5, (1024, 2), (1024, 1)]:
         n.dw(3, s)
@@ -75,8 +74,8 @@ def mobilenet_v1(dbytes: int = 4, size: int = 224) -> list[OpProfile]:
     return n.ops
 
 
-def mobilenet_v2(dbytes: int = 4, size: int = 224) -> list[OpProfile]:
-    n = _Net(size, dbytes)
+def mobilenet_v2(size: int = 224) -> list[OpProfile]:
+    n = _Net(size)
     n.conv(32, 3, 2)
     for t, c, reps, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
         for i in range(reps):
@@ -108,9 +107,9 @@ def _round_filters(f: int, mult: float, divisor: int = 8) -> int:
     return int(new)
 
 
-def efficientnet_lite(variant: int, dbytes: int = 4) -> list[OpProfile]:
+def efficientnet_lite(variant: int) -> list[OpProfile]:
     wm, dm, size = EN_LITE[variant]
-    n = _Net(size, dbytes)
+    n = _Net(size)
     n.conv(32, 3, 2)  # stem fixed in Lite
     for idx, (t, k, s, c, reps) in enumerate(_EN_B0):
         r = reps if idx in (0, len(_EN_B0) - 1) else int(math.ceil(dm * reps))
@@ -130,9 +129,9 @@ def efficientnet_lite(variant: int, dbytes: int = 4) -> list[OpProfile]:
     return n.ops
 
 
-def resnet(depths: tuple[int, ...] = (3, 4, 6, 3), dbytes: int = 4, size: int = 224) -> list[OpProfile]:
+def resnet(depths: tuple[int, ...] = (3, 4, 6, 3), size: int = 224) -> list[OpProfile]:
     """Bottleneck ResNet (ResNet-50: 3,4,6,3; ResNet-101: 3,4,23,3)."""
-    n = _Net(size, dbytes)
+    n = _Net(size)
     n.conv(64, 7, 2)
     n.pool(3, 2)
     for stage, reps in enumerate(depths):
@@ -153,9 +152,9 @@ def resnet(depths: tuple[int, ...] = (3, 4, 6, 3), dbytes: int = 4, size: int = 
     return n.ops
 
 
-def squeezenet(dbytes: int = 4, size: int = 224) -> list[OpProfile]:
+def squeezenet(size: int = 224) -> list[OpProfile]:
     """SqueezeNet 1.0 (Iandola et al. 2016, table 1)."""
-    n = _Net(size, dbytes)
+    n = _Net(size)
     n.conv(96, 7, 2, pad_same=False)
     n.pool(3, 2, pad_same=False)
 
@@ -184,22 +183,24 @@ def squeezenet(dbytes: int = 4, size: int = 224) -> list[OpProfile]:
     return n.ops
 
 
-REFERENCE_NETS: dict[str, Callable[[int], list[OpProfile]]] = {
-    "mobilenet_v1": lambda b: mobilenet_v1(b),
-    "mobilenet_v2": lambda b: mobilenet_v2(b),
-    "efficientnet_lite0": lambda b: efficientnet_lite(0, b),
-    "efficientnet_lite1": lambda b: efficientnet_lite(1, b),
-    "efficientnet_lite2": lambda b: efficientnet_lite(2, b),
-    "efficientnet_lite3": lambda b: efficientnet_lite(3, b),
-    "efficientnet_lite4": lambda b: efficientnet_lite(4, b),
-    "resnet50": lambda b: resnet((3, 4, 6, 3), b),
-    "resnet101": lambda b: resnet((3, 4, 23, 3), b),
-    "squeezenet": lambda b: squeezenet(b),
+REFERENCE_NETS: dict[str, Callable[[], list[OpProfile]]] = {
+    "mobilenet_v1": mobilenet_v1,
+    "mobilenet_v2": mobilenet_v2,
+    "efficientnet_lite0": lambda: efficientnet_lite(0),
+    "efficientnet_lite1": lambda: efficientnet_lite(1),
+    "efficientnet_lite2": lambda: efficientnet_lite(2),
+    "efficientnet_lite3": lambda: efficientnet_lite(3),
+    "efficientnet_lite4": lambda: efficientnet_lite(4),
+    "resnet50": lambda: resnet((3, 4, 6, 3)),
+    "resnet101": lambda: resnet((3, 4, 23, 3)),
+    # TFLite's hosted ResNet_V2_101 is resnet_v2_101_299 (a 299x299 input).
+    "resnet101_299": lambda: resnet((3, 4, 23, 3), size=299),
+    "squeezenet": squeezenet,
 }
 
 
-def reference_net(name: str, dtype: str) -> list[OpProfile]:
-    """The op list of a reference network at `dtype` (float32, float16 or int8)."""
+def reference_net(name: str) -> list[OpProfile]:
+    """The op list of a reference network (KeyError naming the known ones for an unknown name)."""
     if name not in REFERENCE_NETS:
         raise KeyError(f"unknown reference network {name!r}; known: {', '.join(sorted(REFERENCE_NETS))}")
-    return REFERENCE_NETS[name]({"float32": 4, "float16": 2, "int8": 1}[dtype])
+    return REFERENCE_NETS[name]()

@@ -2,7 +2,8 @@
 (inline CSS and SVG, no scripts, no external resources): per region its processor and precision, why, predicted
 time and the alternatives (each processor at each precision it may take); a predicted timeline with one lane per
 processor (SVG Gantt chart); the stage/branch graph coloured by processor; the predicted speedup over the best
-single processor; with `--precision auto`, the SQNR each output keeps and what was demoted to float (the
+single processor; the target limits that bound the placement (`limits`: which limit, the regions it moved, what
+it cost; each such region's `limit`); with `--precision auto`, the SQNR each output keeps and what was demoted to float (the
 `accuracy_guard` section); with labelled `--calib` data, top-1 accuracy of the float model and the bundle (the
 `accuracy` section, stretchc/accuracy.py)."""
 
@@ -135,6 +136,12 @@ def to_html(report: dict[str, Any], *, title: str = "stretchc placement report")
             f"<td>{html.escape(r['why'])}<br>{html.escape(r['precision_why'])}</td><td>{alts}</td></tr>"
         )
     legend = " ".join(f"<span style='background:{c};color:#fff;padding:2px 6px'>{p}</span>" for p, c in COLOURS.items())
+    bound = "".join(
+        f"<li><b>{html.escape(b['limit'])}</b>: {html.escape(b['message'])}; moved {html.escape(', '.join(b['regions']))} off the "
+        f"{html.escape(b['processor'])}; cost {b['cost_ms']:.3f} ms</li>"
+        for b in report.get("limits") or []
+    )
+    limits = f"<p>Target limits that bound the placement:</p><ul>{bound}</ul>" if bound else ""
     singles = ", ".join(f"{p} {t:.2f} ms" for p, t in report.get("single_processor_ms", {}).items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -144,6 +151,7 @@ def to_html(report: dict[str, Any], *, title: str = "stretchc placement report")
 <p>Target <b>{html.escape(report['target'])}</b>; policy {html.escape(str(report.get('policy', '')))}; precision {html.escape(str(report.get('precision_policy', '')))}; search: {html.escape(report['method'])}.</p>{_accuracy_guard(report)}
 <p>Predicted latency <b>{report['predicted_latency_ms']:.3f} ms</b>. Best single processor: {f"{best['processor']} {best['ms']:.3f} ms" if best else "n/a"} ({singles});
 predicted speedup <b>{f"{speed:.2f}x" if speed else "n/a"}</b>.</p>
+{limits}
 <p>{legend}</p>
 <h2>Predicted timeline</h2>
 {_gantt(report)}

@@ -108,4 +108,11 @@ def load_target(spec: str) -> Target:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise StretchError("bad-target-file", f"not valid YAML: {str(exc).splitlines()[0]}", file=str(path)) from None
     data = _validate(raw, path)
+    from stretchc.costmodel.calibration import load_calibration
+
+    sets = load_calibration().sets
+    if data["calibration"] not in sets:
+        raise StretchError(
+            "bad-target-file", f"field calibration: unknown calibration set {data['calibration']!r}; known: {', '.join(sorted(sets))}", file=str(path)
+        )
     return Target(name=str(data["name"]), path=path, raw=data)

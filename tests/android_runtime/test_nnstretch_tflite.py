@@ -32,7 +32,7 @@ def test_tags(tmp_path: Path) -> None:
     from stretchc.runtime.host import HostRuntime
 
     onnx.save(example_model(), tmp_path / "ex.onnx")
-    res = compile_model(tmp_path / "ex.onnx", tmp_path / "bundle", CompileOptions(place={"s1.b1": "gpu", "s2.b1": "gpu"}))
+    res = compile_model(tmp_path / "ex.onnx", tmp_path / "bundle", CompileOptions(place={"s1.b0": "cpu", "s1.b1": "gpu", "s2.b1": "gpu"}))
     module = res.module
     data = nnstretch_tflite(module)
     names = _first_output_names(data)

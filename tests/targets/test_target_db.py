@@ -32,12 +32,15 @@ def test_new_snapdragons_refuse_dsp_naming_qnn(name: str) -> None:
     assert "QNN" in e.value.message and "not in hexagon_nn" in e.value.message
 
 
-def test_every_target_has_cost_and_sourced_calibration() -> None:
+def test_every_target_names_its_calibration_set_and_protocol() -> None:
+    from stretchc.costmodel.calibration import load_calibration
+
+    sets = load_calibration().sets
     for n in known_targets():
         raw = load_target(n).raw
-        assert raw["cost"]["efficiency"]["cpu"]["float32"]["conv"] > 0
-        for pt in raw.get("calibration", []):
-            assert pt["source"]
+        assert raw["calibration"] in sets and raw["protocol"]["source"]
+        for pt in sets[raw["calibration"]]:
+            assert pt.source
 
 
 def test_malformed_target_names_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -48,12 +51,18 @@ def test_malformed_target_names_the_field(tmp_path) -> None:  # type: ignore[no-
     with pytest.raises(StretchError) as e:
         load_target(str(bad))
     assert "cpu.threads" in e.value.message
-    raw["calibration"][0]["latency_ms"] = -1
+    raw["protocol"]["cpu_kernels"] = "ruy"
     raw["cpu"]["threads"] = 4
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(StretchError) as e:
         load_target(str(bad))
-    assert "calibration.0.latency_ms" in e.value.message
+    assert "protocol.cpu_kernels" in e.value.message
+    raw["protocol"]["cpu_kernels"] = "builtin"
+    raw["calibration"] = "sd999"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(StretchError) as e:
+        load_target(str(bad))
+    assert "unknown calibration set 'sd999'" in e.value.message and "sd855" in e.value.message
 
 
 def test_user_target_file_is_usable(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,241 @@
+"""Calibration sets: the measured latencies the cost model is fitted to, and how each one is predicted.
+
+`stretchc/targets/data/costmodel/calibration.yaml` (schemas/calibration.schema.json) holds one set of points per
+SoC; a target names its set (`calibration:`), so phones with the same SoC share one set and a number measured
+once counts once. A point is either a published reference network (`model`, `stretchc.costmodel.refnets`) run
+whole on one processor, or an NN-Stretch configuration (`network`) priced with its own placement through the
+placement model (`stretchc.costmodel.placement`): its workload is stored in `networks/workloads.json`, taken
+from the IR the compiler places (`bench/fit_cost_model.py --refresh-workloads` rebuilds it from the stored
+configurations in `networks/*.yaml`).
+
+`predict(point, params)` is the prediction the fit minimises the error of and the report shows: for a network,
+the same `CostModel.region_ms`, conversions and `placement.simulate` that price a compile of it with
+`--place-from-model --precision int8` (model inputs and outputs float32, so one conversion at each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from stretchc.costmodel import CostModel, CostParams, Protocol
+from stretchc.costmodel.refnets import reference_net
+from stretchc.costmodel.workload import Workload, single_region
+from stretchc.errors import StretchError
+
+CALIBRATION_PATH = Path(__file__).resolve().parents[1] / "targets" / "data" / "costmodel" / "calibration.yaml"
+NETWORKS_DIR = Path(__file__).with_name("networks")
+WORKLOADS_PATH = NETWORKS_DIR / "workloads.json"
+NETWORK_IMAGE_SIZE = 224  # the prototype timed every configuration at 224 px
+NETWORK_SEED = 0
+NETWORK_IO_DTYPE = "float32"  # a network point is priced as `stretchc compile` bundles it by default
+
+
+@dataclass(frozen=True)
+class Point:
+    set: str
+    label: str  # the reference model or the network
+    network: bool
+    dtype: str
+    processor: str | None  # None for a network (its placement decides)
+    threads: int | None
+    protocol_name: str
+    protocol: Protocol
+    latency_ms: float
+    source: str
+
+    @property
+    def key(self) -> str:
+        """Unique within its set."""
+        where = "placement" if self.network else f"{self.processor}{'' if self.threads is None else f'x{self.threads}'}"
+        return f"{self.set}:{self.label}:{self.dtype}:{where}:{self.protocol_name}"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    protocols: Mapping[str, Protocol]
+    sets: Mapping[str, tuple[Point, ...]]
+    descriptions: Mapping[str, str]
+
+    def points(self, sets: list[str] | None = None) -> list[Point]:
+        return [p for s in sorted(self.sets) if sets is None or s in sets for p in self.sets[s]]
+
+
+def _validate(raw: object, path: Path, schema_name: str) -> None:
+    import jsonschema
+
+    from stretchc.schemas import schema_path
+
+    schema = json.loads(schema_path(schema_name).read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        field = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise StretchError("bad-target-file", f"field {field}: {errors[0].message}", file=str(path))
+
+
+@lru_cache(maxsize=2)
+def load_calibration(path: str = str(CALIBRATION_PATH)) -> Calibration:
+    """The calibration sets, validated; every point's protocol and reference model must exist."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise StretchError("bad-target-file", f"cannot read the calibration sets: {exc}", file=str(p)) from None
+    _validate(raw, p, "calibration.schema.json")
+    protocols = {name: Protocol.from_raw(d) for name, d in raw["protocols"].items()}
+    sets: dict[str, tuple[Point, ...]] = {}
+    for name, s in raw["sets"].items():
+        pts = []
+        for i, d in enumerate(s["points"]):
+            where = f"sets.{name}.points.{i}"
+            if d["protocol"] not in protocols:
+                raise StretchError("bad-target-file", f"{where}: unknown protocol {d['protocol']!r}", file=str(p))
+            label = d.get("network") or d["model"]
+            if "model" in d:
+                try:
+                    reference_net(label)
+                except KeyError as exc:
+                    raise StretchError("bad-target-file", f"{where}: {exc.args[0]}", file=str(p)) from None
+            pts.append(Point(
+                name, label, "network" in d, d["dtype"], d.get("processor"), d.get("threads"), d["protocol"],
+                protocols[d["protocol"]], float(d["latency_ms"]), d["source"],
+            ))
+        keys = [q.key for q in pts]
+        if len(set(keys)) != len(keys):
+            dup = sorted({k for k in keys if keys.count(k) > 1})
+            raise StretchError("bad-target-file", f"sets.{name}: duplicated calibration point {dup[0]}", file=str(p))
+        sets[name] = tuple(pts)
+    return Calibration(protocols, sets, {name: s["description"] for name, s in raw["sets"].items()})
+
+
+def set_targets(calibration_set: str) -> list[Any]:
+    """The known targets that carry `calibration_set`, sorted by name."""
+    from stretchc.targets import known_targets, load_target
+
+    return [t for t in (load_target(n) for n in known_targets()) if t.raw.get("calibration") == calibration_set]
+
+
+HARDWARE_KEYS = ("cpu", "gpu", "dsp", "memory")  # the SoC's: equal in every target carrying the set
+
+
+def hardware(calibration_set: str) -> dict[str, Any]:
+    """The hardware description of a set's SoC: that of the targets carrying it (they agree on HARDWARE_KEYS;
+    an NPU outside the SoC, like Pixel 4's Edge TPU, is the first carrier's)."""
+    carriers = set_targets(calibration_set)
+    if not carriers:
+        raise StretchError("bad-target-file", f"no target carries the calibration set {calibration_set!r}", file=str(CALIBRATION_PATH))
+    return {k: carriers[0].raw.get(k) for k in (*HARDWARE_KEYS, "npu")}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Stored NN-Stretch workloads
+
+
+def config_digest(name: str) -> str:
+    return hashlib.sha256((NETWORKS_DIR / f"{name}.yaml").read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=2)
+def load_workloads(path: str = str(WORKLOADS_PATH)) -> dict[str, dict[str, Any]]:
+    p = Path(path)
+    if not p.is_file():
+        return {}
+    return json.loads(p.read_text())
+
+
+def network_workload(name: str) -> tuple[Workload, dict[str, str]]:
+    """The stored workload of an NN-Stretch configuration and its own placement."""
+    stored = load_workloads().get(name)
+    if stored is None:
+        raise StretchError("bad-target-file", f"no stored workload for network {name!r} (run bench/fit_cost_model.py --refresh-workloads)", file=str(WORKLOADS_PATH))
+    return Workload.from_json(stored["workload"]), dict(stored["placement"])
+
+
+def placement_input_pipeline() -> str:
+    """The default pipeline's passes before assign-delegates: the IR assign-delegates prices."""
+    from stretchc.driver import default_pipeline
+    from stretchc.passmanager import _split_top
+
+    entries = _split_top(default_pipeline())
+    names = [e.partition("{")[0].strip() for e in entries]
+    return ",".join(entries[: names.index("assign-delegates")])
+
+
+def compute_network_workload(name: str, *, work_dir: Path) -> dict[str, Any]:
+    """Build the stored configuration `name` as the prototype timed it (`as_timed`, 224 px, seed 0), lower it
+    (through the lowering cache), run the passes before assign-delegates and return the record
+    `workloads.json` keeps for it."""
+    import onnx
+
+    from stretchc.driver import CompileOptions, _lower
+    from stretchc.frontend.module import build_module
+    from stretchc.frontend.validate import load_model
+    from stretchc.modelbuild import as_timed, build_model, load_config, placement_from_model
+    from stretchc.passmanager import PassContext, PassManager, parse_pipeline
+
+    from stretchc.costmodel.workload import workload_of
+
+    cfg = as_timed(load_config(NETWORKS_DIR / f"{name}.yaml"))  # the layers the prototype timed
+    model = build_model(cfg, image_size=NETWORK_IMAGE_SIZE, seed=NETWORK_SEED)
+    onnx_path = work_dir / f"{name}.onnx"
+    onnx.save(model, str(onnx_path))
+    m = load_model(onnx_path, {})
+    module = build_module(m, _lower(m, onnx_path, CompileOptions()), name=name, file=str(onnx_path))
+    pipeline = placement_input_pipeline()
+    PassManager(parse_pipeline(pipeline)).run(module, PassContext())
+    return {
+        "config_sha256": config_digest(name),
+        "image_size": NETWORK_IMAGE_SIZE,
+        "seed": NETWORK_SEED,
+        "pipeline": pipeline,
+        "placement": placement_from_model(model) or {},
+        "workload": workload_of(module).to_json(),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Predicting a point
+
+
+def point_cost_model(point: Point, params: CostParams, hw: Mapping[str, Any] | None = None) -> CostModel:
+    """The cost model a point is priced with: its set's hardware and parameters, its own protocol."""
+    return CostModel(dict(hw or hardware(point.set)), params=params, protocol=point.protocol, calibration_set=point.set)
+
+
+def point_workload(point: Point) -> tuple[Workload, dict[str, str]]:
+    if point.network:
+        return network_workload(point.label)
+    assert point.processor is not None
+    return single_region(reference_net(point.label)), {"main": point.processor}
+
+
+def network_choices(point: Point, placement: Mapping[str, str]) -> dict[str, Any]:
+    """Every region of a network point at the precision its dtype's policy gives its processor (`int8`: every
+    region int8, as the prototype's one full-int8 model; `float32`: float, the DSP int8): a `Choice` per region,
+    as `--precision` gives a compile."""
+    from stretchc.costmodel.placement import Choice
+    from stretchc.precision import choices
+
+    policy = "int8" if point.dtype == "int8" else "float"
+    return {r: Choice(p, choices(policy, p, calibrated=True)[0]) for r, p in placement.items()}
+
+
+def predict(point: Point, params: CostParams, hw: Mapping[str, Any] | None = None) -> float:
+    """The predicted latency of `point` under `params` (ms). A network is priced as a compile prices it with its
+    own placement and `--precision` of its dtype, model inputs and outputs float32 (no `--io-dtype`)."""
+    from stretchc.costmodel.placement import price, simulate, workload_graph
+
+    cm = point_cost_model(point, params, hw)
+    work, placement = point_workload(point)
+    if not point.network:
+        return cm.region_ms(work.regions[0].ops, placement["main"], point.dtype, threads=point.threads)
+    rg = workload_graph(work, NETWORK_IO_DTYPE)
+    chosen = network_choices(point, placement)
+    price(rg, cm, {r: [c] for r, c in chosen.items()})
+    return simulate(rg, cm, chosen)[0]
