@@ -69,13 +69,15 @@ def save_model(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def example_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example model compiled for pixel6 with s1.b1 on the GPU (two lanes); shared, never modified."""
+    """The example model compiled for pixel6 with s1.b1 and s2.b2 on the GPU (two lanes); shared, never modified."""
     from stretchc.driver import CompileOptions, compile_model
     from stretchc.examples import example_model
 
     d = tmp_path_factory.mktemp("example-bundle")
     onnx.save(example_model(), d / "example.onnx")
-    compile_model(d / "example.onnx", d / "example.stretch", CompileOptions(place={"s1.b1": "gpu"}))
+    # Every region placed explicitly, so the bundle's shape does not follow the cost model's fit.
+    place = {r: "cpu" for r in ("stem", "s1.b0", "s1.join", "s2.b0", "s2.b1", "s2.join", "head")}
+    compile_model(d / "example.onnx", d / "example.stretch", CompileOptions(place={**place, "s1.b1": "gpu", "s2.b2": "gpu"}))
     return d / "example.stretch"
 
 
