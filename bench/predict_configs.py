@@ -35,6 +35,7 @@ import onnx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._common import update_results  # noqa: E402
 from stretchc.cli import build_parser, main as cli_main  # noqa: E402
 from stretchc.costmodel.calibration import load_calibration, placement_input_pipeline  # noqa: E402
 from stretchc.costmodel.placement import plan  # noqa: E402
@@ -127,16 +128,6 @@ def table(rows: list[dict], target: str, measured: dict[str, float]) -> str:
     return "\n".join(out) + "\n"
 
 
-def update_results(path: Path, body: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    block = f"{SECTION}\n\n{body}"
-    if SECTION in text:
-        text = re.sub(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", block.rstrip("\n") + "\n", text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", type=Path)
@@ -162,7 +153,7 @@ def main() -> int:
     body = table(rows, args.target, measured)
     print(body)
     if args.update_results:
-        update_results(args.update_results, body)
+        update_results(args.update_results, SECTION, body)
     return 1 if bad else 0
 
 

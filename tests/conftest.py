@@ -75,10 +75,17 @@ def example_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     d = tmp_path_factory.mktemp("example-bundle")
     onnx.save(example_model(), d / "example.onnx")
-    # Every region placed explicitly, so the bundle's shape does not follow the cost model's fit.
-    place = {r: "cpu" for r in ("stem", "s1.b0", "s1.join", "s2.b0", "s2.b1", "s2.join", "head")}
-    compile_model(d / "example.onnx", d / "example.stretch", CompileOptions(place={**place, "s1.b1": "gpu", "s2.b2": "gpu"}))
+    compile_model(d / "example.onnx", d / "example.stretch", CompileOptions(place=example_placement({"s1.b1": "gpu", "s2.b2": "gpu"})))
     return d / "example.stretch"
+
+
+EXAMPLE_REGIONS = ("stem", "s1.b0", "s1.b1", "s1.join", "s2.b0", "s2.b1", "s2.b2", "s2.join", "head")  # examples/branchy.onnx
+
+
+def example_placement(place: dict[str, str]) -> dict[str, str]:
+    """A --place for every region of the example: `place`, the rest on the CPU (so a bundle's shape does not
+    follow the cost model's choice)."""
+    return {r: "cpu" for r in EXAMPLE_REGIONS} | place
 
 
 MI_CONFIGS = REPO / "tests" / "precision" / "configs"  # copied unchanged from the NN-Stretch artifact's configs/mi

@@ -19,9 +19,10 @@ import numpy as np
 from stretchc.costmodel import EFF_CLAMP, CostModel, CostParams, load_params
 from stretchc.costmodel.calibration import Point, load_calibration
 from stretchc.costmodel.fit import Fitter, error_pct
+from stretchc.precision import SUPPORTED
 
 MIN_POINTS = 5
-DTYPES = {"cpu": ("float32", "int8"), "gpu": ("float32", "float16", "int8"), "dsp": ("int8",), "npu": ("float16", "int8")}
+DTYPES = {**SUPPORTED, "npu": ("float16", "int8")}  # the precisions each processor runs (the NPU is priced, not placed)
 
 
 @dataclass(frozen=True)

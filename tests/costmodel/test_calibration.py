@@ -99,27 +99,37 @@ def test_cost_model_cli_report(capsys) -> None:  # type: ignore[no-untyped-def]
     assert "prior-dominated" in out and "yes: 2 points (< 5)" in out
 
 
-def test_stored_workload_is_the_compilers_and_priced_like_a_compile(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """EN-L4-CD (CPU+DSP): rebuilt from its stored configuration, its workload is the stored one, and the
-    placement the compile prices (--place-from-model, every region int8) predicts the calibration point."""
-    from stretchc.costmodel.calibration import compute_network_workload, load_workloads
-    from stretchc.costmodel.placement import plan
+def test_stored_workload_is_the_compilers_and_priced_like_a_compile(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """EN-L4-CD (CPU+DSP): rebuilt from its stored configuration, its workload is the stored one, and compiled for
+    mi9 with --place-from-model --precision int8 --calib random, the JSON report predicts the calibration point
+    (every partition int8, priced with the conversions at the float32 model input and output)."""
+    import json
+
+    import onnx
+
+    from stretchc.costmodel.calibration import NETWORKS_DIR, compute_network_workload, load_workloads
     from stretchc.costmodel.workload import Workload
+    from stretchc.modelbuild import as_timed, build_model, load_config
 
     record = compute_network_workload("EN-L4-CD", work_dir=tmp_path)
     stored = load_workloads()["EN-L4-CD"]
     assert record == stored, "stale stretchc/costmodel/networks/workloads.json: run bench/fit_cost_model.py --refresh-workloads"
-    point = next(p for p in load_calibration().points(["sd855"]) if p.network and p.label == "EN-L4-CD")
-
-    from stretchc.frontend.lower import lower_to_tflite
-    from stretchc.frontend.module import build_module
-    from stretchc.modelbuild import as_timed, build_model, load_config, placement_from_model
-    from stretchc.passmanager import PassContext, PassManager, parse_pipeline
-    from stretchc.costmodel.calibration import NETWORKS_DIR, placement_input_pipeline
-
-    model = build_model(as_timed(load_config(NETWORKS_DIR / "EN-L4-CD.yaml")), image_size=224, seed=0)
-    module = build_module(model, lower_to_tflite(model, file="EN-L4-CD"), name="EN-L4-CD", file="EN-L4-CD")
-    PassManager(parse_pipeline(placement_input_pipeline())).run(module, PassContext())
-    rep = plan(module, load_target("mi9"), fixed=placement_from_model(model), policy="int8", calibrated=True, optimise_free=False)
-    assert rep["predicted_latency_ms"] == pytest.approx(predict(point, load_params()), abs=1e-3)
     assert Workload.from_json(stored["workload"]).regions[0].name == "stem"
+    point = next(p for p in load_calibration().points(["sd855"]) if p.network and p.label == "EN-L4-CD")
+    model = tmp_path / "EN-L4-CD.onnx"
+    onnx.save(build_model(as_timed(load_config(NETWORKS_DIR / "EN-L4-CD.yaml")), image_size=224, seed=0), str(model))
+    report = tmp_path / "report.json"
+    args = ["compile", str(model), "-t", "mi9", "--place-from-model", "--precision", "int8", "--calib", "random", "--report", str(report), "-o", str(tmp_path / "b"), "-q"]
+    assert main(args) == 0, capsys.readouterr().err
+    rep = json.loads(report.read_text())
+    assert set(rep["precision"].values()) == {"int8"} and rep["placement"] == stored["placement"]
+    assert rep["predicted_latency_ms"] == pytest.approx(predict(point, load_params()), abs=1e-3)
+
+def test_conversions_run_in_the_8bit_family_of_the_processor_that_can_run_them() -> None:
+    cm = CostModel(load_target("mi9"))
+    n = 100_000
+    # The Hexagon delegate leaves float <-> 8-bit conversions to the CPU; it runs 8-bit requantization itself.
+    assert cm.conversion_ms(n, "dsp", "float32", "int8") == cm.conversion_ms(n, "cpu", "float32", "int8") > 0
+    assert cm.conversion_ms(n, "dsp", "int8", "uint8") != cm.conversion_ms(n, "cpu", "int8", "uint8")
+    # Moving 4 + 1 bytes a value costs more than 1 + 1.
+    assert cm.conversion_ms(n, "cpu", "float32", "int8") > cm.conversion_ms(n, "cpu", "int8", "uint8")

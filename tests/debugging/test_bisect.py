@@ -117,3 +117,32 @@ def test_given_inputs(tmp_path: Path, capsys) -> None:  # type: ignore[no-untype
     np.save(data, np.zeros((1, 3, 8, 8), dtype=np.float32))
     assert main(["bisect", str(EXAMPLE), "--input", f"input={data}", "--dump-dir", str(tmp_path / "d")]) == 3
     assert "bad-input-data" in capsys.readouterr().err
+
+
+
+def test_whole_model_of_a_deep_graph_with_sync_points() -> None:
+    """The model bisect runs of an Inception-style graph (10 stages of 4 branches) after insert-sync-points: every
+    sync node skipped, and it computes what the ONNX model computes."""
+    import onnxruntime as ort
+
+    from stretchc.examples import branched_model
+    from stretchc.frontend.lower import lower_to_tflite
+    from stretchc.frontend.module import build_module
+    from stretchc.litert import load_interpreter
+    from stretchc.targets import load_target
+    from stretchc.whole_model import to_module_layout, to_onnx_layout, whole_model
+
+    model = branched_model(branches=(4,) * 10, size=16, width=16, depth=2, name="deep")
+    module = build_module(model, lower_to_tflite(model, file="deep"), name="deep", file="deep")
+    pipeline = "find-branches,assign-delegates{policy=round-robin,precision=float},outline-partitions,insert-sync-points"
+    passmanager.PassManager(parse_pipeline(pipeline)).run(module, PassContext(target=load_target("mi9"), options={"pipeline": pipeline}))
+    assert sum(n.op == "stretch.sync" for n in module.graph.nodes) > 40
+    buf, outputs = whole_model(module)
+    feed = {i.name: np.random.default_rng(0).standard_normal(i.shape).astype(np.float32) for i in module.inputs}
+    it = load_interpreter(model_content=buf)
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], to_module_layout(module, feed)[d["name"]])
+    it.invoke()
+    got = {d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}[outputs[0]]
+    want = ort.InferenceSession(model.SerializeToString()).run(None, feed)[0]
+    assert np.allclose(to_onnx_layout(module.outputs[0], got), want, atol=1e-4)

@@ -7,8 +7,8 @@ and for mi9 with the default policy and verifies against ONNX Runtime with every
 the ONNX tensor it carries (none left unmatched). InceptionV3's inception modules are found as stages with
 the branches the architecture has; EfficientNetB0 (squeeze-excite MULs, residual ADDs) and DenseNet121
 (each layer concatenates its input with new features: an empty branch) have no stage by find-branches'
-definition and compile as one region. On mi9, `--precision float --calib random` also puts part of
-InceptionV3 on the DSP (CPU and GPU partitions float32, DSP ones int8).
+definition and compile as one region. On mi9, InceptionV3 is also compiled with part of it placed on the DSP and
+part on the GPU, `--precision float --calib random` (CPU and GPU partitions float32, DSP ones int8).
 """
 
 from __future__ import annotations
@@ -83,8 +83,12 @@ def test_compiles_and_verifies_with_the_default_policy(published: dict[str, Path
 
 
 def test_inception_on_the_dsp_with_random_calibration(published: dict[str, Path], tmp_path: Path) -> None:
-    options = CompileOptions(target="mi9", pipeline=pipeline_with("float"), extra={"calib": "random"})
+    # Placed explicitly (the stem and three branches int8 on the DSP, four branches float32 on the GPU), so the
+    # bundle verified does not follow the cost model's fit.
+    dsp = ["stem", "s1.b2", "s2.b2", "s3.b2"]
+    place = {r: "cpu" for r in _expected_regions("InceptionV3")} | {r: "dsp" for r in dsp} | {f"s{k}.b0": "gpu" for k in range(5, 9)}
+    options = CompileOptions(target="mi9", place=place, pipeline=pipeline_with("float"), extra={"calib": "random"})
     result, report = _compile_and_verify(published["InceptionV3"], tmp_path / "dsp.stretch", options)
-    assert any(p["processor"] == "dsp" for p in result.manifest["partitions"])
+    assert [p["name"] for p in result.manifest["partitions"] if p["processor"] == "dsp"] == dsp
     assert report.quantized and report.ok, report.table()
     assert not report.unmatched, report.table()

@@ -24,7 +24,7 @@ from stretchc.targets import load_target
 from stretchc.tflite_io import emit_model, import_model
 from stretchc.verify import verify_bundle
 
-from tests.conftest import REPO
+from tests.conftest import REPO, example_placement
 from tests.hexagon.nets import build
 
 EXAMPLE = REPO / "examples" / "branchy.onnx"  # input [1, 3, 160, 160]
@@ -88,7 +88,7 @@ def test_bundle_computes_what_tflites_own_whole_model_quantization_computes(tmp_
 def int8_dsp(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     d = tmp_path_factory.mktemp("int8_dsp")
     _calib(d / "calib.npy", 8, 1)
-    options = CompileOptions(target="mi9", place={"s1.b1": "dsp", "s2.b2": "dsp"}, pipeline=_pipeline(), extra={"calib": str(d / "calib.npy")})
+    options = CompileOptions(target="mi9", place=example_placement({"s1.b1": "dsp", "s2.b2": "dsp"}), pipeline=_pipeline(), extra={"calib": str(d / "calib.npy")})
     return compile_model(EXAMPLE, d / "b", options)
 
 
@@ -133,7 +133,7 @@ def test_hexagon_rules_apply_to_dsp_partitions_only(int8_dsp, tmp_path: Path) ->
 
     assert fc(int8_dsp.output, "s2.join+head").per_axis  # head on the CPU
     _calib(tmp_path / "calib.npy", 8, 1)
-    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="mi9", place={"head": "dsp"}, pipeline=_pipeline(), extra={"calib": str(tmp_path / "calib.npy")}))
+    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="mi9", place=example_placement({"head": "dsp"}), pipeline=_pipeline(), extra={"calib": str(tmp_path / "calib.npy")}))
     assert res.manifest["partitions"][-1]["name"] == "head" and not fc(tmp_path / "b", "head").per_axis
     conv = next(n for n in _ops(int8_dsp.output, "s1.b1") if n.kind == "CONV_2D")
     assert conv.inputs[1].quant.per_axis  # DSP convolutions stay per channel
@@ -180,7 +180,7 @@ def test_mixed_precisions_convert_each_boundary_tensor_once(tmp_path: Path) -> N
 
 
 def test_uint8_form_on_the_dsp_requantizes_at_its_boundaries(tmp_path: Path) -> None:
-    options = CompileOptions(target="mi9", place={"s1.b1": "dsp"}, pipeline=_pipeline(extra=",hexagon-dtype=uint8"), extra={"calib": "random"})
+    options = CompileOptions(target="mi9", place=example_placement({"s1.b1": "dsp"}), pipeline=_pipeline(extra=",hexagon-dtype=uint8"), extra={"calib": "random"})
     res = compile_model(EXAMPLE, tmp_path / "b", options)
     part = next(p for p in res.manifest["partitions"] if p["name"] == "s1.b1")
     assert part["precision"] == "uint8" and res.report["quantization"]["partitions"]["s1.b1"]["weights"] == "per-tensor"
