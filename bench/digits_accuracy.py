@@ -36,7 +36,7 @@ from stretchc.console import Console, set_console  # noqa: E402
 from stretchc.digits.data import data_files  # noqa: E402
 from stretchc.frontend.module import onnx_inputs  # noqa: E402
 from stretchc.frontend.validate import load_model  # noqa: E402
-from stretchc.hexagon.calibration import load_calibration  # noqa: E402
+from stretchc.quantize.calibration_data import load_calibration  # noqa: E402
 from stretchc.verify import verify_bundle  # noqa: E402
 
 MODEL = REPO / "examples" / "digits.onnx"

@@ -30,7 +30,7 @@ from stretchc.console import Console, set_console  # noqa: E402
 from stretchc.driver import CompileOptions, compile_model  # noqa: E402
 from stretchc.litert import load_interpreter  # noqa: E402
 from stretchc.modelbuild import build_model, load_config  # noqa: E402
-from tests.conftest import pipeline_with  # noqa: E402
+from tests.conftest import settings_with  # noqa: E402
 
 SECTION = "## int8 CPU kernels on this machine (issue 10)"
 BRANCH = "s3.b0"
@@ -68,7 +68,7 @@ def main() -> int:
         onnx.save(build_model(load_config(args.config), image_size=args.image_size, seed=0), str(src))
         files = {}
         for precision in ("float", "int8"):
-            compile_model(src, t / precision, CompileOptions(target="mi9", place_from_model=True, pipeline=pipeline_with(precision), extra={"calib": "random"}))
+            compile_model(src, t / precision, CompileOptions(target="mi9", place_from_model=True, settings=settings_with(precision, calib="random")))
             files[precision] = t / precision / "partitions" / f"{BRANCH}.tflite"
         for threads in (int(x) for x in args.threads.split(",")):
             fp32 = time_partition(files["float"], threads, args.runs)

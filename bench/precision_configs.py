@@ -29,13 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench._common import machine, table, update_results  # noqa: E402
+from stretchc.analyses import Arena  # noqa: E402
 from stretchc.console import Console, set_console  # noqa: E402
 from stretchc.driver import CompileOptions, compile_model  # noqa: E402
 from stretchc.errors import StretchError  # noqa: E402
 from stretchc.modelbuild import build_model, load_config  # noqa: E402
 from stretchc.tflite_io import import_model  # noqa: E402
 from stretchc.verify import verify_bundle  # noqa: E402
-from tests.conftest import pipeline_with  # noqa: E402
+from tests.conftest import settings_with  # noqa: E402
 from tests.precision.images import natural_images  # noqa: E402
 
 SECTION = "## Precision (issue 10)"
@@ -49,7 +50,7 @@ def one(cfg_path: Path, image_size: int, calib: str, work: Path) -> list[object]
         np.save(work / "calib.npy", natural_images(32, image_size, seed=1))
         calib = str(work / "calib.npy")
     start = time.perf_counter()
-    res = compile_model(src, work / "b", CompileOptions(target="mi9", place_from_model=True, pipeline=pipeline_with("int8"), extra={"calib": calib}))
+    res = compile_model(src, work / "b", CompileOptions(target="mi9", place_from_model=True, settings=settings_with("int8", calib=calib)))
     secs = time.perf_counter() - start
     m = res.manifest
     io = {i["sync"] for i in m["inputs"]} | {o["sync"] for o in m["outputs"]}
@@ -57,15 +58,15 @@ def one(cfg_path: Path, image_size: int, calib: str, work: Path) -> list[object]
     inner = [s for s in m["sync_points"] if s["name"] not in io]
     inner_int8 = sum(1 for s in inner if slot[s["slot"]] == "int8" and not s["conversions"])
     qdq = sum(1 for p in m["partitions"] for n in import_model((work / "b" / p["file"]).read_bytes()).nodes if n.kind in ("QUANTIZE", "DEQUANTIZE"))
-    arena = res.report["arena"]
-    share = arena["bytes"] / arena["float_bytes"]
+    arena = res.analyses.get(Arena)
+    share = arena.bytes / arena.float_bytes
     feeds = [{"input": x[None]} for x in natural_images(8, image_size, seed=2)]
     out = next(c for c in verify_bundle(work / "b", src, inputs=feeds).checks if c.kind == "output")
     int8_parts = sum(1 for p in m["partitions"] if p["precision"] == "int8")
     ok = int8_parts == len(m["partitions"]) and inner_int8 == len(inner) and qdq == 0 and share <= 0.30
     return [
         cfg_path.stem, f"{int8_parts}/{len(m['partitions'])}", f"{inner_int8}/{len(inner)}", qdq,
-        f"{arena['bytes']:,}", f"{arena['float_bytes']:,}", f"{100 * share:.0f}%", f"{m['predicted_latency_ms']:.2f}",
+        f"{arena.bytes:,}", f"{arena.float_bytes:,}", f"{100 * share:.0f}%", f"{m['predicted_latency_ms']:.2f}",
         f"{out.sqnr_db:.1f}", f"{secs:.0f}", "ok" if ok else "MISSED",
     ]
 

@@ -12,7 +12,7 @@ full-int8 model:
   report's `predicted_latency_ms` of a real compile: `stretchc compile CONFIG.onnx -t mi9 --place-from-model
   --precision int8 --calib random --report r.json`; the script fails if that number is not the IR prediction
   it also computes. `--no-compile` uses the IR prediction only.
-- `optimised`: assign-delegates{policy=critical-path,precision=int8} over cpu, gpu and dsp, NOT seeded with the configured
+- `optimised`: assign-delegates{policy=critical-path} under --precision int8 over the target's processors, NOT seeded with the configured
   placement, so it can come out slower than the configuration (flagged): a check on the search.
 - `changed`: the regions the optimiser put on another processor than the configuration, as `from->to xN`.
 The measured columns are measurements of the prototype (facts/nnstretch-measured.md); every other number is a

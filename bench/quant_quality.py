@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from stretchc.console import Console, set_console  # noqa: E402
 from stretchc.driver import CompileOptions, compile_model  # noqa: E402
+from stretchc.settings import CompileSettings  # noqa: E402
 from stretchc.verify import verify_bundle  # noqa: E402
 from tests.hexagon.nets import build  # noqa: E402
 
@@ -46,7 +47,7 @@ def main() -> int:
             calib = np.random.default_rng(0).random((args.calib, *shape)).astype(np.float32)
             np.save(t / "calib.npy", calib)
             start = time.perf_counter()
-            res = compile_model(path, t / "b.stretch", CompileOptions(target="mi9", place=place, place_from_model=from_model, extra={"calib": str(t / "calib.npy")}))
+            res = compile_model(path, t / "b.stretch", CompileOptions(target="mi9", place=place, place_from_model=from_model, settings=CompileSettings(calib=t / "calib.npy")))
             secs = time.perf_counter() - start
             rng = np.random.default_rng(12345)
             feeds = [{"input": rng.random((1, *shape)).astype(np.float32)} for _ in range(args.measure)]

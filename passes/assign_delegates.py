@@ -5,34 +5,40 @@ win; every other region gets the processor the policy picks:
 - `critical-path` (default): the placement with the least predicted end-to-end latency under the target's
   cost model (concurrent branches cost their maximum, branches sharing a processor serialize, plus sync and
   transfer costs), among the processors each region is eligible for (`stretchc.costmodel.placement`:
-  exhaustive when small, block coordinate descent otherwise; float pipelines: cpu and gpu only);
-- `round-robin`: trunk regions (stem, joins, head, main) on the CPU; the branches of each stage
-  spread over the target's float-capable processors in order (b0 cpu, b1 gpu, b2 cpu, ...), so the
-  branches of a stage run at the same time;
-- `cpu`: everything on the CPU (the single-processor baseline).
-A placement on a processor the target lacks is an error that names the region and says why.
-The precision of every region comes from `precision` (`--precision`, see `stretchc.precision`): a fixed
-policy gives each processor one precision; `auto` lets the cost model choose, together with the placement,
-the fastest precision each processor runs (int8 only when the pipeline quantizes, with quantize-partitions,
-and calibration data was given; quantize-partitions then holds `auto` to its accuracy bound).
-Every policy records the prediction in `ctx.report`: `predicted_latency_ms` and `placement_report` (per
-region: processor, precision, why, eligibility and predicted cost of the alternatives; the timeline; baselines).
+  exhaustive when small, block coordinate descent otherwise; a processor that runs int8 only is eligible when
+  the pipeline quantizes and calibration data was given);
+- `round-robin`: trunk regions (stem, joins, head, main) on the fallback processor (the CPU); the branches of each
+  stage spread over the target's processors that run float32, in backend order (b0 cpu, b1 gpu, b2 cpu, ...), so
+  the branches of a stage run at the same time;
+- `cpu`: everything on the fallback processor (the single-processor baseline).
+A placement on a processor the target lacks is an error that names the region and says why; a region `--place`d
+on a processor with strict op rules is checked against them (stretchc/eligibility.py, `--on-ineligible`).
+The precision of every region comes from the compile settings' policy (`--precision`, see `stretchc.precision`):
+a fixed policy gives each processor one precision; `auto` lets the cost model choose, together with the
+placement, the fastest precision each processor runs (int8 only when a pass of the pipeline quantizes,
+quantize-partitions, and calibration data was given; quantize-partitions then holds `auto` to its accuracy bound).
+Records the `placement` analysis: per region its processor, the overrides, the regions moved off a processor
+whose rules they broke, and with a target the placement report (per region: processor, precision, why,
+eligibility and predicted cost of the alternatives; the timeline; baselines) and its predicted latency.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stretchc.analyses import Placement
+from stretchc.backends import backend, backends, fallback, processors
 from stretchc.errors import StretchError
-from stretchc.ir import PROCESSORS, Module
-from stretchc.passmanager import Pass, PassContext, _split_top, parse_pipeline, register_pass
-from stretchc.precision import POLICIES as PRECISION_POLICIES
+from stretchc.ir import Module
+from stretchc.passmanager import Pass, PassContext, register_pass
 from stretchc.precision import choices
 
-POLICIES = ("critical-path", "round-robin", "cpu")
-# Processors that run float partitions; the DSP needs quantize-partitions, which this pipeline may lack.
-FLOAT_PROCESSORS = ("cpu", "gpu")
-QUANTIZER = "quantize-partitions"
+QUANTIZE = "quantize"  # the capability of a pass that makes int8 partitions (PassContext.can)
+
+
+def policies() -> tuple[str, ...]:
+    """The placement policies: the cost model's, round-robin, and everything on the fallback processor."""
+    return ("critical-path", "round-robin", fallback().name)
 
 
 def parse_placement(text: str) -> dict[str, str]:
@@ -43,33 +49,24 @@ def parse_placement(text: str) -> dict[str, str]:
         region, proc = region.strip(), proc.strip().lower()
         if not eq or not region or not proc:
             raise StretchError("bad-placement", f"--place item {item!r}: expected REGION=PROCESSOR")
-        if proc not in PROCESSORS:
-            raise StretchError("bad-placement", f"--place {item!r}: unknown processor {proc!r} (processors: {', '.join(PROCESSORS)})")
+        if proc not in processors():
+            raise StretchError("bad-placement", f"--place {item!r}: unknown processor {proc!r} (processors: {', '.join(processors())})")
         if region in place:
             raise StretchError("bad-placement", f"--place names region {region!r} twice")
         place[region] = proc
     return place
 
 
-def quantizer(ctx: PassContext) -> Pass | None:
-    """The running pipeline's quantize-partitions pass (from ctx.options["pipeline"]), or None."""
-    text = str(ctx.options.get("pipeline", ""))
-    for element in _split_top(text) if text else []:
-        if element.partition("{")[0].strip() == QUANTIZER:
-            return parse_pipeline(element)[0]
-    return None
-
-
 @register_pass
 @dataclass(frozen=True)
 class AssignDelegates(Pass):
-    """Sets `processor` and `precision` on every node from --place overrides and the chosen policies."""
+    """Sets `processor` and `precision` on every node from --place overrides, the policy and the precision policy."""
 
     name = "assign-delegates"
     summary = "tag every region with a processor of the target and a precision (--place overrides win)"
     requires = ("find-branches",)
-    policy: str = field(default="critical-path", metadata={"choices": POLICIES})
-    precision: str = field(default="auto", metadata={"choices": PRECISION_POLICIES})
+    produces = (Placement,)
+    policy: str = field(default="critical-path", metadata={"choices": policies()})
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         if not module.regions:
@@ -78,11 +75,11 @@ class AssignDelegates(Pass):
         for region in ctx.place:
             if region not in known:
                 raise StretchError("unknown-branch", f"--place names region {region!r}; the model's regions are {', '.join(known)}")
-        target = ctx.target
-        quant = quantizer(ctx)
-        # int8 is available when the pipeline quantizes and calibration data was given.
-        calibrated = quant is not None and bool(ctx.options.get("calib"))
-        available = [p for p in FLOAT_PROCESSORS if target is None or p in target.processors]
+        target, settings = ctx.target, ctx.settings
+        quantizes = ctx.can(QUANTIZE)
+        calibrated = quantizes and settings.calib is not None  # int8 is available
+        base = fallback()
+        spread = [b.name for b in backends() if b.runs_float32(target) and (target is None or b.name in target.processors)]
         chosen: dict[str, str] = {}
         overrides: list[str] = []
         for region in module.regions:
@@ -90,43 +87,41 @@ class AssignDelegates(Pass):
                 proc = ctx.place[region.name]
                 if target is not None:
                     target.require(proc, what=f"--place {region.name}={proc}")
-                if proc == "dsp" and quant is None:
+                if not quantizes and backend(proc).quantized_only(target):
                     raise StretchError(
                         "no-such-processor",
-                        f"--place {region.name}=dsp: DSP partitions must be int8, and this pipeline has no {QUANTIZER} pass",
+                        f"--place {region.name}={proc}: {backend(proc).label} partitions must be int8, and this pipeline has no pass that quantizes",
                         branch=region.name,
                     )
                 chosen[region.name] = proc
                 overrides.append(region.name)
             elif self.policy == "round-robin" and region.kind == "branch":
-                chosen[region.name] = available[(region.branch or 0) % len(available)]
+                chosen[region.name] = spread[(region.branch or 0) % len(spread)]
             else:
-                chosen[region.name] = "cpu"
-        if "dsp" in chosen.values():
-            from stretchc.hexagon.eligibility import apply as hexagon_eligibility
+                chosen[region.name] = base.name
+        from stretchc.eligibility import check_overrides
 
-            chosen = hexagon_eligibility(module, chosen, ctx)  # Hexagon rules; may move regions to the CPU
-        if self.precision == "auto" and not calibrated and quant is not None:
+        chosen, moved = check_overrides(module, chosen, overrides, target=target, on_ineligible=settings.on_ineligible, console=ctx.console)
+        if settings.precision == "auto" and not calibrated and quantizes:
             ctx.console.note("precision", "--precision auto without --calib: nothing can be calibrated, so no partition is int8 (CPU float32; GPU float32 or fp16); pass --calib to let auto choose int8")
-        precision = {r: choices(self.precision, p, calibrated=calibrated)[0] for r, p in chosen.items()}
+        precision = {r: choices(settings.precision, p, calibrated=calibrated, target=target)[0] for r, p in chosen.items()}
+        report = None
         if target is not None:
             from stretchc.costmodel.placement import plan
 
             fixed = {r: chosen[r] for r in overrides}
-            # The optimiser may pick the DSP, and int8, only when the pipeline quantizes and calibration data was given.
+            # The optimiser may pick a processor that runs int8 only, and int8, only when the pipeline quantizes
+            # and calibration data was given.
             report = plan(
-                module, target, fixed=fixed, policy=self.precision, calibrated=calibrated,
-                optimise_free=self.policy == "critical-path", given=dict(chosen), io_dtype=getattr(quant, "io_dtype", "float32"),
+                module, target, fixed=fixed, policy=settings.precision, calibrated=calibrated,
+                optimise_free=self.policy == "critical-path", given=dict(chosen), io_dtype=settings.io_dtype,
             )
             report["policy"] = self.policy
             chosen, precision = dict(report["placement"]), dict(report["precision"])
-            ctx.report["predicted_latency_ms"] = report["predicted_latency_ms"]
-            ctx.report["placement_report"] = report
         changed = False
         for node in module.graph.nodes:
             proc, prec = chosen[node.region], precision[node.region]  # type: ignore[index]
             changed |= (node.processor, node.precision) != (proc, prec)
             node.processor, node.precision = proc, prec
-        ctx.report["placement"] = {r.name: chosen[r.name] for r in module.regions}
-        ctx.report["overrides"] = overrides
+        ctx.analyses.put(Placement({r.name: chosen[r.name] for r in module.regions}, overrides, moved, report))
         return changed

@@ -2,17 +2,20 @@
 
 The module is not changed. Files written: `partitions/<name>.tflite`, `manifest.json` (for people and
 tools) and `manifest.bin` (the same manifest as a flatbuffer, for runtimes), then `SHA256SUMS` over all of
-them, and `report.json` (the placement report, when assign-delegates made one). Output is byte-identical for identical inputs: no timestamps, no absolute paths, sorted JSON.
+them, `report.json` (the placement report, when assign-delegates made one) and what the compile settings'
+`emit` asks for. Output is byte-identical for identical inputs: no timestamps, no absolute paths, sorted JSON.
+Records the `manifest` analysis.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stretchc.analyses import Manifest, Placement
 from stretchc.bundle.manifest import MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, build_manifest, dumps, sha256_bytes
 from stretchc.errors import StretchError
 from stretchc.ir import Module
-from stretchc.passmanager import Pass, PassContext, register_pass
+from stretchc.passmanager import Pass, PassContext, print_pipeline, register_pass
 from stretchc.tflite_io import emit_model
 
 
@@ -36,6 +39,8 @@ class EmitBundle(Pass):
     name = "emit-bundle"
     summary = "write partitions/*.tflite, manifest.json, manifest.bin and SHA256SUMS"
     requires = ("insert-sync-points",)
+    uses = (Placement,)
+    produces = (Manifest,)
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         if not module.sync_points:
@@ -45,21 +50,22 @@ class EmitBundle(Pass):
         from stretchc.bundle.binary import encode_manifest
 
         files = partition_files(module)
+        placed = ctx.analyses.get(Placement)
         manifest = build_manifest(
             module,
             target=ctx.target,
             files=files,
-            pipeline=str(ctx.options.get("pipeline", "")),
-            source_sha256=str(ctx.options.get("source_sha256", "0" * 64)),
+            pipeline=print_pipeline(ctx.pipeline),
+            source_sha256=ctx.source_sha256 or "0" * 64,
         )
-        manifest["predicted_latency_ms"] = ctx.report.get("predicted_latency_ms")
+        manifest["predicted_latency_ms"] = placed.predicted_latency_ms if placed is not None else None
         files[MANIFEST_JSON] = dumps(manifest)
         files[MANIFEST_BIN] = encode_manifest(manifest)
-        if "placement_report" in ctx.report:  # for `stretchc explain`: why each region runs where it runs
+        if placed is not None and placed.report is not None:  # for `stretchc explain`: why each region runs where it runs
             import json
 
-            files["report.json"] = (json.dumps(ctx.report["placement_report"], sort_keys=True, indent=2) + "\n").encode()
-        if "nnstretch-tflite" in ctx.options.get("emit", ()):  # the prototype's single tagged model
+            files["report.json"] = (json.dumps(placed.report, sort_keys=True, indent=2) + "\n").encode()
+        if "nnstretch-tflite" in ctx.settings.emit:  # the prototype's single tagged model
             from stretchc.bundle.nnstretch import nnstretch_tflite
 
             files["nnstretch.tflite"] = nnstretch_tflite(module)
@@ -68,5 +74,5 @@ class EmitBundle(Pass):
             path = ctx.output_dir / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        ctx.report["manifest"] = manifest
+        ctx.analyses.put(Manifest(manifest))
         return False

@@ -10,7 +10,7 @@ slot and every consumer reads the same bytes, so nothing is copied at a sync poi
 aligned. Two slots may share arena bytes only when one's lifetime ends before the other's begins in
 every possible interleaving of the concurrent schedule: all consumers of the first are ancestors of the
 second's producer in the partition graph. Placement is first-fit, largest first, deterministic.
-`ctx.report["arena"]` records the arena's bytes and those of the same plan with every slot float32.
+The `arena` analysis records the arena's bytes and those of the same plan with every slot float32.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from typing import Callable
 
+from stretchc.analyses import Arena
 from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES, BufferSlot, Module, Node, SyncPoint, Value
 from stretchc.passmanager import Pass, PassContext, register_pass
@@ -66,6 +67,7 @@ class InsertSyncPoints(Pass):
     name = "insert-sync-points"
     summary = "sync point and zero-copy arena slot for every value crossing a partition boundary"
     requires = ("outline-partitions",)
+    produces = (Arena,)
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         if not module.partitions:
@@ -120,7 +122,7 @@ class InsertSyncPoints(Pass):
         module.sync_points = sync_points
         module.buffers, module.arena_size = plan_buffers(module, lambda v: v.nbytes)
         _, float_arena = plan_buffers(module, lambda v: v.nbytes // DTYPE_SIZES[v.dtype] * 4 if v.dtype in QUANTIZED else v.nbytes)
-        ctx.report["arena"] = {"bytes": module.arena_size, "float_bytes": float_arena}
+        ctx.analyses.put(Arena(module.arena_size, float_arena))
         return True
 
 

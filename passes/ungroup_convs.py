@@ -1,12 +1,13 @@
-"""ungroup-convs: grouped CONV_2D on the DSP becomes SPLIT + one CONV_2D per group + CONCATENATION.
+"""ungroup-convs: grouped CONV_2D on a processor that needs it split becomes SPLIT + one CONV_2D per group + CONCATENATION.
 
-TFLite marks a grouped convolution (filter input channels != input channels) as CONV_2D version 6; the
-Hexagon delegate accepts CONV_2D up to version 3 only. Like the NN-Stretch prototype (which emitted grouped
-convs this way for the same reason), every grouped float32 CONV_2D placed on the DSP is rewritten into
+TFLite marks a grouped convolution (filter input channels != input channels) as CONV_2D version 6; some
+delegates take plain convolutions only (the Hexagon delegate accepts CONV_2D up to version 3: its backend says
+`ungroup_convs`). Like the NN-Stretch prototype (which emitted grouped convs this way for the same reason),
+every grouped float32 CONV_2D placed on such a processor is rewritten into
 SPLIT (axis 3, `groups` parts) -> `groups` plain CONV_2D (the filter [O, kh, kw, I/g] and the bias sliced
 along O; each keeps the fused activation, version 1) -> CONCATENATION (axis 3, no activation, version 1).
 The new nodes take the original node's region, processor and partition, so it runs after assign-delegates
-and before outline-partitions. Grouped convs on the CPU or GPU are left as they are.
+and before outline-partitions. Grouped convs on other processors (the CPU, the GPU) are left as they are.
 """
 
 from __future__ import annotations
@@ -82,16 +83,19 @@ def ungroup(module: Module, node: Node, taken: set[str]) -> list[Node]:
 @register_pass
 @dataclass(frozen=True)
 class UngroupConvs(Pass):
-    """Splits every grouped float CONV_2D placed on the DSP into per-group CONV_2D ops (SPLIT + convs + CONCATENATION)."""
+    """Splits every grouped float CONV_2D placed on a processor whose backend says `ungroup_convs` into per-group
+    CONV_2D ops (SPLIT + convs + CONCATENATION)."""
 
     name = "ungroup-convs"
-    summary = "grouped CONV_2D on the DSP becomes SPLIT + per-group CONV_2D + CONCATENATION (the delegate takes CONV_2D <= v3)"
+    summary = "grouped CONV_2D on a processor that takes plain convolutions only (the DSP) becomes SPLIT + per-group CONV_2D + CONCATENATION"
 
     def run(self, module: Module, ctx: PassContext) -> bool:
+        from stretchc.backends import backend
+
         g = module.graph
         targets = [
             n for n in g.nodes
-            if n.processor == "dsp" and groups_of(n) > 1 and n.inputs[0] is not None and n.inputs[0].dtype == "float32"
+            if n.processor is not None and backend(n.processor).ungroup_convs and groups_of(n) > 1 and n.inputs[0] is not None and n.inputs[0].dtype == "float32"
             and n.inputs[1] is not None and n.inputs[1].is_const
             and (len(n.inputs) < 3 or n.inputs[2] is None or n.inputs[2].is_const)
         ]

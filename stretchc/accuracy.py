@@ -3,7 +3,7 @@
 A classifier output holds one vector of K > 1 class scores per sample ([1, K]); its prediction is the
 argmax. For each one `Top1` counts float top-1 (the ONNX model predicts the label), bundle top-1 and
 agreement (the bundle predicts what the float model predicts). Labels come with the data: the `labels`
-key of a `.npz` (`CalibrationSet.labels`, stretchc/hexagon/calibration.py). A label that is not a class
+key of a `.npz` (`CalibrationSet.labels`, stretchc/quantize/calibration_data.py). A label that is not a class
 of an output (>= K) is bad data: StretchError("bad-calibration") naming the file.
 
 `stretchc verify` counts while it compares (`Top1.add`); the placement report of `stretchc compile`
@@ -146,7 +146,7 @@ def calib_accuracy(bundle: Path, model_path: Path, calib: str, *, held_out: int)
     """
     from stretchc.frontend.module import onnx_inputs
     from stretchc.frontend.validate import load_model
-    from stretchc.hexagon.calibration import load_calibration, split_holdout
+    from stretchc.quantize.calibration_data import load_calibration, split_holdout
 
     if Path(calib).suffix.lower() != ".npz":
         return None

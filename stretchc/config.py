@@ -10,13 +10,14 @@ the file. Example:
     calib = "calib/"                  # calibration data (a file or a directory)
     precision = "auto"                # float | int8 | fp16-gpu | auto
     io-dtype = "int8"                 # the bundle's model inputs/outputs (default: the ONNX model's dtype)
-    place = { "s1.b1" = "gpu" }       # or "s1.b1=gpu,stem=cpu"
+    place = { "s1.b1" = "<processor>" }  # or "s1.b1=<processor>,stem=<processor>"
     place-from-model = false
     input-shape = { input = [1, 3, 224, 224] }
     cache = true                      # the lowering cache
     time-passes = false
+    hexagon-dtype = "int8"            # a backend's own option (stretchc/backends/: Backend.options)
 
-    [preprocessing]                   # passed to the passes as options.extra["preprocessing"]
+    [preprocessing]                   # the compile settings' preprocess (unless --preprocess says otherwise)
     mean = [0.485, 0.456, 0.406]
     std = [0.229, 0.224, 0.225]
 """
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stretchc.backends import backends
 from stretchc.errors import StretchError
 from stretchc.precision import POLICIES as PRECISION_POLICIES
 
@@ -46,11 +48,16 @@ KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "input-shape": ((dict,), "table input name = [dims]"),
     "cache": ((bool,), "use the lowering cache"),
     "time-passes": ((bool,), "print the time of every pass"),
+    **{o.config_key: ((str,), o.help) for b in backends() for o in b.options},
 }
 
 
 # keys whose value is one of a few words
-CHOICES: dict[str, tuple[str, ...]] = {"precision": PRECISION_POLICIES, "io-dtype": ("int8", "uint8")}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "precision": PRECISION_POLICIES,
+    "io-dtype": ("int8", "uint8"),
+    **{o.config_key: o.choices for b in backends() for o in b.options},
+}
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import onnx
 
+from stretchc.analyses import Analyses, Manifest
 from stretchc.bundle.manifest import FORMAT, MANIFEST_JSON, SHA256SUMS, load_manifest
 from stretchc.console import get_console
 from stretchc.dumps import DumpIR
@@ -34,6 +35,7 @@ from stretchc.ir import Module
 from stretchc.limits import ResourceLimits, check_arena
 from stretchc.limits import check_model as check_model_limits
 from stretchc.passmanager import Instrument, Pass, PassContext, PassManager, PrintIR, TimePasses, parse_pipeline, print_pipeline, registry
+from stretchc.settings import CompileSettings
 from stretchc.targets import Target, load_target
 
 
@@ -62,10 +64,10 @@ class CompileOptions:
     time_passes: bool = False
     use_cache: bool = True  # the lowering cache (stretchc/cache.py); --no-cache turns it off
     limits: ResourceLimits = field(default_factory=ResourceLimits)  # --limit; checked before the lowering
-    extra: dict[str, Any] = field(default_factory=dict)
-    # Called with the finished staging directory and the passes' report before the bundle is installed;
+    settings: CompileSettings = field(default_factory=CompileSettings)  # what the passes read
+    # Called with the finished staging directory and the passes' analyses before the bundle is installed;
     # raising refuses the bundle (e.g. --min-sqnr, which measures on inputs quantize-partitions held out).
-    check_bundle: Callable[[Path, dict[str, Any]], None] | None = None
+    check_bundle: Callable[[Path, Analyses], None] | None = None
 
 
 @dataclass
@@ -74,18 +76,22 @@ class CompileResult:
     module: Module
     manifest: dict[str, Any]
     pipeline: str
-    report: dict[str, Any]
+    analyses: Analyses
     timings: list[tuple[str, float, bool]]
 
 
 def check_pipeline_order(passes: list[Pass]) -> None:
-    """A compile pipeline starts from the imported model: every pass's `requires` run before it, and it ends
-    with emit-bundle (which writes the bundle)."""
+    """A compile pipeline starts from the imported model: every pass's `requires` run before it, every analysis
+    it `needs` is produced before it, and it ends with emit-bundle (which writes the bundle)."""
     for i, p in enumerate(passes):
         earlier = {q.name for q in passes[:i]}
         for need in p.requires:
             if need not in earlier:
                 raise StretchError("bad-pipeline", f"pass {p.name} needs {need} earlier in the pipeline")
+        made = {a.key for q in passes[:i] for a in q.produces}
+        for analysis in p.needs:
+            if analysis.key not in made:
+                raise StretchError("bad-pipeline", f"pass {p.name} needs the {analysis.key} analysis, which no earlier pass produces")
     if not passes or passes[-1].name != "emit-bundle":
         raise StretchError("bad-pipeline", "the pipeline must end with emit-bundle (which writes the bundle)")
 
@@ -231,14 +237,16 @@ def load_module(model_path: Path, options: CompileOptions) -> LoadedModel:
     return LoadedModel(model, build_module(model, tflite, name=model_path.stem, file=str(model_path)), place, source_sha256)
 
 
-def make_context(target: Target, loaded: LoadedModel, pipeline: str, options: CompileOptions, *, output_dir: Path | None) -> PassContext:
-    """The context a compile of `loaded` runs its passes in."""
+def make_context(target: Target, loaded: LoadedModel, passes: list[Pass], options: CompileOptions, *, output_dir: Path | None) -> PassContext:
+    """The context a compile of `loaded` runs `passes` in."""
     return PassContext(
         target=target,
         place=loaded.place,
         output_dir=output_dir,
-        options={"pipeline": pipeline, "source_sha256": loaded.source_sha256, **options.extra},
+        settings=options.settings,
+        pipeline=list(passes),
         console=get_console(),
+        source_sha256=loaded.source_sha256,
     )
 
 
@@ -281,10 +289,11 @@ def compile_model(model_path: str | Path, output: str | Path, options: CompileOp
     loaded = load_module(model_path, options)
     manager = PassManager(passes, instruments_for(options, passes))
     with staged_bundle(output) as staging:
-        ctx = make_context(target, loaded, pipeline, options, output_dir=staging)
+        ctx = make_context(target, loaded, passes, options, output_dir=staging)
         manager.run(loaded.module, ctx)
         check_arena(loaded.module.arena_size, options.limits, file=str(model_path))
         validate_staged(staging)
         if options.check_bundle is not None:
-            options.check_bundle(staging, ctx.report)
-    return CompileResult(output, loaded.module, ctx.report["manifest"], pipeline, ctx.report, manager.timings)
+            options.check_bundle(staging, ctx.analyses)
+    manifest = ctx.analyses.require(Manifest, by="the compile driver").document
+    return CompileResult(output, loaded.module, manifest, pipeline, ctx.analyses, manager.timings)

@@ -4,7 +4,7 @@
     DIR/NN-after-<pass>.ir         after pass NN (its position in the pipeline, so names are stable)
     DIR/NN-failed-<pass>.ir        the input of pass NN, which failed: a reproducer of the failure
     DIR/constants/<digest>.bin     constant data (and arrays of options), written once, shared by all dumps
-    DIR/constants/<digest>.json    the analyses earlier passes recorded (ctx.report), shared the same way
+    DIR/constants/<digest>.json    the analyses earlier passes recorded (stretchc.analyses), shared the same way
 
 Each dump is the module's text (stretchc/irtext.py) after a header: comments saying where it stands and the
 command that replays it, and the `reproducer` line (stretchc/reproducer.py). Same inputs, same bytes.

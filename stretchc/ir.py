@@ -26,8 +26,6 @@ import numpy as np
 
 from stretchc.precision import PRECISIONS
 
-PROCESSORS = ("cpu", "gpu", "dsp")
-
 DTYPE_SIZES = {"float32": 4, "float16": 2, "int32": 4, "int64": 8, "int8": 1, "uint8": 1, "int16": 2, "bool": 1}
 
 
@@ -302,7 +300,10 @@ class Module:
         ]
 
     def verify(self) -> None:
-        """Raise IRError if any invariant is broken."""
+        """Raise IRError if any invariant is broken (processors: those of stretchc.backends)."""
+        from stretchc.backends import processors
+
+        known = processors()
         g = self.graph
         defined: set[int] = {id(v) for v in g.inputs}
         names: dict[str, int] = {}
@@ -326,7 +327,7 @@ class Module:
                 if v.is_const:
                     raise IRError(f"value {v.name!r}: a produced value cannot hold constant data")
                 defined.add(id(v))
-            if node.processor is not None and node.processor not in PROCESSORS:
+            if node.processor is not None and node.processor not in known:
                 raise IRError(f"{node.name!r}: unknown processor {node.processor!r}")
             if node.precision is not None and node.precision not in PRECISIONS:
                 raise IRError(f"{node.name!r}: unknown precision {node.precision!r}")
@@ -355,7 +356,7 @@ class Module:
             if self.partitions and node.op != "stretch.sync" and node.partition not in part_names:
                 raise IRError(f"{node.name!r} is in no partition")
         for p in self.partitions:
-            if p.processor not in PROCESSORS:
+            if p.processor not in known:
                 raise IRError(f"partition {p.name!r}: unknown processor {p.processor!r}")
             if p.precision not in PRECISIONS:
                 raise IRError(f"partition {p.name!r}: unknown precision {p.precision!r}")

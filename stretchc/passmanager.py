@@ -23,37 +23,55 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from stretchc.analyses import Analyses, Analysis
 from stretchc.console import Console, get_console
 from stretchc.errors import StretchError
 from stretchc.ir import IRError, Module
 from stretchc.irtext import print_module
+from stretchc.settings import CompileSettings
 
 
 @dataclass
 class PassContext:
-    """What passes may read besides the module: the target, the user's options, where to write output.
+    """What passes may read besides the module: the target, the `--place` overrides, the compile settings, the
+    whole pipeline of the run, the digest of the source model, the analyses earlier passes recorded, where to
+    write output.
 
-    A dump records everything here that influences passes (stretchc/reproducer.py: target, place, options,
-    report) so that `stretchc opt` can replay it. Option values must be JSON-like (None, bool, int, float,
-    str, lists, dicts with str keys), numpy arrays (kept by content), or `pathlib.Path` for data read from
-    disk (recorded by digest and checked on replay); `options["pipeline"]` is the whole pipeline of the run.
+    A dump records everything here that influences passes (stretchc/reproducer.py: target, place, settings,
+    pipeline, source, analyses) so that `stretchc opt` can replay it.
     """
 
     target: Any = None  # stretchc.targets.Target
     place: dict[str, str] = field(default_factory=dict)  # --place overrides: region -> processor
     output_dir: Path | None = None  # where emit-bundle writes (a staging directory)
-    options: dict[str, Any] = field(default_factory=dict)  # further user options (calibration data, ...)
+    settings: CompileSettings = field(default_factory=CompileSettings)
+    pipeline: list[Pass] = field(default_factory=list)  # every pass of the run, those done included
+    source_sha256: str | None = None  # of the ONNX file a compile started from (the manifest records it)
     console: Console = field(default_factory=get_console)
-    report: dict[str, Any] = field(default_factory=dict)  # facts passes record for the compile report
+    analyses: Analyses = field(default_factory=Analyses)
+
+    def can(self, capability: str) -> bool:
+        """Whether a pass of the run declares `capability` (`Pass.capabilities`, e.g. "quantize")."""
+        return any(capability in p.capabilities for p in self.pipeline)
 
 
 @dataclass(frozen=True)
 class Pass(abc.ABC):
-    """Base of all passes. Subclasses are frozen dataclasses whose fields are the options."""
+    """Base of all passes. Subclasses are frozen dataclasses whose fields are the options.
+
+    Besides its options a pass declares what it reads and writes: `requires` (passes a compile pipeline must run
+    before it), `needs` (analyses it cannot run without: an earlier pass must produce them), `uses` (analyses it
+    reads when present), `produces` (analyses it records) and `capabilities` (what it does that other passes
+    may ask the context about, `PassContext.can`).
+    """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
-    requires: ClassVar[tuple[str, ...]] = ()  # passes a compile pipeline must run before this one
+    requires: ClassVar[tuple[str, ...]] = ()
+    needs: ClassVar[tuple[type[Analysis], ...]] = ()
+    uses: ClassVar[tuple[type[Analysis], ...]] = ()
+    produces: ClassVar[tuple[type[Analysis], ...]] = ()
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     @abc.abstractmethod
     def run(self, module: Module, ctx: PassContext) -> bool:

@@ -5,15 +5,17 @@ A dump carries one `reproducer {json}` line (sorted keys, no whitespace) with:
 - `done` / `remaining`: the passes run so far and the rest of the pipeline, spelled in full;
 - `target`: the target as given (`spec`, a phone name or a YAML path) and the SHA-256 of its file;
 - `place`: the --place overrides;
-- `options`: every entry of `ctx.options` but `pipeline` (which is `done` + `remaining`), encoded by
-  `encode`: JSON values as they are, numpy arrays by digest in the dump's constant store, `Path`s (data read
-  from disk: calibration sets, ...) as the path and the SHA-256 of its content;
-- `analyses`: digest of `ctx.report` so far (the facts earlier passes recorded for later ones), stored in
-  the constant store as JSON, encoded the same way;
+- `source_sha256`: the digest of the ONNX file the compile started from (None when it did not);
+- `settings`: the compile settings (`stretchc.settings.CompileSettings`, field by field), encoded by `encode`:
+  JSON values as they are, numpy arrays by digest in the dump's constant store, `Path`s (data read from disk:
+  calibration sets, ...) as the path and the SHA-256 of its content;
+- `analyses`: digest of the analyses recorded so far (`stretchc.analyses`: the facts earlier passes recorded
+  for later ones, by key, field by field), stored in the constant store as JSON, encoded the same way;
 - `failure`: for the dump of a failed pass, the pass and its error.
 
 `influences(ctx)` is the one place that says what influences passes; `Recorder` encodes it, `replay_context`
-turns a reproducer back into a PassContext, taking data sources again and checking their digests.
+turns a reproducer back into a PassContext (the pipeline: `done` + the passes to run), taking data sources
+again and checking their digests.
 """
 
 from __future__ import annotations
@@ -30,17 +32,25 @@ from stretchc import __version__
 from stretchc.console import Console
 from stretchc.errors import StretchError
 from stretchc.irtext import ConstantStore
-from stretchc.passmanager import Pass, PassContext, print_pipeline
+from stretchc.analyses import Analyses, Analysis
+from stretchc.analyses import from_record as analysis_from_record
+from stretchc.passmanager import Pass, PassContext, parse_pipeline, print_pipeline
+from stretchc.settings import CompileSettings
 
 LINE_KIND = "reproducer"
 _PATH, _ARRAY, _UNRECORDED = "$path", "$array", "$unrecorded"
 
 
 def influences(ctx: PassContext) -> dict[str, Any]:
-    """Everything besides the module and the pipeline that passes read: target, placement overrides, the
-    user's options and the analyses earlier passes recorded (issue 13 turns the last two into typed analyses)."""
-    options = {k: v for k, v in ctx.options.items() if k != "pipeline"}
-    return {"target": ctx.target, "place": dict(ctx.place), "options": options, "analyses": ctx.report}
+    """Everything besides the module and the pipeline that passes read: target, placement overrides, the compile
+    settings and the analyses earlier passes recorded."""
+    return {
+        "target": ctx.target,
+        "place": dict(ctx.place),
+        "source_sha256": ctx.source_sha256,
+        "settings": ctx.settings.to_record(),
+        "analyses": {a.key: a.to_record() for a in ctx.analyses},
+    }
 
 
 def data_digest(path: Path) -> str:
@@ -64,7 +74,8 @@ class Reproducer:
     remaining: str
     target: dict[str, str] | None
     place: dict[str, str]
-    options: dict[str, Any]
+    source_sha256: str | None
+    settings: dict[str, Any]
     analyses: str | None
     failure: dict[str, str] | None = None
 
@@ -107,7 +118,8 @@ class Recorder:
             remaining=print_pipeline(remaining),
             target=self._target(found["target"]),
             place=dict(sorted(found["place"].items())),
-            options=self.encode(found["options"], "options"),
+            source_sha256=found["source_sha256"],
+            settings=self.encode(found["settings"], "settings"),
             analyses=analyses,
         )
 
@@ -153,19 +165,19 @@ def replay_context(
 ) -> PassContext:
     """The PassContext a dump was made with, for running `passes` on it.
 
-    `target` overrides the recorded target; `data` gives new locations of recorded data sources (option
+    `target` overrides the recorded target; `data` gives new locations of recorded data sources (setting
     name -> path). A data source whose content differs from the recorded digest is refused
     (StretchError "replay-mismatch"); one that is missing gives a warning (the passes that read it will say
-    so). Without a reproducer, the context is the compile defaults (target pixel6, no options).
+    so). Without a reproducer, the context is the compile defaults (target pixel6, default settings).
     """
     from stretchc.targets import load_target
 
     data = dict(data or {})
     if rep is None:
-        return PassContext(target=load_target(target or "pixel6"), output_dir=output_dir, options={"pipeline": print_pipeline(passes)}, console=console)
+        return PassContext(target=load_target(target or "pixel6"), output_dir=output_dir, pipeline=list(passes), console=console)
     if rep.version != __version__:
         console.warn("replay-version", f"the dump was written by stretchc {rep.version}; this is stretchc {__version__}: results may differ")
-    unknown = sorted(set(data) - {k for k, v in rep.options.items() if isinstance(v, dict) and _PATH in v})
+    unknown = sorted(set(data) - {k for k, v in rep.settings.items() if isinstance(v, dict) and _PATH in v})
     if unknown:
         raise StretchError("usage", f"--data {unknown[0]}: the dump records no data source of that name")
     decoder = _Decoder(store, console, data)
@@ -176,12 +188,19 @@ def replay_context(
         decoder.check(tgt.path, rep.target["sha256"], "the target")
     else:
         tgt = None
-    options = {k: decoder.decode(v, k) for k, v in rep.options.items()}
-    options["pipeline"] = ",".join(p for p in (rep.done, print_pipeline(passes)) if p)
-    report: dict[str, Any] = {}
-    if rep.analyses is not None:
-        report = decoder.decode(json.loads(store.get(rep.analyses, ".json")), "analyses")
-    return PassContext(target=tgt, place=dict(rep.place), output_dir=output_dir, options=options, console=console, report=report)
+    try:
+        settings = CompileSettings.from_record({k: decoder.decode(v, k) for k, v in rep.settings.items()})
+        recorded: list[Analysis] = []
+        if rep.analyses is not None:
+            doc = decoder.decode(json.loads(store.get(rep.analyses, ".json")), "analyses")
+            recorded = [analysis_from_record(key, fields) for key, fields in sorted(doc.items())]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StretchError("bad-ir", f"the dump's reproducer records settings or analyses this stretchc does not know ({exc})") from None
+    done = parse_pipeline(rep.done) if rep.done else []
+    return PassContext(
+        target=tgt, place=dict(rep.place), output_dir=output_dir, settings=settings, pipeline=[*done, *passes], console=console,
+        source_sha256=rep.source_sha256, analyses=Analyses(recorded),
+    )
 
 
 class _Decoder:

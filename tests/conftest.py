@@ -22,22 +22,12 @@ if "STRETCHC_CACHE_DIR" not in os.environ:
 REPO = Path(__file__).resolve().parents[1]
 
 
-def pipeline_with(precision: str, **quantize: object) -> str:
-    """The default pipeline with assign-delegates{precision} and quantize-partitions options (min-sqnr 0 unless
-    given: no accuracy guard), as `stretchc compile --precision ...` would write it."""
-    import dataclasses
+def settings_with(precision: str = "auto", **fields: object):  # type: ignore[no-untyped-def]
+    """Compile settings at `precision`, without the accuracy guard unless `min_sqnr` is given (`--precision` with
+    a fixed policy has none; `auto` then gets none either)."""
+    from stretchc.settings import CompileSettings
 
-    from stretchc.driver import default_pipeline
-    from stretchc.passmanager import parse_pipeline, print_pipeline
-
-    passes = []
-    for p in parse_pipeline(default_pipeline()):
-        if p.name == "assign-delegates":
-            p = dataclasses.replace(p, precision=precision)
-        if p.name == "quantize-partitions":
-            p = dataclasses.replace(p, **{"min_sqnr": 0.0, **quantize})
-        passes.append(p)
-    return print_pipeline(passes)
+    return CompileSettings(precision=precision, **{"min_sqnr": 0.0, **fields})  # type: ignore[arg-type]
 
 
 def example_with_regions():  # type: ignore[no-untyped-def]

@@ -2,11 +2,11 @@
 
 Format (defined in `schemas/manifest.fbs`, with the format name and version as const attributes): format name
 and version, compiler, model, target, model inputs/outputs (ONNX name, shape, dtype, layout permutation, bundle dtype and quantization, the sync point that
-carries them), partitions (file, sha256, processor, precision, delegate and its options, threads, core
-affinity, fallback, boundary tensors bound to sync points), sync points (with the ONNX tensor each carries,
+carries them), partitions (file, sha256, processor, precision, delegate and its options (the processor's backend
+says them, stretchc/backends/), threads, core affinity, fallback, boundary tensors bound to sync points), sync points (with the ONNX tensor each carries,
 when known: `onnx_tensor`; the quantization of int8 ones; the conversions planned where a boundary changes
 dtype), the buffer plan (arena size, alignment, slot offsets, aliasing), and the schedule (one lane per
-processor; steps of partitions that may run at the same time).
+processor, in backend order; steps of partitions that may run at the same time).
 Version 2 added partition precision and sync point quant / conversions (int8 sync points).
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stretchc import __version__
+from stretchc.backends import backend, backends, fallback
 from stretchc.bundle.schema import manifest_schema
 from stretchc.ir import Module, SyncPoint
 
@@ -27,8 +28,6 @@ FORMAT_VERSION = int(str(_ROOT.field("format_version").attr("const")))
 MANIFEST_JSON = "manifest.json"
 MANIFEST_BIN = "manifest.bin"
 SHA256SUMS = "SHA256SUMS"
-DELEGATES = {"cpu": "xnnpack", "gpu": "gpu", "dsp": "hexagon"}
-LANE_ORDER = ("cpu", "gpu", "dsp")
 CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 
@@ -122,19 +121,22 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
     onnx_tensor = module.graph.holders()
     onnx_tensor.update({t.value: t.name for t in [*module.inputs, *module.outputs]})
     partitions = []
+    base = fallback()
+    threads, affinity = base.threads(target) if target is not None else (1, ())
     for p in module.partitions:
         path = f"partitions/{p.name}.tflite"
+        runs = backend(p.processor)
         entry: dict[str, Any] = {
             "name": p.name,
             "file": path,
             "sha256": sha256_bytes(files[path]),
             "processor": p.processor,
             "precision": p.precision,
-            "delegate": DELEGATES[p.processor],
-            "delegate_options": _delegate_options(p.processor, p.precision, target),
-            "threads": target.cpu_threads if target is not None else 1,
-            "affinity": list(target.cpu_affinity) if target is not None else [],
-            "fallback": None if p.processor == "cpu" else {"processor": "cpu", "delegate": "xnnpack", "file": path},
+            "delegate": runs.delegate,
+            "delegate_options": runs.delegate_options(p.precision, target),
+            "threads": threads,
+            "affinity": list(affinity),
+            "fallback": None if runs.fallback else {"processor": base.name, "delegate": base.delegate, "file": path},
             "regions": list(p.regions),
             "inputs": [{"tensor": i, "sync": sync_by_synced.get(i) or sync_by_value[i].name} for i in p.inputs],
             "outputs": [{"tensor": o, "sync": sync_by_value[o].name} for o in p.outputs],
@@ -145,9 +147,9 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
     ]
     aliases = [list(pair) for pair in sharing_pairs(slots)]
     lanes = [
-        {"processor": proc, "partitions": [p.name for p in module.partitions if p.processor == proc]}
-        for proc in LANE_ORDER
-        if any(p.processor == proc for p in module.partitions)
+        {"processor": b.name, "partitions": [p.name for p in module.partitions if p.processor == b.name]}
+        for b in backends()
+        if any(p.processor == b.name for p in module.partitions)
     ]
     return {
         "format": FORMAT,
@@ -173,15 +175,6 @@ def _sync_point(s: SyncPoint, onnx_tensor: str | None, quant: dict[str, Any] | N
     if onnx_tensor is not None:  # optional (absent: the sync point carries no ONNX tensor the lowering could name)
         entry["onnx_tensor"] = onnx_tensor
     return entry
-
-
-def _delegate_options(processor: str, precision: str, target: Any) -> dict[str, Any]:
-    if processor == "gpu":
-        return {"backend": "opencl", "precision": "fp16" if precision == "float16" else "fp32", "max_delegated_partitions": 1}
-    if processor == "dsp":
-        dsp = target.raw["dsp"] if target is not None else {}
-        return {"powersave_level": int(dsp.get("powersave_level", 255)), "library_path": "/data/local/tmp", "skel": dsp.get("skel", "")}
-    return {}
 
 
 def dumps(manifest: dict[str, Any]) -> bytes:

@@ -1,7 +1,9 @@
 """`--emit nnstretch-tflite`: one .tflite for the NN-Stretch prototype runtime, placement carried by tensor names.
 
 The prototype (facts/nnstretch.md §3-4, §9) reads a node's processor from the name of its first output tensor
-(first `;`-component): it contains exactly one of `cpu`/`gpu`/`dsp`; the fork (the op whose output the
+(first `;`-component): it contains exactly one of its processor tags (each backend's `nnstretch_tag`: the CPU,
+the GPU and the Hexagon DSP; a processor the prototype does not know cannot be written, StretchError
+"no-such-processor"); the fork (the op whose output the
 branches read) contains `mp_start`; each join concat contains `mp_end`. This writer takes the compiled
 module, drops the `stretch.sync` nodes (their consumers read the sync's input again) and writes every other
 node with its first output renamed:
@@ -17,10 +19,23 @@ and `mp_start` inserted after the processor tag of every fork op. Op names are l
 
 from __future__ import annotations
 
+from stretchc.backends import backend, backends, fallback
+from stretchc.errors import StretchError
 from stretchc.ir import Module, Node, Value
 from stretchc.tflite_io import emit_model
 
-TAGS = ("cpu", "gpu", "dsp")
+
+def _tag(node: Node) -> str:
+    """The prototype's tag of the processor that runs `node` (the fallback's when it has none yet)."""
+    b = backend(node.processor) if node.processor is not None else fallback()
+    if b.nnstretch_tag is None:
+        known = ", ".join(t.name for t in backends() if t.nnstretch_tag is not None)
+        raise StretchError(
+            "no-such-processor",
+            f"--emit nnstretch-tflite: {node.op} {node.name} runs on the {b.name}, which the NN-Stretch prototype runtime does not know (it runs {known})",
+            branch=node.region, node=node.name,
+        )
+    return b.nnstretch_tag
 
 
 def _tag_names(module: Module, nodes: list[Node], fork_values: set[str], join_syncs: set[str], sync_source: dict[str, str]) -> dict[int, str]:
@@ -30,7 +45,7 @@ def _tag_names(module: Module, nodes: list[Node], fork_values: set[str], join_sy
     for n in nodes:
         if not n.outputs:
             continue
-        proc = n.processor if n.processor in TAGS else "cpu"
+        proc = _tag(n)
         region = regions.get(n.region or "")
         kind = region.kind if region else "main"
         op = n.kind.lower()

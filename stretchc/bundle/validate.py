@@ -25,7 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, NoReturn
 
 from stretchc import safejson
-from stretchc.bundle.manifest import DELEGATES, FORMAT, FORMAT_VERSION, MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, sharing_pairs
+from stretchc.backends import backend, fallback
+from stretchc.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, sharing_pairs
 from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES
 from stretchc.precision import QUANTIZED
@@ -381,19 +382,21 @@ def _bindings(ctx: _Ctx) -> None:
 
 @_rule("delegate")
 def _delegate(ctx: _Ctx) -> None:
+    base = fallback()
     for p in ctx.m["partitions"]:
-        if DELEGATES[p["processor"]] != p["delegate"]:
+        if backend(p["processor"]).delegate != p["delegate"]:
             ctx.fail(f"partition {p['name']}: delegate {p['delegate']} does not match processor {p['processor']}")
         fb = p["fallback"]
-        if fb is not None and (fb["processor"], fb["delegate"]) != ("cpu", DELEGATES["cpu"]):
-            ctx.fail(f"partition {p['name']}: the fallback must be cpu/{DELEGATES['cpu']}")
+        if fb is not None and (fb["processor"], fb["delegate"]) != (base.name, base.delegate):
+            ctx.fail(f"partition {p['name']}: the fallback must be {base.name}/{base.delegate}")
 
 
 @_rule("precision")
 def _precision(ctx: _Ctx) -> None:
     for p in ctx.m["partitions"]:
-        if p["processor"] == "dsp" and p["precision"] not in QUANTIZED:
-            ctx.fail(f"partition {p['name']}: the DSP runs int8 or uint8 only, not {p['precision']}")
+        runs = backend(p["processor"]).manifest_precisions
+        if runs and p["precision"] not in runs:
+            ctx.fail(f"partition {p['name']}: the {p['processor']} runs {' or '.join(runs)} only, not {p['precision']}")
 
 
 # ---------------------------------------------------------------- sizes, arena, layouts

@@ -23,7 +23,7 @@ from stretchc.console import get_console
 from stretchc.driver import LoadedModel, check_side_output, default_pipeline, instruments_for, load_module, make_context
 from stretchc.dumps import DumpIR, announce_failure, copy_dump, replay_command
 from stretchc.errors import StretchError
-from stretchc.passmanager import PassManager, parse_pipeline, print_pipeline
+from stretchc.passmanager import PassManager, parse_pipeline
 from stretchc.targets import load_target
 from stretchc.verify import seeded_feed
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         instruments = instruments_for(options, passes)
         dumps = next(i for i in instruments if isinstance(i, DumpIR))
         dumps.announce = args.dump_dir is not None  # a private dump folder goes away: announce the copy instead
-        ctx = make_context(target, loaded, print_pipeline(passes), options, output_dir=None)
+        ctx = make_context(target, loaded, passes, options, output_dir=None)
         try:
             PassManager(passes, [*instruments, bisect]).run(loaded.module, ctx)
         except Exception:  # a failing pass: the rows so far, and its reproducer where it stays

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import Any
 
+from stretchc.analyses import AccuracyGuard, Analyses, Arena, HeldOutInputs, Placement
+from stretchc.backends import backends, fallback, processors
 from stretchc.commands._inputs import input_files, read_inputs
 from stretchc.console import get_console
 from stretchc.config import find_config, format_config, load_config, place_specs
@@ -15,10 +16,9 @@ from stretchc.errors import StretchError
 from stretchc.frontend.validate import parse_input_shapes
 from stretchc.limits import parse_limits
 from stretchc.passes.assign_delegates import parse_placement
-from stretchc.passmanager import parse_pipeline, print_pipeline, registry
+from stretchc.passmanager import registry
 from stretchc.precision import POLICIES as PRECISION_POLICIES
-
-AUTO_MIN_SQNR = 30.0  # dB: --precision auto's accuracy bound unless --min-sqnr says otherwise
+from stretchc.settings import AUTO_MIN_SQNR, EMITS, CompileSettings, on_ineligible_choices
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     """The options that decide what the passes do, shared by every command that runs the pipeline on a model."""
     p.add_argument("-t", "--target", default=None, help="phone name (see `stretchc targets`) or a target YAML file (default pixel6)")
-    p.add_argument("--place", action="append", default=[], metavar="REGION=PROC,...", help="place regions (stem, s1.b0, s1.join, head, main) on cpu/gpu/dsp")
+    p.add_argument("--place", action="append", default=[], metavar="REGION=PROC,...", help=f"place regions (stem, s1.b0, s1.join, head, main) on {'/'.join(processors())}")
     p.add_argument("--place-from-model", action="store_true", default=None, help="use the placement recorded in the model (stretchc build-model)")
     p.add_argument("--pipeline", help="the pass pipeline (default: see `stretchc passes`)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...", help="static shape for a dynamic input")
@@ -49,14 +49,23 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--io-dtype", choices=("int8", "uint8"), default=None, help="hold every model input and output in the bundle as int8/uint8 with the calibration's scale (the runtime converts)")
     p.add_argument("--calib", metavar="PATH", help="calibration data (file or directory) for int8 partitions; a recorded dependency")
     p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="image calibration preprocessing (scaled to [0,1] first, then (x-mean)/std, NCHW)")
-    p.add_argument("--on-ineligible", choices=("error", "cpu"), default=None, help="an op the Hexagon delegate cannot run: fail (default) or move its region to the CPU")
-    p.add_argument("--hexagon-dtype", choices=("int8", "uint8"), default=None, help="quantized type of DSP partitions: int8 (default; per-channel weights) or uint8 (legacy asymmetric, per-tensor)")
+    p.add_argument(
+        "--on-ineligible", choices=on_ineligible_choices(), default=None,
+        help=f"an op the processor --place put it on cannot run (strict rules: the Hexagon DSP): fail (default) or move its region to the {fallback().label}",
+    )
+    for b in backends():  # each backend's own options
+        for o in b.options:
+            p.add_argument(o.flag, choices=o.choices, default=None, dest=_option_dest(b.name, o.key), help=o.help)
     p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="--precision auto: the accuracy bound (default 30); any policy: fail (verify-failed) when an output's SQNR vs the ONNX model on held-out inputs is below DB")
     p.add_argument("--calib-holdout", type=int, default=None, metavar="N", help="--min-sqnr or --precision auto with a --calib data set: hold out its last N samples (default 20%%, at least 1) to measure on; the rest calibrate")
     p.add_argument("--limit", action="append", default=[], metavar="KEY=N", help="raise or lower a resource limit checked before lowering: input-elements, tensor-bytes, arena-bytes, memory-bytes (N may end in K, M, G, T)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the lowering cache ($STRETCHC_CACHE_DIR, ~/.cache/stretchc)")
     p.add_argument("--config", metavar="FILE", help="project defaults (default: ./stretchc.toml if present); the command line overrides them")
-    p.add_argument("--emit", action="append", default=[], choices=("nnstretch-tflite",), help="also write nnstretch.tflite: one model tagged for the NN-Stretch prototype runtime")
+    p.add_argument("--emit", action="append", default=[], choices=EMITS, help="also write nnstretch.tflite: one model tagged for the NN-Stretch prototype runtime")
+
+
+def _option_dest(backend: str, key: str) -> str:
+    return f"backend_{backend}_{key}"
 
 
 def add_debug_arguments(p: argparse.ArgumentParser) -> None:
@@ -95,7 +104,7 @@ def _write_depfile(args: argparse.Namespace, result: CompileResult, options: Com
         Path(args.model),
         target_path=load_target(options.target).path,
         config_path=config_path,
-        calib=options.extra.get("calib") if options.extra.get("calib") != "random" else None,
+        calib=options.settings.calib if isinstance(options.settings.calib, Path) else None,
         extra=[Path(f) for f in options.const_input_files.values()],
     )
     try:
@@ -107,9 +116,10 @@ def _write_depfile(args: argparse.Namespace, result: CompileResult, options: Com
 def placement_table(result: CompileResult) -> str:
     """Where each partition runs: the short table printed after every compile."""
     m = result.manifest
-    overrides = set(result.report.get("overrides", []))
+    placed = result.analyses.get(Placement)
+    overrides = set(placed.overrides if placed is not None else [])
     rows = [f"bundle {result.output} for {m['target']['name']} ({m['target']['description']})"]
-    pr = result.report.get("placement_report") or {}
+    pr = (placed.report if placed is not None else None) or {}
     region_ms = {r["region"]: r["predicted_ms"] for r in pr.get("regions", [])}
     rows.append(f"  {'partition':<24} {'processor':<9} {'precision':<9} {'delegate':<8} {'pred. ms':>9}  regions")
     for p in m["partitions"]:
@@ -119,16 +129,16 @@ def placement_table(result: CompileResult) -> str:
         rows.append(f"  {p['name']:<24} {p['processor']:<9} {p['precision']:<9} {p['delegate']:<8} {ms_text}  {', '.join(p['regions'])}{mark}")
     steps = " -> ".join("[" + " | ".join(s) + "]" for s in m["schedule"]["steps"])
     rows.append(f"  schedule: {steps}")
-    arena = result.report.get("arena")
-    if arena:
-        share = f", {100 * arena['bytes'] / arena['float_bytes']:.0f}% of the {arena['float_bytes']:,} bytes all float32" if arena["float_bytes"] else ""
-        rows.append(f"  arena: {arena['bytes']:,} bytes{share}")
-    guard = result.report.get("accuracy_guard")
-    if guard:
-        worst = min((v for v in guard["sqnr_db"].values() if v is not None), default=None)
-        demoted = ", ".join(d["partition"] for d in guard["demoted"])
+    arena = result.analyses.get(Arena)
+    if arena is not None:
+        share = f", {100 * arena.bytes / arena.float_bytes:.0f}% of the {arena.float_bytes:,} bytes all float32" if arena.float_bytes else ""
+        rows.append(f"  arena: {arena.bytes:,} bytes{share}")
+    guard = result.analyses.get(AccuracyGuard)
+    if guard is not None:
+        worst = min((v for v in guard.sqnr_db.values() if v is not None), default=None)
+        demoted = ", ".join(d["partition"] for d in guard.demoted)
         rows.append(
-            f"  accuracy: worst output SQNR {'inf' if worst is None else f'{worst:.1f}'} dB >= {guard['min_sqnr']:g} dB on {guard['inputs']} {guard['measured_on']}"
+            f"  accuracy: worst output SQNR {'inf' if worst is None else f'{worst:.1f}'} dB >= {guard.min_sqnr:g} dB on {guard.inputs} {guard.measured_on}"
             + (f"; demoted to float32: {demoted}" if demoted else "")
         )
     if pr:
@@ -140,7 +150,8 @@ def placement_table(result: CompileResult) -> str:
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
-    """The effective compile settings: the command line over stretchc.toml over the defaults."""
+    """The effective compile settings (what `--print-config` prints): the command line over stretchc.toml over
+    the defaults."""
     config_path = find_config(args.config)
     cfg = load_config(config_path).values
     place: dict[str, str] = {}
@@ -155,10 +166,12 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     input_shapes = {k: list(v) for k, v in cfg.get("input-shape", {}).items()}
     input_shapes.update(parse_input_shapes(args.input_shape))
     calib = args.calib if args.calib is not None else cfg.get("calib")
+    precision = args.precision or cfg.get("precision") or "auto"
     settings: dict[str, Any] = {
         "target": args.target or cfg.get("target") or "pixel6",
         "pipeline": args.pipeline or cfg.get("pipeline"),
-        "precision": args.precision or cfg.get("precision"),
+        "precision": precision,
+        "min-sqnr": args.min_sqnr if args.min_sqnr is not None else (AUTO_MIN_SQNR if precision == "auto" else None),
         "io-dtype": args.io_dtype or cfg.get("io-dtype"),
         "place": place,
         "place-from-model": bool(args.place_from_model if args.place_from_model is not None else cfg.get("place-from-model", False)),
@@ -168,34 +181,35 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
         "cache": False if args.no_cache else bool(cfg.get("cache", True)),
         "time-passes": bool(args.time_passes if args.time_passes is not None else cfg.get("time-passes", False)),
     }
-    settings["pipeline"] = _pipeline(settings, args)
-    settings["precision"] = next((p.precision for p in parse_pipeline(settings["pipeline"]) if p.name == "assign-delegates"), settings["precision"])
+    for b in backends():
+        for o in b.options:
+            given = getattr(args, _option_dest(b.name, o.key))
+            settings[o.config_key] = given if given is not None else cfg.get(o.config_key)
     return settings, config_path
 
 
-def _pipeline(settings: dict[str, Any], args: argparse.Namespace) -> str:
-    """The pipeline with the precision options of the command line and stretchc.toml filled in.
-
-    `--precision` sets assign-delegates{precision}, and quantize-partitions{min-sqnr}: the accuracy bound of
-    `auto` (--min-sqnr, default 30 dB), 0 (no guard) for the fixed policies. `--hexagon-dtype` and
-    `--io-dtype` set quantize-partitions' options. Options given neither way stay as the pipeline has them.
-    """
-    passes = parse_pipeline(settings["pipeline"] or default_pipeline())
-    precision = settings["precision"]
-    out = []
-    for p in passes:
-        if p.name == "assign-delegates" and precision is not None:
-            p = dataclasses.replace(p, precision=precision)
-        if p.name == "quantize-partitions":
-            policy = precision or next((q.precision for q in passes if q.name == "assign-delegates"), "auto")
-            if precision is not None or args.min_sqnr is not None:
-                p = dataclasses.replace(p, min_sqnr=(args.min_sqnr if args.min_sqnr is not None else AUTO_MIN_SQNR) if policy == "auto" else 0.0)
-            if args.hexagon_dtype is not None:
-                p = dataclasses.replace(p, hexagon_dtype=args.hexagon_dtype)
-            if settings["io-dtype"] is not None:
-                p = dataclasses.replace(p, io_dtype=settings["io-dtype"])
-        out.append(p)
-    return print_pipeline(out)
+def compile_settings(args: argparse.Namespace, settings: dict[str, Any]) -> CompileSettings:
+    """What the passes read (`stretchc.settings.CompileSettings`), from the effective settings and the arguments
+    that have no stretchc.toml key."""
+    calib = settings["calib"]
+    dataset = bool(calib) and calib != "random"
+    return CompileSettings(
+        precision=settings["precision"],
+        min_sqnr=args.min_sqnr,
+        io_dtype=settings["io-dtype"] or "float32",
+        # a data source (a Path): a recorded dependency, and recorded by digest in dumps
+        calib=None if not calib else calib if calib == "random" else Path(calib),
+        hold_out=args.calib_holdout is not None or (args.min_sqnr is not None and dataset),
+        calib_holdout=args.calib_holdout,
+        preprocess=args.preprocess or settings["preprocessing"],
+        on_ineligible=args.on_ineligible or "error",
+        emit=tuple(sorted(set(args.emit))),
+        backend_options={
+            b.name: {o.key: settings[o.config_key] for o in b.options if settings[o.config_key] is not None}
+            for b in backends()
+            if any(settings[o.config_key] is not None for o in b.options)
+        },
+    )
 
 
 def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str, Any], Path | None]:
@@ -207,19 +221,7 @@ def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str,
     if not settings["calib"] and (settings["precision"] == "int8" or settings["io-dtype"] is not None):
         flag = "--precision int8" if settings["precision"] == "int8" else f"--io-dtype {settings['io-dtype']}"
         raise StretchError("bad-calibration", f"{flag} quantizes, which needs calibration data: pass --calib DIR|FILE.npy|FILE.npz (or --calib random, which costs accuracy)")
-    extra: dict[str, Any] = {}
-    if settings["calib"]:
-        # a data source (a Path): a recorded dependency, and recorded by digest in dumps; consumed by quantize-partitions
-        extra["calib"] = settings["calib"] if settings["calib"] == "random" else Path(settings["calib"])
-    if settings["preprocessing"] is not None:
-        extra["preprocessing"] = settings["preprocessing"]
-    if args.preprocess:
-        extra["preprocess"] = args.preprocess
-    if args.on_ineligible:
-        extra["on_ineligible"] = args.on_ineligible
-    if args.emit:
-        extra["emit"] = sorted(set(args.emit))
-    _min_sqnr_options(args, settings, extra)
+    _check_min_sqnr_options(args, settings)
     options = CompileOptions(
         target=settings["target"],
         pipeline=settings["pipeline"],
@@ -231,7 +233,7 @@ def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str,
         time_passes=settings["time-passes"],
         use_cache=settings["cache"],
         limits=parse_limits(args.limit),
-        extra=extra,
+        settings=compile_settings(args, settings),
         check_bundle=_min_sqnr_check(args) if args.min_sqnr is not None else None,
     )
     return options, settings, config_path
@@ -241,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         settings, config_path = _settings(args)
         shown = dict(settings)
+        shown["pipeline"] = settings["pipeline"] or default_pipeline()  # what would run
         shown["config"] = str(config_path) if config_path else None
         get_console().out(format_config(shown).rstrip("\n"))
         return 0
@@ -262,13 +265,15 @@ def run(args: argparse.Namespace) -> int:
     if args.report or args.explain:
         from stretchc.costmodel.report import explain, write_report
 
-        pr = result.report.get("placement_report")
+        placed = result.analyses.get(Placement)
+        pr = placed.report if placed is not None else None
         if pr is None:
             raise StretchError("bad-pipeline", "--report/--explain: the pipeline made no placement report (it needs assign-delegates and a target)")
         if args.report and settings["calib"]:  # labelled --calib data: top-1 accuracy in the report
             from stretchc.accuracy import calib_accuracy
 
-            accuracy = calib_accuracy(Path(args.output), Path(args.model), settings["calib"], held_out=len(result.report.get("held_out_inputs") or []))
+            held = result.analyses.get(HeldOutInputs)
+            accuracy = calib_accuracy(Path(args.output), Path(args.model), settings["calib"], held_out=len(held.feeds) if held is not None else 0)
             if accuracy is not None:
                 pr = {**pr, "accuracy": accuracy.as_dict()}
                 console.out("\n".join(accuracy.lines()))
@@ -288,8 +293,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _min_sqnr_options(args: argparse.Namespace, settings: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Check the --min-sqnr / --calib-holdout combination; ask quantize-partitions to hold samples out.
+def _check_min_sqnr_options(args: argparse.Namespace, settings: dict[str, Any]) -> None:
+    """Check the --min-sqnr / --calib-holdout combination.
 
     With a --calib data set, quantize-partitions holds its last N samples (--calib-holdout, default 20%, at
     least 1) out of calibration, measures `--precision auto` on them and hands them to the pre-install check
@@ -303,20 +308,18 @@ def _min_sqnr_options(args: argparse.Namespace, settings: dict[str, Any], extra:
             raise StretchError("usage", "--calib-holdout only matters with --min-sqnr or --precision auto (the held-out samples are what they measure on)")
         if not dataset:
             raise StretchError("usage", "--calib-holdout needs a --calib data set; with --calib random, --min-sqnr measures on seeded random inputs")
-        extra["calib_holdout"] = args.calib_holdout
-    elif args.min_sqnr is not None and dataset:
-        extra["calib_holdout"] = None  # the default share
 
 
 def _min_sqnr_check(args: argparse.Namespace) -> Any:
     """The compile driver's pre-install check for --min-sqnr: a bundle below it is never installed."""
 
-    def check(staging: Path, report: dict[str, Any]) -> None:
+    def check(staging: Path, analyses: Analyses) -> None:
         from stretchc.quantize.guard import MIN_SQNR_RANDOM_SAMPLES, MIN_SQNR_RANDOM_SEED
         from stretchc.verify import verify_bundle
 
         console = get_console()
-        held_out = report.get("held_out_inputs")
+        held = analyses.get(HeldOutInputs)
+        held_out = held.feeds if held is not None else None
         if held_out:
             console.note("min-sqnr", f"--min-sqnr: measured on {len(held_out)} calibration sample(s) held out of calibration (the last ones of --calib; --calib-holdout)")
             result = verify_bundle(staging, Path(args.model), inputs=held_out, min_sqnr=args.min_sqnr)

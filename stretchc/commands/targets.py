@@ -1,4 +1,8 @@
-"""`stretchc targets [show NAME]`: the phones stretchc knows."""
+"""`stretchc targets [show NAME]`: the phones stretchc knows, and which backends (processors) each has.
+
+`list` (the default): one line per phone with the processors its bundles can use. `show NAME`: the target file,
+then every backend: what it is on that phone, or why the phone cannot use it.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,25 @@ import argparse
 
 import yaml
 
+from stretchc.backends import backends
 from stretchc.console import get_console
-from stretchc.targets import known_targets, load_target
+from stretchc.targets import Target, known_targets, load_target
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("targets", parents=[common], help="list known targets, or show one", description=__doc__)
+    p = sub.add_parser("targets", parents=[common], help="list known targets and their backends, or show one", description=__doc__)
     p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
     p.add_argument("name", nargs="?", help="with show: a target name or target file")
     p.set_defaults(func=run)
+
+
+def backend_lines(t: Target) -> list[str]:
+    """One line per backend: what it is on `t`, or why `t` cannot use it."""
+    lines = []
+    for b in backends():
+        why = b.unavailable(t)
+        lines.append(f"  {b.name:<4} {b.delegate:<11} " + (f"yes: {b.describe(t)}" if why is None else f"no: {t.name} {why}"))
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,9 +39,12 @@ def run(args: argparse.Namespace) -> int:
 
             raise StretchError("usage", "stretchc targets show NAME: give a target name or file")
         t = load_target(args.name)
-        console.out(yaml.safe_dump(t.raw, sort_keys=False, width=120))
+        console.out(yaml.safe_dump(t.raw, sort_keys=False, width=120).rstrip("\n"))
+        console.out("# backends (processor, delegate: what it is here, or why not)")
+        console.out("\n".join(f"#{line}" for line in backend_lines(t)))
         return 0
+    console.out(f"{'target':<12} {'backends':<18} description")
     for name in known_targets():
         t = load_target(name)
-        console.out(f"{name:<12} {', '.join(t.processors):<14} {t.description}")
+        console.out(f"{name:<12} {', '.join(t.processors):<18} {t.description}")
     return 0

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     labels = None
     if args.input_dir:
         from stretchc.frontend.validate import load_model
-        from stretchc.hexagon.calibration import load_calibration
+        from stretchc.quantize.calibration_data import load_calibration
         from stretchc.frontend.module import onnx_inputs
 
         data = load_calibration(args.input_dir, onnx_inputs(load_model(args.model)), preprocess=args.preprocess)

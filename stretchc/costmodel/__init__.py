@@ -4,8 +4,9 @@ One op on a processor, run by a kernel family at a precision (see `execution`):
 
     t_op = flops / (eff * peak) + elems * width / (mem * bandwidth) + launches * op_ms
 
-- `peak` comes from the target's hardware description (CPU: FLOP/cycle x GHz of the cores a partition runs
-  on; GPU: ALUs x 2 x clock; DSP/NPU: the file's nominal `peak_gops`), scaled for the precision;
+- `peak` comes from the target's hardware description, as the processor's backend reads it (`Backend.peak_gops`:
+  e.g. the CPU's FLOP/cycle x GHz of the cores a partition runs on, the GPU's ALUs x 2 x clock, a nominal
+  `peak_gops`), scaled for the precision;
 - `eff` is the fraction of peak the kernel family reaches: `conv` for dense convolutions and matrix
   products, `dwconv` for depthwise ones; `mem` is the fraction of the memory bandwidth its data movement
   reaches; `op_ms` is the fixed cost of one kernel launch; `width` is the bytes per element at that precision.
@@ -17,8 +18,9 @@ memory), and one conversion (`conversion_ms`) where a boundary changes dtype.
 
 Which kernel family runs a region follows from the processor, the region's precision (`stretchc.precision`:
 float32, float16, int8 or uint8, which costs what int8 costs) and the target's
-measurement protocol (`Protocol`: CPU kernels builtin or XNNPACK, GPU compute precision, DSP delegate, and
-whether a latency is the minimum or the mean of repeated runs). The parameters are fitted jointly over every
+measurement protocol (`Protocol`: per backend its protocol key, e.g. the CPU's kernels builtin or XNNPACK, and
+whether a latency is the minimum or the mean of repeated runs); the backend names the family (`Backend.execution`)
+and gives its priors. The parameters are fitted jointly over every
 calibration set (`stretchc.costmodel.fit`, written to `stretchc/targets/data/costmodel/fitted.yaml`): per kernel
 family its efficiencies and launch cost; per calibration set (one SoC) and family a speed factor; per
 statistic a further factor; per processor the dispatch time; the transfer globally.
@@ -26,7 +28,6 @@ statistic a further factor; per processor the dispatch time; the transfer global
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,102 +36,50 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import yaml
 
+from stretchc.backends import backend, backends, fallback
+from stretchc.backends.base import Execution
 from stretchc.costmodel.profile import CLASSES, OpProfile, profile_node
 from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES
 from stretchc.precision import QUANTIZED, converts
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "targets" / "data" / "costmodel" / "fitted.yaml"
-PROCESSORS = ("cpu", "gpu", "dsp", "npu")
 EFF_CLAMP = (0.005, 1.0)  # efficiencies are fractions of a peak
 
-# FP32 FMA FLOP/cycle/core (facts/tflite-delegates.md §8): X1/X2/X3 = 32, A7x = 16, A5x/A510 = 8.
-_CORE_FLOPS = [(r"\bX[1-4]\b", 32), (r"A7\d|A71\d|Gold|Prime|Mongoose", 16), (r"A5\d|A510|Silver", 8)]
-# Peak multiplier of a precision over FP32, per processor: int8 dot products (SDOT, ARMv8.2: A55, A75 and later)
-# do 4x the FP32 FMA work per cycle; GPUs run fp16 at twice the fp32 rate. DSP/NPU peaks are given per precision.
-PRECISION_PEAK = {"int8": {"cpu": 4.0, "gpu": 1.0, "dsp": 1.0, "npu": 1.0}, "float16": {"cpu": 1.0, "gpu": 2.0, "dsp": 1.0, "npu": 1.0}}
 
-
-def core_flop_per_cycle(cluster: Mapping[str, Any]) -> float:
-    if "fp32_flop_per_cycle" in cluster:
-        return float(cluster["fp32_flop_per_cycle"])
-    for pattern, value in _CORE_FLOPS:
-        if re.search(pattern, cluster["core"]):
-            return float(value)
-    return 8.0
-
-
-def cpu_peak_gflops(raw: Mapping[str, Any], threads: int, affinity: Iterable[int] | None = None) -> float:
-    """FP32 peak of `threads` cores: the fastest of the affinity cores if given, else of the whole SoC."""
-    cores: list[tuple[float, int]] = []  # (GFLOPS of one core, cpu id)
-    for cl in raw["cpu"]["clusters"]:
-        per = core_flop_per_cycle(cl) * float(cl["fmax_ghz"])
-        cores += [(per, c) for c in cl["cpus"]]
-    aff = set(affinity or [])
-    pick = [p for p, c in cores if c in aff] or [p for p, _ in cores]
-    pick.sort(reverse=True)
-    return sum(pick[:threads])
-
-
-def processor_peak(raw: Mapping[str, Any], processor: str, precision: str, *, threads: int | None = None) -> float:
-    """Nominal peak in GFLOPS (GOPS for int8) of `processor` at `precision`; CPU: `threads` cores of the
-    target's affinity (default: the target's thread count)."""
-    if processor == "cpu":
-        base = cpu_peak_gflops(raw, int(threads or raw["cpu"]["threads"]), raw["cpu"]["affinity"])
-    elif processor == "gpu":
-        gpu = raw.get("gpu") or {}
-        base = float(gpu.get("alus", 256)) * 2 * float(gpu.get("fmax_mhz", 600)) / 1000.0
-    elif processor == "dsp":
-        base = float((raw.get("dsp") or {}).get("peak_gops", 500.0))
-    elif processor == "npu":
-        base = float((raw.get("npu") or {}).get("peak_gops", 2000.0))
-    else:
-        raise KeyError(processor)
-    return base * PRECISION_PEAK.get(precision, {}).get(processor, 1.0)
+def processor_peak(hw: Mapping[str, Any], processor: str, precision: str, *, threads: int | None = None) -> float:
+    """Nominal peak in GFLOPS (GOPS for int8) of `processor` at `precision` on a SoC whose hardware description
+    (the backends' target sections) is `hw`; CPU: `threads` cores of the target's affinity (default: its threads)."""
+    return backend(processor).peak_gops(hw, precision, threads=threads)
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """How a phone runs (or was measured running) TFLite models. See schemas/target.schema.json `protocol`."""
+    """How a phone runs (or was measured running) TFLite models: per backend that has one, the value of its protocol
+    key (`Backend.protocol_key`: the CPU's kernels, the GPU's compute precision, the DSP's delegate), and whether a
+    latency is the minimum or the mean of repeated runs. See schemas/target.schema.json `protocol`."""
 
-    cpu_kernels: str = "builtin"  # builtin (TFLite's own kernels, --use_xnnpack=false) | xnnpack
-    gpu_precision: str = "fp32"  # fp16 | fp32: what the GPU delegate computes float32 and int8 models in
-    dsp_delegate: str = "hexagon"  # hexagon (the TFLite Hexagon delegate) | nnapi
-    statistic: str = "mean"  # min | mean of the timed runs
+    settings: tuple[tuple[str, str], ...] = ()  # (key, value) of every backend key, sorted
+    statistic: str = "mean"
 
     @classmethod
     def from_raw(cls, d: Mapping[str, Any] | None) -> "Protocol":
         d = d or {}
-        return cls(**{k: str(d[k]) for k in ("cpu_kernels", "gpu_precision", "dsp_delegate", "statistic") if k in d})
+        keys = [b.protocol_key for b in backends() if b.protocol_key is not None]
+        return cls(tuple(sorted((k.key, str(d.get(k.key, k.default))) for k in keys)), str(d.get("statistic", "mean")))
 
-
-@dataclass(frozen=True)
-class Execution:
-    """The kernel family that runs a region, the precision it computes at and the bytes per element it moves."""
-
-    kind: str
-    precision: str
-    width: int
+    def get(self, key: str) -> str:
+        """The protocol's value of a backend's key (the backend's default when the protocol does not say)."""
+        for k, v in self.settings:
+            if k == key:
+                return v
+        return next(b.protocol_key.default for b in backends() if b.protocol_key is not None and b.protocol_key.key == key)
 
 
 def execution(processor: str, dtype: str, protocol: Protocol) -> Execution:
-    """How a region of `dtype` (its tensors' dtype: float32, float16 or int8) runs on `processor`.
-
-    CPU: int8 or float kernels of the protocol's family. GPU: float models, or the delegate's int8-model path
-    (weights dequantized, quantization simulated), computing in fp16 when the model is fp16 or the protocol
-    allows it. DSP: int8 only, through the protocol's delegate. NPU: int8 or fp16.
-    """
-    q = dtype in ("int8", "uint8")
-    if processor == "cpu":
-        return Execution(f"cpu-{'int8' if q else 'float'}-{protocol.cpu_kernels}", "int8" if q else "float32", 1 if q else 4)
-    if processor == "gpu":
-        fp16 = dtype == "float16" or protocol.gpu_precision == "fp16"
-        return Execution("gpu-int8" if q else "gpu-float", "float16" if fp16 else "float32", 2 if fp16 else 4)
-    if processor == "dsp":
-        return Execution(f"dsp-int8-{protocol.dsp_delegate}", "int8", 1)
-    if processor == "npu":
-        return Execution("npu-int8" if q else "npu-float", "int8" if q else "float16", 1 if q else 2)
-    raise KeyError(processor)
+    """How a region of `dtype` (its tensors' dtype: float32, float16 or int8) runs on `processor` under `protocol`:
+    the kernel family, the precision it computes at, the bytes per element (the processor's backend decides)."""
+    return backend(processor).execution(dtype, protocol)
 
 
 @dataclass(frozen=True)
@@ -154,20 +103,17 @@ def _clamp(x: float) -> float:
     return float(min(max(x, EFF_CLAMP[0]), EFF_CLAMP[1]))
 
 
-# Priors: the parameters of a kernel family nothing was fitted to, and the centre the fit is pulled towards.
-PRIOR_KINDS: dict[str, dict[str, float]] = {
-    "cpu-int8-builtin": {"conv": 0.3, "dwconv": 0.03, "mem": 0.25, "op_ms": 0.005},
-    "cpu-int8-xnnpack": {"conv": 0.35, "dwconv": 0.05, "mem": 0.3, "op_ms": 0.004},
-    "cpu-float-builtin": {"conv": 0.45, "dwconv": 0.15, "mem": 0.3, "op_ms": 0.004},
-    "cpu-float-xnnpack": {"conv": 0.6, "dwconv": 0.2, "mem": 0.35, "op_ms": 0.003},
-    "gpu-float": {"conv": 0.3, "dwconv": 0.08, "mem": 0.3, "op_ms": 0.02},
-    "gpu-int8": {"conv": 0.25, "dwconv": 0.08, "mem": 0.3, "op_ms": 0.02},
-    "dsp-int8-hexagon": {"conv": 0.4, "dwconv": 0.1, "mem": 0.3, "op_ms": 0.015},
-    "dsp-int8-nnapi": {"conv": 0.4, "dwconv": 0.1, "mem": 0.3, "op_ms": 0.015},
-    "npu-int8": {"conv": 0.3, "dwconv": 0.05, "mem": 0.3, "op_ms": 0.005},
-    "npu-float": {"conv": 0.3, "dwconv": 0.05, "mem": 0.3, "op_ms": 0.005},
-}
-PRIOR_DISPATCH_MS = {"cpu": 0.02, "gpu": 0.3, "dsp": 0.6, "npu": 0.2}
+@lru_cache(maxsize=1)
+def prior_kinds() -> Mapping[str, Mapping[str, float]]:
+    """The parameters of a kernel family nothing was fitted to, and the centre the fit pulls towards (the backends')."""
+    return {k: dict(v) for b in backends() for k, v in b.kernel_priors.items()}
+
+
+def prior_dispatch_ms() -> dict[str, float]:
+    """The dispatch time of one partition invoke per processor, before fitting (the backends')."""
+    return {b.name: b.dispatch_ms for b in backends()}
+
+
 PRIOR_TRANSFER = {"gbps": 4.0, "sync_ms": 0.02}
 
 
@@ -188,14 +134,14 @@ class CostParams:
 
     @classmethod
     def prior(cls) -> "CostParams":
-        return cls(PRIOR_KINDS, {}, PRIOR_DISPATCH_MS, PRIOR_TRANSFER)
+        return cls(prior_kinds(), {}, prior_dispatch_ms(), PRIOR_TRANSFER)
 
     @classmethod
     def from_raw(cls, d: Mapping[str, Any]) -> "CostParams":
         return cls(
-            {**PRIOR_KINDS, **(d.get("kinds") or {})},
+            {**prior_kinds(), **(d.get("kinds") or {})},
             d.get("sets") or {},
-            {**PRIOR_DISPATCH_MS, **(d.get("dispatch_ms") or {})},
+            {**prior_dispatch_ms(), **(d.get("dispatch_ms") or {})},
             {**PRIOR_TRANSFER, **(d.get("transfer") or {})},
         )
 
@@ -208,7 +154,7 @@ class CostParams:
         }
 
     def group(self, kind: str, calibration_set: str | None, statistic: str) -> Group:
-        k = self.kinds.get(kind) or PRIOR_KINDS[kind]
+        k = self.kinds.get(kind) or prior_kinds()[kind]
         fam = (self.sets.get(calibration_set or "") or {}).get(kind) or {}
         speed = float((fam.get("statistic") or {}).get(statistic, 1.0))
         conv = float(fam.get("conv", k["conv"])) * speed
@@ -284,7 +230,7 @@ class CostModel:
         on `processor`: a memory-bound kernel of the processor's 8-bit family, reading `src` and writing `dst` (a
         processor that cannot run it leaves it to the CPU, `stretchc.precision.converts`)."""
         if not converts(processor, src, dst):
-            processor = "cpu"
+            processor = fallback().name
         dtype = src if src in QUANTIZED else dst
         moved = elements * (DTYPE_SIZES[src] + DTYPE_SIZES[dst]) / self.execution(processor, dtype).width
         return self.ops_ms([OpProfile("mem", 0.0, moved)], processor, dtype)

@@ -19,10 +19,9 @@ import numpy as np
 from stretchc.costmodel import EFF_CLAMP, CostModel, CostParams, load_params
 from stretchc.costmodel.calibration import Point, load_calibration
 from stretchc.costmodel.fit import Fitter, error_pct
-from stretchc.precision import SUPPORTED
+from stretchc.backends import backend
 
 MIN_POINTS = 5
-DTYPES = {**SUPPORTED, "npu": ("float16", "int8")}  # the precisions each processor runs (the NPU is priced, not placed)
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ def group_rows(target: Any, params: CostParams, kinds_by_point: dict[str, Any], 
     point_rows = list(rows_in)
     pts = [r.point for r in point_rows]
     for proc in target.processors:
-        for dtype in DTYPES[proc]:
+        for dtype in backend(proc).precisions(target):
             kind = cm.execution(proc, dtype).kind
             g = cm.group(proc, dtype)
             n = sum(1 for p in pts if kind in kinds_by_point[p.key])

@@ -67,12 +67,12 @@ class Calibration:
         return [p for s in sorted(self.sets) if sets is None or s in sets for p in self.sets[s]]
 
 
-def _validate(raw: object, path: Path, schema_name: str) -> None:
+def _validate(raw: object, path: Path) -> None:
     import jsonschema
 
-    from stretchc.schemas import schema_path
+    from stretchc.targets.schema import calibration_schema
 
-    schema = json.loads(schema_path(schema_name).read_text())
+    schema = calibration_schema()
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         field = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
@@ -87,7 +87,7 @@ def load_calibration(path: str = str(CALIBRATION_PATH)) -> Calibration:
         raw = yaml.safe_load(p.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise StretchError("bad-target-file", f"cannot read the calibration sets: {exc}", file=str(p)) from None
-    _validate(raw, p, "calibration.schema.json")
+    _validate(raw, p)
     protocols = {name: Protocol.from_raw(d) for name, d in raw["protocols"].items()}
     sets: dict[str, tuple[Point, ...]] = {}
     for name, s in raw["sets"].items():
@@ -121,16 +121,15 @@ def set_targets(calibration_set: str) -> list[Any]:
     return [t for t in (load_target(n) for n in known_targets()) if t.raw.get("calibration") == calibration_set]
 
 
-HARDWARE_KEYS = ("cpu", "gpu", "dsp", "memory")  # the SoC's: equal in every target carrying the set
-
-
 def hardware(calibration_set: str) -> dict[str, Any]:
-    """The hardware description of a set's SoC: that of the targets carrying it (they agree on HARDWARE_KEYS;
-    an NPU outside the SoC, like Pixel 4's Edge TPU, is the first carrier's)."""
+    """The hardware description of a set's SoC: the backends' sections and the memory of the targets carrying it
+    (the first carrier's, in name order: they share the SoC)."""
+    from stretchc.backends import backends
+
     carriers = set_targets(calibration_set)
     if not carriers:
         raise StretchError("bad-target-file", f"no target carries the calibration set {calibration_set!r}", file=str(CALIBRATION_PATH))
-    return {k: carriers[0].raw.get(k) for k in (*HARDWARE_KEYS, "npu")}
+    return {k: carriers[0].raw.get(k) for k in (*(b.name for b in backends()), "memory")}
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -6,14 +6,15 @@ Parameters (all positive, fitted in log space; see `stretchc.costmodel` for the 
 - per calibration set s and family K with points: three factors, on `conv` (and so `dwconv`), on `mem` and on
   the launch speed (the SoC's own compute, memory and launch speed); and where a set has points of both
   statistics (min and mean of runs), a speed factor per statistic on all of them;
-- per processor: the dispatch time of a partition invoke (the CPU's stays at its prior: nothing separates it);
+- per processor whose backend says so (`fit_dispatch`): the dispatch time of a partition invoke (the CPU's stays
+  at its prior: nothing separates it);
 - globally: the transfer bandwidth and sync time of a boundary value.
 
 Objective (a maximum a posteriori fit): the sum over points of the squared log error in units of `NOISE`
 (relative error, so a 1 ms and a 500 ms point weigh the same), plus a Gaussian prior on every parameter in log
-space: families around `PRIOR_KINDS` (scale `PRIOR_SCALE`, `RATIO_SCALE` for the dwconv/conv ratio), set
+space: families around their priors (scale `PRIOR_SCALE`, `RATIO_SCALE` for the dwconv/conv ratio), set
 factors around 1 (`SET_SCALE`), statistic factors around 1 (`STATISTIC_SCALE`), the rest around their priors
-(`GLOBAL_SCALE`). Partial pooling: a set or family with few points stays near what the others say. Minimised
+(`GLOBAL_SCALE`). The priors are the backends' (`Backend.kernel_priors`, `Backend.dispatch_ms`). Partial pooling: a set or family with few points stays near what the others say. Minimised
 with Levenberg-Marquardt (numeric, sparse Jacobian; deterministic), from the prior means. Efficiencies are
 clamped to `EFF_CLAMP` inside the model, so the fit sees the clamp.
 
@@ -29,14 +30,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from stretchc.costmodel import (
-    PRIOR_DISPATCH_MS,
-    PRIOR_KINDS,
-    PRIOR_TRANSFER,
-    CostModel,
-    CostParams,
-    Protocol,
-)
+from stretchc.backends import backends, fallback
+from stretchc.costmodel import PRIOR_TRANSFER, CostModel, CostParams, Protocol, prior_dispatch_ms, prior_kinds
 from stretchc.costmodel.calibration import NETWORK_IO_DTYPE, Point, hardware, network_choices, point_cost_model, point_workload
 from stretchc.costmodel.placement import Choice, RegionGraph, simulate, workload_graph
 
@@ -47,7 +42,11 @@ SET_SCALE = 0.5  # a SoC's factors against the pooled family
 SET_FACTORS = ("speed", "memory", "launch")  # per set and family: conv (and dwconv), mem, 1 / op_ms
 STATISTIC_SCALE = 0.2  # a protocol statistic's factor (min vs mean of runs)
 GLOBAL_SCALE = 2.0  # dispatch, transfer (vague)
-FITTED_DISPATCH = ("gpu", "dsp", "npu")
+
+
+def fitted_dispatch() -> tuple[str, ...]:
+    """The processors whose dispatch time is fitted (`Backend.fit_dispatch`)."""
+    return tuple(b.name for b in backends() if b.fit_dispatch)
 
 
 @dataclass
@@ -80,7 +79,7 @@ def _prepare(point: Point, hw: Mapping[str, Any]) -> _Prepared:
     if not point.network:
         return _Prepared(point, regions, None, placement, hw, frozenset())
     # A conversion runs in the 8-bit family of a region's processor, or of the CPU (CostModel.conversion_ms).
-    kinds = frozenset(cm.execution(p, "int8").kind for p in {"cpu", *(c.processor for c in placement.values())})
+    kinds = frozenset(cm.execution(p, "int8").kind for p in {fallback().name, *(c.processor for c in placement.values())})
     return _Prepared(point, regions, workload_graph(work, NETWORK_IO_DTYPE), placement, hw, kinds)
 
 
@@ -98,7 +97,7 @@ class Layout:
             [f"{k}.{p}" for k in self.kinds for p in ("conv", "dwconv_ratio", "mem", "op_ms")]
             + [f"{s}.{k}.{p}" for s, k in self.set_kinds for p in SET_FACTORS]
             + [f"{s}.{k}.{st}" for s, k, st in self.set_stats]
-            + [f"dispatch.{p}" for p in FITTED_DISPATCH]
+            + [f"dispatch.{p}" for p in fitted_dispatch()]
             + ["transfer.gbps", "transfer.sync_ms"]
         )
 
@@ -116,24 +115,26 @@ class Layout:
         if i < len(self.set_stats):
             return self.set_stats[i] in groups
         i -= len(self.set_stats)
-        if i < len(FITTED_DISPATCH):
-            return any(r.choice.processor == FITTED_DISPATCH[i] for r in pp.regions)
+        dispatch = fitted_dispatch()
+        if i < len(dispatch):
+            return any(r.choice.processor == dispatch[i] for r in pp.regions)
         return pp.rg is not None  # transfer: only multi-region networks
 
     def prior(self) -> tuple[np.ndarray, np.ndarray]:
         """Prior means and scales (log space)."""
         mean, scale = [], []
         for k in self.kinds:
-            pk = PRIOR_KINDS[k]
+            pk = prior_kinds()[k]
             mean += [math.log(pk["conv"]), math.log(pk["dwconv"] / pk["conv"]), math.log(pk["mem"]), math.log(pk["op_ms"])]
             scale += [PRIOR_SCALE, RATIO_SCALE, PRIOR_SCALE, PRIOR_SCALE]
         mean += [0.0] * (len(SET_FACTORS) * len(self.set_kinds))
         scale += [SET_SCALE] * (len(SET_FACTORS) * len(self.set_kinds))
         mean += [0.0] * len(self.set_stats)
         scale += [STATISTIC_SCALE] * len(self.set_stats)
-        mean += [math.log(PRIOR_DISPATCH_MS[p]) for p in FITTED_DISPATCH]
+        dispatch = fitted_dispatch()
+        mean += [math.log(prior_dispatch_ms()[p]) for p in dispatch]
         mean += [math.log(PRIOR_TRANSFER["gbps"]), math.log(PRIOR_TRANSFER["sync_ms"])]
-        scale += [GLOBAL_SCALE] * (len(FITTED_DISPATCH) + 2)
+        scale += [GLOBAL_SCALE] * (len(dispatch) + 2)
         return np.array(mean), np.array(scale)
 
     def params(self, theta: np.ndarray, *, rounded: bool = True) -> CostParams:
@@ -154,12 +155,12 @@ class Layout:
         for s, k, st in self.set_stats:
             sets[s][k].setdefault("statistic", {})[st] = _r(e[i])
             i += 1
-        dispatch = dict(PRIOR_DISPATCH_MS)
-        for p in FITTED_DISPATCH:
+        dispatch = prior_dispatch_ms()
+        for p in fitted_dispatch():
             dispatch[p] = _r(e[i])
             i += 1
         transfer = {"gbps": _r(e[i]), "sync_ms": _r(e[i + 1])}
-        return CostParams({**PRIOR_KINDS, **kinds}, sets, dispatch, transfer)
+        return CostParams({**prior_kinds(), **kinds}, sets, dispatch, transfer)
 
 
 def _round4(x: float) -> float:

@@ -2,39 +2,26 @@
 
 A placement gives every region a `Choice` (processor, precision). Its partitions are its regions, except that a
 stage's last join and the head merge when they share a processor and a precision (exactly as outline-partitions
-cuts them, `partition_groups`). The limits (target
-`delegate_limits`, facts/tflite-delegates.md §1.2, §3.1):
-- `hexagon-max-partitions`: at most `hexagon_max_partitions` DSP partitions (the Hexagon delegate caps its
-  graphs at 16; more is refused by the Hexagon eligibility check);
-- `hexagon-min-nodes`: every DSP partition has at least `hexagon_min_nodes` ops (the delegate drops smaller
-  partitions to the CPU);
-- `gpu-max-partitions`: a GPU partition is one model whose ops form at most `gpu_max_partitions` delegate
-  partitions (the delegate's `max_delegated_partitions`; runs of GPU-supported ops, see `GPU_UNSUPPORTED`).
-
-`violations(rg, placement, limits)` lists what a placement breaks: the search keeps to placements without any
-(`feasible`), and `repair` moves regions off a limited processor until none is left.
+cuts them, `partition_groups`). Each backend states its limits (`Backend.limit_violations`, reading its keys of the
+target's `delegate_limits`, `Backend.limit_keys`; e.g. the Hexagon delegate's partition count and size, the GPU
+delegate's delegated partitions); `violations(rg, placement, limits)` asks every backend about the partitions the
+placement puts on it: the search keeps to placements without any (`feasible`), and `repair` moves regions off a
+limited processor until none is left.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-LIMIT_NAMES = ("hexagon-max-partitions", "hexagon-min-nodes", "gpu-max-partitions")
-DEFAULT_LIMITS = {"gpu_max_partitions": 1, "hexagon_max_partitions": 16, "hexagon_min_nodes": 2}
-
-
-@dataclass(frozen=True)
-class Violation:
-    limit: str  # one of LIMIT_NAMES
-    processor: str
-    regions: tuple[str, ...]  # the regions of the offending partitions
-    message: str
+from stretchc.backends import backends
+from stretchc.backends.base import LimitViolation, PartitionOps
 
 
 def target_limits(target: Any) -> dict[str, int]:
+    """The target's `delegate_limits`, each backend's default where the target does not say."""
+    defaults = {k: lim.default for b in backends() for k, lim in b.limit_keys.items()}
     raw = getattr(target, "raw", None) or {}
-    return {**DEFAULT_LIMITS, **(raw.get("delegate_limits") or {})}
+    return {**defaults, **(raw.get("delegate_limits") or {})}
 
 
 def partition_groups(rg: Any, placement: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
@@ -55,42 +42,14 @@ def _ops(rg: Any, regions: tuple[str, ...]) -> list[Any]:
     return [n for r in regions for n in rg.nodes[r] if n.op.startswith("tfl.")]
 
 
-def _gpu_runs(nodes: list[Any]) -> int:
-    from stretchc.costmodel.placement import GPU_UNSUPPORTED
-
-    runs, inside = 0, False
-    for n in nodes:
-        ok = n.kind not in GPU_UNSUPPORTED
-        runs += ok and not inside
-        inside = ok
-    return runs
-
-
-def violations(rg: Any, placement: Mapping[str, Any], limits: Mapping[str, int]) -> list[Violation]:
-    """Every limit the placement breaks (empty when it keeps to all of them)."""
-    out: list[Violation] = []
+def violations(rg: Any, placement: Mapping[str, Any], limits: Mapping[str, int]) -> list[LimitViolation]:
+    """Every limit the placement breaks (empty when it keeps to all of them), backend by backend."""
     groups = partition_groups(rg, placement)
-    dsp = [regs for proc, regs in groups if proc == "dsp"]
-    cap = int(limits["hexagon_max_partitions"])
-    if len(dsp) > cap:
-        out.append(Violation(
-            "hexagon-max-partitions", "dsp", tuple(r for regs in dsp for r in regs),
-            f"{len(dsp)} DSP partitions; the Hexagon delegate runs at most {cap}",
-        ))
-    least = int(limits["hexagon_min_nodes"])
-    for regs in dsp:
-        n = len(_ops(rg, regs))
-        if n < least:
-            out.append(Violation(
-                "hexagon-min-nodes", "dsp", regs, f"DSP partition {'+'.join(regs)} has {n} op(s); the Hexagon delegate needs at least {least}"
-            ))
-    most = int(limits["gpu_max_partitions"])
-    for proc, regs in groups:
-        if proc == "gpu" and _gpu_runs(_ops(rg, regs)) > most:
-            out.append(Violation(
-                "gpu-max-partitions", "gpu", regs,
-                f"GPU partition {'+'.join(regs)} would split into more than {most} GPU delegate partition(s)",
-            ))
+    out: list[LimitViolation] = []
+    for b in backends():
+        parts = [PartitionOps(regs, tuple(_ops(rg, regs))) for proc, regs in groups if proc == b.name]
+        if parts:
+            out += b.limit_violations(parts, limits)
     return out
 
 

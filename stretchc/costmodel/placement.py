@@ -28,8 +28,9 @@ partition count or size, GPU delegate partitions), the search runs again over th
 every limit, and anything still breaking one (a policy's placement) is repaired; the report's `limits` says
 which limit bound, which regions it moved and what it cost.
 
-Eligibility (`eligibility`): a list of rule functions `rule(ctx: EligibilityContext, processor) -> str | None`
-(None = eligible, else the reason). Append to `ELIGIBILITY_RULES` to add rules (e.g. the Hexagon op rules).
+Eligibility (`eligibility`): a region may go to a processor when the target has it, when the region can take
+one of its precisions (a processor that runs int8 only needs calibration data and a quantizing pipeline), and
+when every op keeps the processor's op rules (`Backend.op_violation`, the rule named in the reason).
 """
 
 from __future__ import annotations
@@ -38,16 +39,16 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
+from stretchc.backends import backend, fallback, processors
 from stretchc.costmodel import CostModel
 from stretchc.costmodel.limits import feasible, repair, target_limits, violations
 from stretchc.costmodel.profile import OpProfile
 from stretchc.costmodel.workload import Workload, workload_of
-from stretchc.hexagon.eligibility import check_node, describe
-from stretchc.ir import DTYPE_SIZES, PROCESSORS, Module, Node
-from stretchc.precision import PRECISIONS, SUPPORTED, choices, converts_in_producer, form
+from stretchc.eligibility import describe
+from stretchc.ir import DTYPE_SIZES, Module, Node
+from stretchc.precision import HOST, PRECISIONS, choices, converts_in_producer, form
 
 EXHAUSTIVE_LIMIT = 4096
-GPU_UNSUPPORTED = frozenset({"GATHER", "GATHER_ND", "CAST", "ARG_MAX", "ARG_MIN", "WHERE", "NON_MAX_SUPPRESSION_V4", "TOPK_V2", "UNIQUE"})
 
 
 @dataclass
@@ -58,53 +59,22 @@ class EligibilityContext:
     calibrated: bool  # the pipeline quantizes (quantize-partitions) and calibration data was given
 
 
-def _rule_target(ec: EligibilityContext, proc: str) -> str | None:
-    if ec.target is not None and proc not in ec.target.processors:
-        if proc == "dsp":
-            dsp = ec.target.raw["dsp"]
-            alt = f"; {dsp['alternative']}" if dsp.get("alternative") else ""
-            return f"target {ec.target.name} cannot run the DSP: {dsp['reason']}{alt}"
-        return f"target {ec.target.name} has no {proc}"
-    return None
-
-
-def _rule_dsp_needs_int8(ec: EligibilityContext, proc: str) -> str | None:
-    if proc == "dsp" and not ec.calibrated:
-        return "DSP partitions must be int8: automatic DSP placement needs --calib data (and quantize-partitions in the pipeline)"
-    return None
-
-
-def _rule_hexagon_ops(ec: EligibilityContext, proc: str) -> str | None:
-    """The TFLite Hexagon delegate's per-op rules (stretchc.hexagon.eligibility)."""
-    if proc != "dsp":
-        return None
-    for n in ec.nodes:
-        v = check_node(n)
-        if v is not None:
-            return describe(n, ec.region, v)
-    return None
-
-
-def _rule_gpu_ops(ec: EligibilityContext, proc: str) -> str | None:
-    if proc != "gpu":
-        return None
-    for n in ec.nodes:
-        if n.kind in GPU_UNSUPPORTED:
-            return f"the GPU delegate does not support {n.kind} ({n.name})"
-        for v in [*n.inputs, *n.outputs]:
-            if v is not None and not v.is_const and len(v.shape) > 4:
-                return f"{n.name}: rank-{len(v.shape)} tensor {v.name} (the GPU delegate takes rank <= 4)"
-    return None
-
-
-ELIGIBILITY_RULES: list[Callable[[EligibilityContext, str], str | None]] = [_rule_target, _rule_dsp_needs_int8, _rule_hexagon_ops, _rule_gpu_ops]
-
-
 def eligibility(ec: EligibilityContext, proc: str) -> str | None:
-    for rule in ELIGIBILITY_RULES:
-        reason = rule(ec, proc)
-        if reason:
-            return reason
+    """None when region `ec.region` may run on `proc`, else why not (see the module docstring)."""
+    b = backend(proc)
+    if ec.target is not None:
+        why = ec.target.unavailable(proc)
+        if why is not None:
+            return why
+    if not ec.calibrated and b.quantized_only(ec.target):
+        return (
+            f"{b.label} partitions must be {'/'.join(b.precisions(ec.target))}: automatic placement there needs --calib data "
+            "(and quantize-partitions in the pipeline)"
+        )
+    for n in ec.nodes:
+        v = b.op_violation(n)
+        if v is not None:
+            return describe(n, ec.region, b, v)
     return None
 
 
@@ -196,7 +166,7 @@ def simulate(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice]) -> tu
             for d in readers:
                 wanted.setdefault(form(placement[d].precision), []).append(placement[d].processor)
             if to_host:
-                wanted.setdefault(rg.io_form, []).append("host")
+                wanted.setdefault(rg.io_form, []).append(HOST)
             for g, procs in sorted(wanted.items()):
                 if g != f and converts_in_producer(c.processor, procs, f, g):
                     extra += cm.conversion_ms(elems, c.processor, f, g)
@@ -328,9 +298,10 @@ def binding_limits(
     return out
 
 
-def _precision_why(policy: str, calibrated: bool, chosen: Choice, totals: dict[str, float]) -> str:
+def _precision_why(policy: str, calibrated: bool, chosen: Choice, totals: dict[str, float], target: Any) -> str:
     """Why a region runs at its precision, in one sentence."""
-    if len(SUPPORTED[chosen.processor]) == 1:
+    runs = backend(chosen.processor).precisions(target)
+    if len(runs) == 1:
         return f"{chosen.precision}: the {chosen.processor} runs {chosen.precision} only"
     if policy != "auto":
         return f"--precision {policy}: {chosen.precision}"
@@ -339,7 +310,7 @@ def _precision_why(policy: str, calibrated: bool, chosen: Choice, totals: dict[s
         text = f"auto: {chosen.precision} gives the least predicted latency on {chosen.processor} (model {totals[chosen.precision]:.3f} ms; {', '.join(alts)})"
     else:
         text = f"auto: {chosen.precision}, the only precision it may take on {chosen.processor}"
-    if not calibrated and "int8" in SUPPORTED[chosen.processor]:
+    if not calibrated and "int8" in runs:
         text += "; int8 needs calibration data (--calib)"
     return text
 
@@ -367,7 +338,7 @@ def plan(
     cm = CostModel(target)
     fixed = dict(fixed or {})
     given = dict(given or {})
-    procs = tuple(p for p in PROCESSORS if p in target.processors or p in fixed.values())
+    procs = tuple(p for p in processors() if p in target.processors or p in fixed.values())
     rg = region_graph(module, io_dtype)
     elig: dict[str, dict[str, str | None]] = {}
     candidates: dict[str, list[Choice]] = {}  # what the search may choose
@@ -375,12 +346,12 @@ def plan(
     options: dict[str, list[Choice]] = {}  # what is priced (the report's alternatives)
 
     def at(on: list[str]) -> list[Choice]:
-        return [Choice(p, q) for p in on for q in choices(policy, p, calibrated=calibrated)]
+        return [Choice(p, q) for p in on for q in choices(policy, p, calibrated=calibrated, target=target)]
 
     for r in rg.names:
         ec = EligibilityContext(r, rg.nodes[r], target, calibrated)
-        elig[r] = {p: eligibility(ec, p) for p in PROCESSORS}
-        eligible = [p for p in procs if elig[r][p] is None] or ["cpu"]
+        elig[r] = {p: eligibility(ec, p) for p in processors()}
+        eligible = [p for p in procs if elig[r][p] is None] or [fallback().name]
         pin = given.get(r)
         if isinstance(pin, Choice):
             candidates[r] = movable[r] = [pin]
@@ -392,7 +363,7 @@ def plan(
         options[r] = sorted(set(movable[r]) | set(at(list(procs))))
     price(rg, cm, options)
     limits = target_limits(target)
-    seeded = [{r: Choice(p, choices(policy, p, calibrated=calibrated)[0]) for r, p in s.items()} for s in seeds]
+    seeded = [{r: Choice(p, choices(policy, p, calibrated=calibrated, target=target)[0]) for r, p in s.items()} for s in seeds]
     wanted, _, method = optimise(rg, cm, candidates, seeded)
     placement = wanted
     if violations(rg, wanted, limits):
@@ -409,13 +380,13 @@ def plan(
     for r in rg.names:
         chosen = placement[r]
         alts: dict[str, Any] = {}
-        for p in PROCESSORS:
+        for p in processors():
             why = elig[r][p]
             if p not in procs:
                 alts[p] = {"eligible": False, "reason": why or f"not a processor of {target.name}"}
                 continue
             per = {}
-            qs = choices(policy, p, calibrated=calibrated)
+            qs = choices(policy, p, calibrated=calibrated, target=target)
             for q in (*qs, chosen.precision) if p == chosen.processor and chosen.precision not in qs else qs:
                 t_alt, _ = simulate(rg, cm, {**placement, r: Choice(p, q)})
                 per[q] = {"region_ms": round(rg.cost[r][Choice(p, q)], 4), "total_ms": round(t_alt, 4)}
@@ -437,11 +408,11 @@ def plan(
         totals = {q: a["total_ms"] for q, a in alts[chosen.processor]["precisions"].items()}
         regions.append({
             "region": r, "kind": rg.kinds[r], "processor": chosen.processor, "precision": chosen.precision, "override": r in fixed,
-            "why": why, "precision_why": _precision_why(policy, calibrated, chosen, totals),
+            "why": why, "precision_why": _precision_why(policy, calibrated, chosen, totals, target),
             "predicted_ms": round(rg.cost[r][chosen], 4), "alternatives": alts, "ops": len(rg.nodes[r]),
             "limit": changed_by[r]["limit"] if r in changed_by else None,
         })
-    singles = single_processor_ms(rg, cm, [p for p in procs if all(elig[r][p] is None for r in rg.names)], policy, calibrated)
+    singles = single_processor_ms(rg, cm, [p for p in procs if all(elig[r][p] is None for r in rg.names)], policy, calibrated, target)
     best_single = min(singles.items(), key=lambda kv: kv[1]) if singles else None
     edges = [
         {"from": s, "to": d, "elements": elems, "bytes": elems * DTYPE_SIZES[form(placement[d].precision)] + other}
@@ -466,13 +437,13 @@ def plan(
     }
 
 
-def single_processor_ms(rg: RegionGraph, cm: CostModel, processors: list[str], policy: str, calibrated: bool) -> dict[str, float]:
-    """The whole model as one partition on each of `processors`, at its fastest precision under `policy` (the
+def single_processor_ms(rg: RegionGraph, cm: CostModel, on: list[str], policy: str, calibrated: bool, target: Any = None) -> dict[str, float]:
+    """The whole model as one partition on each processor of `on`, at its fastest precision under `policy` (the
     prototype's single-processor baselines C, G and D)."""
     one = whole(rg)
     out = {}
-    for p in processors:
-        opts = [Choice(p, q) for q in choices(policy, p, calibrated=calibrated)]
+    for p in on:
+        opts = [Choice(p, q) for q in choices(policy, p, calibrated=calibrated, target=target)]
         price(one, cm, {"main": opts})
         out[p] = round(min(simulate(one, cm, {"main": c})[0] for c in opts), 4)
     return out

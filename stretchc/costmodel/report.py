@@ -14,8 +14,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"cpu": "#1f77b4", "gpu": "#2ca02c", "dsp": "#d62728"}
-LANES = ("cpu", "gpu", "dsp")
+
+
+def _colours() -> dict[str, str]:
+    """Processor -> its colour, in backend order (the timeline's lanes)."""
+    from stretchc.backends import backends
+
+    return {b.name: b.colour for b in backends()}
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -46,7 +51,8 @@ def explain(report: dict[str, Any], region: str) -> str:
 
 def _gantt(report: dict[str, Any]) -> str:
     tl = report["timeline"]
-    lanes = [p for p in LANES if any(t["processor"] == p for t in tl)]
+    colours = _colours()
+    lanes = [p for p in colours if any(t["processor"] == p for t in tl)]
     total = max([t["end_ms"] for t in tl] + [1e-9])
     W, left, lane_h = 900, 60, 34
     H = 30 + lane_h * len(lanes)
@@ -62,7 +68,7 @@ def _gantt(report: dict[str, Any]) -> str:
             x = left + t["start_ms"] * scale
             w = max((t["end_ms"] - t["start_ms"]) * scale, 2.0)
             parts.append(
-                f'<rect class="bar" x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{lane_h - 8}" fill="{COLOURS[p]}" stroke="#fff">'
+                f'<rect class="bar" x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{lane_h - 8}" fill="{colours[p]}" stroke="#fff">'
                 f'<title>{html.escape(t["region"])}: {t["start_ms"]:.3f}-{t["end_ms"]:.3f} ms</title></rect>'
             )
             if w > 40:
@@ -94,9 +100,10 @@ def _graph(report: dict[str, Any]) -> str:
         if e["from"] in pos and e["to"] in pos:
             (x1, y1), (x2, y2) = pos[e["from"]], pos[e["to"]]
             parts.append(f'<line x1="{x1 + bw}" y1="{y1 + bh / 2}" x2="{x2}" y2="{y2 + bh / 2}" stroke="#888"/>')
+    colours = _colours()
     for r in regions:
         x, y = pos[r["region"]]
-        parts.append(f'<rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="5" fill="{COLOURS[r["processor"]]}"/>')
+        parts.append(f'<rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="5" fill="{colours[r["processor"]]}"/>')
         parts.append(f'<text x="{x + 6}" y="{y + 19}" font-size="12" fill="#fff">{html.escape(r["region"])} · {r["processor"]}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -123,6 +130,7 @@ def _accuracy(report: dict[str, Any]) -> str:
 def to_html(report: dict[str, Any], *, title: str = "stretchc placement report") -> str:
     best = report.get("best_single")
     speed = report.get("speedup_over_best_single")
+    colours = _colours()
     rows = []
     for r in report["regions"]:
         alts = "; ".join(
@@ -131,11 +139,11 @@ def to_html(report: dict[str, Any], *, title: str = "stretchc placement report")
             for p, a in r["alternatives"].items()
         )
         rows.append(
-            f"<tr><td>{html.escape(r['region'])}</td><td>{r['kind']}</td><td style='color:{COLOURS[r['processor']]}'><b>{r['processor']}</b>"
+            f"<tr><td>{html.escape(r['region'])}</td><td>{r['kind']}</td><td style='color:{colours[r['processor']]}'><b>{r['processor']}</b>"
             f"{' (override)' if r['override'] else ''}</td><td>{r['precision']}</td><td>{r['predicted_ms']:.3f}</td>"
             f"<td>{html.escape(r['why'])}<br>{html.escape(r['precision_why'])}</td><td>{alts}</td></tr>"
         )
-    legend = " ".join(f"<span style='background:{c};color:#fff;padding:2px 6px'>{p}</span>" for p, c in COLOURS.items())
+    legend = " ".join(f"<span style='background:{c};color:#fff;padding:2px 6px'>{p}</span>" for p, c in colours.items())
     bound = "".join(
         f"<li><b>{html.escape(b['limit'])}</b>: {html.escape(b['message'])}; moved {html.escape(', '.join(b['regions']))} off the "
         f"{html.escape(b['processor'])}; cost {b['cost_ms']:.3f} ms</li>"

@@ -10,7 +10,7 @@ numbers, so no library version can change it:
     train    every other index       1123 samples
 
 `data_files()` gives `calib.npz` and `heldout.npz` in the labelled `--calib` format (the input array under
-the model's input name `image`, the class of each sample under `labels`; see stretchc/hexagon/calibration.py),
+the model's input name `image`, the class of each sample under `labels`; see stretchc/quantize/calibration_data.py),
 byte-identical on every run (`stretchc example digits --data DIR` writes them).
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from stretchc.digits.model import INPUT
-from stretchc.hexagon.calibration import LABELS_KEY
+from stretchc.quantize.calibration_data import LABELS_KEY
 
 SPLITS = ("train", "calib", "heldout")
 DATA_FILES = {"calib": "calib.npz", "heldout": "heldout.npz"}

@@ -8,22 +8,14 @@ also why a grouped CONV_2D (version 6) is not refused up front: ungroup-convs re
 the DSP into per-group CONV_2D (version 1, int8 version 3) before quantization; PADV2 in front of the max-pool
 of a RELU output is turned into PAD by padv2-to-pad before assign-delegates checks anything.
 
-`apply(module, chosen, ctx)` is the hook assign-delegates calls: every node of every region placed on the
-DSP is checked; `on_ineligible="error"` raises StretchError("ineligible-op") naming the op, the node, the
-region (branch) and the rule; `"cpu"` moves the region to the CPU (outline-partitions needs one processor
-per region) with one warning per ineligible op. Partition-level rules (≥ 2 nodes per DSP partition, at
-most `hexagon_max_partitions` DSP partitions) are checked the same way.
+The DSP backend (stretchc/backends/dsp.py) owns these rules; generic passes reach them through it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from stretchc.backends.base import Violation
+from stretchc.ir import Node
 
-from stretchc.errors import StretchError
-from stretchc.ir import Module, Node
-
-ON_INELIGIBLE = ("error", "cpu")
 MAX_PARTITIONS = 16  # kMaxMaxHexagonGraphs
 MIN_NODES = 2  # kMinNodesPerHexagonGraph
 RELU_FAMILY = {"NONE", "RELU", "RELU6", "RELU_N1_TO_1"}
@@ -41,12 +33,6 @@ MAX_VERSION: dict[str, int] = {
     **{k: 1 for k in _V1.split()},
 }
 EXACT_VERSION = {k: 2 for k in _V2_ONLY.split()}  # "v==2 only": the int8 version (v1 is the float kernel)
-
-
-@dataclass(frozen=True)
-class Violation:
-    rule: str  # short rule id, e.g. "dilation", "stride", "depthwise-filter-height", "sum", "op"
-    detail: str  # one sentence
 
 
 def _act(node: Node) -> str:
@@ -125,56 +111,3 @@ def check_node(node: Node, *, quantized: bool = False) -> Violation | None:
     if kind == "STRIDED_SLICE" and (int(a.get("ellipsisMask", 0)) or int(a.get("newAxisMask", 0))):  # type: ignore[arg-type]
         return Violation("strided-slice-mask", "STRIDED_SLICE with ellipsis_mask or new_axis_mask")
     return None
-
-
-def describe(node: Node, region: str | None, v: Violation) -> str:
-    return f"{node.op} {node.name} (from {node.loc or '?'}) in {region or '?'} cannot run on the Hexagon DSP: rule {v.rule}: {v.detail}"
-
-
-def apply(module: Module, chosen: dict[str, str], ctx: Any) -> dict[str, str]:
-    """The assign-delegates hook: check every DSP region; returns the (possibly changed) placement.
-
-    ctx.options["on_ineligible"] is "error" (default) or "cpu". Records ctx.report["hexagon_moved"].
-    """
-    mode = str(ctx.options.get("on_ineligible") or "error")
-    if mode not in ON_INELIGIBLE:
-        raise StretchError("usage", f"--on-ineligible={mode}: expected one of {', '.join(ON_INELIGIBLE)}")
-    chosen = dict(chosen)
-    moved: dict[str, list[str]] = {}
-    limits = ctx.target.delegate_limits if ctx.target is not None else {}
-    min_nodes = int(limits.get("hexagon_min_nodes", MIN_NODES))
-    max_parts = min(int(limits.get("hexagon_max_partitions", MAX_PARTITIONS)), MAX_PARTITIONS)
-    for region in module.regions:
-        if chosen.get(region.name) != "dsp":
-            continue
-        nodes = [n for n in module.graph.nodes if n.region == region.name and n.op.startswith("tfl.")]
-        bad = [(n, v) for n in nodes if (v := check_node(n)) is not None]
-        if not bad and len(nodes) < min_nodes:
-            msg = f"region {region.name} has {len(nodes)} op(s) on the DSP; the Hexagon delegate needs at least {min_nodes} per partition (rule min-nodes)"
-            if mode == "error":
-                raise StretchError("ineligible-op", msg, branch=region.name)
-            ctx.console.warn("ineligible-op", msg + "; moved to the CPU", branch=region.name)
-            chosen[region.name] = "cpu"
-            moved[region.name] = ["min-nodes"]
-            continue
-        if not bad:
-            continue
-        if mode == "error":
-            n, v = bad[0]
-            more = f" (and {len(bad) - 1} more ineligible op(s))" if len(bad) > 1 else ""
-            raise StretchError("ineligible-op", describe(n, region.name, v) + more, branch=region.name, node=n.name)
-        for n, v in bad:
-            ctx.console.warn("ineligible-op", describe(n, region.name, v) + f"; region {region.name} moved to the CPU", branch=region.name, node=n.name)
-        chosen[region.name] = "cpu"
-        moved[region.name] = [f"{n.kind}:{v.rule}" for n, v in bad]
-    dsp_regions = [r.name for r in module.regions if chosen.get(r.name) == "dsp"]
-    if len(dsp_regions) > max_parts:
-        msg = f"{len(dsp_regions)} regions on the DSP; the Hexagon delegate runs at most {max_parts} partitions (rule max-partitions)"
-        if mode == "error":
-            raise StretchError("ineligible-op", msg)
-        for name in dsp_regions[max_parts:]:
-            ctx.console.warn("ineligible-op", msg + f"; region {name} moved to the CPU", branch=name)
-            chosen[name] = "cpu"
-            moved[name] = ["max-partitions"]
-    ctx.report["hexagon_moved"] = moved
-    return chosen

@@ -1,5 +1,5 @@
-"""The Hexagon delegate's quantization rules, applied by quantize-partitions to DSP partitions only
-(facts/tflite-delegates.md §1.5).
+"""The Hexagon delegate's quantization rules, applied by quantize-partitions to DSP partitions only through the DSP
+backend (stretchc/backends/dsp.py; facts/tflite-delegates.md §1.5).
 
 - Weights (`weights`): CONV_2D / DEPTHWISE_CONV_2D per channel, FULLY_CONNECTED per tensor (the delegate reads
   scale[0] of FC weights only); all per tensor when a conv's channel-scale spread exceeds 1024x (the delegate
@@ -9,7 +9,7 @@
   numbers, are unchanged; int32 biases keep their values). Activations take their uint8 forms
   (`stretchc.quantize.rewrite.Forms`); `to_uint8` converts the constants. Per-axis tensors are refused: TFLite's
   uint8 kernels are per tensor only.
-- Every quantized op is re-checked against the delegate's rules (`violations`), op versions included.
+- quantize-partitions re-checks every quantized op against the delegate's rules, op versions included.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from stretchc.errors import StretchError
-from stretchc.hexagon.eligibility import Violation, check_node
 from stretchc.ir import Node, QuantParams, Value
 
 MAX_SCALE_SPREAD = 1024.0  # kHexagonMinRelativeScale = 1/1024
@@ -60,7 +59,3 @@ def to_uint8(nodes: list[Node], *, partition: str) -> None:
                 twins[id(v)] = Value(f"{v.name}.u8", v.shape, "uint8", quant=q, data=data)
             n.set_input(i, twins[id(v)])
 
-
-def violations(nodes: list[Node]) -> list[tuple[Node, Violation]]:
-    """Every quantized op of a DSP partition that breaks a delegate rule."""
-    return [(n, v) for n in nodes if (v := check_node(n, quantized=True)) is not None]

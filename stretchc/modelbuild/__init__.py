@@ -20,7 +20,6 @@ from stretchc.modelbuild.config import Branch, Config, Stage, as_timed, load_con
 from stretchc.modelbuild.onnx_builder import build_model, placement_regions
 
 PLACEMENT_KEY = "stretchc.placement"
-PROCESSORS = ("cpu", "gpu", "dsp")
 
 __all__ = [
     "as_timed",
@@ -41,15 +40,17 @@ def placement_from_model(model: onnx.ModelProto) -> dict[str, str] | None:
     """Return the region -> processor map stored under `stretchc.placement`, or None if the model has none.
 
     The value is `REGION=PROC,REGION=PROC,...` (order kept). A malformed value (an entry without `=`, an empty
-    region, a processor other than cpu/gpu/dsp, a region given twice) raises StretchError("invalid-model").
+    region, a processor stretchc does not know, a region given twice) raises StretchError("invalid-model").
     """
+    from stretchc.backends import processors
+
     value = next((p.value for p in model.metadata_props if p.key == PLACEMENT_KEY), None)
     if value is None:
         return None
     out: dict[str, str] = {}
     for entry in value.split(","):
         region, sep, proc = (part.strip() for part in entry.partition("="))
-        if not sep or not region or proc not in PROCESSORS or region in out:
+        if not sep or not region or proc not in processors() or region in out:
             raise StretchError("invalid-model", f"malformed {PLACEMENT_KEY} metadata {value!r} (at {entry!r})")
         out[region] = proc
     if not out:

@@ -26,10 +26,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from stretchc.backends import backends, fallback
 from stretchc.errors import StretchError
 from stretchc.modelbuild.defaults import DEFAULTS, DEPRECATED
-
-PROCESSORS = ("cpu", "gpu", "dsp")
 STEM_TYPES = ("res_stem_in", "simple_stem_in", "res_stem_cifar")
 BLOCK_TYPES = ("res_basic_block", "res_bottleneck_block", "mbconv")
 ACTIVATIONS = {"relu": "relu", "silu": "silu", "swish": "silu"}
@@ -108,16 +107,17 @@ def as_timed(cfg: Config) -> Config:
     for the CPU (the builder's "Replace silu with relu on CPU"; the stem keeps MODEL.ACTIVATION_FUN when stage 1
     is branched, its last op then being the fork), else MODEL.ACTIVATION_FUN; ANYNET.ACTIVATION_FUN is unused."""
     relu = "relu"
+    cpu = fallback().name  # the prototype's CPU
 
     def branch_act(br: Branch) -> str:
-        if cfg.block_type != "mbconv" or br.device == "cpu":
+        if cfg.block_type != "mbconv" or br.device == cpu:
             return relu
         return cfg.activation
 
     stages = tuple(replace(st, branches=tuple(replace(b, activation=branch_act(b)) for b in st.branches)) for st in cfg.stages)
     fork_at_stem = len(cfg.values.get("ANYNET.DEPTHS", [[0]])[0]) > 1
-    stem = relu if cfg.stem_type != "simple_stem_in" or (cfg.stem_device == "cpu" and not fork_at_stem) else cfg.activation
-    head = relu if cfg.head_device == "cpu" else cfg.activation
+    stem = relu if cfg.stem_type != "simple_stem_in" or (cfg.stem_device == cpu and not fork_at_stem) else cfg.activation
+    head = relu if cfg.head_device == cpu else cfg.activation
     return replace(cfg, stages=stages, se_r=0.0, stem_activation=stem, head_activation=head, timed=True)
 
 
@@ -274,10 +274,12 @@ def _act(key: str, value: Any, problems: list[str]) -> str:
 
 
 def _device(key: str, value: Any, problems: list[str]) -> str:
-    if not isinstance(value, str) or value.lower() not in PROCESSORS:
-        problems.append(f"{key}: unknown processor {value!r} (expected one of cpu, gpu, dsp)")
-        return "cpu"
-    return value.lower()
+    """The processor a DEVICES word of the prototype names (each backend's `prototype_device`)."""
+    words = {b.prototype_device: b.name for b in backends() if b.prototype_device is not None}
+    if not isinstance(value, str) or value.lower() not in words:
+        problems.append(f"{key}: unknown processor {value!r} (expected one of {', '.join(words)})")
+        return fallback().name
+    return words[value.lower()]
 
 
 def _validate(f: dict[str, Any], name: str, path: str, problems: list[str], *, strict: bool) -> Config | None:

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stretchc.backends import fallback
+
+_CPU = fallback().prototype_device  # the prototype's default device word
+
 DEFAULTS: dict[str, dict[str, Any] | Any] = {
     "MODEL": {
         "TYPE": "",
@@ -41,9 +45,9 @@ DEFAULTS: dict[str, dict[str, Any] | Any] = {
         "DEVICES": [],
         "ORIGINAL_WIDTHS": [],
         "MB_DOWNSAMPLE": True,
-        "STEM_DEVICE": "cpu",
-        "HEAD_DEVICE": "cpu",
-        "MERGE_DEVICE": "cpu",
+        "STEM_DEVICE": _CPU,
+        "HEAD_DEVICE": _CPU,
+        "MERGE_DEVICE": _CPU,
         "MB_VER": 2,
         "ACTIVATION_FUN": [],
     },

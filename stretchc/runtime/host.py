@@ -8,8 +8,9 @@
   from their slots and writes its outputs into theirs. (The Python interpreter API cannot bind external
   memory to a tensor, so each partition copies its boundary tensors in and out; the C++ runtime binds the
   arena directly.)
-- GPU partitions run on this machine's CPU (fp16 ones in float32); DSP partitions run their CPU fallback (the
-  same int8 model with CPU kernels). Both are reported once.
+- Every partition runs on this machine's CPU: the file its backend names (`Backend.host_file`: a partition's
+  own file, or its CPU fallback), and what differs from the phone is said once per kind (`Backend.host_notes`:
+  e.g. GPU partitions on the CPU, fp16 ones in float32, DSP partitions through their CPU fallback).
 - Model inputs and outputs are in the ONNX model's layout and dtype; the runtime applies the manifest's
   permutation, and quantizes / dequantizes a model tensor the bundle holds as int8 or uint8 (`--io-dtype`).
 - int8 sync points are bytes like any other: a partition reads and writes them in its own dtype.
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from stretchc.backends import backend
 from stretchc.bundle.manifest import load_manifest
 from stretchc.bundle.validate import bundle_error
 from stretchc.console import get_console
@@ -185,13 +187,9 @@ class HostRuntime:
         self.io: dict[str, tuple[list[tuple[int, str]], list[tuple[int, str]]]] = {}
         notes = set()
         for p in m["partitions"]:
-            if p["processor"] == "gpu":
-                notes.add("GPU partitions run on this machine's CPU (host reference runtime)")
-            if p["precision"] == "float16":
-                notes.add("fp16 GPU partitions run in float32 here (fp16 is the GPU delegate's option on the phone)")
-            if p["processor"] == "dsp":
-                notes.add(f"DSP partitions run their CPU fallback ({p['fallback']['file'] if p['fallback'] else p['file']})")
-            path = self.bundle / (p["fallback"]["file"] if p["processor"] == "dsp" and p["fallback"] else p["file"])
+            runs = backend(p["processor"])  # how the host runs it, and what it says where that differs from the phone
+            notes.update(runs.host_notes(p))
+            path = self.bundle / runs.host_file(p)
             try:
                 it = load_interpreter(model_path=str(path), num_threads=num_threads or 1)
             except (ValueError, RuntimeError) as exc:

@@ -1,4 +1,5 @@
-"""The target database: one YAML file per phone in `data/`, validated against `schemas/target.schema.json`.
+"""The target database: one YAML file per phone in `data/`, validated against the target schema the backends
+compose (stretchc/targets/schema.py; written out as `schemas/target.schema.json`).
 
 `load_target(spec)` takes a known name (`pixel6`) or a path to a user's YAML file and returns a `Target`.
 Unknown names list the known ones; invalid files name the offending field.
@@ -7,7 +8,6 @@ Unknown names list the known ones; invalid files name the offending field.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,36 +32,23 @@ class Target:
 
     @property
     def processors(self) -> tuple[str, ...]:
-        """Processors a bundle can use on this phone through TFLite delegates, in preference order."""
-        procs = ["cpu"]
-        if self.raw["gpu"] is not None:
-            procs.append("gpu")
-        if self.raw["dsp"]["tflite_delegate"]:
-            procs.append("dsp")
-        return tuple(procs)
+        """Processors a bundle can use on this phone, in backend order (stretchc/backends/)."""
+        from stretchc.backends import backends
+
+        return tuple(b.name for b in backends() if b.unavailable(self) is None)
+
+    def unavailable(self, processor: str) -> str | None:
+        """None when bundles for this phone can use `processor`, else why not (a sentence naming the target)."""
+        from stretchc.backends import backend
+
+        why = backend(processor).unavailable(self)
+        return None if why is None else f"target {self.name} {why}"
 
     def require(self, processor: str, *, what: str) -> None:
         """Raise a clear StretchError if `processor` is not usable on this target (`what` names the user of it)."""
-        if processor in self.processors:
-            return
-        if processor == "dsp":
-            dsp = self.raw["dsp"]
-            alt = f"; {dsp['alternative']}" if dsp.get("alternative") else ""
-            raise StretchError(
-                "no-such-processor", f"{what}: target {self.name} cannot run the DSP: {dsp['reason']}{alt}"
-            )
-        raise StretchError(
-            "no-such-processor",
-            f"{what}: target {self.name} has no {processor}; it has {', '.join(self.processors)}",
-        )
-
-    @property
-    def cpu_threads(self) -> int:
-        return int(self.raw["cpu"]["threads"])
-
-    @property
-    def cpu_affinity(self) -> tuple[int, ...]:
-        return tuple(int(c) for c in self.raw["cpu"]["affinity"])
+        why = self.unavailable(processor)
+        if why is not None:
+            raise StretchError("no-such-processor", f"{what}: {why}; it has {', '.join(self.processors)}")
 
     @property
     def delegate_limits(self) -> dict[str, int]:
@@ -75,22 +62,14 @@ def known_targets() -> list[str]:
 def _validate(raw: object, path: Path) -> dict[str, Any]:
     import jsonschema
 
-    from stretchc.schemas import schema_path
+    from stretchc.targets.schema import target_schema
 
-    schema = _schema(str(schema_path("target.schema.json")))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.absolute_path))
+    errors = sorted(jsonschema.Draft202012Validator(target_schema()).iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         field = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         raise StretchError("bad-target-file", f"field {field}: {err.message}", file=str(path))
     return raw  # type: ignore[return-value]
-
-
-@lru_cache(maxsize=None)
-def _schema(path: str) -> dict[str, Any]:
-    import json
-
-    return json.loads(Path(path).read_text())
 
 
 def load_target(spec: str) -> Target:

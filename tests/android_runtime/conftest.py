@@ -26,12 +26,12 @@ def benchmark_bin() -> Path:
     return BENCH
 
 
-def compile_bundle(model: onnx.ModelProto, out: Path, place: dict[str, str] | None = None, target: str = "pixel6", pipeline: str | None = None, **extra: object) -> Path:
+def compile_bundle(model: onnx.ModelProto, out: Path, place: dict[str, str] | None = None, target: str = "pixel6", settings: object = None) -> Path:
     from stretchc.driver import CompileOptions, compile_model
 
     src = out.with_suffix(".onnx")
     onnx.save(model, src)
-    compile_model(src, out, CompileOptions(target=target, place=dict(place or {}), pipeline=pipeline, extra=dict(extra)))
+    compile_model(src, out, CompileOptions(target=target, place=dict(place or {}), **({"settings": settings} if settings is not None else {})))  # type: ignore[arg-type]
     return out
 
 
@@ -43,12 +43,12 @@ def bundles(tmp_path_factory: pytest.TempPathFactory, example_bundle: Path) -> d
 
     from stretchc.examples import branched_model
 
-    from tests.conftest import pipeline_with
+    from tests.conftest import settings_with
 
     d = tmp_path_factory.mktemp("cpp_bundles")
     out = {"example": example_bundle}
     three = branched_model(branches=(3,), size=32, width=24, name="three")
-    out["three"] = compile_bundle(three, d / "three", {"s1.b1": "gpu", "s1.b2": "dsp"}, target="mi9", pipeline=pipeline_with("int8"), calib="random")
+    out["three"] = compile_bundle(three, d / "three", {"s1.b1": "gpu", "s1.b2": "dsp"}, target="mi9", settings=settings_with("int8", calib="random"))
     manifest = json.loads((out["three"] / "manifest.json").read_text())
     placed = {r: (p["processor"], p["precision"]) for p in manifest["partitions"] for r in p["regions"]}
     # the bundle must be what this fixture claims, or every test using it fails (never a quiet fallback)

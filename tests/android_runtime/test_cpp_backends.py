@@ -156,9 +156,9 @@ def test_gpu_fp16_reaches_the_gpu_options(benchmark_bin: Path, tmp_path: Path) -
     options object)."""
     from stretchc.examples import example_model
 
-    from tests.conftest import pipeline_with
+    from tests.conftest import settings_with
 
-    bundle = compile_bundle(example_model(), tmp_path / "fp16", {"s1.b1": "gpu"}, pipeline=pipeline_with("fp16-gpu"))
+    bundle = compile_bundle(example_model(), tmp_path / "fp16", {"s1.b1": "gpu"}, settings=settings_with("fp16-gpu"))
     m = json.loads((bundle / "manifest.json").read_text())
     gpu = [p for p in m["partitions"] if p["processor"] == "gpu"]
     assert gpu and all(p["precision"] == "float16" and p["delegate_options"]["precision"] == "fp16" for p in gpu)

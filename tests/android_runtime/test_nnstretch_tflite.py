@@ -76,10 +76,10 @@ def test_int8_bundle_emits_one_full_int8_model(tmp_path: Path) -> None:
     from stretchc.runtime.host import HostRuntime
     from stretchc.tflite_io import import_model
 
-    from tests.conftest import pipeline_with
+    from tests.conftest import settings_with
 
     onnx.save(example_model(), tmp_path / "ex.onnx")
-    options = CompileOptions(target="mi9", place={"s1.b1": "dsp", "s2.b1": "gpu"}, pipeline=pipeline_with("int8"), extra={"calib": "random", "emit": ["nnstretch-tflite"]})
+    options = CompileOptions(target="mi9", place={"s1.b1": "dsp", "s2.b1": "gpu"}, settings=settings_with("int8", calib="random", emit=("nnstretch-tflite",)))
     res = compile_model(tmp_path / "ex.onnx", tmp_path / "bundle", options)
     data = (tmp_path / "bundle" / "nnstretch.tflite").read_bytes()
     graph = import_model(data)

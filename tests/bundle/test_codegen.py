@@ -34,14 +34,19 @@ def test_json_schema_and_codec_read_the_same_fbs() -> None:
 
 
 def test_value_sets_follow_the_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A processor added to the compiler's list reaches the JSON schema by regenerating; the C++ checks take
+    """A backend added to the compiler's registry reaches the JSON schema by regenerating; the C++ checks take
     the processors and delegates of the runtime's own backend registry, and the IR's dtypes from the list."""
-    from stretchc.bundle import manifest
+    from stretchc import backends
+    from stretchc.backends.base import Backend
 
-    monkeypatch.setattr(manifest, "DELEGATES", {**manifest.DELEGATES, "npu": "litert-npu"})
+    class Tpu(Backend):
+        name, delegate, order = "tpu", "edgetpu", 99
+
+    known = backends.backends()
+    monkeypatch.setattr(backends, "backends", lambda: (*known, Tpu()))
     kinds = vocabulary.kinds()
     schema = jsonschema.build(manifest_schema(), kinds)
-    assert "npu" in schema["$defs"]["processor"]["enum"] and "litert-npu" in schema["$defs"]["delegate"]["enum"]
+    assert "tpu" in schema["$defs"]["processor"]["enum"] and "edgetpu" in schema["$defs"]["delegate"]["enum"]
     header = cpp.render(manifest_schema(), kinds, "test")
     assert "CheckOneOf(v.processor, KnownProcessor(), " in header and "kProcessor" not in header
     assert 'kDtype[] = {"float32", "float16", "int32", "int64", "int8", "uint8", "int16", "bool"}' in header

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from stretchc.backends import processors
 from stretchc.cli import main
 from stretchc.costmodel import CostModel, load_params
 from stretchc.costmodel.accuracy import MIN_POINTS, accuracy
-from stretchc.costmodel.calibration import HARDWARE_KEYS, load_calibration, predict, set_targets
+from stretchc.costmodel.calibration import load_calibration, predict, set_targets
 from stretchc.costmodel.fit import Fitter, params_close
 from stretchc.costmodel.refnets import reference_net
 from stretchc.targets import known_targets, load_target
@@ -47,7 +48,7 @@ def test_points_are_counted_once_per_soc() -> None:
     assert set_targets("sd855") and {t.name for t in set_targets("sd855")} == {"mi9", "pixel4"}
     for name in cal.sets:  # targets sharing a set describe the same hardware
         carriers = set_targets(name)
-        assert all(all(t.raw.get(k) == carriers[0].raw.get(k) for k in HARDWARE_KEYS) for t in carriers)
+        assert all(all(t.raw.get(k) == carriers[0].raw.get(k) for k in (*processors(), "memory")) for t in carriers)
 
 
 def test_fit_prices_points_like_the_calibration_prediction() -> None:
@@ -79,7 +80,7 @@ def test_prior_dominated_groups_are_flagged(every_target_accuracy) -> None:  # t
 
 def test_mi9_prices_under_the_prototype_protocol() -> None:
     mi9, pixel4 = CostModel(load_target("mi9")), CostModel(load_target("pixel4"))
-    assert mi9.protocol.cpu_kernels == "builtin" and mi9.protocol.statistic == "min" and mi9.protocol.gpu_precision == "fp16"
+    assert mi9.protocol.get("cpu_kernels") == "builtin" and mi9.protocol.statistic == "min" and mi9.protocol.get("gpu_precision") == "fp16"
     assert mi9.execution("gpu", "int8").kind == "gpu-int8" and mi9.execution("dsp", "int8").kind == "dsp-int8-hexagon"
     ops = reference_net("resnet50")
     # Same SoC and points, different protocols: the minimum of runs is faster than their mean.

@@ -134,8 +134,10 @@ def test_whole_model_of_a_deep_graph_with_sync_points() -> None:
 
     model = branched_model(branches=(4,) * 10, size=16, width=16, depth=2, name="deep")
     module = build_module(model, lower_to_tflite(model, file="deep"), name="deep", file="deep")
-    pipeline = "find-branches,assign-delegates{policy=round-robin,precision=float},outline-partitions,insert-sync-points"
-    passmanager.PassManager(parse_pipeline(pipeline)).run(module, PassContext(target=load_target("mi9"), options={"pipeline": pipeline}))
+    from stretchc.settings import CompileSettings
+
+    passes = parse_pipeline("find-branches,assign-delegates{policy=round-robin},outline-partitions,insert-sync-points")
+    passmanager.PassManager(passes).run(module, PassContext(target=load_target("mi9"), settings=CompileSettings(precision="float"), pipeline=passes))
     assert sum(n.op == "stretch.sync" for n in module.graph.nodes) > 40
     buf, outputs = whole_model(module)
     feed = {i.name: np.random.default_rng(0).standard_normal(i.shape).astype(np.float32) for i in module.inputs}

@@ -1,4 +1,5 @@
-"""Replayable dumps: constants in a content-addressed store, a reproducer header, options recorded generically."""
+"""Replayable dumps: constants in a content-addressed store, a reproducer header, the compile settings and the
+typed analyses recorded field by field."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import numpy as np
 import pytest
 
 from stretchc import __version__
+from stretchc.analyses import Analyses, Analysis, HeldOutInputs, Placement
 from stretchc.console import Console
 from stretchc.driver import default_pipeline
 from stretchc.errors import StretchError
 from stretchc.irtext import ConstantStore, parse_module
 from stretchc.passmanager import PassContext, parse_pipeline, print_pipeline
 from stretchc.reproducer import Recorder, Reproducer, replay_context
+from stretchc.settings import CompileSettings
 from stretchc.targets import load_target
 
 from tests.debugging.conftest import Dumped
@@ -72,7 +75,8 @@ def test_reproducer_header_records_pipeline_target_and_options(example_dumps: Du
     assert rep is not None and rep.failure is None and rep.version == __version__
     assert rep.done == print_pipeline(passes[:2]) and rep.remaining == print_pipeline(passes[2:])
     assert rep.target is not None and rep.target["spec"] == "pixel6" and len(rep.target["sha256"]) == 64
-    assert set(rep.options) == {"source_sha256"} and rep.place == {}
+    assert rep.settings == CompileSettings().to_record() and rep.place == {} and len(rep.source_sha256 or "") == 64
+    assert rep.analyses is None  # no pass recorded one yet
     assert "# replay the rest: stretchc opt 02-after-find-branches.ir --bundle OUT.stretch" in text
     after = Reproducer.from_text((example_dumps.dumps / "04-after-assign-delegates.ir").read_text())
     assert after is not None and after.analyses is not None  # assign-delegates recorded its placement report
@@ -81,49 +85,54 @@ def test_reproducer_header_records_pipeline_target_and_options(example_dumps: Du
 def test_quantized_dumps_record_the_calibration_source(quantized_dumps: Dumped) -> None:
     rep = Reproducer.from_text((quantized_dumps.dumps / "00-input.ir").read_text())
     assert rep is not None and rep.place == {"s1.b1": "dsp"} and rep.target is not None and rep.target["spec"] == "mi9"
-    calib = rep.options["calib"]
+    calib = rep.settings["calib"]
     if calib == "random":
         return
     assert calib["$path"].endswith("calib.npy") and len(calib["sha256"]) == 64
-    assert rep.options["calib_holdout"] == 2
+    assert rep.settings["calib_holdout"] == 2 and rep.settings["hold_out"] and rep.settings["min_sqnr"] == 10.0
 
 
-def _record(tmp_path: Path, options: dict[str, object], report: dict[str, object] | None = None) -> tuple[Reproducer, ConstantStore]:
+def _record(tmp_path: Path, settings: CompileSettings, analyses: list[Analysis] | None = None) -> tuple[Reproducer, ConstantStore]:
     store = ConstantStore(tmp_path / "constants")
     passes = parse_pipeline("find-branches,assign-delegates")
-    ctx = PassContext(target=load_target("pixel6"), place={"s1.b0": "gpu"}, options={"pipeline": "x", **options}, console=_quiet(), report=report or {})
+    ctx = PassContext(
+        target=load_target("pixel6"), place={"s1.b0": "gpu"}, settings=settings, console=_quiet(), source_sha256="ab" * 32, analyses=Analyses(analyses or [])
+    )
     rep = Recorder(store).reproducer(ctx, done=passes[:1], remaining=passes[1:])
     return Reproducer.from_text(f"# stretchc IR v1\n{rep.line()}\nmodule \"m\"\n") or rep, store
 
 
-def test_any_option_round_trips(tmp_path: Path) -> None:
-    data = tmp_path / "data.bin"
-    data.write_bytes(b"calibration")
+def test_settings_and_analyses_round_trip(tmp_path: Path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
     (folder / "a.png").write_bytes(b"png")
     array = np.arange(40, dtype=np.float32).reshape(2, 20)
-    options = {"calib": data, "images": folder, "weights": array, "precision": "int8", "min_sqnr": 31.5, "holdout": None,
-               "nested": {"b": [1, 2.5, "x", True], "a": {"deep": [data]}}}
-    report = {"held_out_inputs": [{"input": array}], "predicted_latency_ms": 1.25}
-    rep, store = _record(tmp_path, options, report)
+    settings = CompileSettings(
+        precision="int8", min_sqnr=31.5, calib=folder, hold_out=True, preprocess={"size": [8, 8], "mean": [0.5, 0.5, 0.5]},
+        emit=("nnstretch-tflite",), backend_options={"dsp": {"dtype": "uint8"}},
+    )
+    analyses: list[Analysis] = [
+        HeldOutInputs([{"input": array}]),
+        Placement({"s1.b0": "gpu"}, ["s1.b0"], {}, {"predicted_latency_ms": 1.25, "nested": {"b": [1, 2.5, "x", True]}}),
+    ]
+    rep, store = _record(tmp_path, settings, analyses)
     ctx = replay_context(rep, store, passes=parse_pipeline("assign-delegates,outline-partitions"), console=_quiet())
-    assert ctx.options["pipeline"] == "find-branches,assign-delegates{policy=critical-path,precision=auto},outline-partitions"
-    assert ctx.options["calib"] == data and ctx.options["images"] == folder and ctx.options["nested"]["a"]["deep"] == [data]
-    np.testing.assert_array_equal(ctx.options["weights"], array)
-    assert {k: v for k, v in ctx.options.items() if k not in ("calib", "images", "weights", "nested", "pipeline")} == {
-        "precision": "int8", "min_sqnr": 31.5, "holdout": None}
-    assert ctx.options["nested"]["b"] == [1, 2.5, "x", True]
-    np.testing.assert_array_equal(ctx.report["held_out_inputs"][0]["input"], array)
-    assert ctx.report["predicted_latency_ms"] == 1.25 and ctx.place == {"s1.b0": "gpu"} and ctx.target.name == "pixel6"
-    again, _ = _record(tmp_path, options, report)
+    assert print_pipeline(ctx.pipeline) == "find-branches,assign-delegates{policy=critical-path},outline-partitions"
+    assert ctx.settings == settings
+    held = ctx.analyses.get(HeldOutInputs)
+    assert held is not None
+    np.testing.assert_array_equal(held.feeds[0]["input"], array)
+    placed = ctx.analyses.get(Placement)
+    assert placed == analyses[1] and placed.predicted_latency_ms == 1.25
+    assert ctx.source_sha256 == "ab" * 32 and ctx.place == {"s1.b0": "gpu"} and ctx.target.name == "pixel6"
+    again, _ = _record(tmp_path, settings, analyses)
     assert again.line() == rep.line()  # deterministic
 
 
 def test_replay_takes_data_again_and_checks_its_digest(tmp_path: Path) -> None:
     data = tmp_path / "calib.npy"
     np.save(data, np.zeros((2, 3), dtype=np.float32))
-    rep, store = _record(tmp_path, {"calib": data})
+    rep, store = _record(tmp_path, CompileSettings(calib=data))
     passes = parse_pipeline("assign-delegates")
     moved = tmp_path / "moved.npy"
     moved.write_bytes(data.read_bytes())
@@ -132,7 +141,7 @@ def test_replay_takes_data_again_and_checks_its_digest(tmp_path: Path) -> None:
         replay_context(rep, store, passes=passes, console=_quiet())
     assert exc.value.code == "replay-mismatch" and exc.value.exit_status == 3 and "option calib" in exc.value.message
     ctx = replay_context(rep, store, passes=passes, console=_quiet(), data={"calib": moved})
-    assert ctx.options["calib"] == moved
+    assert ctx.settings.calib == moved
     data.unlink()
     console = _quiet()
     replay_context(rep, store, passes=passes, console=console)
@@ -142,9 +151,9 @@ def test_replay_takes_data_again_and_checks_its_digest(tmp_path: Path) -> None:
     assert exc.value.code == "usage"
 
 
-def test_an_option_dumps_cannot_record_is_named_on_replay(tmp_path: Path) -> None:
-    rep, store = _record(tmp_path, {"odd": object()})
-    assert rep.options["odd"]["$unrecorded"] == "builtins.object"
+def test_a_setting_dumps_cannot_record_is_named_on_replay(tmp_path: Path) -> None:
+    rep, store = _record(tmp_path, CompileSettings(preprocess=object()))
+    assert rep.settings["preprocess"]["$unrecorded"] == "builtins.object"
     console = _quiet()
     ctx = replay_context(rep, store, passes=parse_pipeline("assign-delegates"), console=console)
-    assert ctx.options["odd"] is None and [d.code for d in console.diagnostics] == ["replay-unrecorded"]
+    assert ctx.settings.preprocess is None and [d.code for d in console.diagnostics] == ["replay-unrecorded"]

@@ -19,7 +19,7 @@ from stretchc.digits.export import heldout_top1, predict, trained_model
 from stretchc.digits.model import INPUT, OUTPUT, digits_model
 from stretchc.driver import CompileOptions, compile_model
 from stretchc.frontend.module import onnx_inputs
-from stretchc.hexagon.calibration import load_calibration
+from stretchc.quantize.calibration_data import load_calibration
 
 from tests.conftest import REPO
 

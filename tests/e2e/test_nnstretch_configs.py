@@ -10,7 +10,9 @@ import onnx
 import pytest
 import yaml
 
+from stretchc.analyses import Placement
 from stretchc.driver import CompileOptions, compile_model
+from stretchc.settings import CompileSettings
 from stretchc.modelbuild import build_model, load_config, placement_from_model
 from stretchc.verify import verify_bundle
 
@@ -69,7 +71,7 @@ def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     model_path = d / "model.onnx"
     onnx.save(model, str(model_path))
     uses_dsp = "dsp" in (placement_from_model(model) or {}).values()
-    options = CompileOptions(target="mi9" if uses_dsp else "pixel6", place_from_model=True, extra={"calib": "random"} if uses_dsp else {})
+    options = CompileOptions(target="mi9" if uses_dsp else "pixel6", place_from_model=True, settings=CompileSettings(calib="random" if uses_dsp else None))
     result = compile_model(model_path, d / "bundle", options)
     return model, model_path, result, stages
 
@@ -89,7 +91,7 @@ def test_place_from_model_reproduces_the_configured_placement(compiled) -> None:
     assert recorded is not None
     placed = {r: p["processor"] for p in result.manifest["partitions"] for r in p["regions"]}
     assert placed == recorded
-    assert set(result.report["overrides"]) == set(recorded)  # explicit placements, from the model or --place
+    assert set(result.analyses.get(Placement).overrides) == set(recorded)  # explicit placements, from the model or --place
 
 
 def test_place_from_model_refuses_dsp_without_calibration_data(tmp_path: Path) -> None:

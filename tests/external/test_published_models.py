@@ -24,7 +24,7 @@ from stretchc.console import Console, set_console
 from stretchc.driver import CompileOptions, CompileResult, compile_model
 from stretchc.verify import VerifyReport, verify_bundle
 
-from tests.conftest import pipeline_with
+from tests.conftest import settings_with
 
 HERE = Path(__file__).parent
 # name -> input size (the smallest each architecture takes, or close: the tier's time is bounded)
@@ -87,7 +87,7 @@ def test_inception_on_the_dsp_with_random_calibration(published: dict[str, Path]
     # bundle verified does not follow the cost model's fit.
     dsp = ["stem", "s1.b2", "s2.b2", "s3.b2"]
     place = {r: "cpu" for r in _expected_regions("InceptionV3")} | {r: "dsp" for r in dsp} | {f"s{k}.b0": "gpu" for k in range(5, 9)}
-    options = CompileOptions(target="mi9", place=place, pipeline=pipeline_with("float"), extra={"calib": "random"})
+    options = CompileOptions(target="mi9", place=place, settings=settings_with("float", calib="random"))
     result, report = _compile_and_verify(published["InceptionV3"], tmp_path / "dsp.stretch", options)
     assert [p["name"] for p in result.manifest["partitions"] if p["processor"] == "dsp"] == dsp
     assert report.quantized and report.ok, report.table()

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from stretchc.analyses import Placement
 from stretchc.console import Console, set_console, get_console
 from stretchc.driver import CompileOptions, compile_model
+from stretchc.settings import CompileSettings
 from stretchc.errors import StretchError
 from stretchc.hexagon.eligibility import check_node
 from stretchc.ir import Node, Value
@@ -16,7 +18,7 @@ from tests.hexagon.models import INELIGIBLE, conv_model
 
 
 def _opts(mode: str) -> CompileOptions:
-    return CompileOptions(target="mi9", place={"main": "dsp"}, extra={"calib": "random", "on_ineligible": mode})
+    return CompileOptions(target="mi9", place={"main": "dsp"}, settings=CompileSettings(calib="random", on_ineligible=mode))
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ def test_ineligible_op_is_caught_in_both_modes(rule: str, tmp_path: Path, save_m
     warnings = [d for d in console.diagnostics if d.severity == "warning" and d.code == "ineligible-op"]
     assert warnings and any(f"rule {rule}:" in d.message and f"tfl.{kind}" in d.message for d in warnings)
     assert all(p["processor"] == "cpu" for p in result.manifest["partitions"])
-    assert result.report["hexagon_moved"]["main"]
+    assert result.analyses.get(Placement).moved["main"]
 
 
 def test_eligible_model_compiles_int8_on_dsp(tmp_path: Path, save_model, console) -> None:  # type: ignore[no-untyped-def]

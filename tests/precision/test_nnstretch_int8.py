@@ -11,12 +11,13 @@ import numpy as np
 import onnx
 import pytest
 
+from stretchc.analyses import Arena
 from stretchc.driver import CompileOptions, compile_model
 from stretchc.modelbuild import placement_from_model
 from stretchc.tflite_io import import_model
 from stretchc.verify import verify_bundle
 
-from tests.conftest import MI_CONFIG_SIZE, pipeline_with
+from tests.conftest import MI_CONFIG_SIZE, settings_with
 from tests.precision.images import natural_images
 
 
@@ -25,7 +26,7 @@ def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     d = tmp_path_factory.mktemp(request.param)
     source = mi_config_model(request.param)
     np.save(d / "calib.npy", natural_images(16, MI_CONFIG_SIZE, seed=1))
-    options = CompileOptions(target="mi9", place_from_model=True, pipeline=pipeline_with("int8"), extra={"calib": str(d / "calib.npy")})
+    options = CompileOptions(target="mi9", place_from_model=True, settings=settings_with("int8", calib=d / "calib.npy"))
     return onnx.load(str(source)), source, compile_model(source, d / "b", options)
 
 
@@ -48,9 +49,9 @@ def test_every_partition_and_inner_sync_point_is_int8(compiled) -> None:  # type
 
 def test_arena_is_at_most_30_percent_of_the_float_plan(compiled) -> None:  # type: ignore[no-untyped-def]
     _, _, res = compiled
-    arena = res.report["arena"]
-    assert arena["bytes"] == res.manifest["buffers"]["arena_size"]
-    assert arena["bytes"] <= 0.30 * arena["float_bytes"], arena
+    arena = res.analyses.get(Arena)
+    assert arena.bytes == res.manifest["buffers"]["arena_size"]
+    assert arena.bytes <= 0.30 * arena.float_bytes, arena
 
 
 def test_output_sqnr_on_real_looking_inputs(compiled) -> None:  # type: ignore[no-untyped-def]

@@ -12,11 +12,12 @@ import pytest
 
 from stretchc.cli import main
 from stretchc.costmodel.placement import plan
+from stretchc.analyses import AccuracyGuard
 from stretchc.driver import CompileOptions, compile_model
 from stretchc.errors import StretchError
 from stretchc.targets import load_target
 
-from tests.conftest import REPO, example_with_regions, pipeline_with
+from tests.conftest import REPO, example_with_regions, settings_with
 
 EXAMPLE = REPO / "examples" / "branchy.onnx"
 
@@ -62,7 +63,7 @@ def test_precisions_each_policy_gives(module) -> None:  # type: ignore[no-untype
 def test_int8_prices_every_partition_at_int8(module, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     place = {"s1.b1": "dsp", "s2.b1": "gpu"}
     res = {
-        policy: compile_model(EXAMPLE, tmp_path / policy, CompileOptions(target="mi9", place=place, pipeline=pipeline_with(policy), extra={"calib": "random"}))
+        policy: compile_model(EXAMPLE, tmp_path / policy, CompileOptions(target="mi9", place=place, settings=settings_with(policy, calib="random")))
         for policy in ("float", "int8")
     }
     rep = json.loads((tmp_path / "int8" / "report.json").read_text())
@@ -73,7 +74,7 @@ def test_int8_prices_every_partition_at_int8(module, tmp_path: Path) -> None:  #
 
 
 def test_fp16_gpu_asks_the_delegate_for_fp16(tmp_path: Path) -> None:
-    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="pixel6", place={"s1.b1": "gpu"}, pipeline=pipeline_with("fp16-gpu")))
+    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="pixel6", place={"s1.b1": "gpu"}, settings=settings_with("fp16-gpu")))
     gpu = next(p for p in res.manifest["partitions"] if p["name"] == "s1.b1")
     assert gpu["precision"] == "float16" and gpu["delegate_options"]["precision"] == "fp16"
     assert {p["precision"] for p in res.manifest["partitions"] if p["processor"] == "cpu"} == {"float32"}
@@ -81,29 +82,29 @@ def test_fp16_gpu_asks_the_delegate_for_fp16(tmp_path: Path) -> None:
 
 def test_auto_demotes_partitions_when_the_bound_is_tight(tmp_path: Path) -> None:
     def build(name: str, bound: float):  # type: ignore[no-untyped-def]
-        return compile_model(EXAMPLE, tmp_path / name, CompileOptions(target="mi9", place={"s1.b1": "gpu"}, pipeline=pipeline_with("auto", min_sqnr=bound), extra={"calib": "random"}))
+        return compile_model(EXAMPLE, tmp_path / name, CompileOptions(target="mi9", place={"s1.b1": "gpu"}, settings=settings_with("auto", min_sqnr=bound, calib="random")))
 
     loose = build("loose", 10.0)
-    assert not loose.report["accuracy_guard"]["demoted"] and "int8" in {p["precision"] for p in loose.manifest["partitions"]}
+    assert not loose.analyses.get(AccuracyGuard).demoted and "int8" in {p["precision"] for p in loose.manifest["partitions"]}
     tight = build("tight", 60.0)
-    acc = tight.report["accuracy_guard"]
-    assert acc["demoted"] and all(v is None or v >= 60.0 for v in acc["sqnr_db"].values())
+    acc = tight.analyses.get(AccuracyGuard)
+    assert acc.demoted and all(v is None or v >= 60.0 for v in acc.sqnr_db.values())
     precision = {p["name"]: p["precision"] for p in tight.manifest["partitions"]}
-    for d in acc["demoted"]:
+    for d in acc.demoted:
         assert precision[d["partition"]] == "float32" and "60 dB" in d["why"]
     rows = {r["region"]: r for r in json.loads((tmp_path / "tight" / "report.json").read_text())["regions"]}
-    demoted_regions = {r for p in tight.manifest["partitions"] if p["name"] in {d["partition"] for d in acc["demoted"]} for r in p["regions"]}
+    demoted_regions = {r for p in tight.manifest["partitions"] if p["name"] in {d["partition"] for d in acc.demoted} for r in p["regions"]}
     assert demoted_regions and all("demoted" in rows[r]["precision_why"] for r in demoted_regions)
     assert tight.manifest["predicted_latency_ms"] >= loose.manifest["predicted_latency_ms"]
     # deterministic: the same inputs give the same bundle
     again = build("again", 60.0)
     assert (tmp_path / "again" / "manifest.json").read_bytes().replace(b"again", b"tight") == (tmp_path / "tight" / "manifest.json").read_bytes().replace(b"again", b"tight")
-    assert again.report["accuracy_guard"] == acc
+    assert again.analyses.get(AccuracyGuard) == acc
 
 
 def test_a_bound_missed_even_in_float_fails_the_compile(tmp_path: Path) -> None:
     with pytest.raises(StretchError) as exc:
-        compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="mi9", place={"s1.b1": "dsp"}, pipeline=pipeline_with("auto", min_sqnr=200.0), extra={"calib": "random"}))
+        compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="mi9", place={"s1.b1": "dsp"}, settings=settings_with("auto", min_sqnr=200.0, calib="random")))
     assert exc.value.code == "verify-failed" and "even with every partition that can run float" in exc.value.message and "s1.b1" in exc.value.message
     assert not (tmp_path / "b").exists()
 
@@ -117,14 +118,14 @@ def test_command_line_and_config(tmp_path: Path, capsys, monkeypatch) -> None:  
     assert "--calib" in capsys.readouterr().err and not Path(out).exists()
     assert main(["compile", str(EXAMPLE), "--print-config"]) == 0
     text = capsys.readouterr().out
-    assert 'precision = "auto"' in text and "precision=auto" in text and "min-sqnr=30.0" in text
+    assert 'precision = "auto"' in text and "min-sqnr = 30.0" in text and "{precision" not in text  # settings, not pipeline text
     monkeypatch.chdir(tmp_path)
     (tmp_path / "stretchc.toml").write_text('precision = "int8"\ncalib = "random"\n')
     assert main(["compile", str(EXAMPLE), "--print-config"]) == 0
     text = capsys.readouterr().out
-    assert 'precision = "int8"' in text and "precision=int8" in text and "min-sqnr=0.0" in text
+    assert 'precision = "int8"' in text and 'min-sqnr = ""  # not set' in text
     assert main(["compile", str(EXAMPLE), "--print-config", "--precision", "float", "--io-dtype", "uint8"]) == 0
-    assert "precision=float" in (text := capsys.readouterr().out) and "io-dtype=uint8" in text
+    assert 'precision = "float"' in (text := capsys.readouterr().out) and 'io-dtype = "uint8"' in text
     (tmp_path / "stretchc.toml").write_text('precision = "int4"\n')
     assert main(["compile", str(EXAMPLE), "--print-config"]) == 3
     err = capsys.readouterr().err

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from stretchc.backends import backends
 from stretchc.cli import main
-from stretchc.costmodel.report import COLOURS
 from stretchc.examples import example_model
 
 
@@ -65,6 +65,6 @@ def test_html_renders_in_chromium(compiled, tmp_path) -> None:  # type: ignore[n
     img = Image.open(png).convert("RGB")
     colours = {c for _, c in img.getcolors(maxcolors=1 << 24)}
     for proc in ("cpu", "gpu"):
-        c = COLOURS[proc].lstrip("#")
+        c = {b.name: b.colour for b in backends()}[proc].lstrip("#")
         rgb = tuple(int(c[i : i + 2], 16) for i in (0, 2, 4))
         assert rgb in colours, f"no {proc} lane colour in the screenshot"

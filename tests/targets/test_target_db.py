@@ -20,7 +20,9 @@ def test_required_phones_present_and_valid() -> None:
 
 def test_processors_and_pixel6_threads() -> None:
     assert load_target("pixel6").processors == ("cpu", "gpu")
-    assert load_target("pixel6").cpu_threads == 2 and load_target("pixel6").cpu_affinity == (6, 7)
+    from stretchc.backends import fallback
+
+    assert fallback().threads(load_target("pixel6")) == (2, (6, 7))
     for n in ("mi9", "pixel4", "pixel3"):
         assert "dsp" in load_target(n).processors
 

@@ -28,7 +28,7 @@ from stretchc.driver import CompileOptions, CompileResult, compile_model
 from stretchc.errors import StretchError
 from stretchc.examples import branched_model
 from stretchc.passes.emit_bundle import EmitBundle
-from stretchc.passmanager import PassContext
+from stretchc.passmanager import PassContext, parse_pipeline
 from stretchc.targets import load_target
 from stretchc.verify import abs_error, seeded_inputs, verify_bundle
 
@@ -52,7 +52,7 @@ def add2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CompileResult]
 
 def emit_again(result: CompileResult, out: Path) -> Path:
     """Emit `result.module` (after the caller changed it) as a complete bundle at `out`."""
-    EmitBundle().run(result.module, PassContext(target=load_target("pixel6"), output_dir=out, options={"pipeline": result.pipeline}))
+    EmitBundle().run(result.module, PassContext(target=load_target("pixel6"), output_dir=out, pipeline=parse_pipeline(result.pipeline)))
     return out
 
 

@@ -1,8 +1,8 @@
 """The value sets a manifest field names with `kind: "..."` in `schemas/manifest.fbs`.
 
-Each comes from the one list the compiler keeps of it (the IR's dtypes, the precisions, the processors and
-their delegates, the name length limit of `schemas/bundle_rules.json`), so the generated JSON schema follows
-the compiler: add a processor there and run `scripts/gen_manifest.py`. The processors and delegates are each
+Each comes from the one list the compiler keeps of it (the IR's dtypes, the precisions, the backends' processors
+and delegates (stretchc/backends/), the name length limit of `schemas/bundle_rules.json`), so the generated JSON
+schema follows the compiler: add a backend and run `scripts/gen_manifest.py`. The processors and delegates are each
 reader's own: the C++ loader accepts those of its backend registry (`android_runtime/src/backends/registry.cc`,
 handed to the generated checks by `manifest::KnownProcessor()` / `KnownDelegate()` in bundle.cc).
 """
@@ -33,7 +33,7 @@ class Words:
 
 def kinds() -> dict[str, Chars | Words]:
     """Every value set by the name the .fbs uses for it."""
-    from stretchc.bundle.manifest import DELEGATES
+    from stretchc.backends import backends
     from stretchc.bundle.validate import limits
     from stretchc.ir import DTYPE_SIZES
     from stretchc.precision import PRECISIONS
@@ -42,8 +42,8 @@ def kinds() -> dict[str, Chars | Words]:
         "name": Chars("A-Za-z0-9_.+-", 1, limits()["name_chars"], "a partition, sync point or slot name"),
         "sha256": Chars("0-9a-f", 64, 64, "a SHA-256 digest in lower-case hex"),
         "dtype": Words(tuple(DTYPE_SIZES), "a dtype the IR knows"),
-        "processor": Words(tuple(DELEGATES), "a processor a partition runs on", runtime_defined=True),
-        "delegate": Words(tuple(dict.fromkeys(DELEGATES.values())), "the delegate that runs a partition", runtime_defined=True),
+        "processor": Words(tuple(b.name for b in backends()), "a processor a partition runs on", runtime_defined=True),
+        "delegate": Words(tuple(dict.fromkeys(b.delegate for b in backends())), "the delegate that runs a partition", runtime_defined=True),
         "precision": Words(PRECISIONS, "the dtype a partition computes in"),
     }
 

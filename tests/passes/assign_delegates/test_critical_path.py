@@ -6,9 +6,10 @@ import itertools
 
 import pytest
 
+from stretchc.analyses import Placement
 from stretchc.costmodel import CostModel
 from stretchc.costmodel.placement import plan
-from stretchc.passmanager import PassContext
+from stretchc.passmanager import PassContext, parse_pipeline
 from stretchc.targets import load_target
 
 from tests.conftest import example_with_regions
@@ -71,8 +72,9 @@ def test_concurrent_branches_cost_their_maximum(module) -> None:  # type: ignore
 def test_pass_records_prediction(module) -> None:  # type: ignore[no-untyped-def]
     from stretchc.passes.assign_delegates import AssignDelegates
 
-    ctx = PassContext(target=load_target("mi9"), options={"pipeline": "find-branches,assign-delegates"})
+    ctx = PassContext(target=load_target("mi9"), pipeline=parse_pipeline("find-branches,assign-delegates"))
     AssignDelegates().run(module, ctx)
-    assert ctx.report["predicted_latency_ms"] > 0
-    assert ctx.report["placement_report"]["policy"] == "critical-path"
-    assert AssignDelegates().spelled() == "assign-delegates{policy=critical-path,precision=auto}"
+    placed = ctx.analyses.get(Placement)
+    assert placed is not None and placed.predicted_latency_ms > 0
+    assert placed.report["policy"] == "critical-path"
+    assert AssignDelegates().spelled() == "assign-delegates{policy=critical-path}"  # the precision policy is a compile setting

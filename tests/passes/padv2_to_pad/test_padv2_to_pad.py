@@ -10,6 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from stretchc.driver import CompileOptions, compile_model
+from stretchc.settings import CompileSettings
 from stretchc.errors import StretchError
 from stretchc.passes import DEFAULT_PIPELINE
 from stretchc.runtime.host import HostRuntime
@@ -78,7 +79,7 @@ def test_not_applied_when_the_input_may_be_negative(tmp_path: Path) -> None:
 
 def test_relu_stem_runs_on_the_dsp(tmp_path: Path) -> None:
     model = stem_model(tmp_path)
-    result = compile_model(model, tmp_path / "d.stretch", CompileOptions(target="mi9", place={"main": "dsp"}, extra={"calib": "random"}))
+    result = compile_model(model, tmp_path / "d.stretch", CompileOptions(target="mi9", place={"main": "dsp"}, settings=CompileSettings(calib="random")))
     assert [p["processor"] for p in result.manifest["partitions"]] == ["dsp"]
     assert "PADV2" not in _kinds(result)
 
@@ -87,7 +88,7 @@ def test_without_the_pass_the_dsp_refuses_padv2(tmp_path: Path) -> None:
     model = stem_model(tmp_path)
     with pytest.raises(StretchError, match="PADV2"):
         compile_model(model, tmp_path / "d.stretch", CompileOptions(
-            target="mi9", place={"main": "dsp"}, extra={"calib": "random"}, pipeline=DEFAULT_PIPELINE.replace("padv2-to-pad,", "")))
+            target="mi9", place={"main": "dsp"}, settings=CompileSettings(calib="random"), pipeline=DEFAULT_PIPELINE.replace("padv2-to-pad,", "")))
 
 
 def _ir(*, act: str = "RELU", const: float = -3.4e38, pad: int = 1, pool: str = "MAX_POOL_2D"):  # type: ignore[no-untyped-def]

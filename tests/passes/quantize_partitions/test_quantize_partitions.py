@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stretchc.analyses import Arena, Quantization
 from stretchc.console import Console
 from stretchc.driver import CompileOptions, _lower, compile_model
 from stretchc.errors import StretchError
@@ -20,16 +21,16 @@ from stretchc.hexagon.eligibility import check_node
 from stretchc.ir import Module
 from stretchc.passmanager import PassContext, PassManager, parse_pipeline
 from stretchc.runtime.host import HostRuntime
+from stretchc.settings import CompileSettings
 from stretchc.targets import load_target
 from stretchc.tflite_io import emit_model, import_model
 from stretchc.verify import verify_bundle
 
-from tests.conftest import REPO, example_placement
+from tests.conftest import REPO, example_placement, settings_with
 from tests.hexagon.nets import build
 
 EXAMPLE = REPO / "examples" / "branchy.onnx"  # input [1, 3, 160, 160]
 SHAPE = (3, 160, 160)
-INT8 = "unshare-pads,find-branches,padv2-to-pad,assign-delegates{{precision={p}}},ungroup-convs,outline-partitions,quantize-partitions{{min-sqnr=0{q}}},insert-sync-points,emit-bundle"
 
 
 def _calib(path: Path, n: int, seed: int, shape: tuple[int, ...] = SHAPE) -> np.ndarray:
@@ -38,8 +39,8 @@ def _calib(path: Path, n: int, seed: int, shape: tuple[int, ...] = SHAPE) -> np.
     return arr
 
 
-def _pipeline(precision: str = "int8", extra: str = "") -> str:
-    return INT8.format(p=precision, q=extra)
+def _settings(precision: str = "int8", **fields: object) -> CompileSettings:
+    return settings_with(precision, **fields)  # type: ignore[no-any-return]
 
 
 def _ops(bundle: Path, partition: str) -> list:  # type: ignore[type-arg]
@@ -57,7 +58,7 @@ def test_bundle_computes_what_tflites_own_whole_model_quantization_computes(tmp_
     from tensorflow.lite.python.optimize import calibrator
 
     calib = _calib(tmp_path / "calib.npy", 16, 0)
-    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="pixel6", place={"s1.b1": "gpu"}, pipeline=_pipeline(), extra={"calib": str(tmp_path / "calib.npy")}))
+    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="pixel6", place={"s1.b1": "gpu"}, settings=_settings(calib=tmp_path / "calib.npy")))
     assert {p["precision"] for p in res.manifest["partitions"]} == {"int8"}
     # The reference, straight from TensorFlow: the float graph the compiler quantizes, calibrated and quantized.
     model = load_model(EXAMPLE)
@@ -88,7 +89,7 @@ def test_bundle_computes_what_tflites_own_whole_model_quantization_computes(tmp_
 def int8_dsp(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     d = tmp_path_factory.mktemp("int8_dsp")
     _calib(d / "calib.npy", 8, 1)
-    options = CompileOptions(target="mi9", place=example_placement({"s1.b1": "dsp", "s2.b2": "dsp"}), pipeline=_pipeline(), extra={"calib": str(d / "calib.npy")})
+    options = CompileOptions(target="mi9", place=example_placement({"s1.b1": "dsp", "s2.b2": "dsp"}), settings=_settings(calib=d / "calib.npy"))
     return compile_model(EXAMPLE, d / "b", options)
 
 
@@ -117,8 +118,8 @@ def test_int8_sync_points_share_one_scale_and_partitions_convert_nothing_inside(
         assert slots[s["slot"]]["dtype"] == "int8" and s["quant"] is not None and not s["conversions"]
         for part in [s["producer"], *s["consumers"]]:
             assert tensors[(part, s["name"])] == ("int8", tuple(s["quant"]["scale"])), (s["name"], part)
-    arena = int8_dsp.report["arena"]
-    assert arena["bytes"] == m["buffers"]["arena_size"] and arena["bytes"] <= 0.3 * arena["float_bytes"]
+    arena = int8_dsp.analyses.get(Arena)
+    assert arena.bytes == m["buffers"]["arena_size"] and arena.bytes <= 0.3 * arena.float_bytes
     for name in ("s1.b1", "s2.b2"):
         assert all(check_node(n, quantized=True) is None for n in _ops(bundle, name))
     report = verify_bundle(bundle, EXAMPLE, samples=2)
@@ -133,7 +134,7 @@ def test_hexagon_rules_apply_to_dsp_partitions_only(int8_dsp, tmp_path: Path) ->
 
     assert fc(int8_dsp.output, "s2.join+head").per_axis  # head on the CPU
     _calib(tmp_path / "calib.npy", 8, 1)
-    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="mi9", place=example_placement({"head": "dsp"}), pipeline=_pipeline(), extra={"calib": str(tmp_path / "calib.npy")}))
+    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="mi9", place=example_placement({"head": "dsp"}), settings=_settings(calib=tmp_path / "calib.npy")))
     assert res.manifest["partitions"][-1]["name"] == "head" and not fc(tmp_path / "b", "head").per_axis
     conv = next(n for n in _ops(int8_dsp.output, "s1.b1") if n.kind == "CONV_2D")
     assert conv.inputs[1].quant.per_axis  # DSP convolutions stay per channel
@@ -143,9 +144,13 @@ def _partitioned(target: str, place: dict[str, str]) -> tuple[Module, PassContex
     """The example up to outline-partitions, float precisions."""
     model = load_model(EXAMPLE)
     module = build_module(model, _lower(model, EXAMPLE, CompileOptions()), name="example", file=str(EXAMPLE))
-    ctx = PassContext(target=load_target(target), place=place, console=Console(quiet=True, stream=sys.stderr), options={"calib": "random", "pipeline": _pipeline("float")})
-    pipeline = "unshare-pads,find-branches,padv2-to-pad,assign-delegates{precision=float},ungroup-convs,outline-partitions"
-    PassManager(parse_pipeline(pipeline)).run(module, ctx)
+    pipeline = parse_pipeline("unshare-pads,find-branches,padv2-to-pad,assign-delegates,ungroup-convs,outline-partitions")
+    later = parse_pipeline("quantize-partitions,insert-sync-points,emit-bundle")
+    ctx = PassContext(
+        target=load_target(target), place=place, console=Console(quiet=True, stream=sys.stderr), settings=_settings("float", calib="random"),
+        pipeline=[*pipeline, *later],
+    )
+    PassManager(pipeline).run(module, ctx)
     return module, ctx
 
 
@@ -158,7 +163,7 @@ def test_mixed_precisions_convert_each_boundary_tensor_once(tmp_path: Path) -> N
             for n in module.nodes_of(partition=p.name):
                 n.precision = "int8"
     ctx.output_dir = tmp_path / "b"
-    PassManager(parse_pipeline("quantize-partitions{min-sqnr=0},insert-sync-points,emit-bundle")).run(module, ctx)
+    PassManager(parse_pipeline("quantize-partitions,insert-sync-points,emit-bundle")).run(module, ctx)
     m = _manifest(tmp_path / "b")
     conv = {s["name"]: s["conversions"] for s in m["sync_points"]}
     slot = {s["name"]: next(x["dtype"] for x in m["buffers"]["slots"] if x["name"] == s["slot"]) for s in m["sync_points"]}
@@ -180,10 +185,10 @@ def test_mixed_precisions_convert_each_boundary_tensor_once(tmp_path: Path) -> N
 
 
 def test_uint8_form_on_the_dsp_requantizes_at_its_boundaries(tmp_path: Path) -> None:
-    options = CompileOptions(target="mi9", place=example_placement({"s1.b1": "dsp"}), pipeline=_pipeline(extra=",hexagon-dtype=uint8"), extra={"calib": "random"})
+    options = CompileOptions(target="mi9", place=example_placement({"s1.b1": "dsp"}), settings=_settings(calib="random", backend_options={"dsp": {"dtype": "uint8"}}))
     res = compile_model(EXAMPLE, tmp_path / "b", options)
     part = next(p for p in res.manifest["partitions"] if p["name"] == "s1.b1")
-    assert part["precision"] == "uint8" and res.report["quantization"]["partitions"]["s1.b1"]["weights"] == "per-tensor"
+    assert part["precision"] == "uint8" and res.analyses.get(Quantization).partitions["s1.b1"]["weights"] == "per-tensor"
     ops = _ops(tmp_path / "b", "s1.b1")
     inner = [n for n in ops if n.kind != "QUANTIZE"]
     assert inner and all(n.outputs[0].dtype == "uint8" and check_node(n, quantized=True) is None for n in inner)
@@ -233,7 +238,7 @@ def _graph(g):  # type: ignore[no-untyped-def]
 
 
 def test_io_dtype_int8_leaves_the_conversions_to_the_runtime(tmp_path: Path) -> None:
-    options = CompileOptions(target="pixel6", pipeline=_pipeline(extra=",io-dtype=int8"), extra={"calib": "random"})
+    options = CompileOptions(target="pixel6", settings=_settings(calib="random", io_dtype="int8"))
     res = compile_model(EXAMPLE, tmp_path / "b", options)
     m = res.manifest
     for io in [*m["inputs"], *m["outputs"]]:
@@ -248,28 +253,28 @@ def test_io_dtype_int8_leaves_the_conversions_to_the_runtime(tmp_path: Path) -> 
 def test_builder_models_compile_for_mi9_with_int8_dsp(net: str, tmp_path: Path) -> None:
     model = build(net, tmp_path)
     _calib(tmp_path / "calib.npy", 16, 1, shape=(3, 64, 64))
-    result = compile_model(model, tmp_path / "b.stretch", CompileOptions(target="mi9", place_from_model=True, pipeline=_pipeline("float"), extra={"calib": str(tmp_path / "calib.npy")}))
+    result = compile_model(model, tmp_path / "b.stretch", CompileOptions(target="mi9", place_from_model=True, settings=_settings("float", calib=tmp_path / "calib.npy")))
     dsp = [p["name"] for p in result.manifest["partitions"] if p["processor"] == "dsp"]
     assert len(dsp) == 2
     for name in dsp:
         ops = [n for n in _ops(result.output, name) if n.kind not in ("QUANTIZE", "DEQUANTIZE")]
         assert len(ops) >= 2 and all(check_node(n, quantized=True) is None for n in ops)
         assert all(n.outputs[0].dtype in ("int8", "int32") for n in ops)
-    assert result.report["quantization"]["samples"] == 16
+    assert result.analyses.get(Quantization).samples == 16
     out = HostRuntime(result.output).run({"input": np.random.default_rng(3).random((1, 3, 64, 64)).astype(np.float32)})
     assert out["logits"].shape == (1, 10) and np.all(np.isfinite(out["logits"]))
 
 
 def test_float_on_pixel6_is_a_noop_and_pixel6_refuses_dsp(tmp_path: Path) -> None:
-    result = compile_model(EXAMPLE, tmp_path / "p6.stretch", CompileOptions(target="pixel6", pipeline=_pipeline("float")))
-    assert "quantization" not in result.report and {p["precision"] for p in result.manifest["partitions"]} == {"float32"}
+    result = compile_model(EXAMPLE, tmp_path / "p6.stretch", CompileOptions(target="pixel6", settings=_settings("float")))
+    assert result.analyses.get(Quantization) is None and {p["precision"] for p in result.manifest["partitions"]} == {"float32"}
     with pytest.raises(StretchError) as exc:
-        compile_model(EXAMPLE, tmp_path / "p6dsp.stretch", CompileOptions(target="pixel6", place={"s1.b1": "dsp"}, extra={"calib": "random"}))
+        compile_model(EXAMPLE, tmp_path / "p6dsp.stretch", CompileOptions(target="pixel6", place={"s1.b1": "dsp"}, settings=CompileSettings(calib="random")))
     assert exc.value.code == "no-such-processor" and "pixel6" in exc.value.message
 
 
 def test_int8_without_calibration_data_names_the_flag(tmp_path: Path) -> None:
     with pytest.raises(StretchError) as exc:
-        compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="pixel6", pipeline=_pipeline()))
+        compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="pixel6", settings=_settings()))
     assert exc.value.code == "bad-calibration" and "--calib" in exc.value.message
     assert not (tmp_path / "b").exists()

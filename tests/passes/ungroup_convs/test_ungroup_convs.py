@@ -7,6 +7,7 @@ from pathlib import Path
 import onnx
 
 from stretchc.driver import CompileOptions, compile_model
+from stretchc.settings import CompileSettings
 from stretchc.hexagon.eligibility import check_node
 from stretchc.verify import verify_bundle
 
@@ -21,7 +22,7 @@ def _grouped(tmp_path: Path, group: int = 4) -> Path:
 
 def test_grouped_conv_on_the_dsp_is_ungrouped_int8_and_accurate(tmp_path: Path) -> None:
     model = _grouped(tmp_path)
-    result = compile_model(model, tmp_path / "d.stretch", CompileOptions(target="mi9", place={"main": "dsp"}, extra={"calib": "random"}))
+    result = compile_model(model, tmp_path / "d.stretch", CompileOptions(target="mi9", place={"main": "dsp"}, settings=CompileSettings(calib="random")))
     assert [p["processor"] for p in result.manifest["partitions"]] == ["dsp"]
     boundary = ("QUANTIZE", "DEQUANTIZE")  # float <-> int8 at the partition's edges (left on the CPU by the delegate)
     nodes = [n for n in result.module.graph.nodes if n.op.startswith("tfl.") and not (n.kind in boundary and "float32" in (n.inputs[0].dtype, n.outputs[0].dtype))]  # type: ignore[union-attr]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stretchc.errors import StretchError
-from stretchc.hexagon.calibration import holdout_count, load_calibration, split_holdout
+from stretchc.quantize.calibration_data import holdout_count, load_calibration, split_holdout
 
 INPUTS = [("input", (1, 3, 4, 4), "float32")]
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from stretchc.cli import main
 from stretchc.errors import StretchError
-from stretchc.hexagon.calibration import load_calibration, parse_preprocess
+from stretchc.quantize.calibration_data import load_calibration, parse_preprocess
 
 from tests.conftest import REPO
 

@@ -1,0 +1,115 @@
+"""The CPU: TFLite's CPU kernels (XNNPACK in bundles; builtin kernels under the prototype's protocol), float32 and
+int8, on every phone. The fallback of every other processor: a partition whose delegate is missing runs here,
+and a region no other processor may take runs here.
+
+Target section `cpu`: the clusters (core, count, clock, cpu ids, FP32 FLOP/cycle), the threads of a partition's
+interpreter and the cores it is pinned to. Cost model: families `cpu-{float,int8}-{builtin,xnnpack}` (protocol
+key `cpu_kernels`); peak = FLOP/cycle x clock of the `threads` fastest affinity cores, x4 for int8 (SDOT dot
+products, ARMv8.2: A55, A75 and later); the dispatch of a CPU partition is not fitted (nothing separates it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping
+
+from stretchc.backends import register_backend
+from stretchc.backends.base import Backend, Execution, ProtocolKey
+
+# FP32 FMA FLOP/cycle/core (facts/tflite-delegates.md §8): X1/X2/X3 = 32, A7x = 16, A5x/A510 = 8.
+_CORE_FLOPS = [(r"\bX[1-4]\b", 32), (r"A7\d|A71\d|Gold|Prime|Mongoose", 16), (r"A5\d|A510|Silver", 8)]
+INT8_PEAK = 4.0  # int8 dot products do 4x the FP32 FMA work per cycle
+
+
+def core_flop_per_cycle(cluster: Mapping[str, Any]) -> float:
+    if "fp32_flop_per_cycle" in cluster:
+        return float(cluster["fp32_flop_per_cycle"])
+    for pattern, value in _CORE_FLOPS:
+        if re.search(pattern, cluster["core"]):
+            return float(value)
+    return 8.0
+
+
+def peak_gflops(section: Mapping[str, Any], threads: int, affinity: Iterable[int] | None = None) -> float:
+    """FP32 peak of `threads` cores: the fastest of the affinity cores if given, else of the whole SoC."""
+    cores: list[tuple[float, int]] = []  # (GFLOPS of one core, cpu id)
+    for cl in section["clusters"]:
+        per = core_flop_per_cycle(cl) * float(cl["fmax_ghz"])
+        cores += [(per, c) for c in cl["cpus"]]
+    aff = set(affinity or [])
+    pick = [p for p, c in cores if c in aff] or [p for p, _ in cores]
+    pick.sort(reverse=True)
+    return sum(pick[:threads])
+
+
+class Cpu(Backend):
+    name = "cpu"
+    label = "CPU"
+    delegate = "xnnpack"
+    order = 0
+    fallback = True
+    PRECISIONS = ("float32", "int8")
+    nnstretch_tag = "cpu"
+    prototype_device = "cpu"
+    colour = "#1f77b4"
+    section_schema = {
+        "type": "object",
+        "required": ["clusters", "threads", "affinity"],
+        "additionalProperties": False,
+        "properties": {
+            "clusters": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["core", "count", "fmax_ghz", "cpus"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "core": {"type": "string"},
+                        "count": {"type": "integer", "minimum": 1},
+                        "fmax_ghz": {"type": "number", "exclusiveMinimum": 0},
+                        "cpus": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                        "fp32_flop_per_cycle": {
+                            "type": "number", "exclusiveMinimum": 0, "description": "FP32 FLOP/cycle/core (FMA = 2); default from the core name",
+                        },
+                    },
+                },
+            },
+            "threads": {"type": "integer", "minimum": 1, "description": "CPU threads for a CPU partition"},
+            "affinity": {"type": "array", "items": {"type": "integer", "minimum": 0}, "description": "cores CPU partitions are pinned to"},
+        },
+    }
+    protocol_key = ProtocolKey(
+        "cpu_kernels", ("builtin", "xnnpack"), "builtin",
+        "TFLite's builtin kernels (--use_xnnpack=false) or XNNPACK; threads and affinity: cpu.threads, cpu.affinity",
+    )
+    kernel_priors = {
+        "cpu-int8-builtin": {"conv": 0.3, "dwconv": 0.03, "mem": 0.25, "op_ms": 0.005},
+        "cpu-int8-xnnpack": {"conv": 0.35, "dwconv": 0.05, "mem": 0.3, "op_ms": 0.004},
+        "cpu-float-builtin": {"conv": 0.45, "dwconv": 0.15, "mem": 0.3, "op_ms": 0.004},
+        "cpu-float-xnnpack": {"conv": 0.6, "dwconv": 0.2, "mem": 0.35, "op_ms": 0.003},
+    }
+    dispatch_ms = 0.02
+    fit_dispatch = False
+
+    def describe(self, target: Any) -> str:
+        cpu = target.raw[self.name]
+        cores = " + ".join(f"{cl['count']}x {cl['core']} {cl['fmax_ghz']} GHz" for cl in cpu["clusters"])
+        return f"{cores}; partitions use {cpu['threads']} thread(s) on cores {', '.join(str(c) for c in cpu['affinity'])}"
+
+    def threads(self, target: Any) -> tuple[int, tuple[int, ...]]:
+        cpu = target.raw[self.name]
+        return int(cpu["threads"]), tuple(int(c) for c in cpu["affinity"])
+
+    def execution(self, dtype: str, protocol: Any) -> Execution:
+        q = dtype in ("int8", "uint8")
+        kernels = protocol.get(self.protocol_key.key)
+        return Execution(f"cpu-{'int8' if q else 'float'}-{kernels}", "int8" if q else "float32", 1 if q else 4)
+
+    def peak_gops(self, hw: Mapping[str, Any], precision: str, *, threads: int | None = None) -> float:
+        cpu = hw[self.name]
+        base = peak_gflops(cpu, int(threads or cpu["threads"]), cpu["affinity"])
+        return base * (INT8_PEAK if precision == "int8" else 1.0)
+
+
+register_backend(Cpu())

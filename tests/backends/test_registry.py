@@ -1,0 +1,54 @@
+"""The backend registry: one module per processor kind, and generic code that never spells a processor."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from stretchc.backends import backend, backends, fallback, processors
+from stretchc.targets import known_targets, load_target
+
+ROOT = Path(__file__).resolve().parents[2]
+# Code a backend owns besides its module: the Hexagon delegate's rules and quantization (the DSP backend's).
+OWNED = ("stretchc/backends/", "stretchc/hexagon/")
+
+
+def test_registry_lists_each_processor_once_with_one_fallback() -> None:
+    found = backends()
+    assert [b.name for b in found] == list(processors()) and len(set(processors())) == len(found)
+    assert len({b.delegate for b in found}) == len(found)
+    assert [b.order for b in found] == sorted(b.order for b in found)
+    assert sum(b.fallback for b in found) == 1 and fallback().fallback
+    with pytest.raises(KeyError):
+        backend("abacus")
+
+
+@pytest.mark.parametrize("name", [b.name for b in backends()])
+def test_a_backends_target_section_schema_is_a_schema_every_target_keeps(name: str) -> None:
+    b = backend(name)
+    jsonschema.Draft202012Validator.check_schema(b.section_schema)
+    for t in known_targets():
+        raw = load_target(t).raw
+        if name in raw:
+            jsonschema.Draft202012Validator(b.section_schema).validate(raw[name])
+        else:
+            assert not b.section_required, f"{t} has no {name} section"
+
+
+def test_generic_code_never_spells_a_processor() -> None:
+    """The acceptance grep of the backends issue, as a test: a processor's name as a string literal appears only in
+    the code its backend owns (comments and docstrings may name processors)."""
+    literal = re.compile(r"""(["'])(%s)\1""" % "|".join(map(re.escape, processors())))
+    hits = []
+    for path in sorted([*ROOT.glob("stretchc/**/*.py"), *ROOT.glob("passes/*.py")]):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(OWNED) or "/fbs/" in rel:
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if literal.search(code):
+                hits.append(f"{rel}:{i}: {line.strip()}")
+    assert not hits, "processor literals outside their backends:\n" + "\n".join(hits)
