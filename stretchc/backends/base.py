@@ -145,6 +145,9 @@ class Backend:
     kernel_priors: ClassVar[Mapping[str, Mapping[str, float]]]
     dispatch_ms: ClassVar[float]
     fit_dispatch: ClassVar[bool] = True
+    # The largest `mem` efficiency of its kernel families: their data movement as a fraction of the phone's DRAM
+    # bandwidth, which only a processor whose tensors mostly stay in on-chip memory can exceed.
+    mem_reach: ClassVar[float] = 1.0
 
     # ------------------------------------------------------------------ where it runs
 

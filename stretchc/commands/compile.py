@@ -149,6 +149,23 @@ def placement_table(result: CompileResult) -> str:
     return "\n".join(rows)
 
 
+def _warn_if_slower_than_one_partition(result: CompileResult) -> None:
+    """Every region is its own partition (a join and the head excepted), and each partition invoke costs its
+    processor's dispatch time: where that makes the placement slower than the whole model as one partition on
+    one processor (an NPU, whose dispatch dwarfs small regions), say so rather than leave it to the numbers."""
+    placed = result.analyses.get(Placement)
+    pr = placed.report if placed is not None else None
+    best = pr.get("best_single") if pr else None
+    if not pr or not best or best["ms"] >= pr["predicted_latency_ms"]:
+        return
+    get_console().warn(
+        "slower-than-one-partition",
+        f"the placement is predicted slower ({pr['predicted_latency_ms']:.3f} ms) than the whole model as one partition on the "
+        f"{best['processor']} ({best['ms']:.3f} ms): each region is its own partition and pays a partition invoke; stretchc does not "
+        "merge regions on one processor into one partition yet",
+    )
+
+
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     """The effective compile settings (what `--print-config` prints): the command line over stretchc.toml over
     the defaults."""
@@ -262,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
         _write_depfile(args, result, options, config_path)
     console = get_console()
     console.out(placement_table(result))
+    _warn_if_slower_than_one_partition(result)
     if args.report or args.explain:
         from stretchc.costmodel.report import explain, write_report
 

@@ -99,8 +99,19 @@ class Group:
         return np.array([1.0 / self.conv, 1.0 / self.dwconv, 1.0 / self.mem, self.op_ms])
 
 
-def _clamp(x: float) -> float:
-    return float(min(max(x, EFF_CLAMP[0]), EFF_CLAMP[1]))
+def eff_clamp(kind: str, cls: str) -> tuple[float, float]:
+    """The bounds of efficiency `cls` (conv, dwconv, mem) of kernel family `kind`: `EFF_CLAMP`, except that the
+    data movement of a family whose tensors mostly stay on chip may reach beyond the DRAM bandwidth
+    (`Backend.mem_reach`)."""
+    if cls != "mem":
+        return EFF_CLAMP
+    reach = next((b.mem_reach for b in backends() if kind in b.kernel_priors), EFF_CLAMP[1])
+    return (EFF_CLAMP[0], reach)
+
+
+def _clamp(x: float, kind: str = "", cls: str = "conv") -> float:
+    low, high = eff_clamp(kind, cls)
+    return float(min(max(x, low), high))
 
 
 @lru_cache(maxsize=1)
@@ -159,7 +170,8 @@ class CostParams:
         speed = float((fam.get("statistic") or {}).get(statistic, 1.0))
         conv = float(fam.get("conv", k["conv"])) * speed
         dwconv = conv * float(k["dwconv"]) / float(k["conv"])
-        return Group(_clamp(conv), _clamp(dwconv), _clamp(float(fam.get("mem", k["mem"])) * speed), float(fam.get("op_ms", k["op_ms"])) / speed)
+        mem = _clamp(float(fam.get("mem", k["mem"])) * speed, kind, "mem")
+        return Group(_clamp(conv), _clamp(dwconv), mem, float(fam.get("op_ms", k["op_ms"])) / speed)
 
 
 @lru_cache(maxsize=4)

@@ -6,7 +6,7 @@
   from the full fit, so the left-out point cannot leak in).
 - Per (processor, dtype) the target prices (its protocol decides the kernel family): the parameters used, how
   many points of the set inform them, and a flag when they are prior-dominated: fewer than `MIN_POINTS`
-  points, or an efficiency at (within 1% of) a clamp of `EFF_CLAMP`.
+  points, or an efficiency at (within 1% of) a clamp (`eff_clamp`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from stretchc.costmodel import EFF_CLAMP, CostModel, CostParams, load_params
+from stretchc.costmodel import CostModel, CostParams, eff_clamp, load_params
 from stretchc.costmodel.calibration import Point, load_calibration
 from stretchc.costmodel.fit import Fitter, error_pct
 from stretchc.backends import backend
@@ -96,9 +96,9 @@ def group_rows(target: Any, params: CostParams, kinds_by_point: dict[str, Any], 
             flags = []
             if n < MIN_POINTS:
                 flags.append(f"{n} point{'s' if n != 1 else ''} (< {MIN_POINTS})")
-            at = [c for c in ("conv", "dwconv", "mem") if g.eff(c) >= 0.99 * EFF_CLAMP[1] or g.eff(c) <= 1.01 * EFF_CLAMP[0]]
+            at = [c for c in ("conv", "dwconv", "mem") if g.eff(c) >= 0.99 * eff_clamp(kind, c)[1] or g.eff(c) <= 1.01 * eff_clamp(kind, c)[0]]
             if at:
-                flags.append(f"{', '.join(at)} at the clamp {EFF_CLAMP}")
+                flags.append(f"{', '.join(at)} at the clamp ({', '.join(f'{c} {eff_clamp(kind, c)}' for c in at)})")
             loo = [abs(r.loo_error_pct) for r in point_rows if r.loo_error_pct is not None and kind in kinds_by_point[r.point.key]]
             rows.append(GroupRow(proc, dtype, kind, n, g.conv, g.dwconv, g.mem, g.op_ms, tuple(flags), float(np.median(loo)) if loo else None))
     return rows

@@ -16,7 +16,7 @@ space: families around their priors (scale `PRIOR_SCALE`, `RATIO_SCALE` for the 
 factors around 1 (`SET_SCALE`), statistic factors around 1 (`STATISTIC_SCALE`), the rest around their priors
 (`GLOBAL_SCALE`). The priors are the backends' (`Backend.kernel_priors`, `Backend.dispatch_ms`). Partial pooling: a set or family with few points stays near what the others say. Minimised
 with Levenberg-Marquardt (numeric, sparse Jacobian; deterministic), from the prior means. Efficiencies are
-clamped to `EFF_CLAMP` inside the model, so the fit sees the clamp.
+clamped to `eff_clamp` inside the model, so the fit sees the clamp.
 
 Every prediction goes through `calibration.predict`'s code path (`CostModel.region_ms` on the same work
 features, `placement.simulate` with its conversions), with the features computed once per point.
