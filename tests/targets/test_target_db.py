@@ -27,11 +27,11 @@ def test_processors_and_pixel6_threads() -> None:
         assert "dsp" in load_target(n).processors
 
 
-@pytest.mark.parametrize("name", ["galaxy-s21", "galaxy-s23"])
-def test_new_snapdragons_refuse_dsp_naming_qnn(name: str) -> None:
+@pytest.mark.parametrize(("name", "instead"), [("galaxy-s21", "QNN"), ("galaxy-s23", "the npu backend"), ("galaxy-s24", "the npu backend")])
+def test_new_snapdragons_refuse_dsp_naming_what_reaches_their_npu(name: str, instead: str) -> None:
     with pytest.raises(StretchError) as e:
         load_target(name).require("dsp", what="--place s1.b0=dsp")
-    assert "QNN" in e.value.message and "not in hexagon_nn" in e.value.message
+    assert instead in e.value.message and "not in hexagon_nn" in e.value.message
 
 
 def test_every_target_names_its_calibration_set_and_protocol() -> None:
@@ -90,9 +90,10 @@ def test_targets_cli(capsys) -> None:  # type: ignore[no-untyped-def]
     assert "QNN" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["galaxy-s21", "galaxy-s23"])
-def test_compile_refuses_dsp_placement_on_new_snapdragons_naming_qnn(name: str, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """Snapdragon 888 and later: hexagon_nn v1.20 does not know the SoC; the message points at Qualcomm's QNN delegate."""
+@pytest.mark.parametrize(("name", "instead"), [("galaxy-s21", "libQnnTFLiteDelegate.so"), ("galaxy-s23", "LiteRT's NPU accelerator")])
+def test_compile_refuses_dsp_placement_on_new_snapdragons_naming_what_reaches_their_npu(name: str, instead: str, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Snapdragon 888 and later: hexagon_nn v1.20 does not know the SoC; the message points at what reaches its NPU
+    (Qualcomm's QNN delegate, or the npu backend where the target has one)."""
     import onnx
 
     from tests.hexagon.models import conv_model
@@ -103,4 +104,4 @@ def test_compile_refuses_dsp_placement_on_new_snapdragons_naming_qnn(name: str, 
     err = capsys.readouterr().err
     assert code != 0 and not out.exists()
     assert "error[no-such-processor]" in err and "--place main=dsp" in err
-    assert "QNN" in err and "libQnnTFLiteDelegate.so" in err and "cannot run the DSP" in err
+    assert instead in err and "cannot run the DSP" in err
