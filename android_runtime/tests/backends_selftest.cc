@@ -70,9 +70,12 @@ int main() {
   Check(NpuRequest(npu).accelerators == kLiteRtHwAcceleratorNpu && NpuRequest(npu).whole_partition, "npu alone, whole partition");
   std::vector<std::string> storage;
   auto env = NpuEnvironmentOptions(npu, &storage);
-  Check(env.size() == 1 && env[0].tag == kLiteRtEnvOptionTagDispatchLibraryDir && env[0].value.type == kLiteRtAnyTypeString &&
+  Check(env.size() == 3 && env[0].tag == kLiteRtEnvOptionTagDispatchLibraryDir && env[0].value.type == kLiteRtAnyTypeString &&
             std::strcmp(env[0].value.str_value, "/data/local/tmp") == 0,
         "npu dispatch_library_dir reaches the environment as DispatchLibraryDir");
+  Check(env[1].tag == kLiteRtEnvOptionTagCompilerPluginLibraryDir && std::strcmp(env[1].value.str_value, "/data/local/tmp") == 0 &&
+            env[2].tag == kLiteRtEnvOptionTagCompilerCacheDir && std::strcmp(env[2].value.str_value, "/data/local/tmp/compiler-cache") == 0,
+        "npu: the compiler plugin next to the dispatch library, its cache beside it");
   Option level;
   level.kind = ValueKind::Int;
   level.int_value = 2;

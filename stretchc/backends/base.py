@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from stretchc.ir import Node
 
 
+# Where android_runtime/push_and_run.sh puts the runtime, its libraries (Hexagon skel, NPU dispatch and QNN
+# libraries) and bundles on the phone ($DEVICE_DIR there): the library directories the manifest names.
+DEVICE_DIR = "/data/local/tmp/stretch"
+
+
 @dataclass(frozen=True)
 class Violation:
     """An op rule a node breaks: a short rule id (`dilation`, `op`, ...) and one sentence."""

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 from stretchc.backends import register_backend
 from stretchc.backends.base import (
+    DEVICE_DIR,
     Backend,
     Execution,
     LimitKey,
@@ -37,7 +38,6 @@ from stretchc.backends.base import (
 )
 from stretchc.hexagon import eligibility, quantization
 
-LIBRARY_PATH = "/data/local/tmp"  # where push_and_run.sh puts the skel libraries (ADSP_LIBRARY_PATH)
 DEFAULT_POWERSAVE_LEVEL = 255
 DEFAULT_PEAK_GOPS = 500.0
 
@@ -141,7 +141,7 @@ class Dsp(Backend):
 
     def delegate_options(self, precision: str, target: Any) -> dict[str, Any]:
         dsp = target.raw[self.name] if target is not None else {}
-        return {"powersave_level": int(dsp.get("powersave_level", DEFAULT_POWERSAVE_LEVEL)), "library_path": LIBRARY_PATH, "skel": dsp.get("skel", "")}
+        return {"powersave_level": int(dsp.get("powersave_level", DEFAULT_POWERSAVE_LEVEL)), "library_path": DEVICE_DIR, "skel": dsp.get("skel", "")}
 
     def execution(self, dtype: str, protocol: Any) -> Execution:
         return Execution(f"dsp-int8-{protocol.get('dsp_delegate')}", "int8", 1)

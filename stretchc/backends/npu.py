@@ -36,7 +36,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from stretchc.backends import register_backend
-from stretchc.backends.base import Backend, Execution, Violation
+from stretchc.backends.base import DEVICE_DIR, Backend, Execution, Violation
 
 # TFLite builtin ops LiteRT's Qualcomm compiler legalizes to QNN ops (Qualcomm_QNN_Compiler.md, research notes §2.2).
 LEGALIZED = frozenset(
@@ -69,7 +69,6 @@ STATIC_INPUTS: dict[str, tuple[tuple[int, str], ...]] = {
 CONV_WEIGHTS = {"CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "CONV_3D": (1, 2), "TRANSPOSE_CONV": (1, 3)}
 UNSUPPORTED_DTYPES = frozenset({"float64", "complex64", "complex128", "string"})
 DEFAULT_PEAK_GOPS = 8000.0  # nominal; no first-party TOPS figure for these chips (the fitted efficiencies absorb it)
-DISPATCH_LIBRARY_DIR = "/data/local/tmp"  # where push_and_run.sh puts the dispatch and QNN libraries
 PERFORMANCE_MODE = "burst"
 
 
@@ -152,7 +151,7 @@ class Npu(Backend):
             "vendor": npu.get("vendor", "qualcomm"),
             "soc_model": npu.get("soc_model", ""),
             "htp_performance_mode": PERFORMANCE_MODE,
-            "dispatch_library_dir": DISPATCH_LIBRARY_DIR,
+            "dispatch_library_dir": DEVICE_DIR,
         }
 
     def execution(self, dtype: str, protocol: Any) -> Execution:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stretchc.commands.compile import add_debug_arguments, check_debug_arguments, set_debug_options
 from stretchc.console import get_console
-from stretchc.driver import CompileOptions, check_output_path, check_side_output, instruments_for, staged_bundle
+from stretchc.driver import CompileOptions, check_output_path, check_side_output, instruments_for, staged_bundle, validate_staged
 from stretchc.dumps import CONSTANTS, dump_text, replay_command, snapshot
 from stretchc.errors import StretchError
 from stretchc.irtext import ConstantStore, has_missing_constants, parse_module, print_module
@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     with staging as output_dir:
         ctx = replay_context(rep, store, passes=passes, console=console, target=args.target, data=_data_locations(args.data), output_dir=output_dir)
         manager.run(module, ctx)
+        if output_dir is not None:
+            validate_staged(output_dir)  # as compile: an invalid bundle is never installed
     if args.output is not None:
         try:
             args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,7 @@ def test_report_names_what_ran_each_partition(benchmark_bin: Path, bundles: dict
     assert gpu["requested_options"] == "gpu_options: precision = 2; backend = 1"
     dsp = next(r for r in report["partitions"].values() if r["processor"] == "dsp")
     assert dsp["fallback_reason"].startswith("hexagon: no classic TFLite C API (libtensorflowlite_c.so: cannot open shared object file")
-    assert dsp["requested_options"] == "powersave_level = 255; library_path = /data/local/tmp; skel = libhexagon_nn_skel_v66.so"
+    assert dsp["requested_options"] == "powersave_level = 255; library_path = /data/local/tmp/stretch; skel = libhexagon_nn_skel_v66.so"
     assert report["bytes_copied_per_run"]["sync_points"] == 0
     assert "fallback because hexagon: no classic TFLite C API" in proc.stdout and "0 at sync points" in proc.stdout
 
@@ -109,7 +109,7 @@ def test_hexagon_double_runs_the_dsp_partition(benchmark_bin: Path, bundles: dic
     assert str(doubles / "libtensorflowlite_hexagon_jni.so") in r["ran_on"]["accelerator"] and "TEST DOUBLE" in r["ran_on"]["accelerator"]
     assert "powersave_level 255" in r["ran_on"]["accelerator"]
     assert calls(tmp_path / "dsp") == [
-        "init_with_path /data/local/tmp",
+        "init_with_path /data/local/tmp/stretch",
         "create powersave_level=255 debug_level=0 max_delegated_partitions=0 min_nodes_per_partition=0 mode=whole",
         "prepare nodes=2 delegated=2",
         "delete",

@@ -83,7 +83,7 @@ def test_galaxy_s23_places_work_on_the_npu_gpu_and_cpu_with_int8_npu_partitions_
     assert on_npu and [(n.kind, NPU.op_violation(n, quantized=True)) for n in on_npu if NPU.op_violation(n, quantized=True)] == []
     for p in npu:
         assert p["delegate"] == "litert-npu" and p["fallback"]["processor"] == "cpu"
-        assert p["delegate_options"] == {"vendor": "qualcomm", "soc_model": "SM8550", "htp_performance_mode": "burst", "dispatch_library_dir": "/data/local/tmp"}
+        assert p["delegate_options"] == {"vendor": "qualcomm", "soc_model": "SM8550", "htp_performance_mode": "burst", "dispatch_library_dir": "/data/local/tmp/stretch"}
 
 
 def test_the_report_explains_every_region_of_the_s23_compile(s23) -> None:  # type: ignore[no-untyped-def]

@@ -26,7 +26,8 @@ def test_leave_one_out_median_within_15_percent(every_target_accuracy, capsys) -
     checked = []
     with capsys.disabled():
         for a in every_target_accuracy:
-            print(f"\n{a.target}: {len(a.rows)} unique points, leave-one-out median {a.median(True) or 0:.1f}%")
+            loo = a.median(True)
+            print(f"\n{a.target}: {len(a.rows)} unique points, leave-one-out median {'—' if loo is None else f'{loo:.1f}%'}")
     for a in every_target_accuracy:
         if len(a.rows) >= LOO_MIN_POINTS:
             checked.append(a.target)

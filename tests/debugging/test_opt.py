@@ -142,3 +142,22 @@ def test_opt_refusals(example_dumps: Dumped, tmp_path: Path, capsys) -> None:  #
     golden = Path(__file__).parents[1] / "passes" / "find_branches" / "input.ir"
     assert main(["opt", str(golden)]) == 2  # no reproducer: the pipeline must be given
     assert "give --pipeline" in capsys.readouterr().err
+
+
+def test_opt_never_installs_an_invalid_bundle(example_dumps: Dumped, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """As compile: the replayed bundle is validated before it is installed (here emit-bundle's manifest is spoiled)."""
+    from stretchc.passes.emit_bundle import EmitBundle
+
+    emit = EmitBundle.run
+
+    def spoiled(self: EmitBundle, module, ctx) -> bool:  # type: ignore[no-untyped-def]
+        changed = emit(self, module, ctx)
+        manifest = ctx.output_dir / "manifest.json"
+        manifest.write_text(manifest.read_text().replace('"format_version": 2', '"format_version": 3'))
+        return changed
+
+    monkeypatch.setattr(EmitBundle, "run", spoiled)
+    dump = sorted(example_dumps.dumps.glob("*-after-find-branches.ir"))[0]
+    assert main(["opt", str(dump), "--bundle", str(tmp_path / "b"), "-q"]) == 70
+    assert "fails validation, so it was not installed" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.tmp-*"))

@@ -73,13 +73,24 @@ LiteRtRequest NpuRequest(const Partition& q) {
 }
 
 std::vector<LiteRtEnvOption> NpuEnvironmentOptions(const Partition& q, std::vector<std::string>* storage) {
+  // The bundle's partitions are plain TFLite files, not compiled for the SoC ahead of time: the vendor's compiler
+  // plugin (libLiteRtCompilerPlugin_Qualcomm.so, pushed next to the dispatch library) compiles them on the phone
+  // on first use, and the compiled graphs are kept in a cache directory beside it ("on-device AOT",
+  // litert/vendors/qualcomm/doc/HTP_INSTRUCTIONS.md). Without the plugin the partition has no NPU node and the
+  // request for the NPU alone fails: the fallback runs and the report says why.
   NpuOptions o = ReadNpuOptions(q);
-  storage->assign({o.dispatch_dir});
-  LiteRtEnvOption dispatch{};
-  dispatch.tag = kLiteRtEnvOptionTagDispatchLibraryDir;
-  dispatch.value.type = kLiteRtAnyTypeString;
-  dispatch.value.str_value = (*storage)[0].c_str();
-  return {dispatch};
+  storage->assign({o.dispatch_dir, o.dispatch_dir + "/compiler-cache"});
+  const int tags[] = {kLiteRtEnvOptionTagDispatchLibraryDir, kLiteRtEnvOptionTagCompilerPluginLibraryDir, kLiteRtEnvOptionTagCompilerCacheDir};
+  const size_t values[] = {0, 0, 1};
+  std::vector<LiteRtEnvOption> options;
+  for (size_t i = 0; i < 3; ++i) {
+    LiteRtEnvOption option{};
+    option.tag = tags[i];
+    option.value.type = kLiteRtAnyTypeString;
+    option.value.str_value = (*storage)[values[i]].c_str();
+    options.push_back(option);
+  }
+  return options;
 }
 
 std::unique_ptr<Backend> MakeNpuBackend() { return std::make_unique<NpuBackend>(); }
