@@ -52,6 +52,20 @@ def time_partition(path: Path, threads: int, runs: int) -> float:
     return statistics.median(times)
 
 
+def int8_units_note() -> str:
+    """What this CPU has for int8 dot products (/proc/cpuinfo flags), and why the ratio is not a phone's."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.is_file() else set()
+    found = [f for f in ("amx_int8", "avx512_vnni", "avx_vnni", "asimddp") if f in flags]
+    note = f"int8 dot-product features of this CPU (/proc/cpuinfo): {', '.join(found) or 'none found'}."
+    if "amx_int8" in found:
+        note += (
+            " XNNPACK can run int8 GEMMs on AMX tile units, which no phone has (the int8 times here imply more than AVX-512 VNNI peaks at): the ratio here is not a phone's"
+            " (the NN-Stretch prototype's int8 CPU kernels were about 3x faster than float32 on its phones, facts/nnstretch.md §9.4)."
+        )
+    return note
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=REPO.parent / "shared" / "nnstretch-configs" / "mi" / "R-50-CD.yaml")
@@ -78,7 +92,8 @@ def main() -> int:
     body = (
         f"`PYTHONPATH=. .venv/bin/python bench/int8_cpu_ratio.py --image-size {args.image_size} --runs {args.runs}` ({machine()}): "
         f"{args.config.stem}'s stage-3 CPU branch partition, float32 vs int8 bundle, LiteRT interpreter with XNNPACK, median of {args.runs}.\n\n"
-        + table(["partition", "image px", "threads", "float32 ms", "int8 ms", "int8 / float32"], rows) + "\n"
+        + table(["partition", "image px", "threads", "float32 ms", "int8 ms", "int8 / float32"], rows) + "\n\n"
+        + int8_units_note() + "\n"
     )
     print(body)
     if args.update_results:

@@ -150,6 +150,8 @@ def branched_model(
 def example_model() -> onnx.ModelProto:
     """The README's example: two stages of 2 and 3 branches (concat joins), residual blocks in branches.
 
-    160 px and 32 channels: large enough that the cost model puts branches on the Pixel 6 GPU next to the CPU.
+    160 px and 32 channels. Without --place the cost model keeps it on the Pixel 6 CPU at float32 (the GPU's
+    dispatch and transfers cost more than its branches gain), and warns that one partition would be faster still;
+    tests that need GPU partitions pin them (tests/conftest.py `example_placement`).
     """
     return branched_model(branches=(2, 3), join="concat", size=160, width=32, depth=2, residual=True, name="branchy")
