@@ -27,6 +27,13 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     return "\n".join(out)
 
 
+def publish(body: str, results: Path | None, section: str, preamble: str = "") -> None:
+    """Print `body`; with `results` (a bench's --update-results), also write `preamble` + `body` as `section` there."""
+    print(body)
+    if results:
+        update_results(results, section, preamble + body)
+
+
 def update_results(results: Path, section: str, body: str) -> None:
     """Replace (or append) the `section` heading's body in `results`, keeping every other section as it was."""
     text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"

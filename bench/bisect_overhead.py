@@ -24,7 +24,7 @@ from pathlib import Path
 import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, table, update_results  # noqa: E402
+from _common import machine, publish, table  # noqa: E402
 
 from stretchc.examples import branched_model  # noqa: E402
 
@@ -71,9 +71,7 @@ def main() -> int:
             rows.append([label, f"{c:.2f}", f"{b:.2f}", f"{b / c:.2f}", target])
     out = table(["case", "compile --verify (s)", "bisect (s)", "ratio", "target"], rows)
     body = f"Machine: {machine()}. {args.runs} runs each, median; lowering cache warm.\n\n{out}"
-    print(body)
-    if args.update_results:
-        update_results(args.update_results, SECTION, body)
+    publish(body, args.update_results, SECTION)
     return 0
 
 

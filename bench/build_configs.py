@@ -17,7 +17,6 @@ file or the section if absent) and leaves every other section as it was.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from bench._common import update_results
 from stretchc.errors import StretchError
 from stretchc.modelbuild import build_model, complexity, load_config
 
@@ -70,18 +70,6 @@ def table(rows: list[tuple[str, dict[str, str]]], image_size: int) -> str:
     return "\n".join(lines)
 
 
-def update_results(results: Path, body: str) -> None:
-    """Replace (or append) the builder's section of `results`, keeping every other section untouched."""
-    text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n"
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    results.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", type=Path, help="folder searched recursively for *.yaml configurations")
@@ -114,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print(out)
     print(summary)
     if args.update_results:
-        update_results(args.update_results, RESULTS_PREAMBLE.format(image_size=args.image_size) + "\n" + summary + "\n\n" + out)
+        update_results(args.update_results, SECTION, RESULTS_PREAMBLE.format(image_size=args.image_size) + "\n" + summary + "\n\n" + out)
     return 1 if failed else 0
 
 

@@ -25,7 +25,7 @@ import onnx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._common import machine, table, update_results  # noqa: E402
+from bench._common import machine, publish, table  # noqa: E402
 from stretchc.console import Console, set_console  # noqa: E402
 from stretchc.driver import CompileOptions, compile_model  # noqa: E402
 from stretchc.litert import load_interpreter  # noqa: E402
@@ -95,9 +95,7 @@ def main() -> int:
         + table(["partition", "image px", "threads", "float32 ms", "int8 ms", "int8 / float32"], rows) + "\n\n"
         + int8_units_note() + "\n"
     )
-    print(body)
-    if args.update_results:
-        update_results(args.update_results, SECTION, body)
+    publish(body, args.update_results, SECTION)
     return 0
 
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from _common import machine, table, update_results
+from _common import machine, publish, table
 
 from tests.conformance.onnx_node import FAMILIES, Case, Outcome, cases, run_bare, run_stretchc
 
@@ -93,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         runs["bare onnx2tf + TFLite"] = run_all(names, run_bare, "bare onnx2tf")
         runs["bare, constants folded"] = run_all(names, lambda case: run_bare(case, fold_constants=True), "bare onnx2tf, constants folded")
     body = report(names, runs)
-    print(body)
-    if args.update_results:
-        update_results(args.update_results, SECTION, PREAMBLE + "\n" + body)
+    publish(body, args.update_results, SECTION, PREAMBLE + "\n")
     return 0
 
 

@@ -28,7 +28,7 @@ import onnx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._common import machine, table, update_results  # noqa: E402
+from bench._common import machine, publish, table  # noqa: E402
 from stretchc.analyses import Arena  # noqa: E402
 from stretchc.console import Console, set_console  # noqa: E402
 from stretchc.driver import CompileOptions, compile_model  # noqa: E402
@@ -101,9 +101,7 @@ def main() -> int:
         f" ({machine()}): `stretchc compile MODEL -t mi9 --place-from-model --precision int8 --calib {args.calib}`;"
         " SQNR on 8 crops of scikit-learn's sample photographs against the float ONNX model.\n\n" + table(headers, rows) + "\n"
     )
-    print(body)
-    if args.update_results:
-        update_results(args.update_results, SECTION, body)
+    publish(body, args.update_results, SECTION)
     return 1 if missed else 0
 
 

@@ -35,7 +35,7 @@ import onnx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._common import update_results  # noqa: E402
+from bench._common import publish  # noqa: E402
 from stretchc.cli import build_parser, main as cli_main  # noqa: E402
 from stretchc.costmodel.calibration import load_calibration, placement_input_pipeline  # noqa: E402
 from stretchc.costmodel.placement import plan  # noqa: E402
@@ -151,9 +151,7 @@ def main() -> int:
             rows.append(row)
             print(f"{p.stem}: {row.get('configured_ms')} (measured {measured.get(p.stem)}) -> {row.get('optimised_ms')} ({time.time() - t0:.0f}s)", flush=True)
     body = table(rows, args.target, measured)
-    print(body)
-    if args.update_results:
-        update_results(args.update_results, SECTION, body)
+    publish(body, args.update_results, SECTION)
     return 1 if bad else 0
 
 

@@ -90,6 +90,11 @@ class Value:
         return f"Value({self.name!r}, {self.dtype}{list(self.shape)})"
 
 
+def const_input(node: Node, i: int) -> bool:
+    """Whether input `i` of `node` exists and is a constant (weights, static parameters)."""
+    return i < len(node.inputs) and node.inputs[i] is not None and node.inputs[i].is_const  # type: ignore[union-attr]
+
+
 class Node:
     """One op. Construct with inputs and outputs; the node registers itself as their user and producer."""
 

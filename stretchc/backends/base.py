@@ -211,9 +211,18 @@ class Backend:
 
     # ------------------------------------------------------------------ the host reference runtime
 
+    # Why an fp16 partition is float32 on the host (the default host notes say it).
+    fp16_on_phone: ClassVar[str] = ""
+
     def host_notes(self, partition: Mapping[str, Any]) -> tuple[str, ...]:
-        """What the host runtime says when it runs this partition other than the phone would."""
-        return ()
+        """What the host runtime says when it runs this partition other than the phone would: that a processor
+        other than the fallback runs on this machine's CPU, and an fp16 partition in float32."""
+        if self.fallback:
+            return ()
+        notes = (f"{self.label} partitions run on this machine's CPU (host reference runtime)",)
+        if partition["precision"] == "float16":
+            notes += (f"fp16 {self.label} partitions run in float32 here ({self.fp16_on_phone})",)
+        return notes
 
     def host_file(self, partition: Mapping[str, Any]) -> str:
         """The bundle file the host runtime runs for this partition."""

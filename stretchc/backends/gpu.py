@@ -58,6 +58,7 @@ class Gpu(Backend):
         "gpu-int8": {"conv": 0.25, "dwconv": 0.08, "mem": 0.3, "op_ms": 0.02},
     }
     dispatch_ms = 0.3
+    fp16_on_phone = "fp16 is the GPU delegate's option on the phone"
 
     def unavailable(self, target: Any) -> str | None:
         return None if target.raw.get(self.name) is not None else f"has no {self.name}"
@@ -99,11 +100,6 @@ class Gpu(Backend):
         base = float(gpu.get("alus", 256)) * 2 * float(gpu.get("fmax_mhz", 600)) / 1000.0
         return base * (FP16_PEAK if precision == "float16" else 1.0)
 
-    def host_notes(self, partition: Mapping[str, Any]) -> tuple[str, ...]:
-        notes = ("GPU partitions run on this machine's CPU (host reference runtime)",)
-        if partition["precision"] == "float16":
-            notes += ("fp16 GPU partitions run in float32 here (fp16 is the GPU delegate's option on the phone)",)
-        return notes
 
 
 register_backend(Gpu())

@@ -37,6 +37,7 @@ from typing import Any, Mapping
 
 from stretchc.backends import register_backend
 from stretchc.backends.base import DEVICE_DIR, Backend, Execution, Violation
+from stretchc.ir import const_input
 
 # TFLite builtin ops LiteRT's Qualcomm compiler legalizes to QNN ops (Qualcomm_QNN_Compiler.md, research notes §2.2).
 LEGALIZED = frozenset(
@@ -72,10 +73,6 @@ DEFAULT_PEAK_GOPS = 8000.0  # nominal; no first-party TOPS figure for these chip
 PERFORMANCE_MODE = "burst"
 
 
-def _const(node: Any, i: int) -> bool:
-    return i < len(node.inputs) and node.inputs[i] is not None and node.inputs[i].is_const
-
-
 class Npu(Backend):
     name = "npu"
     label = "NPU"
@@ -109,6 +106,7 @@ class Npu(Backend):
     # vtcm_size) between layers, so a layer's data movement is mostly on chip: counted against DRAM bandwidth it
     # can exceed it. AI Hub's int8 ResNet-50 moves about 2x what 64 GB/s carries in its 0.77 ms on the S23.
     mem_reach = 8.0
+    fp16_on_phone = "the NPU computes float graphs in fp16 on the phone"
 
     def unavailable(self, target: Any) -> str | None:
         return None if target.raw.get(self.name) else "has no NPU that LiteRT's NPU accelerator reaches"
@@ -135,10 +133,10 @@ class Npu(Backend):
             if v is not None and v.dtype in UNSUPPORTED_DTYPES:
                 return Violation("type", f"tensor {v.name} is {v.dtype}")
         for i, what in STATIC_INPUTS.get(kind, ()):
-            if i < len(node.inputs) and node.inputs[i] is not None and not _const(node, i):
+            if i < len(node.inputs) and node.inputs[i] is not None and not const_input(node, i):
                 return Violation("static-input", f"{kind} needs static {what} (input {i} is computed)")
         for i in CONV_WEIGHTS.get(kind, ()):
-            if i < len(node.inputs) and node.inputs[i] is not None and not _const(node, i):
+            if i < len(node.inputs) and node.inputs[i] is not None and not const_input(node, i):
                 return Violation("const-weights", f"{kind} weights and bias must be constant (input {i} is computed)")
         if kind == "CONV_3D" and len(node.inputs) > 1 and node.inputs[0] is not None and node.inputs[1] is not None:
             if node.inputs[0].shape[-1] != node.inputs[1].shape[-2]:
@@ -163,11 +161,6 @@ class Npu(Backend):
         peak = float((hw.get(self.name) or {}).get("peak_gops", DEFAULT_PEAK_GOPS))
         return peak if precision in ("int8", "uint8") else peak / 2.0
 
-    def host_notes(self, partition: Mapping[str, Any]) -> tuple[str, ...]:
-        notes = ("NPU partitions run on this machine's CPU (host reference runtime)",)
-        if partition["precision"] == "float16":
-            notes += ("fp16 NPU partitions run in float32 here (the NPU computes float graphs in fp16 on the phone)",)
-        return notes
 
 
 register_backend(Npu())

@@ -105,8 +105,13 @@ def eff_clamp(kind: str, cls: str) -> tuple[float, float]:
     (`Backend.mem_reach`)."""
     if cls != "mem":
         return EFF_CLAMP
-    reach = next((b.mem_reach for b in backends() if kind in b.kernel_priors), EFF_CLAMP[1])
-    return (EFF_CLAMP[0], reach)
+    return (EFF_CLAMP[0], _mem_reach().get(kind, EFF_CLAMP[1]))
+
+
+@lru_cache(maxsize=1)
+def _mem_reach() -> Mapping[str, float]:
+    """Kernel family -> the `mem_reach` of the backend that runs it."""
+    return {k: b.mem_reach for b in backends() for k in b.kernel_priors}
 
 
 def _clamp(x: float, kind: str = "", cls: str = "conv") -> float:

@@ -14,7 +14,7 @@ The DSP backend (stretchc/backends/dsp.py) owns these rules; generic passes reac
 from __future__ import annotations
 
 from stretchc.backends.base import Violation
-from stretchc.ir import Node
+from stretchc.ir import Node, const_input
 
 MAX_PARTITIONS = 16  # kMaxMaxHexagonGraphs
 MIN_NODES = 2  # kMinNodesPerHexagonGraph
@@ -37,10 +37,6 @@ EXACT_VERSION = {k: 2 for k in _V2_ONLY.split()}  # "v==2 only": the int8 versio
 
 def _act(node: Node) -> str:
     return str(node.attrs.get("fusedActivationFunction", "NONE"))
-
-
-def _const(node: Node, i: int) -> bool:
-    return i < len(node.inputs) and node.inputs[i] is not None and node.inputs[i].is_const  # type: ignore[union-attr]
 
 
 def check_node(node: Node, *, quantized: bool = False) -> Violation | None:
@@ -72,10 +68,10 @@ def check_node(node: Node, *, quantized: bool = False) -> Violation | None:
     dh, dw = int(a.get("dilationHFactor", 1)), int(a.get("dilationWFactor", 1))  # type: ignore[arg-type]
     if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"):
         w = 2 if kind == "TRANSPOSE_CONV" else 1
-        if not _const(node, w) and kind != "FULLY_CONNECTED":
+        if not const_input(node, w) and kind != "FULLY_CONNECTED":
             return Violation("const-weights", f"{kind} weights must be constant")
         bias = 3 if kind == "TRANSPOSE_CONV" else 2
-        if len(node.inputs) > bias and node.inputs[bias] is not None and not _const(node, bias):
+        if len(node.inputs) > bias and node.inputs[bias] is not None and not const_input(node, bias):
             return Violation("const-weights", f"{kind} bias must be constant")
     if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") and max(sh, sw) > 3:
         return Violation("stride", f"stride {sh}x{sw} (at most 3)")
@@ -106,7 +102,7 @@ def check_node(node: Node, *, quantized: bool = False) -> Violation | None:
     if kind in const_operand:
         idxs = [1, 2] if kind == "SLICE" else [1, 2, 3] if kind == "STRIDED_SLICE" else [const_operand[kind]]
         for i in idxs:
-            if i < len(node.inputs) and node.inputs[i] is not None and not _const(node, i):
+            if i < len(node.inputs) and node.inputs[i] is not None and not const_input(node, i):
                 return Violation("const-operand", f"{kind} operand {i} must be constant")
     if kind == "STRIDED_SLICE" and (int(a.get("ellipsisMask", 0)) or int(a.get("newAxisMask", 0))):  # type: ignore[arg-type]
         return Violation("strided-slice-mask", "STRIDED_SLICE with ellipsis_mask or new_axis_mask")
