@@ -65,16 +65,24 @@ def compiled_prediction(onnx_path: Path, target: str, work: Path) -> float:
     return float(json.loads(report.read_text())["predicted_latency_ms"])
 
 
-def predict_one(cfg_path: Path, target_name: str, work: Path, compile_it: bool) -> dict:
-    cfg = as_timed(load_config(cfg_path))
+def config_module(cfg_path: Path, target_name: str, work: Path, *, timed: bool = True):  # type: ignore[no-untyped-def]
+    """(config, ONNX path, configured placement, module after the placement's input pipeline) of one NN-Stretch
+    configuration at 224 px (`timed`: as the prototype timed it)."""
+    cfg = load_config(cfg_path)
+    cfg = as_timed(cfg) if timed else cfg
     model = build_model(cfg, image_size=224, seed=0)
     onnx_path = work / f"{cfg_path.stem}.onnx"
     onnx.save(model, str(onnx_path))
     configured = placement_from_model(model) or {}
-    target = load_target(target_name)
     m = load_model(onnx_path, {})
     module = build_module(m, _lower(m, onnx_path, CompileOptions(target=target_name)), name=cfg_path.stem, file=str(onnx_path))
-    PassManager(parse_pipeline(placement_input_pipeline())).run(module, PassContext(target=target))
+    PassManager(parse_pipeline(placement_input_pipeline())).run(module, PassContext(target=load_target(target_name)))
+    return cfg, onnx_path, configured, module
+
+
+def predict_one(cfg_path: Path, target_name: str, work: Path, compile_it: bool) -> dict:
+    cfg, onnx_path, configured, module = config_module(cfg_path, target_name, work)
+    target = load_target(target_name)
     conf = plan(module, target, fixed=configured, policy="int8", calibrated=True, optimise_free=False)
     opt = plan(module, target, policy="int8", calibrated=True)
     row = {

@@ -17,6 +17,12 @@ The precision of every region comes from the compile settings' policy (`--precis
 a fixed policy gives each processor one precision; `auto` lets the cost model choose, together with the
 placement, the fastest precision each processor runs (int8 only when a pass of the pipeline quantizes,
 quantize-partitions, and calibration data was given; quantize-partitions then holds `auto` to its accuracy bound).
+Also tags every node with the partition it will be cut into (outline-partitions cuts along these tags): the
+plan's grouping of regions into partitions (stretchc.costmodel.grouping). `grouping=cost` (default): chosen
+together with the placement and priced by the cost model, never predicted slower than the whole model as one
+partition on one processor; `grouping=regions`: every region its own partition (the last join and the head
+share one when they share a processor and precision), as the NN-Stretch prototype runs every branch as its own
+delegate partition: for reproducing it, whatever that costs.
 Records the `placement` analysis: per region its processor, the overrides, the regions moved off a processor
 whose rules they broke, and with a target the placement report (per region: processor, precision, why,
 eligibility and predicted cost of the alternatives; the timeline; baselines) and its predicted latency.
@@ -25,6 +31,7 @@ eligibility and predicted cost of the alternatives; the timeline; baselines) and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from stretchc.analyses import Placement
 from stretchc.backends import backend, backends, fallback, processors
@@ -67,6 +74,7 @@ class AssignDelegates(Pass):
     requires = ("find-branches",)
     produces = (Placement,)
     policy: str = field(default="critical-path", metadata={"choices": policies()})
+    grouping: str = field(default="cost", metadata={"choices": ("cost", "regions")})
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         if not module.regions:
@@ -114,14 +122,27 @@ class AssignDelegates(Pass):
             # and calibration data was given.
             report = plan(
                 module, target, fixed=fixed, policy=settings.precision, calibrated=calibrated,
-                optimise_free=self.policy == "critical-path", given=dict(chosen), io_dtype=settings.io_dtype,
+                optimise_free=self.policy == "critical-path", given=dict(chosen), io_dtype=settings.io_dtype, grouping=self.grouping,
             )
             report["policy"] = self.policy
             chosen, precision = dict(report["placement"]), dict(report["precision"])
+        part_of = self._partitions(module, chosen, precision, report, self.grouping)
         changed = False
         for node in module.graph.nodes:
-            proc, prec = chosen[node.region], precision[node.region]  # type: ignore[index]
-            changed |= (node.processor, node.precision) != (proc, prec)
-            node.processor, node.precision = proc, prec
+            tags = (chosen[node.region], precision[node.region], part_of[node.region])  # type: ignore[index]
+            changed |= (node.processor, node.precision, node.partition) != tags
+            node.processor, node.precision, node.partition = tags
         ctx.analyses.put(Placement({r.name: chosen[r.name] for r in module.regions}, overrides, moved, report))
         return changed
+
+    @staticmethod
+    def _partitions(module: Module, chosen: dict[str, str], precision: dict[str, str], report: dict[str, Any] | None, grouping: str) -> dict[str, str]:
+        """Region -> the partition it joins: the plan's grouping, or without a target (nothing to price) the
+        placement's grouping by the option's rule (stretchc.costmodel.grouping: canonical, or per region)."""
+        if report is not None:
+            return {r: p["name"] for p in report["partitions"] for r in p["regions"]}
+        from stretchc.costmodel.grouping import GROUPINGS, partition_name
+        from stretchc.costmodel.placement import Choice, region_graph
+
+        rg = region_graph(module)
+        return {r: partition_name(g) for g in GROUPINGS[grouping](rg, {r: Choice(chosen[r], precision[r]) for r in rg.names}) for r in g}

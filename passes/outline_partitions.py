@@ -1,10 +1,11 @@
 """outline-partitions: cut the tagged regions into partitions with explicit boundary values.
 
-Each region becomes one partition, named after it, except that a stage's join region and the head that
-directly follows it merge when they share a processor and a precision (nothing runs between them, so a separate
-partition would only add a synchronisation). A partition has its regions' processor and precision. A partition's inputs are the non-constant values its nodes read that
-are produced elsewhere (or are model inputs); its outputs are the values it produces that are read
-elsewhere (or are model outputs). Both lists are in first-use order, so names and files are stable.
+assign-delegates tags every node with its partition (the placement's grouping of regions: a convex set of
+regions on one processor at one precision, stretchc.costmodel.grouping); this pass cuts along those tags. A
+partition has its regions' processor and precision; partitions are listed in a topological order (a lane's
+partitions run in that order). A partition's inputs are the non-constant values its nodes read that are
+produced elsewhere (or are model inputs); its outputs are the values it produces that are read elsewhere (or
+are model outputs). Both lists are in first-use order, so names and files are stable.
 """
 
 from __future__ import annotations
@@ -35,41 +36,48 @@ def boundary(module: Module, partition: str) -> tuple[list[str], list[str]]:
     return inputs, outputs
 
 
+def outline(module: Module) -> bool:
+    """Cut `module` into the partitions its nodes are tagged with; whether the partitions changed. Raises
+    StretchError("ir-invalid") when a tag is missing, a partition mixes processors or precisions, or the
+    partitions are not convex."""
+    from stretchc.costmodel.grouping import Dag
+
+    nodes = module.graph.nodes
+    if any(n.processor is None or n.partition is None for n in nodes):
+        raise StretchError("ir-invalid", "outline-partitions needs processors and partition tags: run assign-delegates first")
+    tags: dict[str, tuple[str, str, str]] = {}
+    for n in nodes:
+        tag = (str(n.partition), str(n.processor), n.precision or "float32")
+        if tags.setdefault(str(n.region), tag) != tag:
+            raise StretchError("ir-invalid", f"region {n.region} mixes partitions, processors or precisions")
+    members: dict[str, list[str]] = {}
+    for r in module.regions:
+        members.setdefault(tags[r.name][0], []).append(r.name)
+    for name, regs in members.items():
+        if len({tags[r][1:] for r in regs}) > 1:
+            raise StretchError("ir-invalid", f"partition {name} mixes processors or precisions")
+    pairs = {(v.producer.region, n.region) for n in nodes for v in n.inputs if v is not None and v.producer is not None and v.producer.region != n.region}
+    dag = Dag([r.name for r in module.regions], pairs)  # type: ignore[arg-type]
+    for name, regs in members.items():
+        if not dag.convex(regs):
+            raise StretchError("ir-invalid", f"partition {name} is not convex: a path leaves it and comes back")
+    order = dag.ordered(members.values())
+    partitions = [Partition(name=tags[g[0]][0], processor=tags[g[0]][1], regions=list(g), precision=tags[g[0]][2]) for g in order]
+    for p in partitions:
+        p.inputs, p.outputs = boundary(module, p.name)
+    changed = module.partitions != partitions
+    module.partitions = partitions
+    return changed
+
+
 @register_pass
 @dataclass(frozen=True)
 class OutlinePartitions(Pass):
-    """Groups nodes into partitions (one per region, join+head merged) with their boundary values."""
+    """Cuts the graph into the partitions assign-delegates tagged, with their boundary values."""
 
     name = "outline-partitions"
-    summary = "cut regions into partitions with explicit boundary values"
+    summary = "cut the tagged partitions out of the graph, with explicit boundary values"
     requires = ("assign-delegates",)
 
     def run(self, module: Module, ctx: PassContext) -> bool:
-        nodes = module.graph.nodes
-        if any(n.processor is None for n in nodes):
-            raise StretchError("ir-invalid", "outline-partitions needs processors: run assign-delegates first")
-        proc_of: dict[str | None, tuple[str | None, str]] = {}
-        for n in nodes:
-            if proc_of.setdefault(n.region, (n.processor, n.precision or "float32")) != (n.processor, n.precision or "float32"):
-                raise StretchError("ir-invalid", f"region {n.region} mixes processors or precisions")
-        names = [r.name for r in module.regions]
-        part_of = {r: r for r in names}
-        for r in module.regions:
-            if r.kind == "head":
-                last_join = next((x.name for x in reversed(module.regions) if x.kind == "join"), None)
-                if last_join is not None and proc_of.get(last_join) == proc_of.get(r.name):
-                    part_of[r.name] = last_join
-        members: dict[str, list[str]] = {}
-        for r in names:
-            members.setdefault(part_of[r], []).append(r)
-        partitions = [
-            Partition(name="+".join(regs), processor=str(proc_of[regs[0]][0]), regions=regs, precision=proc_of[regs[0]][1]) for regs in members.values()
-        ]
-        label = {r: p.name for p in partitions for r in p.regions}
-        for n in nodes:
-            n.partition = label[n.region]  # type: ignore[index]
-        for p in partitions:
-            p.inputs, p.outputs = boundary(module, p.name)
-        changed = module.partitions != partitions
-        module.partitions = partitions
-        return changed
+        return outline(module)

@@ -42,6 +42,8 @@ from stretchc.passes.assign_delegates import QUANTIZE
 from stretchc.passmanager import Pass, PassContext, register_pass
 from stretchc.precision import QUANTIZED
 
+MAX_REDECISIONS = 8  # plans decided again after the guard rejected precisions; then the old demotion in place
+
 
 @register_pass
 @dataclass(frozen=True)
@@ -64,29 +66,49 @@ class QuantizePartitions(Pass):
             return False
         if quantized and any(p.precision == "uint8" for p in quantized):
             raise StretchError("ir-invalid", "partitions are uint8 already: quantize-partitions ran twice")
-        self._check_limits(module, ctx, quantized)
-        samples, guard_feeds, source = self._inputs(module, ctx, quantized, guarded)
+        placed = ctx.analyses.get(Placement)
+        # With a priced plan, a precision the guard rejects is taken out of the plan's choices and the plan is
+        # decided again (so int8 may appear where the first plan had none: calibrate whenever data was given).
+        redecide = guarded and ctx.target is not None and placed is not None and placed.report is not None
+        calibrate = bool(quantized) or settings.io_dtype in QUANTIZED or (redecide and settings.calib is not None)
+        samples, guard_feeds, source = self._inputs(module, ctx, quantized, calibrate, guarded)
         from stretchc.quantize.calibrate import WholeModel
         from stretchc.whole_model import graph_inputs
-        from stretchc.quantize.rewrite import Forms, splice
 
         console = ctx.console
         whole = None
         if samples:
             with console.step(f"calibrating the whole model (TFLite calibrator, {len(samples)} samples)"):
                 whole = WholeModel(module, [graph_inputs(module, s) for s in samples])
-        forms = Forms(module, whole.variant("per-channel") if whole is not None and (quantized or settings.io_dtype in QUANTIZED) else None)
-        held = ctx.analyses.get(HeldOutInputs)
-        partitions: dict[str, dict[str, Any]] = {}
-        parts: dict[str, Any] = {}
-        for p in quantized:
-            assert whole is not None
-            with console.step(f"quantizing partition {p.name} ({p.processor}, {p.precision})"):
-                q = self._quantize(module, ctx, p, whole, forms, partitions)
-            if q is not None:
-                parts[p.name] = q
-        if guarded:
-            self._guard(module, ctx, parts, forms, guard_feeds)
+        rejected: dict[str, dict[Any, str]] = {}
+        history: list[dict[str, str]] = []
+        for attempt in range(MAX_REDECISIONS + 1):
+            if attempt and whole is not None:
+                whole.reset()
+            forms, parts, partitions = self._quantize_all(module, ctx, whole)
+            if not guarded:
+                break
+            measured = self._measure(module, ctx, parts, forms, guard_feeds, redecide and attempt < MAX_REDECISIONS)
+            if redecide and attempt < MAX_REDECISIONS and measured.steps:
+                self._reject(module, ctx, measured, rejected, history)
+                for q in parts.values():
+                    for n in q.nodes:
+                        n.detach()
+                self._replan(module, ctx, rejected)
+                guarded = any(p.precision != "float32" for p in module.partitions)
+                if not guarded:  # everything float32 now: the float model itself, nothing to measure or quantize
+                    if whole is not None:
+                        whole.reset()
+                    forms, parts, partitions = self._quantize_all(module, ctx, whole)
+                    exact = {p.name: "float32" for p in module.partitions}
+                    same = _Measured(exact, [], exact, {t.value: float("inf") for t in module.outputs}, [], measured.on, measured.feeds)
+                    self._settle(module, ctx, same, history, redecided=True, rejected=rejected)
+                    break
+                continue
+            self._settle(module, ctx, measured, history, redecided=redecide, rejected=rejected)
+            break
+        from stretchc.quantize.rewrite import splice
+
         kept = [parts[p.name] for p in module.partitions if p.name in parts and p.precision in QUANTIZED]
         for q in parts.values():
             if q not in kept:
@@ -96,8 +118,27 @@ class QuantizePartitions(Pass):
         for p in module.partitions:
             if p.name in partitions:
                 partitions[p.name]["precision"] = p.precision
+        held = ctx.analyses.get(HeldOutInputs)
         ctx.analyses.put(Quantization(len(samples), source, None if held is None else len(held.feeds), partitions, conversions))
         return True
+
+    def _quantize_all(self, module: Module, ctx: PassContext, whole: Any) -> tuple[Any, dict[str, Any], dict[str, dict[str, Any]]]:
+        """(forms, quantized partitions by name, per-partition report) of the module's int8 partitions."""
+        from stretchc.quantize.rewrite import Forms
+
+        quantized = [p for p in module.partitions if p.precision in QUANTIZED]
+        self._check_limits(module, ctx, quantized)
+        if quantized and whole is None:
+            raise StretchError("bad-calibration", "int8 partitions need calibration data: pass --calib DIR|FILE.npy|FILE.npz")
+        forms = Forms(module, whole.variant("per-channel") if whole is not None and (quantized or ctx.settings.io_dtype in QUANTIZED) else None)
+        partitions: dict[str, dict[str, Any]] = {}
+        parts: dict[str, Any] = {}
+        for p in quantized:
+            with ctx.console.step(f"quantizing partition {p.name} ({p.processor}, {p.precision})"):
+                q = self._quantize(module, ctx, p, whole, forms, partitions)
+            if q is not None:
+                parts[p.name] = q
+        return forms, parts, partitions
 
     # ---------------------------------------------------------------- steps
 
@@ -117,8 +158,9 @@ class QuantizePartitions(Pass):
                 v = found[0]
                 raise StretchError("ineligible-op", f"{v.message} (rule {v.limit})", branch=v.regions[0] if len(v.regions) == 1 else None)
 
-    def _inputs(self, module: Module, ctx: PassContext, quantized: list[Partition], guarded: bool) -> tuple[list[dict], list[dict], str]:  # type: ignore[type-arg]
-        """(calibration samples, inputs the guard measures on, where the samples came from); ONNX layout."""
+    def _inputs(self, module: Module, ctx: PassContext, quantized: list[Partition], calibrate: bool, guarded: bool) -> tuple[list[dict], list[dict], str]:  # type: ignore[type-arg]
+        """(calibration samples, inputs the guard measures on, where the samples came from); ONNX layout. Nothing
+        is calibrated unless `calibrate`."""
         from stretchc.quantize.calibration_data import holdout_count, load_calibration, split_holdout
         from stretchc.quantize.guard import MIN_SQNR_RANDOM_SAMPLES, MIN_SQNR_RANDOM_SEED
         from stretchc.verify import seeded_inputs
@@ -130,7 +172,7 @@ class QuantizePartitions(Pass):
         ]
         settings = ctx.settings
         calib = settings.calib
-        if not quantized and settings.io_dtype not in QUANTIZED:
+        if not calibrate:
             return [], random_feeds, ""  # only fp16 partitions to measure: nothing to calibrate
         if calib is None:
             what = ", ".join(f"{p.name} ({p.processor})" for p in quantized) or f"--io-dtype {settings.io_dtype}"
@@ -190,50 +232,85 @@ class QuantizePartitions(Pass):
         report.setdefault(p.name, {}).update({"ops": len(nodes), "weights": weights, "dtype": dtype})
         return Quantized(p.name, nodes, dtype, weights)
 
-    def _guard(self, module: Module, ctx: PassContext, parts: dict[str, Any], forms: Any, feeds: list[dict]) -> None:  # type: ignore[type-arg]
-        """Hold the precisions to min-sqnr (see the module docstring, step 3)."""
+    def _measure(self, module: Module, ctx: PassContext, parts: dict[str, Any], forms: Any, feeds: list[dict], redecide: bool) -> "_Measured":  # type: ignore[type-arg]
+        """Every model output against the float model at the partitions' precisions, and the demotions that bring
+        each to the bound (stretchc/quantize/guard.py)."""
         from stretchc.whole_model import graph_inputs
         from stretchc.quantize.guard import Evaluator, demote
 
-        console = ctx.console
+        bound = ctx.settings.accuracy_bound
+        config = {p.name: p.precision for p in module.partitions}
+        # A partition whose processor runs no float32 and that --place put there cannot be demoted; when the plan is
+        # decided again, only one --place put there whole (its other regions may still lose that precision).
+        stuck = (lambda p: set(p.regions) <= set(ctx.place)) if redecide else (lambda p: bool(set(p.regions) & set(ctx.place)))
+        pinned = {p.name for p in module.partitions if not backend(p.processor).runs_float32(ctx.target) and stuck(p)}
+        candidates = [p.name for p in module.partitions if p.precision != "float32" and p.name not in pinned]
+        on = "held-out calibration sample(s)" if ctx.analyses.get(HeldOutInputs) is not None else "seeded uniform-random input(s)"
+        with ctx.console.step(f"measuring accuracy against the float model (--min-sqnr {bound:g} dB, {len(feeds)} {on})"):
+            evaluator = Evaluator(module, parts, forms, [graph_inputs(module, f) for f in feeds])
+            final, sqnr, steps = demote(evaluator, config, candidates, bound)
+        return _Measured(config, candidates, final, sqnr, steps, on, len(feeds))
+
+    @staticmethod
+    def _reject(module: Module, ctx: PassContext, measured: "_Measured", rejected: dict[str, dict[Any, str]], history: list[dict[str, str]]) -> None:
+        """Take the precisions the guard demoted out of their regions' choices (with the SQNR that condemned them);
+        a region --place put on a processor that runs no float32 keeps its only precision."""
+        from stretchc.costmodel.placement import Choice
+
+        for step in measured.steps:
+            p = module.partition(step.partition)
+            why = f"{p.processor} {p.precision} in partition {p.name}: worst output SQNR {step.worst_before:.1f} dB < --min-sqnr ({step.worst_after:.1f} dB without it)"
+            stays = not backend(p.processor).runs_float32(ctx.target)
+            for r in p.regions:
+                if not (stays and r in ctx.place):
+                    rejected.setdefault(r, {})[Choice(p.processor, p.precision)] = why
+            history.append({"partition": p.name, "processor": p.processor, "precision": p.precision, "why": why})
+
+    def _replan(self, module: Module, ctx: PassContext, rejected: dict[str, dict[Any, str]]) -> None:
+        """Decide placement, precisions and partitions again without the rejected choices; retag and recut."""
+        from stretchc.costmodel.placement import plan
+        from stretchc.passes.outline_partitions import outline
+
+        placed = ctx.analyses.require(Placement, by=self.name)
+        report = placed.report
+        assert report is not None
+        new = plan(
+            module, ctx.target, fixed={r: placed.placement[r] for r in placed.overrides}, policy=report["precision_policy"],
+            calibrated=report["calibrated"], optimise_free=report.get("policy") == "critical-path", given=dict(placed.placement),
+            io_dtype=report["io_dtype"], rejected=rejected, grouping=report.get("grouping", "cost"),
+        )
+        new["policy"] = report.get("policy")
+        part_of = {r: p["name"] for p in new["partitions"] for r in p["regions"]}
+        for n in module.graph.nodes:
+            if n.region in part_of:
+                n.processor, n.precision, n.partition = new["placement"][n.region], new["precision"][n.region], part_of[n.region]
+        outline(module)
+        ctx.analyses.put(replace(placed, placement=dict(new["placement"]), report=new))
+
+    def _settle(self, module: Module, ctx: PassContext, m: "_Measured", history: list[dict[str, str]], *, redecided: bool, rejected: dict[str, dict[Any, str]]) -> None:
+        """Record the guard, fail when the bound cannot be kept, demote what must be demoted (when the plan could not
+        be decided again) and reprice the report at the final precisions."""
         bound = ctx.settings.accuracy_bound
         placed = ctx.analyses.get(Placement)
         priced = ctx.target is not None and placed is not None and placed.report is not None
-        config = {p.name: p.precision for p in module.partitions}
-        # A partition whose processor runs no float32 and that --place put there cannot be demoted.
-        pinned = {p.name for p in module.partitions if not backend(p.processor).runs_float32(ctx.target) and set(p.regions) & set(ctx.place)}
-        candidates = [p.name for p in module.partitions if p.precision != "float32" and p.name not in pinned]
-        on = "held-out calibration sample(s)" if ctx.analyses.get(HeldOutInputs) is not None else "seeded uniform-random input(s)"
-        with console.step(f"measuring accuracy against the float model (--min-sqnr {bound:g} dB, {len(feeds)} {on})"):
-            evaluator = Evaluator(module, parts, forms, [graph_inputs(module, f) for f in feeds])
-            final, sqnr, steps = demote(evaluator, config, candidates, bound)
         reasons = {
             s.partition: f"the worst output SQNR against the float model was {s.worst_before:.1f} dB < --min-sqnr {bound:g} dB ({s.worst_after:.1f} dB after)"
-            for s in steps
+            for s in m.steps
         }
-        all_float = {name: ("float32" if name in candidates else prec) for name, prec in config.items()}
-        if final != all_float and priced:
-            mixed, flat = self._latency(module, ctx, final), self._latency(module, ctx, all_float)
-            if flat < mixed - 1e-9:
-                flat_sqnr = evaluator.sqnr(all_float)
-                if min(flat_sqnr.values()) >= bound:
-                    for name in candidates:
-                        if final[name] != "float32":
-                            reasons[name] = f"the mix the accuracy bound left ({mixed:.3f} ms) was predicted slower than all float ({flat:.3f} ms)"
-                    final, sqnr = all_float, flat_sqnr
         onnx_name = {t.value: t.name for t in module.outputs}
-        worst_name, worst = min(sqnr.items(), key=lambda kv: kv[1])
-        demoted = [name for name in candidates if final[name] == "float32"]
+        worst_name, worst = min(m.sqnr.items(), key=lambda kv: kv[1])
+        demoted = [name for name in m.candidates if m.final[name] == "float32"]
         guard = AccuracyGuard(
             min_sqnr=bound,
-            inputs=len(feeds),
-            measured_on=on,
-            sqnr_db={onnx_name.get(k, k): (round(v, 2) if v != float("inf") else None) for k, v in sorted(sqnr.items())},
-            demoted=[{"partition": name, "from": config[name], "why": reasons.get(name, "")} for name in demoted],
+            inputs=m.feeds,
+            measured_on=m.on,
+            sqnr_db={onnx_name.get(k, k): (round(v, 2) if v != float("inf") else None) for k, v in sorted(m.sqnr.items())},
+            demoted=[{"partition": name, "from": m.config[name], "why": reasons.get(name, "")} for name in demoted],
+            rejected=history,
         )
         ctx.analyses.put(guard)
         if worst < bound:
-            kept = sorted(n for n, prec in final.items() if prec != "float32")
+            kept = sorted(n for n, prec in m.final.items() if prec != "float32")
             raise StretchError(
                 "verify-failed",
                 f"output {onnx_name.get(worst_name, worst_name)}: SQNR {worst:.1f} dB against the float model is below --min-sqnr {bound:g} dB "
@@ -241,13 +318,15 @@ class QuantizePartitions(Pass):
                 + (f" ({', '.join(kept)} stay quantized: --place put them on a processor that runs no float32)" if kept else ""),
             )
         if priced:
-            report = self._reprice(module, ctx, final, reasons, min(sqnr.values()))
+            report = self._reprice(module, ctx, m.final, reasons, min(m.sqnr.values()), rejected)
             report["accuracy_guard"] = guard.to_record()
             ctx.analyses.put(replace(ctx.analyses.require(Placement, by=self.name), report=report))
         for name in demoted:
             p = module.partition(name)
             _move(module, p, _float_processor(p, ctx.target), "float32")
-            console.note("precision", f"--precision auto: partition {name} demoted to float32 on {p.processor}: {reasons.get(name, '')}")
+            ctx.console.note("precision", f"--precision auto: partition {name} demoted to float32 on {p.processor}: {reasons.get(name, '')}")
+        for h in history if redecided else []:
+            ctx.console.note("precision", f"--precision auto: rejected {h['why']}; the plan was decided again without it")
 
     def _choices(self, module: Module, final: dict[str, str], target: Any) -> dict[str, Any]:
         from stretchc.costmodel.placement import Choice
@@ -264,12 +343,9 @@ class QuantizePartitions(Pass):
         assert report is not None
         return report
 
-    def _latency(self, module: Module, ctx: PassContext, final: dict[str, str]) -> float:
-        from stretchc.costmodel.placement import reprice
-
-        return float(reprice(module, ctx.target, self._report(ctx), self._choices(module, final, ctx.target), {})["predicted_latency_ms"])
-
-    def _reprice(self, module: Module, ctx: PassContext, final: dict[str, str], reasons: dict[str, str], worst: float) -> dict[str, Any]:
+    def _reprice(
+        self, module: Module, ctx: PassContext, final: dict[str, str], reasons: dict[str, str], worst: float, rejected: dict[str, dict[Any, str]]
+    ) -> dict[str, Any]:
         """The placement report at the final precisions, saying why each partition has its precision."""
         from stretchc.costmodel.placement import reprice
 
@@ -283,7 +359,22 @@ class QuantizePartitions(Pass):
                 elif final[p.name] != "float32":
                     kept = "inf" if worst == float("inf") else f"{worst:.1f}"
                     why[r] = f"{old[r]['precision_why']}; every model output keeps >= {bound:g} dB against the float model (worst {kept} dB)"
-        return reprice(module, ctx.target, self._report(ctx), self._choices(module, final, ctx.target), why)
+        groups = tuple(tuple(p.regions) for p in module.partitions)
+        return reprice(module, ctx.target, self._report(ctx), self._choices(module, final, ctx.target), why, groups, rejected)
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """What one measurement of the guard found: the precisions measured, the partitions it could demote, the
+    precisions that keep the bound, each output's SQNR at those, the demotions, what it measured on, how many."""
+
+    config: dict[str, str]
+    candidates: list[str]
+    final: dict[str, str]
+    sqnr: dict[str, float]
+    steps: list[Any]
+    on: str
+    feeds: int
 
 
 def _float_processor(p: Partition, target: Any) -> str:

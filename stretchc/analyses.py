@@ -122,8 +122,9 @@ class Quantization(Analysis):
 @analysis
 @dataclass(frozen=True)
 class AccuracyGuard(Analysis):
-    """The accuracy guard of `--precision auto`: the bound, what it measured on, each output's SQNR (None: inf) and
-    the partitions it demoted to float (with why)."""
+    """The accuracy guard of `--precision auto`: the bound, what it measured on, each output's SQNR (None: inf), the
+    partitions it demoted to float in place (with why), and the choices (partition, processor, precision, why) it
+    rejected before the plan was decided again without them."""
 
     key = "accuracy-guard"
     min_sqnr: float
@@ -131,6 +132,7 @@ class AccuracyGuard(Analysis):
     measured_on: str
     sqnr_db: dict[str, float | None]
     demoted: list[dict[str, str]]
+    rejected: list[dict[str, str]] = field(default_factory=list)  # choices taken out of the plan, which was decided again
 
 
 @analysis

@@ -155,3 +155,12 @@ def example_model() -> onnx.ModelProto:
     tests that need GPU partitions pin them (tests/conftest.py `example_placement`).
     """
     return branched_model(branches=(2, 3), join="concat", size=160, width=32, depth=2, residual=True, name="branchy")
+
+
+def stretchy_model() -> onnx.ModelProto:
+    """The README's first example: a model for which stretching pays on a Pixel 6, built as NN-Stretch builds its
+    networks (each stage forks into one branch per processor, joined by a concat): two stages of two deep
+    residual branches (six 3x3 convolutions each), 96 px input, 64 channels. Its branches cost each processor
+    about as much as the other's, so the cost model runs them on the CPU and the GPU at the same time.
+    """
+    return branched_model(branches=(2, 2), join="concat", size=96, width=64, depth=6, residual=True, name="stretchy")

@@ -30,8 +30,9 @@ def settings_with(precision: str = "auto", **fields: object):  # type: ignore[no
     return CompileSettings(precision=precision, **{"min_sqnr": 0.0, **fields})  # type: ignore[arg-type]
 
 
-def example_with_regions():  # type: ignore[no-untyped-def]
-    """The example model lowered, imported and cut into regions by find-branches (for the placement tests)."""
+def example_with_regions(model=None):  # type: ignore[no-untyped-def]
+    """The example model (or `model`) lowered, imported and cut into regions by find-branches (for the placement
+    tests)."""
     from stretchc.examples import example_model
     from stretchc.frontend.lower import lower_to_tflite
     from stretchc.frontend.module import build_module
@@ -39,7 +40,7 @@ def example_with_regions():  # type: ignore[no-untyped-def]
     from stretchc.passmanager import PassContext
     from stretchc.targets import load_target
 
-    model = example_model()
+    model = example_model() if model is None else model
     m = build_module(model, lower_to_tflite(model, file="example"), name="example", file="example")
     FindBranches().run(m, PassContext(target=load_target("mi9")))
     return m

@@ -120,11 +120,11 @@ def placement_table(result: CompileResult) -> str:
     overrides = set(placed.overrides if placed is not None else [])
     rows = [f"bundle {result.output} for {m['target']['name']} ({m['target']['description']})"]
     pr = (placed.report if placed is not None else None) or {}
-    region_ms = {r["region"]: r["predicted_ms"] for r in pr.get("regions", [])}
+    part_ms = {p["name"]: p["predicted_ms"] for p in pr.get("partitions", [])}
     rows.append(f"  {'partition':<24} {'processor':<9} {'precision':<9} {'delegate':<8} {'pred. ms':>9}  regions")
     for p in m["partitions"]:
         mark = " (--place)" if set(p["regions"]) & overrides else ""
-        ms = sum(region_ms[r] for r in p["regions"] if r in region_ms) if region_ms else None
+        ms = part_ms.get(p["name"])
         ms_text = f"{ms:9.3f}" if ms is not None else f"{'-':>9}"
         rows.append(f"  {p['name']:<24} {p['processor']:<9} {p['precision']:<9} {p['delegate']:<8} {ms_text}  {', '.join(p['regions'])}{mark}")
     steps = " -> ".join("[" + " | ".join(s) + "]" for s in m["schedule"]["steps"])
@@ -137,33 +137,21 @@ def placement_table(result: CompileResult) -> str:
     if guard is not None:
         worst = min((v for v in guard.sqnr_db.values() if v is not None), default=None)
         demoted = ", ".join(d["partition"] for d in guard.demoted)
+        rejected = ", ".join(f"{d['processor']} {d['precision']} ({d['partition']})" for d in guard.rejected)
         rows.append(
             f"  accuracy: worst output SQNR {'inf' if worst is None else f'{worst:.1f}'} dB >= {guard.min_sqnr:g} dB on {guard.inputs} {guard.measured_on}"
             + (f"; demoted to float32: {demoted}" if demoted else "")
+            + (f"; rejected, then decided again without: {rejected}" if rejected else "")
         )
     if pr:
         best = pr.get("best_single")
         speed = pr.get("speedup_over_best_single")
         extra = f"; best single processor {best['processor']} {best['ms']:.3f} ms, speedup {speed:.2f}x" if best and speed else ""
         rows.append(f"  predicted latency: {pr['predicted_latency_ms']:.3f} ms ({pr.get('policy', '')}){extra}")
+        if len(m["partitions"]) == 1 and len(pr.get("regions", [])) > 1 and pr.get("policy") == "critical-path" and not overrides:
+            p = m["partitions"][0]
+            rows.append(f"  stretching does not pay for this model on this phone: one partition on the {p['processor']}, predicted {pr['predicted_latency_ms']:.3f} ms")
     return "\n".join(rows)
-
-
-def _warn_if_slower_than_one_partition(result: CompileResult) -> None:
-    """Every region is its own partition (a join and the head excepted), and each partition invoke costs its
-    processor's dispatch time: where that makes the placement slower than the whole model as one partition on
-    one processor (an NPU, whose dispatch dwarfs small regions), say so rather than leave it to the numbers."""
-    placed = result.analyses.get(Placement)
-    pr = placed.report if placed is not None else None
-    best = pr.get("best_single") if pr else None
-    if not pr or not best or best["ms"] >= pr["predicted_latency_ms"]:
-        return
-    get_console().warn(
-        "slower-than-one-partition",
-        f"the placement is predicted slower ({pr['predicted_latency_ms']:.3f} ms) than the whole model as one partition on the "
-        f"{best['processor']} ({best['ms']:.3f} ms): each region is its own partition and pays a partition invoke; stretchc does not "
-        "merge regions on one processor into one partition yet",
-    )
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
@@ -279,7 +267,6 @@ def run(args: argparse.Namespace) -> int:
         _write_depfile(args, result, options, config_path)
     console = get_console()
     console.out(placement_table(result))
-    _warn_if_slower_than_one_partition(result)
     if args.report or args.explain:
         from stretchc.costmodel.report import explain, write_report
 

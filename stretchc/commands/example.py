@@ -1,4 +1,7 @@
-"""`stretchc example [branchy|digits] -o FILE.onnx [--data DIR]`: write an example model.
+"""`stretchc example [stretchy|branchy|digits] -o FILE.onnx [--data DIR]`: write an example model.
+
+stretchy: the README's first example (two stages of two deep branches; on a Pixel 6 they run on the CPU and the
+GPU at the same time).
 
 branchy (the default): the bundled synthetic example (a 2-stage, 2- and 3-branch network, seeded weights).
 digits: the trained example: trains a small branched CNN on scikit-learn's handwritten digits (seeded, about
@@ -17,8 +20,8 @@ from stretchc.errors import StretchError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("example", parents=[common], help="write an example model (branchy, or the trained digits classifier)", description=__doc__)
-    p.add_argument("name", nargs="?", choices=("branchy", "digits"), default="branchy", help="which example (default branchy)")
+    p = sub.add_parser("example", parents=[common], help="write an example model (branchy, stretchy, or the trained digits classifier)", description=__doc__)
+    p.add_argument("name", nargs="?", choices=("branchy", "stretchy", "digits"), default="branchy", help="which example (default branchy)")
     p.add_argument("-o", "--output", type=Path, help="the ONNX file to write")
     p.add_argument("--data", type=Path, metavar="DIR", help="digits: write its labelled calibration and held-out data (calib.npz, heldout.npz) into DIR")
     p.set_defaults(func=run)
@@ -39,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None and args.data.exists() and not args.data.is_dir():
         raise StretchError("output-exists", "--data: not a directory", file=str(args.data))
     files: dict[Path, bytes] = {}
-    if args.name == "branchy" and args.output is not None:
-        from stretchc.examples import example_model
+    if args.name in ("branchy", "stretchy") and args.output is not None:
+        from stretchc.examples import example_model, stretchy_model
 
-        files[args.output] = example_model().SerializeToString()
+        files[args.output] = (example_model() if args.name == "branchy" else stretchy_model()).SerializeToString()
     if args.name == "digits":
         from stretchc.digits.data import data_files
 

@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def describe(m: dict[str, Any]) -> str:
+def describe(m: dict[str, Any], grouping: dict[str, str] | None = None) -> str:
+    """The manifest as text; `grouping`: partition -> why its regions share it (from the bundle's report.json)."""
+    grouping = grouping or {}
     rows = [
         f"bundle format {m['format_version']} by stretchc {m['compiler']['version']}: model {m['model']['name']}, "
         f"target {m['target']['name'] if m['target'] else '-'}",
@@ -35,6 +37,7 @@ def describe(m: dict[str, Any]) -> str:
         rows.append(
             f"  {p['name']:<20} {p['processor']:<4} {p['precision']:<8} {p['delegate']:<8} threads {p['threads']} cores {p['affinity']}{fb}  {p['file']}"
         )
+        rows.append(f"  {'':<20} regions {', '.join(p['regions'])} (one invoke)" + (f": {grouping[p['name']]}" if p["name"] in grouping else ""))
         rows.append(f"  {'':<20} reads {', '.join(b['sync'] for b in p['inputs']) or '-'}; writes {', '.join(b['sync'] for b in p['outputs'])}")
     rows.append("sync points:")
     slot_dtype = {sl["name"]: sl["dtype"] for sl in m["buffers"]["slots"]}
@@ -63,5 +66,12 @@ def describe(m: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    get_console().out(describe(load_manifest(args.bundle)))
+    from pathlib import Path
+
+    from stretchc.commands.explain import read_report
+
+    m = load_manifest(args.bundle)
+    report = Path(args.bundle) / "report.json"
+    grouping = {p["name"]: p["why"] for p in read_report(report).get("partitions") or []} if report.is_file() else {}
+    get_console().out(describe(m, grouping))
     return 0

@@ -222,6 +222,7 @@ class CostModel:
         self.mem_gbps = float(self.raw["memory"]["peak_gbps"])
         self.dispatch_ms = dict(self.params.dispatch_ms)
         self.transfer = dict(self.params.transfer)
+        self._conversions: dict[tuple[int, str, str, str], float] = {}
 
     def execution(self, processor: str, dtype: str) -> Execution:
         return execution(processor, dtype, self.protocol)
@@ -245,7 +246,14 @@ class CostModel:
     def conversion_ms(self, elements: int, processor: str, src: str, dst: str) -> float:
         """One QUANTIZE, DEQUANTIZE or requantization of `elements` values from dtype `src` to `dst` in a partition
         on `processor`: a memory-bound kernel of the processor's 8-bit family, reading `src` and writing `dst` (a
-        processor that cannot run it leaves it to the CPU, `stretchc.precision.converts`)."""
+        processor that cannot run it leaves it to the CPU, `stretchc.precision.converts`). Memoized: the placement
+        search asks for the same boundary tensors again and again."""
+        key = (elements, processor, src, dst)
+        if key not in self._conversions:
+            self._conversions[key] = self._conversion_ms(elements, processor, src, dst)
+        return self._conversions[key]
+
+    def _conversion_ms(self, elements: int, processor: str, src: str, dst: str) -> float:
         if not converts(processor, src, dst):
             processor = fallback().name
         dtype = src if src in QUANTIZED else dst

@@ -227,7 +227,9 @@ def network_choices(point: Point, placement: Mapping[str, str]) -> dict[str, Any
 
 def predict(point: Point, params: CostParams, hw: Mapping[str, Any] | None = None) -> float:
     """The predicted latency of `point` under `params` (ms). A network is priced as a compile prices it with its
-    own placement and `--precision` of its dtype, model inputs and outputs float32 (no `--io-dtype`)."""
+    own placement and `--precision` of its dtype, model inputs and outputs float32 (no `--io-dtype`), each region
+    its own partition as the prototype's runtime cut it (`stretchc.costmodel.grouping.per_region`)."""
+    from stretchc.costmodel.grouping import per_region
     from stretchc.costmodel.placement import price, simulate, workload_graph
 
     cm = point_cost_model(point, params, hw)
@@ -237,4 +239,4 @@ def predict(point: Point, params: CostParams, hw: Mapping[str, Any] | None = Non
     rg = workload_graph(work, NETWORK_IO_DTYPE)
     chosen = network_choices(point, placement)
     price(rg, cm, {r: [c] for r, c in chosen.items()})
-    return simulate(rg, cm, chosen)[0]
+    return simulate(rg, cm, chosen, per_region(rg, chosen))[0]  # the prototype ran every region as its own partition

@@ -33,6 +33,7 @@ import numpy as np
 from stretchc.backends import backends, fallback
 from stretchc.costmodel import PRIOR_TRANSFER, CostModel, CostParams, Protocol, prior_dispatch_ms, prior_kinds
 from stretchc.costmodel.calibration import NETWORK_IO_DTYPE, Point, hardware, network_choices, point_cost_model, point_workload
+from stretchc.costmodel.grouping import per_region
 from stretchc.costmodel.placement import Choice, RegionGraph, simulate, workload_graph
 
 NOISE = 0.1  # the typical log error of a point (model and measurement): residuals are in units of it
@@ -194,7 +195,7 @@ def _predict(pp: _Prepared, params: CostParams, inverse: dict[tuple[str, str, st
     if key not in cms:
         cms[key] = point_cost_model(pp.point, params, pp.hw)
     pp.rg.cost = cost
-    return simulate(pp.rg, cms[key], pp.placement)[0]
+    return simulate(pp.rg, cms[key], pp.placement, per_region(pp.rg, pp.placement))[0]
 
 
 @dataclass

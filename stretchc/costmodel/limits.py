@@ -1,8 +1,7 @@
 """The limits a target's delegates put on a placement, checked on a region graph.
 
-A placement gives every region a `Choice` (processor, precision). Its partitions are its regions, except that a
-stage's last join and the head merge when they share a processor and a precision (exactly as outline-partitions
-cuts them, `partition_groups`). Each backend states its limits (`Backend.limit_violations`, reading its keys of the
+A placement gives every region a `Choice` (processor, precision); a grouping (`stretchc.costmodel.grouping`) says
+which regions share a partition, by default the placement's canonical grouping. Each backend states its limits (`Backend.limit_violations`, reading its keys of the
 target's `delegate_limits`, `Backend.limit_keys`; e.g. the Hexagon delegate's partition count and size, the GPU
 delegate's delegated partitions); `violations(rg, placement, limits)` asks every backend about the partitions the
 placement puts on it: the search keeps to placements without any (`feasible`), and `repair` moves regions off a
@@ -15,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 from stretchc.backends import backends
 from stretchc.backends.base import LimitViolation, PartitionOps
+from stretchc.costmodel.grouping import Grouping, cut
 
 
 def target_limits(target: Any) -> dict[str, int]:
@@ -24,38 +24,25 @@ def target_limits(target: Any) -> dict[str, int]:
     return {**defaults, **(raw.get("delegate_limits") or {})}
 
 
-def partition_groups(rg: Any, placement: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
-    """(processor, regions) of every partition the placement (region -> `Choice`) gives, as outline-partitions
-    cuts them."""
-    last_join = next((r for r in reversed(rg.names) if rg.kinds[r] == "join"), None)
-    groups: list[tuple[str, tuple[str, ...]]] = []
-    for r in rg.names:
-        if rg.kinds[r] == "head" and last_join is not None and placement[last_join] == placement[r]:
-            i = next(k for k, (_, regs) in enumerate(groups) if last_join in regs)
-            groups[i] = (groups[i][0], (*groups[i][1], r))
-        else:
-            groups.append((placement[r].processor, (r,)))
-    return groups
-
-
 def _ops(rg: Any, regions: tuple[str, ...]) -> list[Any]:
     return [n for r in regions for n in rg.nodes[r] if n.op.startswith("tfl.")]
 
 
-def violations(rg: Any, placement: Mapping[str, Any], limits: Mapping[str, int]) -> list[LimitViolation]:
-    """Every limit the placement breaks (empty when it keeps to all of them), backend by backend."""
-    groups = partition_groups(rg, placement)
+def violations(rg: Any, placement: Mapping[str, Any], limits: Mapping[str, int], groups: Grouping | None = None) -> list[LimitViolation]:
+    """Every limit the placement cut into `groups` (default: the grouping the search prices it with, `grouping.cut`) breaks (empty when it keeps to
+    all of them), backend by backend."""
+    groups = cut(rg, placement) if groups is None else groups
     out: list[LimitViolation] = []
     for b in backends():
-        parts = [PartitionOps(regs, tuple(_ops(rg, regs))) for proc, regs in groups if proc == b.name]
+        parts = [PartitionOps(regs, tuple(_ops(rg, regs))) for regs in groups if placement[regs[0]].processor == b.name]
         if parts:
             out += b.limit_violations(parts, limits)
     return out
 
 
-def feasible(rg: Any, limits: Mapping[str, int]) -> Callable[[Mapping[str, Any]], bool]:
-    """A predicate for the search: the placement breaks no limit."""
-    return lambda placement: not violations(rg, placement, limits)
+def feasible(rg: Any, limits: Mapping[str, int]) -> Callable[[Mapping[str, Any], Grouping], bool]:
+    """A predicate for the search: the placement cut into a grouping breaks no limit."""
+    return lambda placement, groups: not violations(rg, placement, limits, groups)
 
 
 def repair(

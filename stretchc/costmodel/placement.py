@@ -7,21 +7,26 @@ measurement protocol (the kernel family that runs it: the DSP int8; the GPU in t
 an int8 model through the delegate's int8 path; the CPU int8 or float under builtin or XNNPACK kernels) — the
 function and the graph the cost model's calibration fit prices its points with, too.
 
-Model of execution (what the runtime does with the schedule): regions run in topological order; a region
-starts when every region it reads from has finished *and* its value has crossed the boundary (sync cost,
-plus a copy when the processors differ, of the tensor in the consumer's dtype) *and* its processor is free —
-so concurrent branches cost their maximum, and branches sharing a processor serialize. Where producer and
-consumer differ in dtype, one conversion per boundary tensor is priced where the compiler plans it
-(`stretchc.precision.converts_in_producer`, `CostModel.conversion_ms`); model inputs and outputs are converted
-by the region that reads or writes them. `simulate` returns the makespan and the timeline.
+Model of execution (what the runtime does with the schedule): a placement is cut into partitions (a grouping,
+`stretchc.costmodel.grouping`: convex sets of regions with one choice); partitions run in topological order; a
+partition costs its regions' op times plus one dispatch of its processor, and starts when every value it reads
+from another partition has crossed the boundary (sync cost, plus a copy when the processors differ, of the
+tensor in the consumer's dtype) *and* its processor is free; its outputs are ready when it ends. So concurrent
+partitions cost their maximum, partitions sharing a processor serialize, and values inside a partition cost
+nothing. Where producer and consumer differ in dtype, one conversion per boundary tensor is priced where the
+compiler plans it (`stretchc.precision.converts_in_producer`, `CostModel.conversion_ms`); model inputs and
+outputs are converted by the partition that reads or writes them. `simulate` returns the makespan and the
+timeline (one entry per partition).
 
-Search (`optimise`): exhaustive over every eligible assignment when the space has at most `EXHAUSTIVE_LIMIT`
-placements; otherwise block coordinate descent: start from the best of a few seeds (every processor at each of
-its precisions, round-robin, the caller's seeds), then repeatedly re-optimise one block exhaustively with the
-rest fixed — a block is one stage (its branches and its join) or one trunk region — until no block improves.
-Each step never increases the predicted latency, so the result is never slower than any seed. Finally the
-found processors are tried with one precision everywhere (e.g. all float32, all int8), so the result is never
-predicted slower than those for the same placement. Fixed (overridden) regions keep their processor.
+Search (`optimise`): placements are priced with their canonical grouping. Exhaustive over every eligible
+assignment when the space has at most `EXHAUSTIVE_LIMIT` placements; otherwise block coordinate descent from the
+best one-choice placement (the whole model as one partition), from the branches spread over the processors and
+from the caller's seeds: repeatedly re-optimise one block (a stage: its branches and its join; or a trunk region)
+exhaustively over each region's fastest precision per processor, then move single regions to any choice, until
+nothing improves. Each step never increases the predicted latency. The found processors are tried with one
+precision everywhere. Then (`plan`) the grouping of the result is refined by merges the cost model prices, and
+the whole model as one partition on every processor at every precision every region may take is compared: the
+plan is never predicted slower than the best single processor. Fixed (overridden) regions keep their processor.
 
 Limits (`stretchc.costmodel.limits`): when the best placement breaks a limit of the target (Hexagon
 partition count or size, GPU delegate partitions), the search runs again over the placements that keep to
@@ -41,14 +46,17 @@ from typing import Any, Callable, NamedTuple
 
 from stretchc.backends import backend, fallback, processors
 from stretchc.costmodel import CostModel
+from stretchc.costmodel.grouping import GROUPINGS, Grouping, cut, dag_of, partition_name, refine
 from stretchc.costmodel.limits import feasible, repair, target_limits, violations
 from stretchc.costmodel.profile import OpProfile
 from stretchc.costmodel.workload import Workload, workload_of
 from stretchc.eligibility import describe
+from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES, Module, Node
 from stretchc.precision import HOST, PRECISIONS, choices, converts_in_producer, form
 
 EXHAUSTIVE_LIMIT = 4096
+MAX_ROUNDS = 6  # of a block coordinate descent (each round never increases the predicted latency)
 
 
 @dataclass
@@ -97,6 +105,8 @@ class RegionGraph:
     host_in: dict[str, int]  # region -> elements of model inputs it reads
     io_form: str = "float32"  # dtype of the model's inputs and outputs in the bundle (--io-dtype)
     cost: dict[str, dict[Choice, float]] = field(default_factory=dict)  # region -> choice -> ms (ops + dispatch)
+    dag: Any = None  # its structure, built on first use (stretchc.costmodel.grouping.dag_of)
+    cut: Any = None  # the grouping function placements are priced with (None: grouping.group, the canonical one)
 
 
 def workload_graph(work: Workload, io_form: str = "float32", nodes: dict[str, list[Node]] | None = None) -> RegionGraph:
@@ -123,58 +133,81 @@ def region_graph(module: Module, io_form: str = "float32") -> RegionGraph:
     return workload_graph(workload_of(module), io_form, nodes)
 
 
-def whole(rg: RegionGraph) -> RegionGraph:
-    """`rg` as one partition: every op in one region, reading the model inputs and writing the model outputs."""
-    ops = tuple(o for r in rg.names for o in rg.ops[r])
-    outs = [(elems, [], True) for r in rg.names for elems, _, to_host in rg.outs[r] if to_host]
-    nodes = [n for r in rg.names for n in rg.nodes[r]]
-    return RegionGraph(["main"], {"main": "main"}, {"main": None}, {"main": nodes}, {"main": ops}, {"main": []}, {"main": outs}, {"main": sum(rg.host_in.values())}, rg.io_form)
-
-
 def price(rg: RegionGraph, cm: CostModel, options: dict[str, list[Choice]]) -> None:
-    """Fill `rg.cost` for every region and every choice it may take."""
+    """Fill `rg.cost` for every region and every choice it may take (choices priced before are kept)."""
     for r in rg.names:
-        rg.cost[r] = {c: cm.region_ms(rg.ops[r], c.processor, c.precision) for c in options[r]}
+        known = rg.cost.setdefault(r, {})
+        for c in options[r]:
+            if c not in known:
+                known[c] = cm.region_ms(rg.ops[r], c.processor, c.precision)
 
 
-def simulate(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice]) -> tuple[float, list[dict[str, Any]]]:
-    finish: dict[str, float] = {}
-    converted: dict[str, dict[str, float]] = {}  # region -> dtype -> when its producer-side conversions to it end
+def simulate(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], groups: Grouping | None = None) -> tuple[float, list[dict[str, Any]]]:
+    """The predicted makespan of `placement` cut into `groups` (default: its canonical grouping,
+    `stretchc.costmodel.grouping.group`) and the timeline, one entry per partition (see the module docstring).
+
+    A partition costs its regions' op times plus one dispatch; it starts when every value it reads from another
+    partition has crossed (one sync, and a copy between processors, per producer partition) and its processor is
+    free; its outputs are ready when it ends."""
+    if groups is None:
+        groups = cut(rg, placement)
+    part = {r: i for i, g in enumerate(groups) for r in g}
+    inflow: list[dict[int, list[int]]] = [{} for _ in groups]  # partition -> producer partition -> [elements, other bytes]
+    outv: list[list[tuple[int, list[int], bool]]] = [[] for _ in groups]  # (elements, consumer partitions, model output)
+    for s in rg.names:
+        i = part[s]
+        for elems, readers, to_host in rg.outs[s]:
+            js = sorted({part[d] for d in readers} - {i})
+            for j in js:
+                inflow[j].setdefault(i, [0, 0])[0] += elems
+            if js or to_host:
+                outv[i].append((elems, js, to_host))
+    for d in rg.names:
+        for s, _, other in rg.preds[d]:
+            if other and part[s] != part[d]:
+                inflow[part[d]].setdefault(part[s], [0, 0])[1] += other
+    finish: list[float] = [0.0] * len(groups)
+    converted: list[dict[str, float]] = [{} for _ in groups]  # partition -> dtype -> when its producer-side conversions to it end
     free: dict[str, float] = {}
     timeline = []
-    for r in rg.names:
-        c = placement[r]
+    for i, g in enumerate(groups):
+        c = placement[g[0]]
         f = form(c.precision)
         ready = 0.0
-        for s, elems, other in rg.preds[r]:
-            cs = placement[s]
+        for j, (elems, other) in sorted(inflow[i].items()):
+            cs = placement[groups[j][0]]
             fs = form(cs.precision)
-            t = converted[s].get(f, finish[s])
+            t = converted[j].get(f, finish[j])
             t += cm.transfer_ms(elems * DTYPE_SIZES[f] + other, cs.processor, c.processor)
-            if fs != f and f not in converted[s]:  # the consumer converts
+            if fs != f and f not in converted[j]:  # the consumer converts
                 t += cm.conversion_ms(elems, c.processor, fs, f)
             ready = max(ready, t)
         start = max(ready, free.get(c.processor, 0.0))
-        work = rg.cost[r][c]
-        if rg.host_in[r] and f != rg.io_form:
-            work += cm.conversion_ms(rg.host_in[r], c.processor, rg.io_form, f)
+        work = sum(rg.cost[r][c] for r in g) - (len(g) - 1) * cm.dispatch_ms[c.processor]  # one dispatch per partition
+        host_in = sum(rg.host_in[r] for r in g)
+        if host_in and f != rg.io_form:
+            work += cm.conversion_ms(host_in, c.processor, rg.io_form, f)
         end = start + work
         extra = 0.0
         done: dict[str, float] = {}
-        for elems, readers, to_host in rg.outs[r]:
+        for elems, readers, to_host in outv[i]:
             wanted: dict[str, list[str]] = {}
-            for d in readers:
-                wanted.setdefault(form(placement[d].precision), []).append(placement[d].processor)
+            for j in readers:
+                d = placement[groups[j][0]]
+                wanted.setdefault(form(d.precision), []).append(d.processor)
             if to_host:
                 wanted.setdefault(rg.io_form, []).append(HOST)
-            for g, procs in sorted(wanted.items()):
-                if g != f and converts_in_producer(c.processor, procs, f, g):
-                    extra += cm.conversion_ms(elems, c.processor, f, g)
-                    done[g] = end + extra
-        finish[r] = end
-        converted[r] = done
+            for q, procs in sorted(wanted.items()):
+                if q != f and converts_in_producer(c.processor, procs, f, q):
+                    extra += cm.conversion_ms(elems, c.processor, f, q)
+                    done[q] = end + extra
+        finish[i] = end
+        converted[i] = done
         free[c.processor] = end + extra
-        timeline.append({"region": r, "processor": c.processor, "precision": c.precision, "start_ms": start, "end_ms": end + extra})
+        timeline.append({
+            "partition": partition_name(g), "regions": list(g), "processor": c.processor, "precision": c.precision,
+            "start_ms": start, "end_ms": end + extra,
+        })
     return (max([t["end_ms"] for t in timeline], default=0.0)), timeline
 
 
@@ -183,7 +216,7 @@ def _blocks(rg: RegionGraph) -> list[list[str]]:
     by_stage: dict[int, list[str]] = {}
     for r in rg.names:
         st = rg.stage[r]
-        if st is not None:
+        if st is not None and rg.kinds[r] == "branch":
             by_stage.setdefault(st, []).append(r)
         else:
             blocks.append([r])
@@ -205,10 +238,10 @@ def optimise(
     cm: CostModel,
     candidates: dict[str, list[Choice]],
     seeds: list[dict[str, Choice]] = (),  # type: ignore[assignment]
-    feasible: Callable[[dict[str, Choice]], bool] | None = None,
+    feasible: Callable[[dict[str, Choice], Grouping], bool] | None = None,
 ) -> tuple[dict[str, Choice], float, str]:
-    """The placement with the least predicted latency among those `feasible` accepts (all by default), its
-    latency, and the method used. When no placement tried is feasible, the best one regardless (the caller
+    """The placement with the least predicted latency among those `feasible` accepts with their canonical grouping
+    (all by default), its latency, and the method used. When no placement tried is feasible, the best one regardless (the caller
     repairs it, see `stretchc.costmodel.limits`)."""
     if feasible is not None:
         pl, t, method = _search(rg, candidates, list(seeds), _Feasible(rg, cm, feasible))
@@ -223,10 +256,11 @@ class _Feasible:
 
     rg: RegionGraph
     cm: CostModel
-    ok: Callable[[dict[str, Choice]], bool]
+    ok: Callable[[dict[str, Choice], Grouping], bool]
 
     def __call__(self, pl: dict[str, Choice]) -> float:
-        return simulate(self.rg, self.cm, pl)[0] if self.ok(pl) else float("inf")
+        groups = cut(self.rg, pl)
+        return simulate(self.rg, self.cm, pl, groups)[0] if self.ok(pl, groups) else float("inf")
 
 
 def _search(
@@ -236,46 +270,89 @@ def _search(
     space = 1
     for r in names:
         space *= len(candidates[r])
+    seen: dict[tuple[Choice, ...], float] = {}
+
+    def priced(pl: dict[str, Choice]) -> float:
+        """`score`, each placement priced once."""
+        key = tuple(pl[r] for r in names)
+        if key not in seen:
+            seen[key] = score(pl)
+        return seen[key]
+
     if space <= EXHAUSTIVE_LIMIT:
         best, best_t = None, float("inf")
         for combo in itertools.product(*(candidates[r] for r in names)):
             pl = dict(zip(names, combo))
-            t = score(pl)
+            t = priced(pl)
             if best is None or t < best_t - 1e-12:
                 best, best_t = pl, t
         return best, best_t, f"exhaustive over {space} placements"  # type: ignore[return-value]
-    starts = []
-    for choice in sorted({c for cs in candidates.values() for c in cs}):
-        starts.append({r: (choice if choice in candidates[r] else candidates[r][0]) for r in names})
-    rr = {}
+    uniform = [{r: (choice if choice in candidates[r] else candidates[r][0]) for r in names} for choice in sorted({c for cs in candidates.values() for c in cs})]
+    narrow = {r: _fastest_per_processor(rg, r, candidates[r]) for r in names}
+    rr = {}  # the branches of each stage spread over the processors, the trunk on the first
     for r in names:
-        c = candidates[r]
+        c = narrow[r]
         rr[r] = c[0] if rg.kinds[r] != "branch" else c[(int(r.rsplit(".b", 1)[1]) if ".b" in r else 0) % len(c)]
-    starts.append(rr)
-    for s in seeds:
-        if all(s.get(r) in candidates[r] for r in names):
-            starts.append(dict(s))
-    best, best_t = None, float("inf")
-    for s in starts:
-        t = score(s)
+    # Descend from the best one-choice start, from the spread one and from the seeds: a descent from a
+    # single-partition start rarely leaves it (splitting one region off pays an invoke and a sync first).
+    starts = [min(uniform, key=priced), rr, *(dict(s) for s in seeds if all(s.get(r) in candidates[r] for r in names))]
+    best, best_t, rounds = None, float("inf"), 0
+    unique: list[dict[str, Choice]] = []
+    for st in starts:
+        if st not in unique:
+            unique.append(st)
+    for st in unique:
+        pl, t, n = _descend(rg, candidates, narrow, st, priced)
+        rounds = max(rounds, n)
         if best is None or t < best_t - 1e-12:
-            best, best_t = s, t
+            best, best_t = pl, t
     assert best is not None
+    for pl in _uniform(candidates, best):
+        t = priced(pl)
+        if t < best_t - 1e-9:
+            best, best_t = pl, t
+    return best, best_t, f"block coordinate descent from {len(unique)} starts ({space} placements is above the exhaustive limit {EXHAUSTIVE_LIMIT}; at most {rounds} rounds)"
+
+
+def _descend(
+    rg: RegionGraph, candidates: dict[str, list[Choice]], narrow: dict[str, list[Choice]], start: dict[str, Choice],
+    score: Callable[[dict[str, Choice]], float],
+) -> tuple[dict[str, Choice], float, int]:
+    """Block coordinate descent from `start`: each block (a stage, or a trunk region) exhaustively over its
+    regions' fastest precision per processor (`narrow`; a block too large for that is left to the next step),
+    then single-region moves over every choice, until a round improves nothing. Never worse than `start`."""
+    best, best_t = start, score(start)
     rounds = 0
     improved = True
-    while improved and rounds < 10:
+    while improved and rounds < MAX_ROUNDS:
         improved, rounds = False, rounds + 1
         for block in _blocks(rg):
-            for combo in itertools.product(*(candidates[r] for r in block)):
+            size = 1
+            for r in block:
+                size *= len(narrow[r])
+            for combo in itertools.product(*(narrow[r] for r in block)) if size <= EXHAUSTIVE_LIMIT else ():
                 pl = {**best, **dict(zip(block, combo))}
                 t = score(pl)
                 if t < best_t - 1e-9:
                     best, best_t, improved = pl, t, True
-    for pl in _uniform(candidates, best):
-        t = score(pl)
-        if t < best_t - 1e-9:
-            best, best_t = pl, t
-    return best, best_t, f"block coordinate descent ({space} placements is above the exhaustive limit {EXHAUSTIVE_LIMIT}; {rounds} rounds)"
+        for r in rg.names:
+            for c in candidates[r]:
+                if c != best[r]:
+                    pl = {**best, r: c}
+                    t = score(pl)
+                    if t < best_t - 1e-9:
+                        best, best_t, improved = pl, t, True
+    return best, best_t, rounds
+
+
+def _fastest_per_processor(rg: RegionGraph, r: str, options: list[Choice]) -> list[Choice]:
+    """Of region `r`'s `options`, the one per processor with the least region time (the first when unpriced)."""
+    cost = rg.cost.get(r, {})
+    best: dict[str, Choice] = {}
+    for c in options:
+        if c.processor not in best or cost.get(c, float("inf")) < cost.get(best[c.processor], float("inf")):
+            best[c.processor] = c
+    return list(best.values())
 
 
 def binding_limits(
@@ -326,27 +403,42 @@ def plan(
     given: dict[str, str | Choice] | None = None,
     seeds: list[dict[str, str]] = (),  # type: ignore[assignment]
     io_dtype: str = "float32",
+    rejected: dict[str, dict[Choice, str]] | None = None,
+    groups: Grouping | None = None,
+    grouping: str = "cost",
 ) -> dict[str, Any]:
-    """Placement, precision and their explanation (the placement report dict).
+    """Placement, precision, grouping into partitions and their explanation (the placement report dict).
 
     `fixed` regions keep their processor (overrides). With `optimise_free` the other regions' processors are
     chosen by the search, else they take `given` (a policy's choice; a `Choice` in `given` also pins the
     precision). Precisions come from `policy` (`stretchc.precision.choices`); `calibrated` says whether int8 is
     available (calibration data and a quantizing pipeline). `io_dtype`: the bundle's model input/output dtype.
-    Every placement keeps to the target's limits where it can (see the module docstring).
+    `rejected`: per region the choices it may not take, each with why (the accuracy guard measured them below
+    its bound); a region left with no choice runs float32 on the fallback processor. `groups`: the grouping to
+    price (default: chosen with the placement, `stretchc.costmodel.grouping`); `grouping`: "cost" (partitions
+    formed by the cost model) or "regions" (each region its own partition, `grouping.regions`: no merges, and no
+    one-partition candidate). Every placement keeps to the
+    target's limits where it can (see the module docstring). With `optimise_free`, no fixed region and no pinned
+    precision, the plan is never predicted slower than the whole model as one partition on any processor at any
+    precision every region may take (StretchError "internal" otherwise).
     """
     cm = CostModel(target)
     fixed = dict(fixed or {})
     given = dict(given or {})
     procs = tuple(p for p in processors() if p in target.processors or p in fixed.values())
     rg = region_graph(module, io_dtype)
+    rg.cut = GROUPINGS[grouping]
     elig: dict[str, dict[str, str | None]] = {}
     candidates: dict[str, list[Choice]] = {}  # what the search may choose
     movable: dict[str, list[Choice]] = {}  # what a repair may move a region to
     options: dict[str, list[Choice]] = {}  # what is priced (the report's alternatives)
 
-    def at(on: list[str]) -> list[Choice]:
-        return [Choice(p, q) for p in on for q in choices(policy, p, calibrated=calibrated, target=target)]
+    rejected = rejected or {}
+    base = Choice(fallback().name, "float32")
+
+    def at(on: list[str], r: str) -> list[Choice]:
+        out = [Choice(p, q) for p in on for q in choices(policy, p, calibrated=calibrated, target=target)]
+        return [c for c in out if c not in rejected.get(r, {})]
 
     for r in rg.names:
         ec = EligibilityContext(r, rg.nodes[r], target, calibrated)
@@ -355,12 +447,12 @@ def plan(
         pin = given.get(r)
         if isinstance(pin, Choice):
             candidates[r] = movable[r] = [pin]
-        elif r in fixed:
-            candidates[r] = movable[r] = at([fixed[r]])
+        elif r in fixed:  # the guard never rejects a --place'd region's last precision
+            candidates[r] = movable[r] = at([fixed[r]], r) or [Choice(fixed[r], q) for q in choices(policy, fixed[r], calibrated=calibrated, target=target)]
         else:
-            candidates[r] = at(eligible if optimise_free or pin is None else [pin])
-            movable[r] = at(eligible)
-        options[r] = sorted(set(movable[r]) | set(at(list(procs))))
+            movable[r] = at(eligible, r) or [base]
+            candidates[r] = (at([pin], r) if not optimise_free and pin is not None else []) or movable[r]
+        options[r] = sorted(set(movable[r]) | set(at(list(procs), r)) | set(candidates[r]))
     price(rg, cm, options)
     limits = target_limits(target)
     seeded = [{r: Choice(p, choices(policy, p, calibrated=calibrated, target=target)[0]) for r, p in s.items()} for s in seeds]
@@ -373,7 +465,13 @@ def plan(
         method = "policy placement" + ("" if all(len(c) == 1 for c in candidates.values()) else f"; precisions by {method}")
     if violations(rg, placement, limits):
         placement = repair(rg, placement, movable, limits, lambda pl: simulate(rg, cm, pl)[0])
-    total, timeline = simulate(rg, cm, placement)
+    if groups is None and grouping != "cost":
+        groups = cut(rg, placement)
+    elif groups is None:
+        groups, method = _form_partitions(rg, cm, placement, limits, method)
+        if optimise_free:
+            placement, groups, method = _no_slower_than_one(rg, cm, candidates, limits, placement, groups, method)
+    total, timeline = simulate(rg, cm, placement, groups)
     bound = binding_limits(rg, cm, wanted, placement, limits)
     changed_by = {r: b for b in bound for r in b["regions"]}
     regions = []
@@ -386,9 +484,13 @@ def plan(
                 alts[p] = {"eligible": False, "reason": why or f"not a processor of {target.name}"}
                 continue
             per = {}
-            qs = choices(policy, p, calibrated=calibrated, target=target)
+            qs = [q for q in choices(policy, p, calibrated=calibrated, target=target) if Choice(p, q) in options[r]]
+            if not qs and p != chosen.processor:
+                why = "; ".join(rejected[r][Choice(p, q)] for q in choices(policy, p, calibrated=calibrated, target=target) if Choice(p, q) in rejected.get(r, {}))
+                alts[p] = {"eligible": False, "reason": why or elig[r][p] or "no precision it may take"}
+                continue
             for q in (*qs, chosen.precision) if p == chosen.processor and chosen.precision not in qs else qs:
-                t_alt, _ = simulate(rg, cm, {**placement, r: Choice(p, q)})
+                t_alt = total if Choice(p, q) == chosen else simulate(rg, cm, {**placement, r: Choice(p, q)})[0]
                 per[q] = {"region_ms": round(rg.cost[r][Choice(p, q)], 4), "total_ms": round(t_alt, 4)}
             q_best = chosen.precision if p == chosen.processor else min(per, key=lambda q: (per[q]["total_ms"], q))
             alts[p] = {"eligible": why is None, "reason": why, "precision": q_best, **per[q_best], "precisions": per}
@@ -408,12 +510,21 @@ def plan(
         totals = {q: a["total_ms"] for q, a in alts[chosen.processor]["precisions"].items()}
         regions.append({
             "region": r, "kind": rg.kinds[r], "processor": chosen.processor, "precision": chosen.precision, "override": r in fixed,
-            "why": why, "precision_why": _precision_why(policy, calibrated, chosen, totals, target),
+            "why": why, "precision_why": _precision_why(policy, calibrated, chosen, totals, target) + "".join(
+                f"; {c.processor} {c.precision} rejected by the accuracy guard ({w})" for c, w in sorted(rejected.get(r, {}).items())
+            ),
             "predicted_ms": round(rg.cost[r][chosen], 4), "alternatives": alts, "ops": len(rg.nodes[r]),
             "limit": changed_by[r]["limit"] if r in changed_by else None,
         })
-    singles = single_processor_ms(rg, cm, [p for p in procs if all(elig[r][p] is None for r in rg.names)], policy, calibrated, target)
+    singles = {p: round(ms, 4) for p, (ms, _) in single_processor(rg, cm, options, limits, [p for p in procs if all(elig[r][p] is None for r in rg.names)]).items()}
     best_single = min(singles.items(), key=lambda kv: kv[1]) if singles else None
+    free = optimise_free and grouping == "cost" and not fixed and not any(isinstance(v, Choice) for v in given.values())
+    if free and best_single and total > best_single[1] + 1e-3:
+        raise StretchError(
+            "internal",
+            f"the plan is predicted slower ({total:.4f} ms) than the whole model as one partition on the {best_single[0]} ({best_single[1]:.4f} ms), "
+            "which the search always has as a candidate",
+        )
     edges = [
         {"from": s, "to": d, "elements": elems, "bytes": elems * DTYPE_SIZES[form(placement[d].precision)] + other}
         for d in rg.names for s, elems, other in rg.preds[d]
@@ -422,6 +533,7 @@ def plan(
         "target": target.name,
         "predicted_latency_ms": round(total, 4),
         "method": method,
+        "grouping": grouping,
         "placement": {r: c.processor for r, c in placement.items()},
         "precision": {r: c.precision for r, c in placement.items()},
         "precision_policy": policy,
@@ -429,6 +541,8 @@ def plan(
         "io_dtype": io_dtype,
         "limits": bound,
         "regions": regions,
+        "partitions": partition_report(rg, cm, placement, groups, total),
+        "rejected": [{"region": r, "processor": c.processor, "precision": c.precision, "why": why} for r in rg.names for c, why in sorted(rejected.get(r, {}).items())],
         "timeline": [{**t, "start_ms": round(t["start_ms"], 4), "end_ms": round(t["end_ms"], 4)} for t in timeline],
         "edges": edges,
         "single_processor_ms": singles,
@@ -437,26 +551,102 @@ def plan(
     }
 
 
-def single_processor_ms(rg: RegionGraph, cm: CostModel, on: list[str], policy: str, calibrated: bool, target: Any = None) -> dict[str, float]:
-    """The whole model as one partition on each processor of `on`, at its fastest precision under `policy` (the
-    prototype's single-processor baselines C, G and D)."""
-    one = whole(rg)
-    out = {}
-    for p in on:
-        opts = [Choice(p, q) for q in choices(policy, p, calibrated=calibrated, target=target)]
-        price(one, cm, {"main": opts})
-        out[p] = round(min(simulate(one, cm, {"main": c})[0] for c in opts), 4)
+def one_partition(rg: RegionGraph) -> Grouping:
+    """The whole model as one partition."""
+    return dag_of(rg).ordered([rg.names])
+
+
+def single_processor(
+    rg: RegionGraph, cm: CostModel, options: dict[str, list[Choice]], limits: dict[str, int], on: list[str]
+) -> dict[str, tuple[float, Choice]]:
+    """The whole model as one partition on each processor of `on`, at its fastest precision among those every region
+    may take (`options`) and that keeps the target's limits (the prototype's single-processor baselines C, G and D):
+    processor -> (ms, choice)."""
+    one = one_partition(rg)
+    out: dict[str, tuple[float, Choice]] = {}
+    common = set(options[rg.names[0]]).intersection(*(options[r] for r in rg.names)) if rg.names else set()
+    for c in sorted(common):
+        if c.processor not in on:
+            continue
+        pl = {r: c for r in rg.names}
+        price(rg, cm, {r: [c] for r in rg.names})
+        if violations(rg, pl, limits, one):
+            continue
+        t = simulate(rg, cm, pl, one)[0]
+        if c.processor not in out or t < out[c.processor][0] - 1e-12:
+            out[c.processor] = (t, c)
     return out
 
 
-def reprice(module: Module, target: Any, report: dict[str, Any], placement: dict[str, Choice], precision_why: dict[str, str]) -> dict[str, Any]:
-    """`report` (made by `plan`) predicted again for `placement` (e.g. after quantize-partitions demoted some
-    regions to float): same overrides, placement reasons and binding limits; `precision_why` replaces the
-    precision reasons it names."""
+def _form_partitions(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], limits: dict[str, int], method: str) -> tuple[Grouping, str]:
+    """The grouping of `placement`: its canonical grouping refined by merges the cost model prices (keeping to the
+    target's limits when the canonical grouping does)."""
+    start = cut(rg, placement)
+    ok = None if violations(rg, placement, limits, start) else (lambda g: not violations(rg, placement, limits, g))
+    groups = refine(rg, placement, start, lambda g: simulate(rg, cm, placement, g)[0], ok)
+    if groups != start:
+        method += f"; {len(start) - len(groups)} partition merge(s) priced by the cost model"
+    return groups, method
+
+
+def _no_slower_than_one(
+    rg: RegionGraph, cm: CostModel, candidates: dict[str, list[Choice]], limits: dict[str, int],
+    placement: dict[str, Choice], groups: Grouping, method: str,
+) -> tuple[dict[str, Choice], Grouping, str]:
+    """`placement` cut into `groups`, or the whole model as one partition on one processor at one precision (every
+    region may take it) when that is predicted faster: the plan is never predicted slower than the best single
+    processor."""
+    total = simulate(rg, cm, placement, groups)[0]
+    best = single_processor(rg, cm, candidates, limits, sorted({c.processor for cs in candidates.values() for c in cs}))
+    if not best:
+        return placement, groups, method
+    t, c = min(best.values(), key=lambda tc: (tc[0], tc[1]))
+    if t < total - 1e-9:
+        return {r: c for r in rg.names}, one_partition(rg), f"{method}; the whole model as one {c.processor} partition is faster ({t:.3f} < {total:.3f} ms)"
+    return placement, groups, method
+
+
+def partition_report(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], groups: Grouping, total: float) -> list[dict[str, Any]]:
+    """Per partition: its regions, processor, precision, predicted time, and why its regions share it (what
+    splitting it into its regions would cost) or why it stands alone (what the cheapest merge would cost)."""
+    dag = dag_of(rg)
+    out = []
+    for i, g in enumerate(groups):
+        c = placement[g[0]]
+        ms = sum(rg.cost[r][c] for r in g) - (len(g) - 1) * cm.dispatch_ms[c.processor]
+        if len(g) > 1:
+            split = dag.ordered([x for k, x in enumerate(groups) if k != i] + [(r,) for r in g])
+            delta = simulate(rg, cm, placement, split)[0] - total
+            why = (
+                f"{len(g)} regions on the {c.processor} at {c.precision} share one partition (one invoke): splitting it into "
+                f"{len(g)} partitions is predicted {delta:+.3f} ms ({total:.3f} -> {total + delta:.3f} ms)"
+            )
+        else:
+            merged = [
+                (simulate(rg, cm, placement, dag.ordered([x for k, x in enumerate(groups) if k not in (i, j)] + [g + h]))[0] - total, partition_name(h))
+                for j, h in enumerate(groups) if j != i and placement[h[0]] == c and dag.convex(g + h)
+            ]
+            if merged:
+                delta, other = min(merged)
+                why = f"its own partition: the cheapest merge (with {other}) is predicted {delta:+.3f} ms"
+            else:
+                why = f"its own partition: no other partition on the {c.processor} at {c.precision} can join it (convexity)"
+        out.append({"name": partition_name(g), "regions": list(g), "processor": c.processor, "precision": c.precision, "predicted_ms": round(ms, 4), "why": why})
+    return out
+
+
+def reprice(
+    module: Module, target: Any, report: dict[str, Any], placement: dict[str, Choice], precision_why: dict[str, str],
+    groups: Grouping | None = None, rejected: dict[str, dict[Choice, str]] | None = None,
+) -> dict[str, Any]:
+    """`report` (made by `plan`) predicted again for `placement` cut into `groups` (e.g. after quantize-partitions
+    demoted some regions to float), without the `rejected` choices: same overrides, placement reasons and binding
+    limits; `precision_why` replaces the precision reasons it names."""
     overrides = {r["region"]: r["processor"] for r in report["regions"] if r["override"]}
     new = plan(
         module, target, fixed=overrides, policy=report["precision_policy"], calibrated=report["calibrated"],
-        optimise_free=False, given=dict(placement), io_dtype=report["io_dtype"],
+        optimise_free=False, given=dict(placement), io_dtype=report["io_dtype"], groups=groups, rejected=rejected,
+        grouping=report.get("grouping", "cost"),
     )
     old = {r["region"]: r for r in report["regions"]}
     for r in new["regions"]:

@@ -35,9 +35,12 @@ def explain(report: dict[str, Any], region: str) -> str:
 
         raise StretchError("unknown-branch", f"no region {region!r}; the bundle's regions are {', '.join(rows)}")
     r = rows[region]
+    part = next((p for p in report.get("partitions") or [] if region in p["regions"]), None)
     out = [
         f"{region} ({r['kind']}, {r['ops']} ops) runs on {r['processor']}: {r['why']}",
         f"  precision {r['precision']}: {r['precision_why']}",
+        *([f"  partition {part['name']} ({', '.join(part['regions'])}): {part['why']}"] if part else []),
+        *(f"  rejected {x['processor']} {x['precision']}: {x['why']}" for x in report.get("rejected") or [] if x["region"] == region),
         f"  predicted region time {r['predicted_ms']:.3f} ms; model {report['predicted_latency_ms']:.3f} ms ({report['method']})",
     ]
     for p, a in r["alternatives"].items():
@@ -69,10 +72,10 @@ def _gantt(report: dict[str, Any]) -> str:
             w = max((t["end_ms"] - t["start_ms"]) * scale, 2.0)
             parts.append(
                 f'<rect class="bar" x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{lane_h - 8}" fill="{colours[p]}" stroke="#fff">'
-                f'<title>{html.escape(t["region"])}: {t["start_ms"]:.3f}-{t["end_ms"]:.3f} ms</title></rect>'
+                f'<title>{html.escape(t["partition"])} ({html.escape(", ".join(t["regions"]))}): {t["start_ms"]:.3f}-{t["end_ms"]:.3f} ms</title></rect>'
             )
             if w > 40:
-                parts.append(f'<text x="{x + 3:.1f}" y="{y + 20}" font-size="11" fill="#fff">{html.escape(t["region"])}</text>')
+                parts.append(f'<text x="{x + 3:.1f}" y="{y + 20}" font-size="11" fill="#fff">{html.escape(t["partition"])}</text>')
     parts.append(f'<text x="{left}" y="{H - 2}" font-size="11">0 ms</text><text x="{W - 80}" y="{H - 2}" font-size="11">{total:.2f} ms</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -151,6 +154,14 @@ def to_html(report: dict[str, Any], *, title: str = "stretchc placement report")
     )
     limits = f"<p>Target limits that bound the placement:</p><ul>{bound}</ul>" if bound else ""
     singles = ", ".join(f"{p} {t:.2f} ms" for p, t in report.get("single_processor_ms", {}).items())
+    partitions = "".join(
+        f"<tr><td>{html.escape(p['name'])}</td><td style='color:{colours[p['processor']]}'><b>{p['processor']}</b></td><td>{p['precision']}</td>"
+        f"<td>{html.escape(', '.join(p['regions']))}</td><td>{p['predicted_ms']:.3f}</td><td>{html.escape(p['why'])}</td></tr>"
+        for p in report.get("partitions") or []
+    )
+    rejected = "".join(
+        f"<li>{html.escape(x['region'])}: {x['processor']} {x['precision']} — {html.escape(x['why'])}</li>" for x in report.get("rejected") or []
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:20px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}}</style>
@@ -165,7 +176,12 @@ predicted speedup <b>{f"{speed:.2f}x" if speed else "n/a"}</b>.</p>
 {_gantt(report)}
 <h2>Stage / branch graph</h2>
 {_graph(report)}
-{_accuracy(report)}<h2>Regions</h2>
+{_accuracy(report)}<h2>Partitions</h2>
+<table id='partitions'><tr><th>partition</th><th>processor</th><th>precision</th><th>regions</th><th>predicted ms</th><th>why these regions share it</th></tr>
+{partitions}
+</table>
+{f"<p>Choices the accuracy guard rejected:</p><ul>{rejected}</ul>" if rejected else ""}
+<h2>Regions</h2>
 <table><tr><th>region</th><th>kind</th><th>processor</th><th>precision</th><th>predicted ms</th><th>why</th><th>alternatives</th></tr>
 {''.join(rows)}
 </table>

@@ -43,26 +43,34 @@ class WholeModel:
         with _quiet():
             self.calibrated: bytes = calibrator.Calibrator(self.float_model).calibrate(lambda: iter(samples))
         self._variants: dict[str, Graph] = {}
+        self._buffers: dict[str, bytes] = {}
 
     def variant(self, weights: str) -> Graph:
-        """The whole model quantized with `weights` (one of WEIGHTS), read back with IR value names."""
+        """The whole model quantized with `weights` (one of WEIGHTS), read back with IR value names (one graph per
+        `weights` until `reset`: the quantizer's ops are adopted into the module from it)."""
         if weights not in self._variants:
-            from tensorflow.lite.python import convert
+            if weights not in self._buffers:
+                from tensorflow.lite.python import convert
 
-            with _quiet():
-                buf = convert.mlir_quantize(
-                    self.calibrated,
-                    disable_per_channel=weights == "per-tensor",
-                    fully_quantize=True,
-                    disable_per_channel_for_dense_layers=weights != "per-channel",
-                )
+                with _quiet():
+                    self._buffers[weights] = bytes(convert.mlir_quantize(
+                        self.calibrated,
+                        disable_per_channel=weights == "per-tensor",
+                        fully_quantize=True,
+                        disable_per_channel_for_dense_layers=weights != "per-channel",
+                    ))
             try:
-                graph = import_model(bytes(buf), tensor_names=True)
+                graph = import_model(self._buffers[weights], tensor_names=True)
             except TFLiteImportError as exc:
                 raise StretchError("internal", f"cannot read back the quantized model: {exc}") from None
             self._align_names(graph)
             self._variants[weights] = graph
         return self._variants[weights]
+
+    def reset(self) -> None:
+        """Forget the variants' graphs (their ops were adopted, and then dropped, by a plan decided again); the
+        quantized models are kept, so the next `variant` only reads one back."""
+        self._variants = {}
 
     def _align_names(self, graph: Graph) -> None:
         """The quantizer renames the outputs of a multi-output op (`a;b;c`, `a;b;c1`, ...): give them back the

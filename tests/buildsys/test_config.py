@@ -42,7 +42,9 @@ def test_config_flag_and_compile(tmp_path: Path, small_model: Path, capsys: pyte
     conf.write_text('place = "s1.b1=cpu"\n')
     assert main(["compile", str(small_model), "-o", str(tmp_path / "b"), "--config", str(conf)]) == 0
     out = capsys.readouterr().out
-    assert "s1.b1                    cpu" in out
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert [p["processor"] for p in manifest["partitions"] if "s1.b1" in p["regions"]] == ["cpu"]
+    assert "(--place)" in next(line for line in out.splitlines() if "s1.b1" in line and " cpu " in line)
 
 
 @pytest.mark.parametrize(

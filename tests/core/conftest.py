@@ -71,10 +71,14 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Compiled]:
 
 @pytest.fixture(scope="session")
 def example_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The README example compiled once (the first accuracy case)."""
+    """The bundled example compiled once with s1.b1 and s2.b2 on the GPU, the rest on the CPU (two lanes; by
+    default the cost model keeps it in one CPU partition, which leaves these tests nothing to check)."""
+    from tests.conftest import example_placement
+
     root = tmp_path_factory.mktemp("core-example")
     set_console(Console(quiet=True, stream=sys.stderr))
-    compile_model(REPO / "examples" / "branchy.onnx", root / "branchy.stretch", CompileOptions(target="pixel6"))
+    place = example_placement({"s1.b1": "gpu", "s2.b2": "gpu"})
+    compile_model(REPO / "examples" / "branchy.onnx", root / "branchy.stretch", CompileOptions(target="pixel6", place=place))
     return root / "branchy.stretch"
 
 

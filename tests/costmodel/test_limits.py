@@ -12,7 +12,8 @@ import yaml
 
 from stretchc.cli import main
 from stretchc.costmodel import CostModel
-from stretchc.costmodel.limits import partition_groups, repair, target_limits, violations
+from stretchc.costmodel.grouping import group, per_region
+from stretchc.costmodel.limits import repair, target_limits, violations
 from stretchc.costmodel.placement import Choice, plan, price, region_graph, simulate
 from stretchc.examples import branched_model
 from stretchc.frontend.lower import lower_to_tflite
@@ -52,30 +53,41 @@ def capped_target(tmp_path: Path, cap: int) -> Path:
     return path
 
 
-def test_violations_and_partitions_as_outline_partitions_cuts_them(module) -> None:  # type: ignore[no-untyped-def]
+def test_violations_per_partition_of_a_grouping(module) -> None:  # type: ignore[no-untyped-def]
     t = load_target("mi9")
     rg = region_graph(module)
     cpu, dsp = Choice("cpu", "int8"), Choice("dsp", "int8")
     all_dsp = {r: dsp for r in rg.names}
-    groups = partition_groups(rg, all_dsp)
-    assert groups[-1] == ("dsp", ("s10.join", "head"))  # the last join and the head merge on one processor
-    assert len(groups) == len(rg.names) - 1
-    found = violations(rg, all_dsp, target_limits(t))
+    assert group(rg, all_dsp) == (tuple(rg.names),)  # one choice everywhere: the whole model is one partition
+    assert not violations(rg, all_dsp, target_limits(t))
+    groups = per_region(rg, all_dsp)
+    assert len(groups) == len(rg.names)
+    found = violations(rg, all_dsp, target_limits(t), groups)
     assert found[0].limit == "hexagon-max-partitions" and f"{len(groups)} DSP partitions" in found[0].message
-    assert {v.regions for v in found if v.limit == "hexagon-min-nodes"} == {(f"s{k}.join",) for k in range(1, 10)}
-    assert not violations(rg, {r: cpu for r in rg.names}, target_limits(t))
-    assert len(partition_groups(rg, {**all_dsp, "head": Choice("dsp", "uint8")})) == len(rg.names)  # a precision apart: no merge
+    assert {v.regions for v in found if v.limit == "hexagon-min-nodes"} == {(f"s{k}.join",) for k in range(1, 11)}
+    assert not violations(rg, {r: cpu for r in rg.names}, target_limits(t), per_region(rg, {r: cpu for r in rg.names}))
+    assert len(group(rg, {**all_dsp, "head": Choice("dsp", "uint8")})) == 2  # a precision apart: the head is its own partition
+    # Two branches of every stage on the DSP: the canonical grouping gives one DSP partition per stage (ten),
+    # which breaks a cap of three; repair moves regions off the DSP until it keeps to it.
+    spread = {r: (dsp if rg.kinds[r] == "branch" and int(r.rsplit(".b", 1)[1]) % 2 else cpu) for r in rg.names}
+    capped = {**target_limits(t), "hexagon_max_partitions": 3}
+    assert [v.limit for v in violations(rg, spread, capped)] == ["hexagon-max-partitions"]
+    assert not violations(rg, spread, target_limits(t))  # ten are within the delegate's sixteen
     cm = CostModel(t)
     price(rg, cm, {r: [cpu, dsp] for r in rg.names})
-    fixed = repair(rg, all_dsp, {r: [cpu, dsp] for r in rg.names}, target_limits(t), lambda pl: simulate(rg, cm, pl)[0])
-    assert not violations(rg, fixed, target_limits(t))
+    fixed = repair(rg, spread, {r: [cpu, dsp] for r in rg.names}, capped, lambda pl: simulate(rg, cm, pl)[0])
+    assert not violations(rg, fixed, capped)
+
+
+# The joins pinned to the CPU: the branches of each stage (on the DSP, one partition per stage) cannot merge
+# across stages, so the best placement regardless of limits wants ten DSP partitions.
+JOINS_ON_CPU = {f"s{k}.join": "cpu" for k in range(1, 11)}
 
 
 def test_search_keeps_to_the_limits_and_reports_what_bound(module, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     capped = load_target(str(capped_target(tmp_path, 3)))
-    rep = plan(module, capped, calibrated=True)
-    chosen = {r: Choice(p, rep["precision"][r]) for r, p in rep["placement"].items()}
-    dsp = [regs for proc, regs in partition_groups(region_graph(module), chosen) if proc == "dsp"]
+    rep = plan(module, capped, calibrated=True, fixed=JOINS_ON_CPU)
+    dsp = [p["regions"] for p in rep["partitions"] if p["processor"] == "dsp"]
     assert len(dsp) <= 3
     bound = {b["limit"]: b for b in rep["limits"]}
     b = bound["hexagon-max-partitions"]
@@ -84,7 +96,7 @@ def test_search_keeps_to_the_limits_and_reports_what_bound(module, tmp_path: Pat
     moved = [r for r in rep["regions"] if r["limit"] == "hexagon-max-partitions"]
     assert moved and all(r["processor"] != "dsp" and "target limit hexagon-max-partitions" in r["why"] for r in moved)
     assert int(b["message"].split()[0]) > 3  # the best placement regardless of limits wanted more DSP partitions
-    assert not plan(module, capped, calibrated=False)["limits"]  # no DSP candidate: no limit binds
+    assert not plan(module, capped, calibrated=False, fixed=JOINS_ON_CPU)["limits"]  # no DSP candidate: no limit binds
 
 
 def test_inception_style_model_compiles_for_mi9_with_the_default_placement(model_file: Path, tmp_path: Path) -> None:
@@ -100,7 +112,8 @@ def test_inception_style_model_compiles_for_mi9_with_the_default_placement(model
 
 def test_a_binding_limit_is_kept_by_the_compile_and_named_by_explain(model_file: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     bundle = tmp_path / "capped.stretch"
-    args = ["compile", str(model_file), "-t", str(capped_target(tmp_path, 3)), "-o", str(bundle), "--calib", "random", "-q"]
+    place = ",".join(f"{r}={p}" for r, p in JOINS_ON_CPU.items())
+    args = ["compile", str(model_file), "-t", str(capped_target(tmp_path, 3)), "-o", str(bundle), "--calib", "random", "--place", place, "-q"]
     assert main(args) == 0
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert len([p for p in manifest["partitions"] if p["processor"] == "dsp"]) <= 3

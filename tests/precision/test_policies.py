@@ -17,7 +17,7 @@ from stretchc.driver import CompileOptions, compile_model
 from stretchc.errors import StretchError
 from stretchc.targets import load_target
 
-from tests.conftest import REPO, example_with_regions, settings_with
+from tests.conftest import REPO, example_placement, example_with_regions, settings_with
 
 EXAMPLE = REPO / "examples" / "branchy.onnx"
 
@@ -74,27 +74,30 @@ def test_int8_prices_every_partition_at_int8(module, tmp_path: Path) -> None:  #
 
 
 def test_fp16_gpu_asks_the_delegate_for_fp16(tmp_path: Path) -> None:
-    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="pixel6", place={"s1.b1": "gpu"}, settings=settings_with("fp16-gpu")))
+    place = example_placement({"s1.b1": "gpu"})
+    res = compile_model(EXAMPLE, tmp_path / "b", CompileOptions(target="pixel6", place=place, settings=settings_with("fp16-gpu")))
     gpu = next(p for p in res.manifest["partitions"] if p["name"] == "s1.b1")
     assert gpu["precision"] == "float16" and gpu["delegate_options"]["precision"] == "fp16"
     assert {p["precision"] for p in res.manifest["partitions"] if p["processor"] == "cpu"} == {"float32"}
 
 
-def test_auto_demotes_partitions_when_the_bound_is_tight(tmp_path: Path) -> None:
+def test_auto_rejects_precisions_when_the_bound_is_tight(tmp_path: Path) -> None:
     def build(name: str, bound: float):  # type: ignore[no-untyped-def]
         return compile_model(EXAMPLE, tmp_path / name, CompileOptions(target="mi9", place={"s1.b1": "gpu"}, settings=settings_with("auto", min_sqnr=bound, calib="random")))
 
     loose = build("loose", 10.0)
-    assert not loose.analyses.get(AccuracyGuard).demoted and "int8" in {p["precision"] for p in loose.manifest["partitions"]}
+    assert not loose.analyses.get(AccuracyGuard).rejected and "int8" in {p["precision"] for p in loose.manifest["partitions"]}
     tight = build("tight", 60.0)
     acc = tight.analyses.get(AccuracyGuard)
-    assert acc.demoted and all(v is None or v >= 60.0 for v in acc.sqnr_db.values())
-    precision = {p["name"]: p["precision"] for p in tight.manifest["partitions"]}
-    for d in acc.demoted:
-        assert precision[d["partition"]] == "float32" and "60 dB" in d["why"]
+    assert acc.rejected and all(v is None or v >= 60.0 for v in acc.sqnr_db.values())
+    # every rejected (processor, precision) is gone from the regions that had it, and says why
     rows = {r["region"]: r for r in json.loads((tmp_path / "tight" / "report.json").read_text())["regions"]}
-    demoted_regions = {r for p in tight.manifest["partitions"] if p["name"] in {d["partition"] for d in acc.demoted} for r in p["regions"]}
-    assert demoted_regions and all("demoted" in rows[r]["precision_why"] for r in demoted_regions)
+    rejected = json.loads((tmp_path / "tight" / "report.json").read_text())["rejected"]
+    assert rejected and all("dB < --min-sqnr 60" in x["why"] or "< --min-sqnr" in x["why"] for x in rejected)
+    for x in rejected:
+        row = rows[x["region"]]
+        assert (row["processor"], row["precision"]) != (x["processor"], x["precision"])
+        assert "rejected by the accuracy guard" in row["precision_why"]
     assert tight.manifest["predicted_latency_ms"] >= loose.manifest["predicted_latency_ms"]
     # deterministic: the same inputs give the same bundle
     again = build("again", 60.0)
@@ -154,7 +157,10 @@ def test_auto_with_an_explicit_min_sqnr_installs_what_its_guard_accepted(tmp_pat
     """auto's guard bounds the outputs; the pre-install check must not then refuse the bundle on a sync point
     whose SQNR is a few dB below the outputs' (it only fails sync points below min(bound, 20 dB))."""
     out = tmp_path / "b"
-    status = main(["compile", str(EXAMPLE), "-t", "mi9", "--calib", "random", "--min-sqnr", "45", "-o", str(out), "-q"])
+    # every region its own partition (grouping=regions): int8 values cross sync points; by default the whole model
+    # is one partition here and has no sync point to check
+    pipeline = "--pipeline=unshare-pads,find-branches,padv2-to-pad,assign-delegates{grouping=regions},ungroup-convs,outline-partitions,quantize-partitions,insert-sync-points,emit-bundle"
+    status = main(["compile", str(EXAMPLE), "-t", "mi9", "--calib", "random", "--min-sqnr", "45", "-o", str(out), "-q", pipeline])
     assert status == 0, capsys.readouterr().err
     guard = json.loads((out / "report.json").read_text())["accuracy_guard"]
     assert all(v is None or v >= 45.0 for v in guard["sqnr_db"].values())

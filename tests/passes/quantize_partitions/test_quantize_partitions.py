@@ -144,7 +144,8 @@ def _partitioned(target: str, place: dict[str, str]) -> tuple[Module, PassContex
     """The example up to outline-partitions, float precisions."""
     model = load_model(EXAMPLE)
     module = build_module(model, _lower(model, EXAMPLE, CompileOptions()), name="example", file=str(EXAMPLE))
-    pipeline = parse_pipeline("unshare-pads,find-branches,padv2-to-pad,assign-delegates,ungroup-convs,outline-partitions")
+    # every region its own partition (grouping=regions), so each can be given its own precision below
+    pipeline = parse_pipeline("unshare-pads,find-branches,padv2-to-pad,assign-delegates{grouping=regions},ungroup-convs,outline-partitions")
     later = parse_pipeline("quantize-partitions,insert-sync-points,emit-bundle")
     ctx = PassContext(
         target=load_target(target), place=place, console=Console(quiet=True, stream=sys.stderr), settings=_settings("float", calib="random"),
