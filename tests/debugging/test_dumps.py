@@ -117,7 +117,7 @@ def test_settings_and_analyses_round_trip(tmp_path: Path) -> None:
     ]
     rep, store = _record(tmp_path, settings, analyses)
     ctx = replay_context(rep, store, passes=parse_pipeline("assign-delegates,outline-partitions"), console=_quiet())
-    assert print_pipeline(ctx.pipeline) == "find-branches,assign-delegates{policy=critical-path},outline-partitions"
+    assert print_pipeline(ctx.pipeline) == "find-branches,assign-delegates{policy=critical-path,grouping=cost},outline-partitions"
     assert ctx.settings == settings
     held = ctx.analyses.get(HeldOutInputs)
     assert held is not None

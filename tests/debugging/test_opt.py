@@ -56,7 +56,7 @@ def test_opt_prints_or_writes_the_result(example_dumps: Dumped, tmp_path: Path, 
     out = tmp_path / "ir" / "after.ir"  # its folder is made, with the constants it needs
     assert main(["opt", str(dumps / "02-after-find-branches.ir"), "--pipeline=padv2-to-pad,assign-delegates", "-o", str(out), "-q"]) == 0
     rep = Reproducer.from_text(out.read_text())
-    assert rep is not None and rep.remaining == "" and rep.done.endswith("padv2-to-pad,assign-delegates{policy=critical-path}")
+    assert rep is not None and rep.remaining == "" and rep.done.endswith("padv2-to-pad,assign-delegates{policy=critical-path,grouping=cost}")
     assert rep.done.startswith("unshare-pads,find-branches,")
     written = parse_module(out.read_text(), constants=out.parent / "constants")
     assert print_module(written) == print_module(parse_module((dumps / "04-after-assign-delegates.ir").read_text()))

@@ -77,4 +77,4 @@ def test_pass_records_prediction(module) -> None:  # type: ignore[no-untyped-def
     placed = ctx.analyses.get(Placement)
     assert placed is not None and placed.predicted_latency_ms > 0
     assert placed.report["policy"] == "critical-path"
-    assert AssignDelegates().spelled() == "assign-delegates{policy=critical-path}"  # the precision policy is a compile setting
+    assert AssignDelegates().spelled() == "assign-delegates{policy=critical-path,grouping=cost}"  # the precision policy is a compile setting
