@@ -261,9 +261,14 @@ class QuantizePartitions(Pass):
             p = module.partition(step.partition)
             why = f"{p.processor} {p.precision} in partition {p.name}: worst output SQNR {step.worst_before:.1f} dB < --min-sqnr ({step.worst_after:.1f} dB without it)"
             stays = not backend(p.processor).runs_float32(ctx.target)
+            # The same numbers on another processor (the same fp16 emulation, or the same TFLite int8 form where no
+            # backend rule changes it) were measured too: rejected with it.
+            twins = [q for q in _processors(ctx.target) if q != p.processor and _same_form(ctx, p.processor, q, p.precision)]
             for r in p.regions:
                 if not (stays and r in ctx.place):
                     rejected.setdefault(r, {})[Choice(p.processor, p.precision)] = why
+                    for q in twins:
+                        rejected[r].setdefault(Choice(q, p.precision), f"{why}; the {q} runs the same {p.precision} form")
             history.append({"partition": p.name, "processor": p.processor, "precision": p.precision, "why": why})
 
     def _replan(self, module: Module, ctx: PassContext, rejected: dict[str, dict[Any, str]]) -> None:
@@ -375,6 +380,22 @@ class _Measured:
     steps: list[Any]
     on: str
     feeds: int
+
+
+def _processors(target: Any) -> list[str]:
+    """The processors of `target` (every backend's without one)."""
+    return [b.name for b in backends() if target is None or b.name in target.processors]
+
+
+def _same_form(ctx: PassContext, a: str, b: str, precision: str) -> bool:
+    """Whether processors `a` and `b` run `precision` with the same numbers in the guard's measurement: fp16 is
+    one emulation; an 8-bit precision is the same when neither backend has quantization rules of its own."""
+    if precision not in backend(b).precisions(ctx.target):
+        return False
+    if precision == "float16":
+        return True
+    rules = [backend(x).quantization(ctx.settings.options_of(x)) for x in (a, b)]
+    return precision in QUANTIZED and rules == [None, None]
 
 
 def _float_processor(p: Partition, target: Any) -> str:

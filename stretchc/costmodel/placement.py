@@ -21,12 +21,13 @@ timeline (one entry per partition).
 Search (`optimise`): placements are priced with their canonical grouping. Exhaustive over every eligible
 assignment when the space has at most `EXHAUSTIVE_LIMIT` placements; otherwise block coordinate descent from the
 best one-choice placement (the whole model as one partition), from the branches spread over the processors and
-from the caller's seeds: repeatedly re-optimise one block (a stage: its branches and its join; or a trunk region)
-exhaustively over each region's fastest precision per processor, then move single regions to any choice, until
-nothing improves. Each step never increases the predicted latency. The found processors are tried with one
-precision everywhere. Then (`plan`) the grouping of the result is refined by merges the cost model prices, and
-the whole model as one partition on every processor at every precision every region may take is compared: the
-plan is never predicted slower than the best single processor. Fixed (overridden) regions keep their processor.
+from the caller's seeds: repeatedly re-optimise one block (a stage's branches, or any other region)
+exhaustively over each region's fastest 8-bit and fastest float choice per processor, then move single regions
+to any choice, until nothing improves. Each placement is priced once, each step never increases the predicted
+latency. The found processors are tried with one precision everywhere. Then (`plan`) the grouping of the result
+is refined by merges the cost model prices, and the whole model as one partition on every processor at every
+precision every region may take is compared: the plan is never predicted slower than the best single processor.
+Fixed (overridden) regions keep their processor.
 
 Limits (`stretchc.costmodel.limits`): when the best placement breaks a limit of the target (Hexagon
 partition count or size, GPU delegate partitions), the search runs again over the placements that keep to
@@ -53,7 +54,7 @@ from stretchc.costmodel.workload import Workload, workload_of
 from stretchc.eligibility import describe
 from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES, Module, Node
-from stretchc.precision import HOST, PRECISIONS, choices, converts_in_producer, form
+from stretchc.precision import HOST, PRECISIONS, QUANTIZED, choices, converts_in_producer, form
 
 EXHAUSTIVE_LIMIT = 4096
 MAX_ROUNDS = 6  # of a block coordinate descent (each round never increases the predicted latency)
@@ -346,12 +347,15 @@ def _descend(
 
 
 def _fastest_per_processor(rg: RegionGraph, r: str, options: list[Choice]) -> list[Choice]:
-    """Of region `r`'s `options`, the one per processor with the least region time (the first when unpriced)."""
+    """Of region `r`'s `options`, per processor the one with the least region time among its 8-bit precisions
+    and among its float ones (the first when unpriced): whether a region is 8-bit decides the conversions at its
+    boundaries, which precision within a form rarely matters to its neighbours."""
     cost = rg.cost.get(r, {})
-    best: dict[str, Choice] = {}
+    best: dict[tuple[str, bool], Choice] = {}
     for c in options:
-        if c.processor not in best or cost.get(c, float("inf")) < cost.get(best[c.processor], float("inf")):
-            best[c.processor] = c
+        key = (c.processor, c.precision in QUANTIZED)
+        if key not in best or cost.get(c, float("inf")) < cost.get(best[key], float("inf")):
+            best[key] = c
     return list(best.values())
 
 

@@ -103,3 +103,16 @@ def test_split_pays_for_the_stretchy_example_on_pixel6() -> None:
     tl = {t["partition"]: t for t in rep["timeline"]}
     a, b = tl["s1.b0"], tl["s1.b1"]
     assert a["start_ms"] < b["end_ms"] and b["start_ms"] < a["end_ms"]
+
+
+def test_split_pays_for_a_prototype_configuration_on_mi9() -> None:
+    """The prototype's R-50-CD (two branches a stage) at 224 px on its own phone: the search splits it over more
+    than one processor, predicted faster than the whole model on any one of them."""
+    from stretchc.modelbuild import build_model, load_config
+
+    from tests.conftest import MI_CONFIGS
+
+    mod = example_with_regions(build_model(load_config(MI_CONFIGS / "R-50-CD.yaml"), image_size=224, seed=0))
+    rep = plan(mod, load_target("mi9"), policy="auto", calibrated=True)
+    assert len({p["processor"] for p in rep["partitions"]}) > 1, rep["partitions"]
+    assert rep["speedup_over_best_single"] > 1.1

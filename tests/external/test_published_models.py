@@ -4,7 +4,10 @@ Keras Applications architectures (defined by the Keras team; random weights, sma
 exported by Keras as TF SavedModels and converted to ONNX by tf2onnx's command line,
 `python -m tf2onnx.convert --saved-model DIR --opset 17`, once per test session. Each compiles for pixel6
 and for mi9 with the default policy and verifies against ONNX Runtime with every sync point compared with
-the ONNX tensor it carries (none left unmatched). InceptionV3's inception modules are found as stages with
+the ONNX tensor it carries (none left unmatched); each compiles for every target with the default policy
+(`--calib random` where a DSP or an NPU needs int8 data) and is never predicted slower than the whole model as
+one partition on its best processor. MobileNetV2, ResNet50, NASNetMobile and Xception have no stage by
+find-branches' definition either and compile as one region. InceptionV3's inception modules are found as stages with
 the branches the architecture has; EfficientNetB0 (squeeze-excite MULs, residual ADDs) and DenseNet121
 (each layer concatenates its input with new features: an empty branch) have no stage by find-branches'
 definition and compile as one region. On mi9, InceptionV3 is also compiled with part of it placed on the DSP and
@@ -29,7 +32,9 @@ from tests.conftest import settings_with
 
 HERE = Path(__file__).parent
 # name -> input size (the smallest each architecture takes, or close: the tier's time is bounded)
-MODELS = {"InceptionV3": 75, "EfficientNetB0": 32, "DenseNet121": 32}
+MODELS = {"InceptionV3": 75, "EfficientNetB0": 32, "DenseNet121": 32, "MobileNetV2": 32, "ResNet50": 32, "NASNetMobile": 32, "Xception": 71}
+TARGETS = ["pixel6", "mi9", "pixel4", "pixel3", "galaxy-s21", "galaxy-s23", "galaxy-s24"]
+INT8_TARGETS = {"mi9", "pixel4", "pixel3", "galaxy-s23", "galaxy-s24"}  # a DSP or an NPU: int8 there needs --calib
 # InceptionV3: mixed0..mixed10, each an inception module joined by a concat: its branch count
 INCEPTION_BRANCHES = [4, 4, 4, 3, 4, 4, 4, 4, 3, 4, 4]
 
@@ -84,6 +89,21 @@ def test_compiles_and_verifies_with_the_default_policy(published: dict[str, Path
     # never predicted slower than the whole model as one partition on its best processor
     best = result.analyses.get(Placement).report["best_single"]
     assert result.analyses.get(Placement).report["predicted_latency_ms"] <= best["ms"] + 1e-3
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_never_slower_than_the_best_single_processor_on_every_target(published: dict[str, Path], name: str, target: str, tmp_path: Path) -> None:
+    set_console(Console(quiet=True, stream=sys.stderr))
+    # the command line's defaults: --precision auto with its 30 dB guard
+    calib = {"calib": "random"} if target in INT8_TARGETS else {}
+    options = CompileOptions(target=target, settings=settings_with("auto", min_sqnr=30.0, **calib))
+    result = compile_model(published[name], tmp_path / f"{name}.stretch", options)
+    report = result.analyses.get(Placement).report
+    assert report["speedup_over_best_single"] >= 1.0, (report["predicted_latency_ms"], report["best_single"])
+    assert report["predicted_latency_ms"] <= report["best_single"]["ms"] + 1e-3
+    covered = sorted(r for p in report["partitions"] for r in p["regions"])
+    assert covered == sorted(r.name for r in result.module.regions)
 
 
 def test_inception_on_the_dsp_with_random_calibration(published: dict[str, Path], tmp_path: Path) -> None:
