@@ -22,8 +22,8 @@ Search (`optimise`): placements are priced with their canonical grouping. Exhaus
 assignment when the space has at most `EXHAUSTIVE_LIMIT` placements; otherwise block coordinate descent from the
 best one-choice placement (the whole model as one partition), from the branches spread over the processors and
 from the caller's seeds: repeatedly re-optimise one block (a stage's branches, or any other region)
-exhaustively over each region's fastest 8-bit and fastest float choice per processor, then move single regions
-to any choice, until nothing improves. Each placement is priced once, each step never increases the predicted
+exhaustively over each region's fastest 8-bit and fastest float choice per processor (the fastest choice per
+processor when that makes more than `BLOCK_BUDGET` placements), then move single regions to any choice, until nothing improves. Each placement is priced once, each step never increases the predicted
 latency. The found processors are tried with one precision everywhere. Then (`plan`) the grouping of the result
 is refined by merges the cost model prices, and the whole model as one partition on every processor at every
 precision every region may take is compared: the plan is never predicted slower than the best single processor.
@@ -58,6 +58,7 @@ from stretchc.precision import HOST, PRECISIONS, QUANTIZED, choices, converts_in
 
 EXHAUSTIVE_LIMIT = 4096
 MAX_ROUNDS = 6  # of a block coordinate descent (each round never increases the predicted latency)
+BLOCK_BUDGET = 1024  # placements of one block searched per round: over this, one choice per processor, not per form
 
 
 @dataclass
@@ -289,10 +290,11 @@ def _search(
                 best, best_t = pl, t
         return best, best_t, f"exhaustive over {space} placements"  # type: ignore[return-value]
     uniform = [{r: (choice if choice in candidates[r] else candidates[r][0]) for r in names} for choice in sorted({c for cs in candidates.values() for c in cs})]
-    narrow = {r: _fastest_per_processor(rg, r, candidates[r]) for r in names}
-    rr = {}  # the branches of each stage spread over the processors, the trunk on the first
+    narrow = {r: _fastest_per_processor(rg, r, candidates[r], by_form=False) for r in names}
+    wide = {r: _fastest_per_processor(rg, r, candidates[r], by_form=True) for r in names}
+    rr = {}  # the branches of each stage spread over the processors and their forms, the trunk on the first
     for r in names:
-        c = narrow[r]
+        c = wide[r]
         rr[r] = c[0] if rg.kinds[r] != "branch" else c[(int(r.rsplit(".b", 1)[1]) if ".b" in r else 0) % len(c)]
     # Descend from the best one-choice start, from the spread one and from the seeds: a descent from a
     # single-partition start rarely leaves it (splitting one region off pays an invoke and a sync first).
@@ -303,7 +305,7 @@ def _search(
         if st not in unique:
             unique.append(st)
     for st in unique:
-        pl, t, n = _descend(rg, candidates, narrow, st, priced)
+        pl, t, n = _descend(rg, candidates, (wide, narrow), st, priced)
         rounds = max(rounds, n)
         if best is None or t < best_t - 1e-12:
             best, best_t = pl, t
@@ -316,8 +318,8 @@ def _search(
 
 
 def _descend(
-    rg: RegionGraph, candidates: dict[str, list[Choice]], narrow: dict[str, list[Choice]], start: dict[str, Choice],
-    score: Callable[[dict[str, Choice]], float],
+    rg: RegionGraph, candidates: dict[str, list[Choice]], narrowed: tuple[dict[str, list[Choice]], dict[str, list[Choice]]],
+    start: dict[str, Choice], score: Callable[[dict[str, Choice]], float],
 ) -> tuple[dict[str, Choice], float, int]:
     """Block coordinate descent from `start`: each block (a stage, or a trunk region) exhaustively over its
     regions' fastest precision per processor (`narrow`; a block too large for that is left to the next step),
@@ -328,10 +330,8 @@ def _descend(
     while improved and rounds < MAX_ROUNDS:
         improved, rounds = False, rounds + 1
         for block in _blocks(rg):
-            size = 1
-            for r in block:
-                size *= len(narrow[r])
-            for combo in itertools.product(*(narrow[r] for r in block)) if size <= EXHAUSTIVE_LIMIT else ():
+            narrow = next((n for n in narrowed if _size(n, block) <= BLOCK_BUDGET), narrowed[-1])
+            for combo in itertools.product(*(narrow[r] for r in block)) if _size(narrow, block) <= EXHAUSTIVE_LIMIT else ():
                 pl = {**best, **dict(zip(block, combo))}
                 t = score(pl)
                 if t < best_t - 1e-9:
@@ -346,14 +346,22 @@ def _descend(
     return best, best_t, rounds
 
 
-def _fastest_per_processor(rg: RegionGraph, r: str, options: list[Choice]) -> list[Choice]:
-    """Of region `r`'s `options`, per processor the one with the least region time among its 8-bit precisions
-    and among its float ones (the first when unpriced): whether a region is 8-bit decides the conversions at its
-    boundaries, which precision within a form rarely matters to its neighbours."""
+def _size(options: dict[str, list[Choice]], block: list[str]) -> int:
+    """How many placements of `block` `options` allow."""
+    size = 1
+    for r in block:
+        size *= len(options[r])
+    return size
+
+
+def _fastest_per_processor(rg: RegionGraph, r: str, options: list[Choice], *, by_form: bool) -> list[Choice]:
+    """Of region `r`'s `options`, per processor the one with the least region time (the first when unpriced);
+    `by_form`: one among its 8-bit precisions and one among its float ones (whether a region is 8-bit decides the
+    conversions at its boundaries; which precision within a form rarely matters to its neighbours)."""
     cost = rg.cost.get(r, {})
     best: dict[tuple[str, bool], Choice] = {}
     for c in options:
-        key = (c.processor, c.precision in QUANTIZED)
+        key = (c.processor, by_form and c.precision in QUANTIZED)
         if key not in best or cost.get(c, float("inf")) < cost.get(best[key], float("inf")):
             best[key] = c
     return list(best.values())
