@@ -28,6 +28,8 @@ Policies (`--precision`, the compile settings' `precision`):
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 PRECISIONS = ("float32", "float16", "int8", "uint8")
@@ -63,9 +65,11 @@ def choices(policy: str, processor: str, *, calibrated: bool, target: object = N
     return supported[:1]
 
 
+@lru_cache(maxsize=None)
 def converts(processor: str, src: str, dst: str) -> bool:
     """Whether a partition on `processor` can run the conversion of a tensor from dtype `src` to `dst` (8-bit
-    requantization everywhere; float <-> 8-bit where its backend runs it, `Backend.float_conversions`)."""
+    requantization everywhere; float <-> 8-bit where its backend runs it, `Backend.float_conversions`). Cached:
+    the placement search asks it for every boundary of every placement it prices."""
     from stretchc.backends import backend
 
     if src in QUANTIZED and dst in QUANTIZED:

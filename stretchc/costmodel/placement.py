@@ -144,7 +144,14 @@ def price(rg: RegionGraph, cm: CostModel, options: dict[str, list[Choice]]) -> N
                 known[c] = cm.region_ms(rg.ops[r], c.processor, c.precision)
 
 
-def simulate(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], groups: Grouping | None = None) -> tuple[float, list[dict[str, Any]]]:
+def makespan(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], groups: Grouping | None = None) -> float:
+    """`simulate`'s makespan alone (what the search compares: no timeline is built)."""
+    return simulate(rg, cm, placement, groups, timeline=False)[0]
+
+
+def simulate(
+    rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], groups: Grouping | None = None, *, timeline: bool = True
+) -> tuple[float, list[dict[str, Any]]]:
     """The predicted makespan of `placement` cut into `groups` (default: its canonical grouping,
     `stretchc.costmodel.grouping.group`) and the timeline, one entry per partition (see the module docstring).
 
@@ -171,12 +178,13 @@ def simulate(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], group
     finish: list[float] = [0.0] * len(groups)
     converted: list[dict[str, float]] = [{} for _ in groups]  # partition -> dtype -> when its producer-side conversions to it end
     free: dict[str, float] = {}
-    timeline = []
+    entries = []
+    last = 0.0
     for i, g in enumerate(groups):
         c = placement[g[0]]
         f = form(c.precision)
         ready = 0.0
-        for j, (elems, other) in sorted(inflow[i].items()):
+        for j, (elems, other) in inflow[i].items():  # the latest arrival: order does not matter
             cs = placement[groups[j][0]]
             fs = form(cs.precision)
             t = converted[j].get(f, finish[j])
@@ -206,11 +214,13 @@ def simulate(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], group
         finish[i] = end
         converted[i] = done
         free[c.processor] = end + extra
-        timeline.append({
-            "partition": partition_name(g), "regions": list(g), "processor": c.processor, "precision": c.precision,
-            "start_ms": start, "end_ms": end + extra,
-        })
-    return (max([t["end_ms"] for t in timeline], default=0.0)), timeline
+        last = max(last, end + extra)
+        if timeline:
+            entries.append({
+                "partition": partition_name(g), "regions": list(g), "processor": c.processor, "precision": c.precision,
+                "start_ms": start, "end_ms": end + extra,
+            })
+    return last, entries
 
 
 def _blocks(rg: RegionGraph) -> list[list[str]]:
@@ -249,7 +259,7 @@ def optimise(
         pl, t, method = _search(rg, candidates, list(seeds), _Feasible(rg, cm, feasible))
         if t < float("inf"):
             return pl, t, method
-    return _search(rg, candidates, list(seeds), lambda pl: simulate(rg, cm, pl)[0])
+    return _search(rg, candidates, list(seeds), lambda pl: makespan(rg, cm, pl))
 
 
 @dataclass
@@ -262,7 +272,7 @@ class _Feasible:
 
     def __call__(self, pl: dict[str, Choice]) -> float:
         groups = cut(self.rg, pl)
-        return simulate(self.rg, self.cm, pl, groups)[0] if self.ok(pl, groups) else float("inf")
+        return makespan(self.rg, self.cm, pl, groups) if self.ok(pl, groups) else float("inf")
 
 
 def _search(
@@ -476,7 +486,7 @@ def plan(
     if not optimise_free:
         method = "policy placement" + ("" if all(len(c) == 1 for c in candidates.values()) else f"; precisions by {method}")
     if violations(rg, placement, limits):
-        placement = repair(rg, placement, movable, limits, lambda pl: simulate(rg, cm, pl)[0])
+        placement = repair(rg, placement, movable, limits, lambda pl: makespan(rg, cm, pl))
     if groups is None and grouping != "cost":
         groups = cut(rg, placement)
     elif groups is None:
@@ -502,7 +512,7 @@ def plan(
                 alts[p] = {"eligible": False, "reason": why or elig[r][p] or "no precision it may take"}
                 continue
             for q in (*qs, chosen.precision) if p == chosen.processor and chosen.precision not in qs else qs:
-                t_alt = total if Choice(p, q) == chosen else simulate(rg, cm, {**placement, r: Choice(p, q)})[0]
+                t_alt = total if Choice(p, q) == chosen else makespan(rg, cm, {**placement, r: Choice(p, q)})
                 per[q] = {"region_ms": round(rg.cost[r][Choice(p, q)], 4), "total_ms": round(t_alt, 4)}
             q_best = chosen.precision if p == chosen.processor else min(per, key=lambda q: (per[q]["total_ms"], q))
             alts[p] = {"eligible": why is None, "reason": why, "precision": q_best, **per[q_best], "precisions": per}
@@ -595,7 +605,7 @@ def _form_partitions(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice
     target's limits when the canonical grouping does)."""
     start = cut(rg, placement)
     ok = None if violations(rg, placement, limits, start) else (lambda g: not violations(rg, placement, limits, g))
-    groups = refine(rg, placement, start, lambda g: simulate(rg, cm, placement, g)[0], ok)
+    groups = refine(rg, placement, start, lambda g: makespan(rg, cm, placement, g), ok)
     if groups != start:
         method += f"; {len(start) - len(groups)} partition merge(s) priced by the cost model"
     return groups, method
