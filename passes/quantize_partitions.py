@@ -38,9 +38,10 @@ from stretchc.analyses import AccuracyGuard, HeldOutInputs, Placement, Quantizat
 from stretchc.backends import backend, backends, fallback
 from stretchc.errors import StretchError
 from stretchc.ir import Module, Partition
+from stretchc.native import NativeProcess
 from stretchc.passes.assign_delegates import QUANTIZE
 from stretchc.passmanager import Pass, PassContext, register_pass
-from stretchc.precision import QUANTIZED
+from stretchc.precision import QUANTIZED, sync_point_bound
 
 MAX_REDECISIONS = 8  # plans decided again after the guard rejected precisions; then the old demotion in place
 
@@ -52,6 +53,8 @@ class QuantizePartitions(Pass):
 
     name = "quantize-partitions"
     summary = "int8 partitions from one calibration of the whole model; one conversion per boundary that changes dtype; auto's accuracy guard"
+    requires = ("outline-partitions",)
+    not_after = ("insert-sync-points", "quantize-partitions")  # it quantizes the float graph, once
     uses = (Placement,)
     produces = (Quantization, HeldOutInputs, AccuracyGuard, Placement)
     capabilities = frozenset({QUANTIZE})
@@ -72,41 +75,8 @@ class QuantizePartitions(Pass):
         redecide = guarded and ctx.target is not None and placed is not None and placed.report is not None
         calibrate = bool(quantized) or settings.io_dtype in QUANTIZED or (redecide and settings.calib is not None)
         samples, guard_feeds, source = self._inputs(module, ctx, quantized, calibrate, guarded)
-        from stretchc.quantize.calibrate import WholeModel
-        from stretchc.whole_model import graph_inputs
-
-        console = ctx.console
-        whole = None
-        if samples:
-            with console.step(f"calibrating the whole model (TFLite calibrator, {len(samples)} samples)"):
-                whole = WholeModel(module, [graph_inputs(module, s) for s in samples])
-        rejected: dict[str, dict[Any, str]] = {}
-        history: list[dict[str, str]] = []
-        for attempt in range(MAX_REDECISIONS + 1):
-            if attempt and whole is not None:
-                whole.reset()
-            forms, parts, partitions = self._quantize_all(module, ctx, whole)
-            if not guarded:
-                break
-            measured = self._measure(module, ctx, parts, forms, guard_feeds, redecide and attempt < MAX_REDECISIONS)
-            if redecide and attempt < MAX_REDECISIONS and measured.steps:
-                self._reject(module, ctx, measured, rejected, history)
-                for q in parts.values():
-                    for n in q.nodes:
-                        n.detach()
-                self._replan(module, ctx, rejected)
-                guarded = any(p.precision != "float32" for p in module.partitions)
-                if not guarded:  # everything float32 now: the float model itself, nothing to measure or quantize
-                    if whole is not None:
-                        whole.reset()
-                    forms, parts, partitions = self._quantize_all(module, ctx, whole)
-                    exact = {p.name: "float32" for p in module.partitions}
-                    same = _Measured(exact, [], exact, {t.value: float("inf") for t in module.outputs}, [], measured.on, measured.feeds)
-                    self._settle(module, ctx, same, history, redecided=True, rejected=rejected)
-                    break
-                continue
-            self._settle(module, ctx, measured, history, redecided=redecide, rejected=rejected)
-            break
+        with NativeProcess() as native:
+            forms, parts, partitions = self._decide(module, ctx, samples, guard_feeds, guarded, redecide, native)
         from stretchc.quantize.rewrite import splice
 
         kept = [parts[p.name] for p in module.partitions if p.name in parts and p.precision in QUANTIZED]
@@ -121,6 +91,48 @@ class QuantizePartitions(Pass):
         held = ctx.analyses.get(HeldOutInputs)
         ctx.analyses.put(Quantization(len(samples), source, None if held is None else len(held.feeds), partitions, conversions))
         return True
+
+    def _decide(
+        self, module: Module, ctx: PassContext, samples: list[dict], guard_feeds: list[dict], guarded: bool, redecide: bool, native: NativeProcess  # type: ignore[type-arg]
+    ) -> tuple[Any, dict[str, Any], dict[str, dict[str, Any]]]:
+        """Calibrate, quantize and (when `guarded`) measure, deciding the plan again while the guard rejects
+        precisions (steps 2 and 3); (forms, quantized partitions by name, per-partition report) of the result."""
+        from stretchc.quantize.calibrate import WholeModel
+        from stretchc.whole_model import graph_inputs
+
+        console = ctx.console
+        whole = None
+        if samples:
+            with console.step(f"calibrating the whole model (TFLite calibrator, {len(samples)} samples)"):
+                whole = WholeModel(module, [graph_inputs(module, s) for s in samples], native)
+        rejected: dict[str, dict[Any, str]] = {}
+        history: list[dict[str, str]] = []
+        for attempt in range(MAX_REDECISIONS + 1):
+            if attempt and whole is not None:
+                whole.reset()
+            forms, parts, partitions = self._quantize_all(module, ctx, whole)
+            if not guarded:
+                break
+            measured = self._measure(module, ctx, parts, forms, guard_feeds, redecide and attempt < MAX_REDECISIONS, native)
+            if redecide and attempt < MAX_REDECISIONS and measured.steps:
+                self._reject(module, ctx, measured, rejected, history)
+                for q in parts.values():
+                    for n in q.nodes:
+                        n.detach()
+                self._replan(module, ctx, rejected)
+                guarded = any(p.precision != "float32" for p in module.partitions)
+                if not guarded:  # everything float32 now: the float model itself, nothing to measure or quantize
+                    if whole is not None:
+                        whole.reset()
+                    forms, parts, partitions = self._quantize_all(module, ctx, whole)
+                    exact = {p.name: "float32" for p in module.partitions}
+                    same = _Measured(exact, [], exact, {t.value: float("inf") for t in module.outputs}, [], measured.on, measured.feeds, True, "")
+                    self._settle(module, ctx, same, history, redecided=True, rejected=rejected)
+                    break
+                continue
+            self._settle(module, ctx, measured, history, redecided=redecide, rejected=rejected)
+            break
+        return forms, parts, partitions
 
     def _quantize_all(self, module: Module, ctx: PassContext, whole: Any) -> tuple[Any, dict[str, Any], dict[str, dict[str, Any]]]:
         """(forms, quantized partitions by name, per-partition report) of the module's int8 partitions."""
@@ -232,9 +244,10 @@ class QuantizePartitions(Pass):
         report.setdefault(p.name, {}).update({"ops": len(nodes), "weights": weights, "dtype": dtype})
         return Quantized(p.name, nodes, dtype, weights)
 
-    def _measure(self, module: Module, ctx: PassContext, parts: dict[str, Any], forms: Any, feeds: list[dict], redecide: bool) -> "_Measured":  # type: ignore[type-arg]
+    def _measure(self, module: Module, ctx: PassContext, parts: dict[str, Any], forms: Any, feeds: list[dict], redecide: bool, native: NativeProcess) -> "_Measured":  # type: ignore[type-arg]
         """Every model output against the float model at the partitions' precisions, and the demotions that bring
-        each to the bound (stretchc/quantize/guard.py)."""
+        each to the bound (stretchc/quantize/guard.py); a partition TFLite cannot run at its precision is demoted
+        first."""
         from stretchc.whole_model import graph_inputs
         from stretchc.quantize.guard import Evaluator, demote
 
@@ -247,9 +260,19 @@ class QuantizePartitions(Pass):
         candidates = [p.name for p in module.partitions if p.precision != "float32" and p.name not in pinned]
         on = "held-out calibration sample(s)" if ctx.analyses.get(HeldOutInputs) is not None else "seeded uniform-random input(s)"
         with ctx.console.step(f"measuring accuracy against the float model (--min-sqnr {bound:g} dB, {len(feeds)} {on})"):
-            evaluator = Evaluator(module, parts, forms, [graph_inputs(module, f) for f in feeds])
-            final, sqnr, steps = demote(evaluator, config, candidates, bound)
-        return _Measured(config, candidates, final, sqnr, steps, on, len(feeds))
+            evaluator = Evaluator(module, parts, forms, [graph_inputs(module, f) for f in feeds], native)
+            final, measurement, steps = demote(evaluator, config, candidates, bound)
+            evaluator.close()
+        failed = [(name, prec) for name, prec in final.items() if (name, prec) in evaluator.failed]
+        if failed:
+            name, prec = failed[0]
+            p = module.partition(name)
+            raise StretchError(
+                "native-crash",
+                f"partition {name} ({p.processor} {prec}): {evaluator.failed[(name, prec)]}; --place put it on a processor that runs no float32",
+                branch=p.regions[0] if len(p.regions) == 1 else None,
+            )
+        return _Measured(config, candidates, final, measurement.outputs, steps, on, len(feeds), measurement.kept, measurement.worst())
 
     @staticmethod
     def _reject(module: Module, ctx: PassContext, measured: "_Measured", rejected: dict[str, dict[Any, str]], history: list[dict[str, str]]) -> None:
@@ -259,7 +282,10 @@ class QuantizePartitions(Pass):
 
         for step in measured.steps:
             p = module.partition(step.partition)
-            why = f"{p.processor} {p.precision} in partition {p.name}: worst output SQNR {step.worst_before:.1f} dB < --min-sqnr ({step.worst_after:.1f} dB without it)"
+            why = (
+                f"{p.processor} {p.precision} in partition {p.name}: {step.failure}" if step.failure
+                else f"{p.processor} {p.precision} in partition {p.name}: {step.before} (without it {step.after})"
+            )
             stays = not backend(p.processor).runs_float32(ctx.target)
             # The same numbers on another processor (the same fp16 emulation, or the same TFLite int8 form where no
             # backend rule changes it) were measured too: rejected with it.
@@ -299,11 +325,10 @@ class QuantizePartitions(Pass):
         placed = ctx.analyses.get(Placement)
         priced = ctx.target is not None and placed is not None and placed.report is not None
         reasons = {
-            s.partition: f"the worst output SQNR against the float model was {s.worst_before:.1f} dB < --min-sqnr {bound:g} dB ({s.worst_after:.1f} dB after)"
+            s.partition: s.failure or f"against the float model, {s.before} (after: {s.after})"
             for s in m.steps
         }
         onnx_name = {t.value: t.name for t in module.outputs}
-        worst_name, worst = min(m.sqnr.items(), key=lambda kv: kv[1])
         demoted = [name for name in m.candidates if m.final[name] == "float32"]
         guard = AccuracyGuard(
             min_sqnr=bound,
@@ -314,11 +339,11 @@ class QuantizePartitions(Pass):
             rejected=history,
         )
         ctx.analyses.put(guard)
-        if worst < bound:
+        if not m.kept:
             kept = sorted(n for n, prec in m.final.items() if prec != "float32")
             raise StretchError(
                 "verify-failed",
-                f"output {onnx_name.get(worst_name, worst_name)}: SQNR {worst:.1f} dB against the float model is below --min-sqnr {bound:g} dB "
+                f"against the float model, {m.worst} (--min-sqnr {bound:g} dB; sync points {sync_point_bound(bound):g} dB) "
                 "even with every partition that can run float demoted to float32"
                 + (f" ({', '.join(kept)} stay quantized: --place put them on a processor that runs no float32)" if kept else ""),
             )
@@ -371,7 +396,8 @@ class QuantizePartitions(Pass):
 @dataclass(frozen=True)
 class _Measured:
     """What one measurement of the guard found: the precisions measured, the partitions it could demote, the
-    precisions that keep the bound, each output's SQNR at those, the demotions, what it measured on, how many."""
+    precisions that keep the bounds, each output's SQNR at those, the demotions, what it measured on, how many,
+    whether every check kept its bound and the worst one."""
 
     config: dict[str, str]
     candidates: list[str]
@@ -380,6 +406,8 @@ class _Measured:
     steps: list[Any]
     on: str
     feeds: int
+    kept: bool  # every output and sync point keeps its bound at `final`
+    worst: str  # the check furthest below (or least above) its bound at `final`
 
 
 def _processors(target: Any) -> list[str]:

@@ -13,13 +13,16 @@ samples when calibration held some out (`--min-sqnr`), else on all of them (whic
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import io
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stretchc.console import Console, get_console, set_console
 from stretchc.errors import StretchError
 
 
@@ -106,12 +109,13 @@ def evaluate(bundle: Path, model_path: Path, samples: list[dict[str, np.ndarray]
     """Run the ONNX model (ONNX Runtime) and the bundle (host runtime) on `samples`; top-1 against `labels`."""
     import onnxruntime as ort
 
-    from stretchc.console import get_console
+    from stretchc.bundle.manifest import compiled_shapes
     from stretchc.frontend.validate import load_model
     from stretchc.runtime.host import HostRuntime
 
     runtime = HostRuntime(bundle)
-    session = ort.InferenceSession(load_model(model_path).SerializeToString(), providers=["CPUExecutionProvider"])
+    model = load_model(model_path, compiled_shapes=compiled_shapes(runtime.manifest))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     top1 = Top1(labels, source=source)
     console = get_console()
@@ -138,19 +142,40 @@ class DataAccuracy:
         return [f"accuracy on {self.samples} labelled --calib sample(s) of {self.source} ({seen}):"] + [f"  {o.line()}" for o in self.outputs]
 
 
+@contextmanager
+def _unrepeated_diagnostics() -> Iterator[None]:
+    """Pass on the diagnostics of the block that the console has not given already.
+
+    The data set is read a second time here when calibration read it first (say, the `calibration-capped` note):
+    what that read said is not said twice, while what only this read says, or a first read of the data (nothing
+    was calibrated), is said as usual. They are held until the block ends; an error raised in it propagates."""
+    console = get_console()
+    held = Console(quiet=True, stream=io.StringIO())  # collects, prints nothing
+    set_console(held)
+    try:
+        yield
+    finally:
+        set_console(console)
+        for diag in held.diagnostics:
+            if diag not in console.diagnostics:
+                console.emit(diag)
+
+
 def calib_accuracy(bundle: Path, model_path: Path, calib: str, *, held_out: int) -> DataAccuracy | None:
     """Top-1 accuracy on the labelled `--calib` data set, or None when it has no labels.
 
     `held_out`: how many of the data set's last samples calibration held out (0: measure on all samples).
     Only a `.npz` can carry labels, so nothing else is read.
     """
+    from stretchc.bundle.manifest import compiled_shapes, load_manifest
     from stretchc.frontend.module import onnx_inputs
     from stretchc.frontend.validate import load_model
     from stretchc.quantize.calibration_data import load_calibration, split_holdout
 
     if Path(calib).suffix.lower() != ".npz":
         return None
-    cal = load_calibration(calib, onnx_inputs(load_model(model_path)))
+    with _unrepeated_diagnostics():  # calibration may have read this data set already, and said what it found
+        cal = load_calibration(calib, onnx_inputs(load_model(model_path, compiled_shapes=compiled_shapes(load_manifest(bundle)))))
     if cal.labels is None:
         return None
     samples, labels = cal.samples, cal.labels

@@ -19,7 +19,8 @@ from stretchc.ir import Module
 from stretchc.irtext import print_module
 from stretchc.litert import load_interpreter
 from stretchc.passmanager import Instrument, PassContext, PassRun
-from stretchc.verify import DEFAULT_QUANTIZED_MIN_SQNR, Check, ErrorStats
+from stretchc.precision import DEFAULT_MIN_SQNR
+from stretchc.verify import Check, ErrorStats
 from stretchc.whole_model import to_module_layout, to_onnx_layout, whole_model
 
 REDUCED_PRECISION = ("int8", "uint8", "int16", "float16")
@@ -62,7 +63,7 @@ class NumericBisect(Instrument):
     ) -> None:
         self.feeds, self.reference = feeds, reference
         self.atol, self.rtol = atol, rtol
-        self.min_sqnr = min_sqnr if min_sqnr is not None else DEFAULT_QUANTIZED_MIN_SQNR
+        self.min_sqnr = min_sqnr if min_sqnr is not None else DEFAULT_MIN_SQNR
         self.rows: list[Row] = []
         self.models_run = 0
         self._text = ""

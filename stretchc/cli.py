@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 import traceback
@@ -41,6 +42,26 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise StretchError("usage", f"{self.prog}: {message}")
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (a bound in dB). NaN and infinities are usage errors when the command
+    line is parsed, before any work: no comparison holds against NaN, and an infinite bound is never met."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (a tolerance: a negative one fails every check, an infinite one none)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

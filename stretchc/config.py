@@ -20,6 +20,10 @@ the file. Example:
     [preprocessing]                   # the compile settings' preprocess (unless --preprocess says otherwise)
     mean = [0.485, 0.456, 0.406]
     std = [0.229, 0.224, 0.225]
+
+The `[preprocessing]` table is checked as `--preprocess` is (stretchc/quantize/calibration_data.py: keys size,
+mean, std; mean and std one value or one per channel, finite, std > 0; size positive integers); it applies to
+image calibration data only.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 from stretchc.backends import backends
 from stretchc.errors import StretchError
 from stretchc.precision import POLICIES as PRECISION_POLICIES
+from stretchc.quantize.calibration_data import parse_preprocess
 
 CONFIG_NAME = "stretchc.toml"
 
@@ -105,6 +110,8 @@ def load_config(path: Path | None) -> ProjectConfig:
         values["target"] = str(_resolve(base, values["target"]))
     if "calib" in values:
         values["calib"] = str(_resolve(base, values["calib"]))
+    if "preprocessing" in values:
+        parse_preprocess(values["preprocessing"], file=file)  # a mistake is bad-config naming this file
     if isinstance(values.get("place"), dict):
         for region, proc in values["place"].items():
             if not isinstance(proc, str):

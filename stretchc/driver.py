@@ -10,6 +10,7 @@ it was; a bundle that fails validation is a bug in stretchc (internal error), ne
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -34,7 +35,9 @@ from stretchc.frontend.validate import check_lowerable, load_model
 from stretchc.ir import Module
 from stretchc.limits import ResourceLimits, check_arena
 from stretchc.limits import check_model as check_model_limits
-from stretchc.passmanager import Instrument, Pass, PassContext, PassManager, PrintIR, TimePasses, parse_pipeline, print_pipeline, registry
+from stretchc.passmanager import (
+    Instrument, Pass, PassContext, PassManager, PrintIR, TimePasses, check_requirements, parse_pipeline, print_pipeline, registry,
+)
 from stretchc.settings import CompileSettings
 from stretchc.targets import Target, load_target
 
@@ -81,17 +84,9 @@ class CompileResult:
 
 
 def check_pipeline_order(passes: list[Pass]) -> None:
-    """A compile pipeline starts from the imported model: every pass's `requires` run before it, every analysis
-    it `needs` is produced before it, and it ends with emit-bundle (which writes the bundle)."""
-    for i, p in enumerate(passes):
-        earlier = {q.name for q in passes[:i]}
-        for need in p.requires:
-            if need not in earlier:
-                raise StretchError("bad-pipeline", f"pass {p.name} needs {need} earlier in the pipeline")
-        made = {a.key for q in passes[:i] for a in q.produces}
-        for analysis in p.needs:
-            if analysis.key not in made:
-                raise StretchError("bad-pipeline", f"pass {p.name} needs the {analysis.key} analysis, which no earlier pass produces")
+    """A compile pipeline starts from the imported model (nothing done: `check_requirements`) and ends with
+    emit-bundle (which writes the bundle); checked before any work."""
+    check_requirements(passes)
     if not passes or passes[-1].name != "emit-bundle":
         raise StretchError("bad-pipeline", "the pipeline must end with emit-bundle (which writes the bundle)")
 
@@ -101,8 +96,9 @@ def check_output_path(output: Path, model_path: Path | None = None) -> None:
 
     An existing directory is replaced only when it is empty or a bundle: its manifest.json says so, and every
     file in it is one its SHA256SUMS lists (what emit-bundle writes). The current directory, a directory
-    holding it, and a directory holding the model are never replaced.
+    holding it, and a directory holding the model are never replaced; nor is a symbolic link followed.
     """
+    _refuse_link(output)
     if output.exists() and not output.is_dir():
         raise StretchError("output-exists", "output path exists and is a file, not a bundle directory", file=str(output))
     resolved = output.resolve()
@@ -152,13 +148,57 @@ def _check_parent_writable(path: Path) -> None:
         raise StretchError("write-failed", f"cannot write into {probe}: {exc.strerror or exc}", file=str(path)) from None
 
 
-def check_side_output(path: Path, *, directory: bool) -> None:
-    """Refuse, before any work, a path for a dump folder, report or depfile that cannot be written."""
-    if directory and path.exists() and not path.is_dir():
+def _refuse_link(path: Path) -> None:
+    """No output is written through a symbolic link, dangling or not: the output would land where the link
+    points (a dangling one: wherever its target names), not where the user looks for it."""
+    if path.is_symlink():
+        raise StretchError("output-exists", "the output is a symbolic link; refusing to write through it (give the path it should be)", file=str(path))
+
+
+def check_output_dir(path: Path) -> None:
+    """Refuse, before any work, a folder for dumps or data files that cannot be written (files are added to it;
+    it is never replaced)."""
+    _refuse_link(path)
+    if path.exists() and not path.is_dir():
         raise StretchError("write-failed", "exists and is not a directory", file=str(path))
-    if not directory and path.is_dir():
-        raise StretchError("write-failed", "is a directory", file=str(path))
     _check_parent_writable(path)
+
+
+def check_output_file(path: Path, *, ours: Callable[[Path], bool], what: str) -> None:
+    """Refuse, before any work, a file output (a model, IR, report, depfile, data) that cannot be written or would
+    replace a user's file.
+
+    The rule of `-o DIR` (check_output_path) for one file: never through a symbolic link; an existing file is
+    replaced only when it is `what` stretchc writes, which `ours` recognizes from its content as a bundle is
+    recognized from its manifest and SHA256SUMS (so that a build can be repeated); anything else there,
+    including a device or FIFO, is the user's and is left alone.
+    """
+    _refuse_link(path)
+    if path.is_dir():
+        raise StretchError("write-failed", "is a directory", file=str(path))
+    if path.exists() and not (path.is_file() and _recognized(path, ours)):
+        raise StretchError("output-exists", f"exists and is not {what} stretchc wrote; refusing to replace it", file=str(path))
+    _check_parent_writable(path)
+
+
+def _recognized(path: Path, ours: Callable[[Path], bool]) -> bool:
+    """`ours(path)`, a file that cannot be read being the user's."""
+    try:
+        return ours(path)
+    except (OSError, ValueError):
+        return False
+
+
+def check_outside_output(path: Path, output: Path, flag: str) -> None:
+    """Refuse (`usage`, before any work) a side output at or inside the bundle directory `output`: installing the
+    bundle replaces that directory whole (dumps written there are deleted), and a file written into it after
+    that is one its SHA256SUMS does not list (the next compile refuses to replace the bundle)."""
+    bundle = output.resolve()
+    where = path.resolve()
+    if where == bundle or bundle in where.parents:
+        raise StretchError(
+            "usage", f"{flag} lies inside the output bundle {output}, which is replaced whole on every compile; give a path beside it", file=str(path)
+        )
 
 
 def _install(staging: Path, output: Path) -> None:
@@ -258,13 +298,34 @@ def validate_staged(staging: Path) -> None:
         raise StretchError("internal", f"the compiled bundle fails validation, so it was not installed: {err.message}") from None
 
 
+def remove_stale_staging(output: Path) -> None:
+    """Remove staging folders of `output` (`.NAME.tmp-PID-*`) whose compile is no longer running: a process killed
+    outright (SIGKILL, a crash) cannot remove its own."""
+    prefix = f".{output.name}.tmp-"
+    for p in sorted(output.parent.glob(glob.escape(prefix) + "*")):
+        pid, dash, _ = p.name[len(prefix):].partition("-")
+        if dash and pid.isdigit() and p.is_dir() and not p.is_symlink() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @contextmanager
 def staged_bundle(output: Path) -> Iterator[Path]:
     """A private staging directory next to `output`, moved into place when the block succeeds and removed
     when it fails (an existing bundle at `output` is then left as it was)."""
     try:
         output.resolve().parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.resolve().parent))
+        remove_stale_staging(output.resolve())
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-{os.getpid()}-", dir=output.resolve().parent))
     except OSError as exc:
         raise StretchError("write-failed", f"cannot write the bundle: {exc.strerror or exc}", file=str(output)) from None
     try:
@@ -282,6 +343,8 @@ def compile_model(model_path: str | Path, output: str | Path, options: CompileOp
     """Compile `model_path` into the bundle directory `output` (see module docstring)."""
     model_path, output = Path(model_path), Path(output)
     check_output_path(output, model_path)
+    if options.dump_dir is not None:
+        check_outside_output(options.dump_dir, output, "--dump-dir")
     target: Target = load_target(options.target)
     passes = parse_pipeline(options.pipeline or default_pipeline())
     check_pipeline_order(passes)

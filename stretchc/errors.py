@@ -53,6 +53,7 @@ CODES: dict[str, tuple[ExitStatus, str]] = {
     "no-such-processor": (ExitStatus.UNSUPPORTED, "the target has no such processor"),
     "resource-limit": (ExitStatus.UNSUPPORTED, "the model or bundle is larger than a resource limit (--limit) or this machine's memory"),
     "ineligible-op": (ExitStatus.UNSUPPORTED, "an op placed on a delegate breaks that delegate's rules"),
+    "native-crash": (ExitStatus.UNSUPPORTED, "TFLite's calibrator, quantizer or interpreter failed or crashed on this model or data (the step is named)"),
     "verify-failed": (ExitStatus.VERIFY_FAILED, "the bundle's outputs differ from ONNX Runtime beyond tolerance"),
     "write-failed": (ExitStatus.IO, "the output cannot be written"),
     "run-stalled": (ExitStatus.INTERNAL, "the host runtime made no progress for --stall-timeout seconds"),

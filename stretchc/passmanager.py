@@ -8,10 +8,11 @@ Pipeline strings: `find-branches,assign-delegates{policy=default},insert-sync-po
 unknown passes, unknown options, malformed values and duplicate options are errors. `print_pipeline`
 writes every option, defaults included, so any run can be replayed exactly.
 
-The pass manager verifies the IR after every pass and calls its instruments (`Instrument`) around every
-pass: `PrintIR` (`--print-ir-before`, `--print-ir-after`, `--print-ir-after-change`), `TimePasses`
-(`--time-passes`), and, elsewhere, the replayable dumps of `--dump-dir` (stretchc/dumps.py) and the numeric
-bisect (stretchc/bisect.py).
+The pass manager checks, before the first pass, that every pass's requirements are met (`check_requirements`:
+the same check whatever runs the pipeline, compile, opt or bisect), verifies the IR after every pass and calls
+its instruments (`Instrument`) around every pass: `PrintIR` (`--print-ir-before`, `--print-ir-after`,
+`--print-ir-after-change`), `TimePasses` (`--time-passes`), and, elsewhere, the replayable dumps of `--dump-dir`
+(stretchc/dumps.py) and the numeric bisect (stretchc/bisect.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Iterable, Sequence, TypeVar
 
 from stretchc.analyses import Analyses, Analysis
 from stretchc.console import Console, get_console
@@ -60,7 +61,7 @@ class Pass(abc.ABC):
     """Base of all passes. Subclasses are frozen dataclasses whose fields are the options.
 
     Besides its options a pass declares what it reads and writes: `requires` (passes a compile pipeline must run
-    before it), `needs` (analyses it cannot run without: an earlier pass must produce them), `uses` (analyses it
+    before it), `not_after` (passes it cannot follow), `needs` (analyses it cannot run without: an earlier pass must produce them), `uses` (analyses it
     reads when present), `produces` (analyses it records) and `capabilities` (what it does that other passes
     may ask the context about, `PassContext.can`).
     """
@@ -68,6 +69,7 @@ class Pass(abc.ABC):
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()
+    not_after: ClassVar[tuple[str, ...]] = ()  # passes that, once run, leave IR this pass cannot take
     needs: ClassVar[tuple[type[Analysis], ...]] = ()
     uses: ClassVar[tuple[type[Analysis], ...]] = ()
     produces: ClassVar[tuple[type[Analysis], ...]] = ()
@@ -189,6 +191,28 @@ def print_pipeline(passes: list[Pass]) -> str:
     return ",".join(p.spelled() for p in passes)
 
 
+def check_requirements(passes: Sequence[Pass], *, done: Sequence[Pass] = (), recorded: Iterable[str] = ()) -> None:
+    """Refuse (`bad-pipeline`) a pipeline that runs a pass before what it needs, or after what it cannot follow.
+
+    Every pass's `requires` must be among the passes `done` before the run (a dump's history; none for a compile,
+    which starts from the imported model) or earlier in `passes`, none of its `not_after` may be, and every
+    analysis it `needs` must be produced by one of those or already `recorded` (analysis keys a dump carries).
+    """
+    for i, p in enumerate(passes):
+        earlier = [*done, *passes[:i]]
+        names = {q.name for q in earlier}
+        for need in p.requires:
+            if need not in names:
+                raise StretchError("bad-pipeline", f"pass {p.name} needs {need} earlier in the pipeline")
+        for after in p.not_after:
+            if after in names:
+                raise StretchError("bad-pipeline", f"pass {p.name} cannot run after {after}" + (" (it runs once)" if after == p.name else ""))
+        made = {a.key for q in earlier for a in q.produces} | set(recorded)
+        for analysis in p.needs:
+            if analysis.key not in made:
+                raise StretchError("bad-pipeline", f"pass {p.name} needs the {analysis.key} analysis, which no earlier pass produces")
+
+
 @dataclass
 class PassRun:
     """One pass's run as instruments see it: its 1-based position in the pipeline and how it went."""
@@ -285,7 +309,17 @@ class PassManager:
 
     def run(self, module: Module, ctx: PassContext) -> Module:
         """Run every pass in order. A failure is shown to the instruments (pass_failed), then raised as a
-        StretchError naming the pass (IR verifier failures as `ir-invalid`); other exceptions propagate."""
+        StretchError naming the pass (IR verifier failures as `ir-invalid`); other exceptions propagate.
+
+        First, when `ctx.pipeline` records the run (it ends with these passes; what comes before them was done
+        before), the passes' requirements are checked against it (`check_requirements`), so that a pipeline
+        lacking a pass is the user's `bad-pipeline` before any pass runs, not a pass failing on its input. A
+        context that does not record the run (one made by hand for a single pass, as per-pass tests do) is
+        not checked.
+        """
+        start = len(ctx.pipeline) - len(self.passes)
+        if start >= 0 and ctx.pipeline[start:] == self.passes:
+            check_requirements(self.passes, done=ctx.pipeline[:start], recorded=[a.key for a in ctx.analyses])
         for ins in self.instruments:
             ins.run_start(module, ctx)
         for index, p in enumerate(self.passes, start=1):

@@ -37,6 +37,18 @@ POLICIES = ("auto", "float", "int8", "fp16-gpu")
 QUANTIZED = ("int8", "uint8")
 
 HOST = "host"  # the consumer of model outputs: it runs no conversion
+
+# dB: the accuracy rule of reduced precision, which the accuracy guard (stretchc/quantize/guard.py) and `verify`
+# (stretchc/verify.py) both apply. Outputs keep the bound (verify's default for a bundle with int8 partitions:
+# DEFAULT_MIN_SQNR); a sync point keeps `sync_point_bound` of it, the smaller of the bound and DEFAULT_MIN_SQNR:
+# an intermediate tensor carries quantization noise that the rest of the network averages down (often a few dB
+# below the outputs'), so a sync point fails on its own only when it is no longer recognisably its tensor.
+DEFAULT_MIN_SQNR = 20.0
+
+
+def sync_point_bound(min_sqnr: float) -> float:
+    """The SQNR (dB) a sync point keeps when the outputs keep `min_sqnr` (see DEFAULT_MIN_SQNR)."""
+    return min(min_sqnr, DEFAULT_MIN_SQNR)
 # The precisions each fixed policy prefers, first supported wins (then the processor's own first float precision).
 _POLICY_PREFERENCE: dict[str, tuple[str, ...]] = {"float": ("float32", "float16"), "fp16-gpu": ("float16", "float32"), "int8": ("int8",)}
 

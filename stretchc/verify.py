@@ -14,8 +14,10 @@ point: the bound is the user's accuracy goal for what the model computes, while 
 carries quantization noise that the rest of the network averages down (its SQNR is often a few dB below the
 outputs'), so a sync point fails on its own only when it is no longer recognisably its tensor (a wrong
 weight, partition or layout). An int8 sync point is dequantized with its scale and zero point (the
-manifest's `quant`) before it is compared. NaN or infinity where the reference has something else is an
-infinite error. A sync point whose ONNX tensor is unknown (the manifest names none, the model has no such
+manifest's `quant`) before it is compared. A NaN or an infinity on either side (the bundle's or ONNX
+Runtime's, even where both agree) fails its check as not comparable: no tolerance or SQNR says anything about
+it, and agreeing NaNs are no evidence that the bundle computes the model (the check names the first one: its
+side, position and input). A sync point whose ONNX tensor is unknown (the manifest names none, the model has no such
 tensor, or its element count differs) cannot be checked: the report lists it as unmatched, with why, and
 the verdict says how many were not checked. Classifier outputs ([1, K]) also report top-1 agreement, and
 with `labels` (one class per input) top-1 accuracy of the float model and the bundle (stretchc/accuracy.py).
@@ -33,13 +35,13 @@ import onnx
 from stretchc.accuracy import OutputAccuracy, Top1
 from stretchc.console import Console
 from stretchc.errors import StretchError
+from stretchc.bundle.manifest import compiled_shapes
 from stretchc.frontend.module import CHANNEL_LAST, onnx_inputs, unread_inputs
 from stretchc.frontend.validate import load_model
-from stretchc.precision import QUANTIZED, dequantize_array
+from stretchc.precision import DEFAULT_MIN_SQNR, QUANTIZED, dequantize_array, sync_point_bound
 from stretchc.runtime.host import HostRuntime
 
 DEFAULT_RELATIVE_ATOL = 1e-4
-DEFAULT_QUANTIZED_MIN_SQNR = 20.0  # dB: the pass criterion of a bundle with int8 partitions, unless --atol is given
 SEEDED_INT_HIGH = 8  # seeded integer inputs (other than 8-bit) are uniform in [0, 8): valid indices into small tables
 
 
@@ -54,6 +56,7 @@ class Check:
     sqnr_db: float | None = None  # 10 log10(sum ref^2 / sum (bundle - ref)^2) over all samples
     min_sqnr: float | None = None  # when set, the check passes on SQNR instead of max|err| (quantized bundles)
     unmatched: str | None = None  # why the sync point could not be compared (then nothing else is set)
+    nonfinite: str | None = None  # the first NaN or infinity either side held: the check fails, not comparable
 
     @property
     def checked(self) -> bool:
@@ -61,8 +64,8 @@ class Check:
 
     @property
     def ok(self) -> bool:
-        """Compared and within tolerance (an unmatched sync point is not ok: it was not compared)."""
-        if not self.checked:
+        """Compared, finite and within tolerance (an unmatched sync point is not ok: it was not compared)."""
+        if not self.checked or self.nonfinite is not None:
             return False
         if self.min_sqnr is not None:
             return self.sqnr_db is not None and self.sqnr_db >= self.min_sqnr
@@ -70,6 +73,8 @@ class Check:
 
     def failure(self) -> str:
         what = f"output {self.name}" if self.kind == "output" else f"sync point {self.name} (ONNX tensor {self.onnx_tensor!r})"
+        if self.nonfinite is not None:
+            return f"{what}: not comparable: {self.nonfinite} (verify compares finite values only)"
         if self.min_sqnr is not None:
             return f"{what}: SQNR {self.sqnr_db:.1f} dB is below {self.min_sqnr:.1f} dB"
         return f"{what}: max abs error {self.max_abs_error:.3e} exceeds tolerance {self.tolerance:.3e}"
@@ -107,8 +112,9 @@ class VerifyReport:
         rows = [f"verification against ONNX Runtime on {self.samples} input(s):"]
         rows.append(f"  {'':<6} {'name':<14} {'onnx tensor':<28} {'max|err|':>11} {'max|ref|':>10} {'tol':>10} {'SQNR dB':>8}  result")
         for c in self.checks:
-            if not c.checked:
-                rows.append(f"  {c.kind:<6} {c.name:<14} {c.onnx_tensor[-28:]:<28} {'-':>11} {'-':>10} {'-':>10} {'-':>8}  not checked: {c.unmatched}")
+            if not c.checked or c.nonfinite is not None:
+                why = f"not checked: {c.unmatched}" if not c.checked else f"FAIL, not comparable: {c.nonfinite}"
+                rows.append(f"  {c.kind:<6} {c.name:<14} {c.onnx_tensor[-28:]:<28} {'-':>11} {'-':>10} {'-':>10} {'-':>8}  {why}")
                 continue
             verdict = "ok" if c.ok else ("below min SQNR" if c.min_sqnr is not None else "FAIL")
             tol = f"{c.tolerance:10.3e}" if c.min_sqnr is None else f"{'>=' + format(c.min_sqnr, '.1f') + 'dB':>10}"
@@ -150,16 +156,34 @@ def abs_error(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return err
 
 
+def first_nonfinite(arr: np.ndarray, side: str, sample: int) -> str | None:
+    """Where `arr` (`side`'s value on input number `sample`) first holds a NaN or an infinity, or None."""
+    a = np.asarray(arr)
+    if not np.issubdtype(a.dtype, np.inexact):
+        return None
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return None
+    pos = np.unravel_index(int(np.argmax(bad)), a.shape)
+    return f"{side} gives {a[pos]} at {[int(i) for i in pos]} on input {sample}"
+
+
 @dataclass
 class ErrorStats:
-    """A check's numbers accumulated over samples: max|err| (NaN-aware, `abs_error`), max|ref|, signal and noise power."""
+    """A check's numbers accumulated over samples: max|err| (NaN-aware, `abs_error`), max|ref|, signal and noise
+    power, and the first NaN or infinity either side held (`first_nonfinite`)."""
 
     max_err: float = 0.0
     max_ref: float = 0.0
     signal: float = 0.0
     noise: float = 0.0
+    samples: int = 0
+    nonfinite: str | None = None
 
     def add(self, got: np.ndarray, ref: np.ndarray) -> None:
+        self.samples += 1
+        if self.nonfinite is None:
+            self.nonfinite = first_nonfinite(got, "the bundle", self.samples) or first_nonfinite(ref, "ONNX Runtime", self.samples)
         err = abs_error(got, ref)
         r = np.asarray(ref, dtype=np.float64)
         finite = r[np.isfinite(r)]
@@ -170,7 +194,7 @@ class ErrorStats:
 
     def check(self, kind: str, name: str, onnx_tensor: str, atol: float | None, rtol: float, min_sqnr: float | None) -> Check:
         tol = (atol if atol is not None else DEFAULT_RELATIVE_ATOL * self.max_ref) + rtol * self.max_ref
-        return Check(kind, name, onnx_tensor, self.max_err, self.max_ref, tol, sqnr(self.signal, self.noise), min_sqnr)
+        return Check(kind, name, onnx_tensor, self.max_err, self.max_ref, tol, sqnr(self.signal, self.noise), min_sqnr, nonfinite=self.nonfinite)
 
 
 def sqnr(signal_power: float, noise_power: float) -> float:
@@ -277,7 +301,7 @@ def verify_bundle(
 
     runtime = HostRuntime(bundle)
     manifest = runtime.manifest
-    model = load_model(model_path, const_inputs=const_inputs or {})
+    model = load_model(model_path, const_inputs=const_inputs or {}, compiled_shapes=compiled_shapes(manifest))
     fixed = _fixed_inputs(model, const_inputs or {})
     _check_same_interface(model, manifest, model_path, fixed)
     model_io = {i["sync"] for i in manifest["inputs"]} | {o["sync"] for o in manifest["outputs"]}
@@ -307,7 +331,8 @@ def verify_bundle(
         for o in manifest["outputs"]:
             r = np.asarray(ref[o["name"]])
             outputs[o["name"]].add(got[o["name"]], r)
-            if r.ndim == 2 and r.shape[0] == 1 and r.shape[1] > 1:
+            finite = bool(np.isfinite(r).all() and np.isfinite(got[o["name"]]).all())  # NaNs have no argmax to agree on
+            if r.ndim == 2 and r.shape[0] == 1 and r.shape[1] > 1 and finite:
                 top1.setdefault(o["name"], []).append(int(np.argmax(got[o["name"]]) == np.argmax(r)))
         for s in syncs:
             if s["name"] in unmatched:
@@ -326,7 +351,7 @@ def verify_bundle(
                 stats.add(value, np.transpose(r, perm) if perm is not None else r.reshape(value.shape))
     quantized = any(p["precision"] in QUANTIZED for p in manifest["partitions"])
     if min_sqnr is None and quantized and atol is None:
-        min_sqnr = DEFAULT_QUANTIZED_MIN_SQNR
+        min_sqnr = DEFAULT_MIN_SQNR  # a bundle with int8 partitions, unless --atol is given
     report = VerifyReport(samples=len(feeds), quantized=quantized)
     report.top1_agreement = {k: float(np.mean(v)) for k, v in top1.items()}
     report.accuracy = accuracy.results() if accuracy is not None else []
@@ -337,6 +362,6 @@ def verify_bundle(
             report.checks.append(Check("sync", s["name"], s.get("onnx_tensor", ""), 0.0, 0.0, 0.0, unmatched=unmatched[s["name"]]))
             continue
         closest = min(sync_stats[s["name"]], key=lambda layout: layout[1].max_err)[1]
-        sync_min_sqnr = None if min_sqnr is None else min(min_sqnr, DEFAULT_QUANTIZED_MIN_SQNR)
+        sync_min_sqnr = None if min_sqnr is None else sync_point_bound(min_sqnr)
         report.checks.append(closest.check("sync", s["name"], s["onnx_tensor"], atol, rtol, sync_min_sqnr))
     return report

@@ -183,10 +183,17 @@ def dumps(manifest: dict[str, Any]) -> bytes:
 
 
 def load_manifest(bundle: str | Path) -> dict[str, Any]:
-    """Read a bundle's manifest once every rule of `schemas/bundle_rules.json` holds (`stretchc.bundle.validate`).
+    """Read a bundle's manifest once every rule of `schemas/bundle_rules.json` holds (`stretchc.bundle.validate`:
+    the one bundle check, partition models included).
 
     Raises StretchError("bad-bundle", "[rule-id] ...") naming the first rule the bundle breaks.
     """
     from stretchc.bundle.validate import validate_bundle
 
-    return validate_bundle(bundle)
+    return validate_bundle(bundle).manifest
+
+
+def compiled_shapes(manifest: dict[str, Any]) -> dict[str, list[int]]:
+    """The input shapes (ONNX layout) a bundle was compiled for, by input name: what `--input-shape` fixed, so that
+    verify and accuracy read a model with dynamic dimensions at the bundle's sizes (`load_model(compiled_shapes=)`)."""
+    return {i["name"]: list(i["shape"]) for i in manifest["inputs"]}

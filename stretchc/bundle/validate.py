@@ -1,16 +1,19 @@
 """The bundle validator: every rule of `schemas/bundle_rules.json`, checked in that order.
 
-`validate_bundle(dir)` reads `manifest.json`, `manifest.bin`, `SHA256SUMS` and the partition files and
-returns the manifest, or raises `StretchError("bad-bundle", "[rule-id] message", rule=rule-id)` for the first
-rule broken. The C++ loader (`android_runtime/src/bundle.cc`) checks the same rules in the same order, so a
-hostile manifest is refused by both with the same rule id (`tests/data/hostile_manifests.json`).
+`validate_bundle(dir)` is the one check of a bundle: every command that reads one (inspect, explain, run,
+verify; compile before it installs one) calls it, so none accepts a bundle another refuses. It reads
+`manifest.json`, `manifest.bin`, `SHA256SUMS` and the partition files, loads each partition's model as a
+runtime does (rule partition-tensors, `stretchc.bundle.partition_model`) and returns the manifest with the
+loaded models, or raises `StretchError("bad-bundle", "[rule-id] message", rule=rule-id)` for the first rule
+broken. The C++ loader (`android_runtime/src/bundle.cc`) checks the same rules in the same order (the
+partition models when it loads them), so a hostile manifest is refused by both with the same rule id
+(`tests/data/hostile_manifests.json`).
 
 Each rule is one function registered under its id with `@_rule`; it reads the manifest (already known to
 match the JSON schema when the rule runs) and calls `ctx.fail(...)`. A new manifest field is declared in
 `schemas/manifest.fbs` with its own rules as attributes (`scripts/gen_manifest.py` turns them into the JSON
 schema and the C++ checks); if it relates to other fields, it gets a rule here, in the C++ loader and in the
 table.
-Rules the runtimes check when they load a partition's model (`LOAD_TIME_RULES`) live in the runtimes.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ from typing import Any, Callable, Iterator, NoReturn
 from stretchc import safejson
 from stretchc.backends import backend, fallback
 from stretchc.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, sharing_pairs
+from stretchc.bundle.partition_model import LoadedPartition, ModelRefused, load_partition
 from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES
 from stretchc.precision import QUANTIZED
 
 HOST = "host"  # the producer of model inputs and the consumer of model outputs
-LOAD_TIME_RULES = ("partition-tensors",)  # checked by a runtime when it loads a partition's model
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,15 @@ def bundle_error(rule: str, message: str, file: Path | str) -> StretchError:
     return StretchError("bad-bundle", message, file=str(file), rule=rule)
 
 
+@dataclass(frozen=True)
+class CheckedBundle:
+    """A bundle that keeps every rule: its manifest, and each partition's model as the host runtime runs it
+    (the file its backend names, `Backend.host_file`), loaded."""
+
+    manifest: dict[str, Any]
+    partitions: dict[str, LoadedPartition]
+
+
 class _Ctx:
     """What the rules read: the bundle, the file bytes, the manifest and the indexes earlier rules built."""
 
@@ -78,6 +90,7 @@ class _Ctx:
         self.m: dict[str, Any] = {}  # from manifest.json
         self.bin_manifest: dict[str, Any] = {}  # from manifest.bin
         self._sha: dict[Path, str] = {}
+        self.loaded: dict[str, LoadedPartition] = {}  # by partition: its host file's model (rule partition-tensors)
 
     def fail(self, message: str, file: Path | None = None) -> NoReturn:
         raise bundle_error(self.rule, message, file or (self.bundle / MANIFEST_JSON))
@@ -146,18 +159,16 @@ def _rule(rule_id: str) -> Callable[[Callable[[_Ctx], None]], Callable[[_Ctx], N
     return register
 
 
-def validate_bundle(bundle: str | Path) -> dict[str, Any]:
-    """The manifest of the bundle directory `bundle`, once every rule holds (see module docstring)."""
+def validate_bundle(bundle: str | Path) -> CheckedBundle:
+    """The bundle directory `bundle`, once every rule holds (see module docstring)."""
     bundle = Path(bundle)
     if not bundle.is_dir():
         raise StretchError("file-not-found", "bundle directory does not exist", file=str(bundle))
     ctx = _Ctx(bundle)
     for r in rules():
-        if r.id in LOAD_TIME_RULES:
-            continue
         ctx.rule = r.id
         _CHECKS[r.id](ctx)
-    return ctx.m
+    return CheckedBundle(ctx.m, ctx.loaded)
 
 
 # ---------------------------------------------------------------- files and syntax
@@ -658,3 +669,18 @@ def _sha256sums(ctx: _Ctx) -> None:
     for rel in files:
         if rel not in listed:
             ctx.fail(f"{SHA256SUMS} does not list {rel}", path)
+
+
+@_rule("partition-tensors")
+def _partition_tensors(ctx: _Ctx) -> None:
+    slot_of_sync = {s["name"]: ctx.slots[s["slot"]] for s in ctx.m["sync_points"]}
+    for p in ctx.m["partitions"]:
+        host = backend(p["processor"]).host_file(p)
+        # every file a runtime may load: the phone's, its CPU fallback (often the same file), the host's among them
+        for rel in dict.fromkeys([p["file"]] + ([p["fallback"]["file"]] if p["fallback"] is not None else [])):
+            try:
+                loaded = load_partition(p, ctx.bundle / rel, slot_of_sync)
+            except ModelRefused as exc:
+                ctx.fail(f"partition {p['name']}: {rel}: {exc}", ctx.bundle)
+            if rel == host:
+                ctx.loaded[p["name"]] = loaded

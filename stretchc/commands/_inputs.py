@@ -1,5 +1,11 @@
 """Command-line values shared by run, verify and compile: `--input` / `--const-input NAME=FILE.npy` arrays and
-numeric option types."""
+numeric option types.
+
+An array file must be a regular file (a FIFO would block the read forever) holding one .npy array whose header
+matches the file's size; a floating-point array must hold no NaN or infinity and no value far outside the rest
+(the rule of stretchc/quantize/calibration_data.py: beyond 10^4 x the 99th percentile of its nonzero |x|).
+Anything else is `bad-input-data` naming the file (and the position of a bad value); a missing file is
+`file-not-found`."""
 
 from __future__ import annotations
 
@@ -10,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from stretchc.errors import StretchError
-
-NPY_MAGIC = b"\x93NUMPY"
+from stretchc.quantize.calibration_data import find_bad_value, read_npy
 
 
 def non_negative_int(text: str) -> int:
@@ -44,39 +49,6 @@ def positive_float(text: str) -> float:
     return value
 
 
-def load_npy(path: str) -> np.ndarray:
-    """One .npy array, checked before it is read: a .npy file (not an .npz or other archive), no pickled
-    objects, and a header whose shape and dtype match the file's size (a header may claim petabytes)."""
-    try:
-        with open(path, "rb") as f:
-            if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-                raise StretchError("bad-input-data", "not a .npy array (an .npz or zip archive holds several: save one array with np.save)", file=path)
-            f.seek(0)
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise StretchError("bad-input-data", f".npy format version {version} is not supported (1.0 and 2.0 are)", file=path)
-            header_end = f.tell()
-            f.seek(0, 2)
-            size = f.tell()
-    except StretchError:
-        raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise StretchError("bad-input-data", f"not a .npy array ({exc})", file=path) from None
-    if dtype.hasobject:
-        raise StretchError("bad-input-data", "the array holds Python objects (pickles are never loaded)", file=path)
-    need = math.prod(shape) * dtype.itemsize
-    if size - header_end != need:
-        raise StretchError("bad-input-data", f"its header says {dtype}{list(shape)} ({need} bytes) but the file holds {size - header_end}", file=path)
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise StretchError("bad-input-data", f"not a .npy array ({exc})", file=path) from None
-
-
 def input_files(specs: list[str], flag: str = "--input") -> dict[str, str]:
     """Parse NAME=FILE.npy options into NAME -> FILE (a name given twice is a usage error)."""
     files: dict[str, str] = {}
@@ -91,10 +63,13 @@ def input_files(specs: list[str], flag: str = "--input") -> dict[str, str]:
 
 
 def read_inputs(specs: list[str], flag: str = "--input") -> dict[str, np.ndarray]:
-    """Parse NAME=FILE.npy options and load the arrays; errors name the file."""
+    """Parse NAME=FILE.npy options and load the arrays, checked as the module docstring says; errors name the file."""
     arrays: dict[str, np.ndarray] = {}
     for name, path in input_files(specs, flag).items():
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise StretchError("file-not-found", f"input file for {name!r} does not exist", file=path)
-        arrays[name] = load_npy(path)
+        arrays[name] = read_npy(Path(path), "bad-input-data")
+        bad = find_bad_value([arrays[name]])
+        if bad is not None:
+            raise StretchError("bad-input-data", f"{flag} {name}: {bad.describe()}; fix the array", file=path)
     return arrays

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from stretchc.cli import non_negative_float
 from stretchc.bisect import NumericBisect, Row
 from stretchc.commands._inputs import read_inputs
 from stretchc.commands.compile import add_debug_arguments, add_pipeline_arguments, check_debug_arguments, compile_options, set_debug_options
 from stretchc.console import get_console
-from stretchc.driver import LoadedModel, check_side_output, default_pipeline, instruments_for, load_module, make_context
+from stretchc.driver import LoadedModel, check_output_dir, default_pipeline, instruments_for, load_module, make_context
 from stretchc.dumps import DumpIR, announce_failure, copy_dump, replay_command
 from stretchc.errors import StretchError
-from stretchc.passmanager import PassManager, parse_pipeline
+from stretchc.passmanager import PassManager, check_requirements, parse_pipeline
 from stretchc.targets import load_target
 from stretchc.verify import seeded_feed
 
@@ -36,8 +37,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="inputs in the ONNX layout (default: seeded random)")
     p.add_argument("--samples", type=int, default=3, help="number of seeded random inputs (default 3)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--atol", type=float, default=None, help="float rows: absolute tolerance (default 1e-4 x max|reference|)")
-    p.add_argument("--rtol", type=float, default=0.0, help="float rows: relative tolerance, times max|reference|")
+    p.add_argument("--atol", type=non_negative_float, default=None, help="float rows: absolute tolerance (default 1e-4 x max|reference|)")
+    p.add_argument("--rtol", type=non_negative_float, default=0.0, help="float rows: relative tolerance, times max|reference|")
     p.set_defaults(func=run)
 
 
@@ -79,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise StretchError("usage", "--samples must be at least 1")
     dest = options.dump_dir if options.dump_dir is not None else Path(f"{model_path.stem}.bisect")
-    check_side_output(dest, directory=True)
+    check_output_dir(dest)
     target = load_target(options.target)
     passes = parse_pipeline(options.pipeline or default_pipeline())
+    check_requirements(passes)  # the pass manager checks it too; here it comes before the lowering
     loaded = load_module(model_path, options)
     feeds = [read_inputs(args.input)] if args.input else [
         seeded_feed(((i.name, i.shape, i.dtype) for i in loaded.module.inputs), args.seed + k) for k in range(args.samples)
@@ -105,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
     console.out(bisect.table(notes=notes))
     if bad is not None:
         where = "the lowering" if bad.index == 0 else f"pass {bad.label}"
-        worst = bad.error or next(f"output {c.name}: max|err| {c.max_abs_error:.3e}, SQNR {c.sqnr_db:.1f} dB" for c in bad.checks if not c.ok)
+        worst = bad.error or next(c.failure() for c in bad.checks if not c.ok)
         raise StretchError("verify-failed", f"{where} is the first out of tolerance ({worst})", file=str(model_path))
     return 0

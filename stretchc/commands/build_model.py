@@ -3,20 +3,22 @@
 Writes the ONNX model of an NN-Stretch configuration (seeded random weights, placement in the metadata), as the
 prototype's Keras builder built it: every inconsistency it tolerates is built its way and reported as a
 `lenient-config` warning; `--strict` refuses the configuration instead.
-The file is written atomically: a temporary file in the output's folder, then `os.replace`, so a failure
-leaves nothing behind and an existing file is either fully replaced or untouched. The output may never be
-the configuration itself. `--complexity` prints flops/params/acts as pycls counts them.
+The file is written atomically with the user's umask (stretchc/fileio.py), so a failure leaves nothing behind
+and an existing file is either fully replaced or untouched. An existing file is replaced
+only when it is an ONNX model stretchc wrote (a user's file is refused, `output-exists`), and never the
+configuration itself. `--complexity` prints flops/params/acts as pycls counts them.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
+import re
 from pathlib import Path
 
 from stretchc.console import get_console
+from stretchc.driver import check_output_file
 from stretchc.errors import StretchError
+from stretchc.fileio import write_atomically
 from stretchc.modelbuild import as_timed, build_model, complexity, load_config, placement_regions
 from stretchc.modelbuild.onnx_builder import unbranched_placement_notes
 from stretchc.modelbuild.config import Config
@@ -66,25 +68,12 @@ def _format_complexity(cfg: Config, image_size: int) -> str:
     return "\n".join(f"{k:<11}{v}" for k, v in rows)
 
 
-def write_atomically(data: bytes, out: Path) -> None:
-    """Write `data` to `out` through a temporary file in the same folder and `os.replace`."""
-    tmp_name = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, out)
-        tmp_name = None
-    except OSError as exc:
-        raise StretchError("write-failed", f"cannot write {out}: {exc.strerror or exc}", file=str(out)) from exc
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
+def is_stretchc_model(path: Path) -> bool:
+    """Whether `path` is an ONNX model stretchc wrote (`example`, `build-model`): its producer_name starts with
+    "stretchc". Protobuf writes fields in number order, so ir_version (field 1) then producer_name (field 2)
+    open the file: its first bytes say, without parsing a file that may be anything."""
+    with path.open("rb") as f:
+        return re.match(rb"\x08[\x00-\x7f]\x12[\x00-\x7f]stretchc", f.read(32)) is not None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else Path.cwd() / f"{cfg.name}.onnx"
     if out.exists() and config_path.exists() and out.resolve() == config_path.resolve():
         raise StretchError("usage", f"the output {out} is the configuration itself; choose another -o")
-    if out.is_dir():
-        raise StretchError("write-failed", f"the output {out} is a directory", file=str(out))
+    check_output_file(out, ours=is_stretchc_model, what="an ONNX model")
     if not out.parent.is_dir():
         raise StretchError("write-failed", f"the folder {out.parent} does not exist", file=str(out))
     regions = placement_regions(cfg)

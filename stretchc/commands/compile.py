@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
 from stretchc.analyses import AccuracyGuard, Analyses, Arena, HeldOutInputs, Placement
 from stretchc.backends import backends, fallback, processors
+from stretchc.bundle.manifest import MANIFEST_JSON
+from stretchc.cli import finite_float, non_negative_float
 from stretchc.commands._inputs import input_files, read_inputs
 from stretchc.console import get_console
 from stretchc.config import find_config, format_config, load_config, place_specs
-from stretchc.driver import CompileOptions, CompileResult, check_side_output, compile_model, default_pipeline
+from stretchc.driver import CompileOptions, CompileResult, check_output_dir, check_output_file, check_outside_output, compile_model, default_pipeline
 from stretchc.errors import StretchError
 from stretchc.frontend.validate import parse_input_shapes
 from stretchc.limits import parse_limits
 from stretchc.passes.assign_delegates import parse_placement
 from stretchc.passmanager import registry
 from stretchc.precision import POLICIES as PRECISION_POLICIES
+from stretchc.quantize.calibration_data import check_calibration_options
 from stretchc.settings import AUTO_MIN_SQNR, EMITS, CompileSettings, on_ineligible_choices
+
+REPORT_MAX_BYTES = 64 << 20  # a larger file is not a placement report: it is the user's, and not read whole
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -31,9 +37,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--print-config", action="store_true", help="print the effective settings and exit without compiling")
     p.add_argument("--report", type=Path, action="append", default=[], metavar="FILE.html|FILE.json", help="write the placement report (HTML: one self-contained file with the predicted timeline; JSON otherwise)")
     p.add_argument("--explain", action="append", default=[], metavar="REGION", help="after compiling, say why REGION (e.g. s1.b0) runs where it runs")
-    p.add_argument("--verify", action="store_true", help="after compiling, compare the bundle with ONNX Runtime")
-    p.add_argument("--atol", type=float, default=None, help="--verify: absolute tolerance (default 1e-4 x max|reference|)")
-    p.add_argument("--rtol", type=float, default=0.0, help="--verify: relative tolerance")
+    p.add_argument("--verify", action="store_true", help="compare the compiled bundle with ONNX Runtime before installing it (a bundle that fails is not installed)")
+    p.add_argument("--atol", type=non_negative_float, default=None, help="--verify: absolute tolerance (default 1e-4 x max|reference|)")
+    p.add_argument("--rtol", type=non_negative_float, default=0.0, help="--verify: relative tolerance")
     p.set_defaults(func=run)
 
 
@@ -47,8 +53,8 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--const-input", action="append", default=[], metavar="NAME=FILE.npy", help="the value of an input, fixed at compile time (it becomes a constant; the bundle no longer takes it); a recorded dependency")
     p.add_argument("--precision", choices=PRECISION_POLICIES, default=None, help="float, int8 (every partition, needs --calib), fp16-gpu, or auto (default: the fastest precision per partition that keeps --min-sqnr; int8 only with --calib)")
     p.add_argument("--io-dtype", choices=("int8", "uint8"), default=None, help="hold every model input and output in the bundle as int8/uint8 with the calibration's scale (the runtime converts)")
-    p.add_argument("--calib", metavar="PATH", help="calibration data (file or directory) for int8 partitions; a recorded dependency")
-    p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="image calibration preprocessing (scaled to [0,1] first, then (x-mean)/std, NCHW)")
+    p.add_argument("--calib", metavar="PATH", help="calibration data for int8 partitions: a folder of images, a .npy or a .npz (at most 500 samples are used, evenly spaced); a recorded dependency")
+    p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="image calibration preprocessing, for a --calib folder only (scaled to [0,1] first, then (x-mean)/std, NCHW; mean and std: 1 value or one per channel)")
     p.add_argument(
         "--on-ineligible", choices=on_ineligible_choices(), default=None,
         help=f"an op the processor --place put it on cannot run (strict rules: the Hexagon DSP): fail (default) or move its region to the {fallback().label}",
@@ -56,7 +62,7 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
     for b in backends():  # each backend's own options
         for o in b.options:
             p.add_argument(o.flag, choices=o.choices, default=None, dest=_option_dest(b.name, o.key), help=o.help)
-    p.add_argument("--min-sqnr", type=float, default=None, metavar="DB", help="--precision auto: the accuracy bound (default 30); any policy: fail (verify-failed) when an output's SQNR vs the ONNX model on held-out inputs is below DB")
+    p.add_argument("--min-sqnr", type=finite_float, default=None, metavar="DB", help="--precision auto: the accuracy bound (default 30); any policy: fail (verify-failed) when an output's SQNR vs the ONNX model on held-out inputs is below DB")
     p.add_argument("--calib-holdout", type=int, default=None, metavar="N", help="--min-sqnr or --precision auto with a --calib data set: hold out its last N samples (default 20%%, at least 1) to measure on; the rest calibrate")
     p.add_argument("--limit", action="append", default=[], metavar="KEY=N", help="raise or lower a resource limit checked before lowering: input-elements, tensor-bytes, arena-bytes, memory-bytes (N may end in K, M, G, T)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the lowering cache ($STRETCHC_CACHE_DIR, ~/.cache/stretchc)")
@@ -93,7 +99,29 @@ def check_debug_arguments(args: argparse.Namespace) -> None:
             if name not in known:
                 raise StretchError("unknown-pass", f"{flag} names unknown pass {name!r}; known passes: {', '.join(known)}")
     if args.dump_dir is not None:
-        check_side_output(Path(args.dump_dir), directory=True)
+        check_output_dir(Path(args.dump_dir))
+
+
+def _is_depfile(path: Path) -> bool:
+    """Whether `path` is a depfile a compile wrote (stretchc/depfile.py): its first line is the rule's target, a
+    bundle's manifest.json."""
+    with path.open("rb") as f:
+        first = f.readline(1 << 16)
+    return re.fullmatch(rb".*/" + re.escape(MANIFEST_JSON.encode()) + rb":( \\)?\n", first) is not None
+
+
+def _is_report(path: Path) -> bool:
+    """Whether `path` is a placement report a compile wrote (stretchc/costmodel/report.py): HTML under the title
+    compile gives it, or a JSON object with the report's keys."""
+    if path.suffix.lower() in (".html", ".htm"):  # as write_report decides the format
+        with path.open("rb") as f:
+            return b"<title>stretchc placement report" in f.read(1 << 12)
+    if path.stat().st_size > REPORT_MAX_BYTES:
+        return False
+    from stretchc import safejson
+
+    report = safejson.loads(path.read_bytes(), max_depth=64)
+    return isinstance(report, dict) and {"predicted_latency_ms", "placement", "regions"} <= report.keys()
 
 
 def _write_depfile(args: argparse.Namespace, result: CompileResult, options: CompileOptions, config_path: Path | None) -> None:
@@ -221,8 +249,7 @@ def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str,
     """The CompileOptions of the pipeline arguments (`add_pipeline_arguments`) over stretchc.toml, checked;
     with the effective settings and the configuration file used."""
     settings, config_path = _settings(args)
-    if settings["calib"] and settings["calib"] != "random" and not Path(settings["calib"]).exists():
-        raise StretchError("bad-calibration", "calibration data does not exist", file=settings["calib"])
+    check_calibration_options(settings["calib"], args.preprocess or settings["preprocessing"], config=config_path)
     if not settings["calib"] and (settings["precision"] == "int8" or settings["io-dtype"] is not None):
         flag = "--precision int8" if settings["precision"] == "int8" else f"--io-dtype {settings['io-dtype']}"
         raise StretchError("bad-calibration", f"{flag} quantizes, which needs calibration data: pass --calib DIR|FILE.npy|FILE.npz (or --calib random, which costs accuracy)")
@@ -258,10 +285,15 @@ def run(args: argparse.Namespace) -> int:
         raise StretchError("usage", "stretchc compile: the following arguments are required: -o/--output")
     options, settings, config_path = compile_options(args)
     check_debug_arguments(args)
-    for path in [args.depfile, *args.report]:
-        if path is not None:
-            check_side_output(Path(path), directory=False)
+    side_files = [("--depfile", args.depfile, _is_depfile, "a depfile")] if args.depfile is not None else []
+    side_files += [("--report", path, _is_report, "a placement report") for path in args.report]
+    for flag, path, ours, what in side_files:
+        check_outside_output(Path(path), Path(args.output), flag)
+        check_output_file(Path(path), ours=ours, what=what)
     set_debug_options(options, args)
+    verified: list[Any] = []  # --verify's report, measured on the staged bundle, presented after the placement
+    if args.verify:
+        options.check_bundle = _and_verify(args, options, verified)
     result = compile_model(args.model, args.output, options)
     if args.depfile is not None:
         _write_depfile(args, result, options, config_path)
@@ -289,13 +321,29 @@ def run(args: argparse.Namespace) -> int:
                 raise StretchError("write-failed", f"cannot write the report: {exc.strerror or exc}", file=str(path)) from None
         for region in args.explain:
             console.out(explain(pr, region))
-    if args.verify:
+    for report in verified:
+        report.present(console)
+    return 0
+
+
+def _and_verify(args: argparse.Namespace, options: CompileOptions, verified: list[Any]) -> Any:
+    """`options.check_bundle` followed by --verify, both on the staged bundle: a bundle --verify refuses is never
+    installed (its table is printed and the error raised; the driver removes the staging directory). A passing
+    report is appended to `verified`."""
+    first = options.check_bundle
+
+    def check(staging: Path, analyses: Analyses) -> None:
         from stretchc.verify import verify_bundle
 
-        report = verify_bundle(Path(args.output), Path(args.model), atol=args.atol, rtol=args.rtol, const_inputs=options.const_inputs)
-        report.present(console)
-        report.raise_if_failed()
-    return 0
+        if first is not None:
+            first(staging, analyses)
+        report = verify_bundle(staging, Path(args.model), atol=args.atol, rtol=args.rtol, const_inputs=options.const_inputs)
+        if not report.ok:
+            report.present(get_console())
+            report.raise_if_failed()
+        verified.append(report)
+
+    return check
 
 
 def _check_min_sqnr_options(args: argparse.Namespace, settings: dict[str, Any]) -> None:

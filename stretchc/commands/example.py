@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
-from stretchc.commands.build_model import write_atomically
+from stretchc.commands.build_model import is_stretchc_model, write_atomically
 from stretchc.console import get_console
+from stretchc.driver import check_output_dir, check_output_file
 from stretchc.errors import StretchError
 
 
@@ -27,9 +29,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def _check_output(path: Path) -> None:
-    if path.is_dir():
-        raise StretchError("output-exists", "output path is a directory", file=str(path))
+def _holding(data: bytes) -> Callable[[Path], bool]:
+    """Recognizes a file holding exactly `data`: the digits data is fixed (a seeded split of a bundled data set),
+    so such a file is what an earlier `--data` wrote, and replacing it loses nothing."""
+    return lambda path: path.stat().st_size == len(data) and path.read_bytes() == data
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,26 +41,26 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None and args.data is None:
         raise StretchError("usage", "stretchc example: give -o FILE.onnx" + (" and/or --data DIR" if args.name == "digits" else ""))
     if args.output is not None:
-        _check_output(args.output)
-    if args.data is not None and args.data.exists() and not args.data.is_dir():
-        raise StretchError("output-exists", "--data: not a directory", file=str(args.data))
+        check_output_file(args.output, ours=is_stretchc_model, what="an ONNX model")
     files: dict[Path, bytes] = {}
+    if args.data is not None:  # checked, like -o, before the training
+        from stretchc.digits.data import data_files
+
+        check_output_dir(args.data)
+        files = {args.data / name: data for name, data in data_files().items()}
+        for path, data in files.items():
+            check_output_file(path, ours=_holding(data), what="the digits data")
     if args.name in ("branchy", "stretchy") and args.output is not None:
         from stretchc.examples import example_model, stretchy_model
 
         files[args.output] = (example_model() if args.name == "branchy" else stretchy_model()).SerializeToString()
-    if args.name == "digits":
-        from stretchc.digits.data import data_files
+    if args.name == "digits" and args.output is not None:
+        from stretchc.digits.export import trained_model
 
-        if args.output is not None:
-            from stretchc.digits.export import trained_model
-
-            console = get_console()
-            model, accuracy = trained_model(progress=lambda done, total: console.progress("training the digits classifier", done, total))
-            files[args.output] = model.SerializeToString()
-            console.out(f"digits: held-out top-1 accuracy {100 * accuracy:.2f}% (ONNX Runtime)")
-        if args.data is not None:
-            files.update({args.data / name: data for name, data in data_files().items()})
+        console = get_console()
+        model, accuracy = trained_model(progress=lambda done, total: console.progress("training the digits classifier", done, total))
+        files[args.output] = model.SerializeToString()
+        console.out(f"digits: held-out top-1 accuracy {100 * accuracy:.2f}% (ONNX Runtime)")
     for path, data in files.items():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """`stretchc explain BUNDLE REGION`: why a region (branch, stem, join, head) of a bundle runs where it runs.
 
-Reads the bundle's `report.json` (written by emit-bundle from the placement report): the processor and the
+Checks the bundle as every command that reads one does (`stretchc.bundle.validate`), then reads its
+`report.json` (written by emit-bundle from the placement report): the processor and the
 reason (override, the cost model's choice, or the target limit that moved it), the precision and why, the
 predicted time, and each alternative processor with its predicted time at each precision it may take, or the
 eligibility rule that excluded it.
@@ -90,8 +91,10 @@ def read_report(path: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stretchc.bundle.manifest import load_manifest
     from stretchc.costmodel.report import explain
 
+    load_manifest(args.bundle)  # the bundle check every command runs: explain no bundle that run refuses
     report = read_report(Path(args.bundle) / "report.json")
     regions = [args.region] if args.region else [r["region"] for r in report["regions"]]
     get_console().out("\n".join(explain(report, r) for r in regions))

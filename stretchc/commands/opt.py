@@ -15,10 +15,10 @@ from pathlib import Path
 
 from stretchc.commands.compile import add_debug_arguments, check_debug_arguments, set_debug_options
 from stretchc.console import get_console
-from stretchc.driver import CompileOptions, check_output_path, check_side_output, instruments_for, staged_bundle, validate_staged
+from stretchc.driver import CompileOptions, check_output_file, check_output_path, check_outside_output, instruments_for, staged_bundle, validate_staged
 from stretchc.dumps import CONSTANTS, dump_text, replay_command, snapshot
 from stretchc.errors import StretchError
-from stretchc.irtext import ConstantStore, has_missing_constants, parse_module, print_module
+from stretchc.irtext import HEADER, ConstantStore, has_missing_constants, parse_module, print_module
 from stretchc.passmanager import PassManager, parse_pipeline
 from stretchc.reproducer import Recorder, Reproducer, replay_context
 
@@ -46,6 +46,12 @@ def _data_locations(specs: list[str]) -> dict[str, Path]:
     return found
 
 
+def _is_ir(path: Path) -> bool:
+    """Whether `path` is an IR file stretchc wrote (a dump, or an earlier `opt -o`): its first line is the IR header."""
+    with path.open("rb") as f:
+        return f.readline(len(HEADER) + 2).rstrip(b"\n") == HEADER.encode()
+
+
 def run(args: argparse.Namespace) -> int:
     console = get_console()
     dump = Path(args.dump)
@@ -65,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
         if "emit-bundle" not in [p.name for p in passes]:
             raise StretchError("usage", "--bundle: the pipeline has no emit-bundle to write it")
         check_output_path(args.bundle)
+        for flag, path in (("--dump-dir", args.dump_dir), ("-o", args.output)):
+            if path is not None:
+                check_outside_output(path, args.bundle, flag)
     if args.output is not None:
-        check_side_output(args.output, directory=False)
+        if args.output.resolve() == dump.resolve():
+            raise StretchError("usage", "-o is the dump being replayed; choose another -o", file=str(args.output))
+        check_output_file(args.output, ours=_is_ir, what="an IR file")
     constants = args.constants or dump.parent / CONSTANTS
     module = parse_module(text, file=str(dump), constants=constants if constants.is_dir() else None)
     if has_missing_constants(module):

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stretchc.fileio import write_atomically
 
 
 def _colours() -> dict[str, str]:
@@ -202,9 +203,10 @@ def _accuracy_guard(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], path: Path, *, title: str = "stretchc placement report") -> None:
+    """Write `report` to `path`, HTML for a .html/.htm name and JSON otherwise, atomically (stretchc/fileio.py):
+    a failed or interrupted write leaves an earlier report whole. Raises OSError when the folder cannot be
+    made, StretchError("write-failed") when the file cannot be written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".html", ".htm"):
-        path.write_text(to_html(report, title=title))
-    else:
-        path.write_text(to_json(report))
+    text = to_html(report, title=title) if path.suffix.lower() in (".html", ".htm") else to_json(report)
+    write_atomically(text.encode("utf-8"), path)

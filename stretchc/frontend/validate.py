@@ -69,12 +69,18 @@ def default_opset(model: onnx.ModelProto) -> int | None:
 
 
 def load_model(
-    path: str | Path, input_shapes: dict[str, list[int]] | None = None, *, const_inputs: Collection[str] = ()
+    path: str | Path,
+    input_shapes: dict[str, list[int]] | None = None,
+    *,
+    const_inputs: Collection[str] = (),
+    compiled_shapes: dict[str, list[int]] | None = None,
 ) -> onnx.ModelProto:
     """Read, check and make static the ONNX model at `path` (see module docstring).
 
     Inputs named in `const_inputs` keep their shapes as they are: their values come at compile time
-    (`--const-input`) and fix their shapes then.
+    (`--const-input`) and fix their shapes then. `compiled_shapes` (a bundle's input shapes, ONNX layout) gives
+    the dynamic dimensions the size the bundle was compiled for, so that a model compiled with `--input-shape`
+    is read back at that shape (verify, accuracy); a static dimension it contradicts is `bad-bundle`.
     """
     path = Path(path)
     file = str(path)
@@ -108,7 +114,7 @@ def load_model(
     except UnicodeDecodeError:  # the checker's message quotes a name that is not UTF-8
         raise StretchError("invalid-model", "the ONNX checker rejects the model: a name or string is not valid UTF-8", file=file) from None
     _check_io_names(model, file)
-    _make_static(model, input_shapes or {}, set(const_inputs), file)
+    _make_static(model, input_shapes or {}, set(const_inputs), file, compiled_shapes or {})
     _check_constant_gather_indices(model, file)
     return model
 
@@ -206,7 +212,13 @@ def _check_constant_gather_indices(model: onnx.ModelProto, file: str) -> None:
             )
 
 
-def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], constants: set[str], file: str) -> None:
+def _static(d: onnx.TensorShapeProto.Dimension) -> bool:
+    """Whether a dimension has a size: a dim_value >= 0. A negative one (older exporters write -1), a dim_param
+    (named) and neither (unnamed) are all dynamic."""
+    return d.HasField("dim_value") and d.dim_value >= 0
+
+
+def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], constants: set[str], file: str, compiled: dict[str, list[int]]) -> None:
     inits = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits and i.name not in constants]
     names = {i.name for i in inputs}
@@ -216,12 +228,20 @@ def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], consta
     console = get_console()
     for inp in inputs:
         dims = inp.type.tensor_type.shape.dim
+        shape = compiled.get(inp.name)
+        if shape is not None:
+            if len(shape) != len(dims) or any(_static(d) and d.dim_value != v for d, v in zip(dims, shape)):
+                raise StretchError("bad-bundle", f"the bundle's input {inp.name} has shape {list(shape)}, which the model's input cannot take", file=file)
+            for d, value in zip(dims, shape):
+                d.ClearField("dim_param")
+                d.dim_value = value
+            continue
         if inp.name in overrides:
             shape = overrides[inp.name]
             if len(shape) != len(dims):
                 raise StretchError("usage", f"--input-shape {inp.name}: rank {len(shape)}, but the input has rank {len(dims)}", file=file)
             for d, value in zip(dims, shape):
-                if d.HasField("dim_value") and d.dim_value != value:
+                if _static(d) and d.dim_value != value:
                     raise StretchError(
                         "usage", f"--input-shape {inp.name}: size {value} contradicts the model's static size {d.dim_value}", file=file
                     )
@@ -229,21 +249,26 @@ def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], consta
                 d.dim_value = value
             continue
         for axis, d in enumerate(dims):
-            if d.HasField("dim_value"):  # static, 0 included (an empty tensor, refused by check_lowerable)
+            if _static(d):  # 0 included (an empty tensor, refused by check_lowerable)
                 continue
-            label = d.dim_param or "?"
+            label = d.dim_param or ("?" if not d.HasField("dim_value") else str(d.dim_value))
             if axis == 0:
                 d.ClearField("dim_param")
                 d.dim_value = 1
                 console.note("batch-set-to-1", f"input {inp.name}: dynamic batch dimension {label!r} set to 1", file=file)
                 continue
-            example = ",".join(str(x.dim_value) if x.dim_value > 0 else "N" for x in dims)
+            example = ",".join(str(x.dim_value) if _static(x) else "N" for x in dims)
             raise StretchError(
                 "dynamic-shape",
                 f"input {inp.name}: dimension {axis} ({label!r}) is dynamic; give it with --input-shape {inp.name}={example}",
                 file=file,
             )
-    # Re-infer so every intermediate shape is static for the lowering.
+    # Re-infer so every intermediate shape is static for the lowering. An output dimension declared -1 is
+    # dynamic like an input's; inference never overwrites a declared dim_value, so it is cleared for it to fill.
+    for out in model.graph.output:
+        for d in out.type.tensor_type.shape.dim:
+            if not _static(d) and d.HasField("dim_value"):
+                d.ClearField("dim_value")
     del model.graph.value_info[:]
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     model.CopyFrom(inferred)

@@ -1,27 +1,25 @@
 """One calibration of the whole float model, quantized by TFLite's own quantizer in the variants partitions need.
 
-`WholeModel(module)` emits the module's float graph as one TFLite model (tensors named by IR value names) and
-runs TFLite's calibrator on it once (`calibrate`: the min/max of every tensor over the calibration samples).
+`WholeModel(module, samples, native)` emits the module's float graph as one TFLite model (tensors named by IR
+value names) and runs TFLite's calibrator on it once (the min/max of every tensor over the calibration samples).
 `variant(weights)` then quantizes that calibrated model with TFLite's converter quantizer (`mlir_quantize`,
 full integer: int8 activations per tensor, int8 weights, int32 bias) with the weights quantized per channel,
 per channel except fully connected layers, or per tensor. Activation scales come from the calibration alone,
 so every variant gives every tensor the same scale and zero point: partitions quantized from different
 variants still agree at their boundaries. A variant is read back as an IR graph whose values carry the float
 model's value names (constants excepted), so each quantized op is found by the name of its output.
+
+The calibrator and the quantizer run in the compile's `NativeProcess` (stretchc/native.py): when either fails
+or crashes, that is StretchError("native-crash") naming the step, not a dead compiler.
 """
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from pathlib import Path
-from typing import Iterator
-
 import numpy as np
 
-from stretchc.console import native_output_to
 from stretchc.errors import StretchError
 from stretchc.ir import Graph, Module
+from stretchc.native import NativeError, NativeProcess
 from stretchc.tflite_io import TFLiteImportError, emit_model, import_model
 
 # Weight quantization of a variant: conv and fully connected layers per channel; conv per channel and fully
@@ -32,16 +30,17 @@ WEIGHTS = ("per-channel", "per-channel-conv", "per-tensor")
 class WholeModel:
     """The module's float graph, calibrated once; quantized variants on demand (see the module docstring)."""
 
-    def __init__(self, module: Module, samples: list[list[np.ndarray]]) -> None:
-        from tensorflow.lite.python.optimize import calibrator
-
+    def __init__(self, module: Module, samples: list[list[np.ndarray]], native: NativeProcess) -> None:
         g = module.graph
         if any(not n.op.startswith("tfl.") for n in g.nodes):
             raise StretchError("ir-invalid", "quantize-partitions runs on the float graph, before insert-sync-points")
         self.float_model = emit_model(g.nodes, list(g.inputs), list(g.outputs), description="stretchc whole float model")
         self._producers = {v.name: n for n in g.nodes for v in n.outputs}
-        with _quiet():
-            self.calibrated: bytes = calibrator.Calibrator(self.float_model).calibrate(lambda: iter(samples))
+        self._native = native
+        try:
+            self.calibrated: bytes = native.calibrate(self.float_model, samples)
+        except NativeError as exc:
+            raise _failed(exc, f"TFLite's calibrator, calibrating the whole model on {len(samples)} samples") from None
         self._variants: dict[str, Graph] = {}
         self._buffers: dict[str, bytes] = {}
 
@@ -50,15 +49,12 @@ class WholeModel:
         `weights` until `reset`: the quantizer's ops are adopted into the module from it)."""
         if weights not in self._variants:
             if weights not in self._buffers:
-                from tensorflow.lite.python import convert
-
-                with _quiet():
-                    self._buffers[weights] = bytes(convert.mlir_quantize(
-                        self.calibrated,
-                        disable_per_channel=weights == "per-tensor",
-                        fully_quantize=True,
-                        disable_per_channel_for_dense_layers=weights != "per-channel",
-                    ))
+                try:
+                    self._buffers[weights] = self._native.quantize(
+                        self.calibrated, per_channel=weights != "per-tensor", per_channel_dense=weights == "per-channel"
+                    )
+                except NativeError as exc:
+                    raise _failed(exc, f"TFLite's quantizer, quantizing the whole model ({weights} weights)") from None
             try:
                 graph = import_model(self._buffers[weights], tensor_names=True)
             except TFLiteImportError as exc:
@@ -85,8 +81,7 @@ class WholeModel:
                     v.name = f.name
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """TensorFlow's calibrator and quantizer print to the process's stdout and stderr: keep that off the terminal."""
-    with tempfile.TemporaryDirectory() as tmp, native_output_to(Path(tmp) / "tflite.log"):
-        yield
+def _failed(exc: NativeError, step: str) -> StretchError:
+    """The error of a native step that failed or crashed: the step, what happened, and what to check."""
+    hint = "; look for extreme values in the calibration data" if exc.crashed else ""
+    return StretchError("native-crash", f"{step}: {exc}{hint}")

@@ -1,13 +1,16 @@
-"""The accuracy guard of `--precision auto`: measure every model output against the float model, and demote
-partitions to float until each keeps the bound.
+"""The accuracy guard of `--precision auto`: measure every model output and sync point against the float model,
+and demote partitions to float until each keeps its bound.
 
 `Evaluator` runs the model partition by partition, each at the precision a configuration gives it, on held-out
 inputs, exactly as the bundle will: a quantized partition reads its inputs quantized with the calibration's
 scale and its outputs are dequantized with it (the planned conversions), a float32 partition runs its float ops,
 an fp16 GPU partition runs them with every weight, input and intermediate rounded to fp16 (an emulation: the
 phone's GPU also accumulates in fp16, which may lose a little more). The reference is every partition float32.
-`demote` lowers partitions to float32 one at a time, most harmful first (the one whose demotion alone raises the
-worst output SQNR most; ties in partition order), until every output keeps the bound: deterministic.
+The bounds are `verify`'s (stretchc/precision.py, `sync_point_bound`): every output keeps the bound, every sync
+point (a value one partition hands another) the smaller of the bound and 20 dB, so a bundle the guard accepts
+is one `--verify` accepts. `demote` lowers partitions to float32 one at a time, most harmful first (the one whose
+demotion alone raises the worst margin to a bound most; ties in partition order), until every check keeps its
+bound: deterministic.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from typing import Callable
 
 import numpy as np
 
+from stretchc.errors import StretchError
 from stretchc.ir import Module, Node, Value
-from stretchc.litert import load_interpreter
+from stretchc.native import NativeError, NativeProcess
 from stretchc.passes.outline_partitions import boundary
-from stretchc.precision import QUANTIZED, dequantize_array, quantize_array
+from stretchc.precision import QUANTIZED, dequantize_array, quantize_array, sync_point_bound
 from stretchc.quantize.rewrite import Forms, Quantized
 from stretchc.tflite_io import emit_model
 
@@ -81,15 +85,28 @@ class _Part:
     models: dict[str, Callable[[], bytes]]
 
 
-class Evaluator:
-    """Runs the module at any per-partition precision on fixed inputs (see the module docstring)."""
+class PartitionFailed(Exception):
+    """TFLite's interpreter cannot run (or crashed running) a partition at a precision."""
 
-    def __init__(self, module: Module, quantized: dict[str, Quantized], forms: Forms, feeds: list[list[np.ndarray]]) -> None:
+    def __init__(self, partition: str, precision: str, why: str) -> None:
+        super().__init__(f"partition {partition} ({precision}): {why}")
+        self.partition, self.precision, self.why = partition, precision, why
+
+
+class Evaluator:
+    """Runs the module at any per-partition precision on fixed inputs (see the module docstring), each partition's
+    interpreter in `native` (stretchc/native.py). A partition that TFLite cannot run at a precision (its
+    interpreter raises or crashes) is recorded in `failed`; a configuration using it measures -inf dB on every
+    output, so `demote` removes it first. Raises StretchError("native-crash") when the float32 reference fails."""
+
+    def __init__(self, module: Module, quantized: dict[str, Quantized], forms: Forms, feeds: list[list[np.ndarray]], native: NativeProcess) -> None:
         values = module.graph.value_map()
         self.input_names = [v.name for v in module.graph.inputs]
         self.output_names = [v.name for v in module.graph.outputs]
         self.feeds = feeds
         self.forms = forms
+        self.native = native
+        self.failed: dict[tuple[str, str], str] = {}
         self.parts: list[_Part] = []
         for p in module.partitions:
             ins, outs = boundary(module, p.name)
@@ -104,74 +121,132 @@ class Evaluator:
                     q.nodes, [forms.get(i, q.dtype) for i in ins], [forms.get(o, q.dtype) for o in outs]
                 )
             self.parts.append(_Part(p.name, ins, outs, models))
-        self._interpreters: dict[tuple[str, str], object] = {}
-        self.reference = self.run({p.name: "float32" for p in self.parts})
+        produced = [o for part in self.parts for o in part.outputs]
+        consumed = {i for part in self.parts for i in part.inputs}
+        # The sync points: values one partition hands another (model outputs are checked as outputs).
+        self.sync_names = [v for v in produced if v in consumed and v not in self.output_names]
+        self._keys = native.namespace()
+        try:
+            self.reference = self.run({p.name: "float32" for p in self.parts})
+        except PartitionFailed as exc:
+            raise StretchError("native-crash", f"measuring accuracy, {exc}") from None
 
-    def _interpreter(self, part: _Part, precision: str):  # type: ignore[no-untyped-def]
-        key = (part.name, precision)
-        if key not in self._interpreters:
-            self._interpreters[key] = load_interpreter(model_content=part.models[precision]())
-        return self._interpreters[key]
+    def close(self) -> None:
+        """Release the partitions' interpreters."""
+        self.native.drop(self._keys)
 
     def run(self, config: dict[str, str]) -> list[dict[str, np.ndarray]]:
-        """The model outputs (bundle layout) on every feed with partition -> precision `config`."""
-        results = []
-        for feed in self.feeds:
-            env = dict(zip(self.input_names, feed))
-            for part in self.parts:
-                precision = config[part.name]
-                it = self._interpreter(part, precision)
-                index = {d["name"]: d["index"] for d in it.get_input_details()}
-                for name in part.inputs:
-                    x = env[name]
-                    if precision in QUANTIZED:
-                        form = self.forms.get(name, precision)
-                        q = form.quant
-                        assert q is not None
-                        it.set_tensor(index[form.name], quantize_array(x, q.scale[0], q.zero_point[0], precision))
-                    else:
-                        it.set_tensor(index[name], x)
-                it.invoke()
-                out_index = {d["name"]: d["index"] for d in it.get_output_details()}
-                for name in part.outputs:
-                    if precision in QUANTIZED:
-                        form = self.forms.get(name, precision)
-                        q = form.quant
-                        assert q is not None
-                        env[name] = dequantize_array(it.get_tensor(out_index[form.name]), q.scale[0], q.zero_point[0])
-                    else:
-                        env[name] = it.get_tensor(out_index[name]).copy()
-            results.append({name: env[name] for name in self.output_names})
-        return results
+        """The model outputs and sync points (bundle layout) on every feed with partition -> precision `config`;
+        PartitionFailed when a partition cannot run at its precision."""
+        envs = [dict(zip(self.input_names, feed)) for feed in self.feeds]
+        for part in self.parts:
+            precision = config[part.name]
+            # A quantized partition reads and writes the calibration's int8 forms (named apart from the float values).
+            form = (lambda name: self.forms.get(name, precision)) if precision in QUANTIZED else None
+            ins = {name: form(name) if form else None for name in part.inputs}
+            outs = {name: form(name) if form else None for name in part.outputs}
+            feeds = [{(f.name if f else name): _quantized(env[name], f, precision) for name, f in ins.items()} for env in envs]
+            got = self._invoke(part, precision, feeds, [f.name if f else name for name, f in outs.items()])
+            for env, result in zip(envs, got):
+                for name, f in outs.items():
+                    env[name] = _dequantized(result[f.name], f) if f else result[name]
+        return [{name: env[name] for name in [*self.output_names, *self.sync_names]} for env in envs]
 
-    def sqnr(self, config: dict[str, str]) -> dict[str, float]:
-        """Per model output, the SQNR (dB) of `config` against every partition float32."""
-        got = self.run(config)
-        return {name: sqnr_db([r[name] for r in self.reference], [g[name] for g in got]) for name in self.output_names}
+    def _invoke(self, part: _Part, precision: str, feeds: list[dict[str, np.ndarray]], outputs: list[str]) -> list[dict[str, np.ndarray]]:
+        key = (part.name, precision)
+        if key in self.failed:
+            raise PartitionFailed(part.name, precision, self.failed[key])
+        try:
+            return self.native.invoke(f"{self._keys}{part.name}@{precision}", part.models[precision], feeds, outputs)
+        except NativeError as exc:
+            self.failed[key] = f"TFLite's interpreter {'crashed running' if exc.crashed else 'cannot run'} it ({exc})"
+            raise PartitionFailed(part.name, precision, self.failed[key]) from None
+
+    def measure(self, config: dict[str, str], bound: float) -> "Measurement":
+        """Every output's and sync point's SQNR (dB) with `config` against every partition float32 (-inf when a
+        partition of `config` cannot run), held to `bound` (outputs) and `sync_point_bound(bound)`."""
+        names = [*self.output_names, *self.sync_names]
+        try:
+            got = self.run(config)
+            sqnr = {name: sqnr_db([r[name] for r in self.reference], [g[name] for g in got]) for name in names}
+        except PartitionFailed:
+            sqnr = {name: float("-inf") for name in names}
+        return Measurement(
+            {name: sqnr[name] for name in self.output_names}, {name: sqnr[name] for name in self.sync_names}, bound, sync_point_bound(bound)
+        )
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One configuration measured: SQNR (dB) per model output and per sync point, and the bounds they keep."""
+
+    outputs: dict[str, float]
+    syncs: dict[str, float]
+    bound: float
+    sync_bound: float
+
+    @property
+    def margin(self) -> float:
+        """dB by which the check furthest below (or least above) its bound clears it: >= 0 when all keep theirs."""
+        return min(self._margins(), default=float("inf"))
+
+    @property
+    def kept(self) -> bool:
+        return self.margin >= 0
+
+    def worst(self) -> str:
+        """The check furthest below its bound, e.g. "output y: 12.3 dB < --min-sqnr 30 dB"."""
+        margins = self._margins()
+        checks = [
+            *(("output", n, v, self.bound, "--min-sqnr ") for n, v in self.outputs.items()),
+            *(("sync point", n, v, self.sync_bound, "") for n, v in self.syncs.items()),
+        ]
+        kind, name, value, bound, label = checks[margins.index(min(margins))]
+        return f"{kind} {name}: {value:.1f} dB {'<' if value < bound else '>='} {label}{bound:g} dB"
+
+    def _margins(self) -> list[float]:
+        return [*(v - self.bound for v in self.outputs.values()), *(v - self.sync_bound for v in self.syncs.values())]
+
+
+def _quantized(x: np.ndarray, form: Value | None, precision: str) -> np.ndarray:
+    """`x` in `form`'s quantization (unchanged without a form)."""
+    if form is None:
+        return x
+    q = form.quant
+    assert q is not None
+    return quantize_array(x, q.scale[0], q.zero_point[0], precision)
+
+
+def _dequantized(y: np.ndarray, form: Value) -> np.ndarray:
+    q = form.quant
+    assert q is not None
+    return dequantize_array(y, q.scale[0], q.zero_point[0])
 
 
 @dataclass
 class Demotion:
     partition: str
-    worst_before: float  # worst output SQNR before this step
-    worst_after: float
+    before: str  # the check furthest below its bound before this step (Measurement.worst)
+    after: str  # the same after it
+    failure: str = ""  # why TFLite could not run the partition at its precision, when that was the reason
 
 
-def demote(evaluator: Evaluator, config: dict[str, str], candidates: list[str], bound: float) -> tuple[dict[str, str], dict[str, float], list[Demotion]]:
+def demote(evaluator: Evaluator, config: dict[str, str], candidates: list[str], bound: float) -> tuple[dict[str, str], Measurement, list[Demotion]]:
     """Demote `candidates` (partition names, in partition order) to float32 until every output keeps `bound` dB
-    (see the module docstring). Returns the final configuration, its per-output SQNR and the steps taken."""
+    and every sync point `sync_point_bound(bound)` (see the module docstring). Returns the final configuration,
+    its measurement and the steps taken."""
     config = dict(config)
-    current = evaluator.sqnr(config)
+    current = evaluator.measure(config, bound)
     steps: list[Demotion] = []
-    if min(current.values()) >= bound or not candidates:
+    if current.kept or not candidates:
         return config, current, steps
-    gain = {p: min(evaluator.sqnr({**config, p: "float32"}).values()) for p in candidates}
+    gain = {p: evaluator.measure({**config, p: "float32"}, bound).margin for p in candidates}
     order = sorted(candidates, key=lambda p: (-gain[p], candidates.index(p)))
     for p in order:
-        before = min(current.values())
+        before, failure = current.worst(), evaluator.failed.get((p, config[p]), "")
         config[p] = "float32"
-        current = evaluator.sqnr(config)
-        steps.append(Demotion(p, before, min(current.values())))
-        if min(current.values()) >= bound:
+        current = evaluator.measure(config, bound)
+        steps.append(Demotion(p, before, current.worst(), failure))
+        if current.kept:
             break
     return config, current, steps

@@ -1,6 +1,7 @@
 """The host reference runtime: runs a bundle on this machine exactly as its manifest says.
 
-- Reads only the manifest and the partition files (`load_manifest` refuses bad bundles first).
+- Reads only the manifest and the partition files, through the one bundle check every command runs
+  (`stretchc.bundle.validate`), which refuses bad bundles first and hands over each partition's model loaded.
 - One worker thread per lane (processor) of the schedule; each lane runs its partitions in order, each
   partition starting once every sync point it reads has been produced, so partitions on different lanes
   run at the same time. LiteRT releases the GIL while a model runs, so the threads really overlap.
@@ -31,11 +32,9 @@ from typing import Any
 import numpy as np
 
 from stretchc.backends import backend
-from stretchc.bundle.manifest import load_manifest
-from stretchc.bundle.validate import bundle_error
+from stretchc.bundle.validate import validate_bundle
 from stretchc.console import get_console
 from stretchc.errors import StretchError
-from stretchc.litert import load_interpreter
 from stretchc.precision import dequantize_array, quantize_array
 
 
@@ -175,54 +174,19 @@ class _RunState:
 class HostRuntime:
     """A loaded bundle, ready to run many times."""
 
-    def __init__(self, bundle: str | Path, *, num_threads: int | None = None) -> None:
+    def __init__(self, bundle: str | Path) -> None:
         self.bundle = Path(bundle)
-        self.manifest = load_manifest(self.bundle)
-        m = self.manifest
+        checked = validate_bundle(self.bundle)
+        self.manifest = m = checked.manifest
         self.arena = _Arena(m["buffers"])
         self.slot_of = {s["name"]: s["slot"] for s in m["sync_points"]}
-        self.slots = {s["name"]: s for s in m["buffers"]["slots"]}
         self.partitions = {p["name"]: p for p in m["partitions"]}
-        self.interpreters: dict[str, Any] = {}
-        self.io: dict[str, tuple[list[tuple[int, str]], list[tuple[int, str]]]] = {}
-        notes = set()
-        for p in m["partitions"]:
-            runs = backend(p["processor"])  # how the host runs it, and what it says where that differs from the phone
-            notes.update(runs.host_notes(p))
-            path = self.bundle / runs.host_file(p)
-            try:
-                it = load_interpreter(model_path=str(path), num_threads=num_threads or 1)
-            except (ValueError, RuntimeError) as exc:
-                raise StretchError("bad-bundle", f"partition {p['name']}: cannot load {p['file']}: {exc}", file=str(self.bundle)) from None
-            self.interpreters[p["name"]] = it
-            self.io[p["name"]] = (self._bind(p, it.get_input_details(), "inputs"), self._bind(p, it.get_output_details(), "outputs"))
+        self.interpreters = {name: loaded.interpreter for name, loaded in checked.partitions.items()}
+        self.io = {name: (loaded.inputs, loaded.outputs) for name, loaded in checked.partitions.items()}
+        # how the host runs each partition, where that differs from the phone
+        notes = {note for p in m["partitions"] for note in backend(p["processor"]).host_notes(p)}
         for note in sorted(notes):
             get_console().note("host-runtime", note)
-
-    def _bind(self, part: dict[str, Any], details: list[dict[str, Any]], kind: str) -> list[tuple[int, str]]:
-        """(tensor index, slot) for each boundary tensor; rule partition-tensors: the model's tensors are the
-        ones the manifest binds, each with its slot's dtype and shape."""
-        have = {d["name"]: d for d in details}
-        bound = {b["tensor"]: b for b in part[kind]}
-        if set(have) != set(bound):
-            raise bundle_error(
-                "partition-tensors",
-                f"partition {part['name']}: its model's {kind} are {sorted(have)}, the manifest binds {sorted(bound)}",
-                self.bundle,
-            )
-        out = []
-        for name, b in bound.items():
-            slot = self.slots[self.slot_of[b["sync"]]]
-            d = have[name]
-            got = (np.dtype(d["dtype"]).name, [int(x) for x in d["shape"]])
-            if got != (slot["dtype"], slot["shape"]):
-                raise bundle_error(
-                    "partition-tensors",
-                    f"partition {part['name']}: tensor {name} is {got[0]}{got[1]} but its slot {slot['name']} holds {slot['dtype']}{slot['shape']}",
-                    self.bundle,
-                )
-            out.append((int(d["index"]), slot["name"]))
-        return out
 
     def _check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
         expected = {i["name"]: i for i in self.manifest["inputs"]}

@@ -2,20 +2,29 @@
 compose (stretchc/targets/schema.py; written out as `schemas/target.schema.json`).
 
 `load_target(spec)` takes a known name (`pixel6`) or a path to a user's YAML file and returns a `Target`.
-Unknown names list the known ones; invalid files name the offending field.
+Unknown names list the known ones; invalid files name the offending field and what it must be. No message
+quotes the file's text: a target path may name any file (`targets show /etc/passwd`, a stretchc.toml
+`target =`, a dump's reproducer), so what it holds is never echoed.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from stretchc.errors import StretchError
 
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+
 DATA_DIR = Path(__file__).with_name("data")
+MAX_TARGET_BYTES = 1 << 20  # a target file is a few KB; anything larger is not one, and is not read
+_QUOTED = re.compile(r"'([^']*)'")
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false", "null": "null"}
 
 
 @dataclass(frozen=True)
@@ -59,17 +68,53 @@ def known_targets() -> list[str]:
     return sorted(p.stem for p in DATA_DIR.glob("*.yaml"))
 
 
+def _schema_problem(err: ValidationError) -> str:
+    """What a jsonschema ValidationError says is wrong, in the schema's words only: jsonschema's own message
+    quotes the offending value (for a file that is no target file at all, its whole text)."""
+    rule, value = err.validator, err.validator_value
+    if rule == "type":
+        return "must be " + " or ".join(_TYPE_NAMES.get(t, t) for t in ([value] if isinstance(value, str) else value))
+    if rule == "required":
+        return "lacks the field " + next(k for k in value if k not in err.instance)
+    if rule == "additionalProperties":
+        return "has a field a target file does not have (allowed: " + ", ".join(err.schema.get("properties", {})) + ")"
+    if rule == "enum":
+        return "must be one of " + ", ".join(str(v) for v in value)
+    bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<="}
+    if rule in bounds:
+        return f"must be {bounds[rule]} {value}"
+    if rule in ("minItems", "minLength"):
+        return f"must have at least {value} {'item' if rule == 'minItems' else 'character'}(s)"
+    if rule == "pattern":
+        return f"must match {value}"
+    return f"breaks the schema's {rule} rule"
+
+
 def _validate(raw: object, path: Path) -> dict[str, Any]:
     import jsonschema
 
     from stretchc.targets.schema import target_schema
 
-    errors = sorted(jsonschema.Draft202012Validator(target_schema()).iter_errors(raw), key=lambda e: list(e.absolute_path))
+    # paths mix keys and list indices; compared as text so that sorting never compares a str with an int
+    errors = sorted(jsonschema.Draft202012Validator(target_schema()).iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
+        # every path component is a property the schema names or a list index (the schema has no map of
+        # user-chosen keys), so naming the field quotes nothing of the file
         field = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise StretchError("bad-target-file", f"field {field}: {err.message}", file=str(path))
+        raise StretchError("bad-target-file", f"field {field}: {_schema_problem(err)}", file=str(path))
     return raw  # type: ignore[return-value]
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and why PyYAML refused the file, without the file's text: the parts of its problem it quotes from
+    the file (a tag, an alias, a character run) are elided; grammar tokens (`<stream end>`, one character) stay."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return "not valid YAML"
+    kept = _QUOTED.sub(lambda m: m.group(0) if len(m.group(1)) <= 2 or re.fullmatch(r"<[a-z ]+>", m.group(1)) else "'...'", problem)
+    return f"not valid YAML: line {mark.line + 1}, column {mark.column + 1}: {kept}"
 
 
 def load_target(spec: str) -> Target:
@@ -82,16 +127,19 @@ def load_target(spec: str) -> Target:
         path = DATA_DIR / f"{spec}.yaml"
         if not path.is_file():
             raise StretchError("unknown-target", f"unknown target {spec!r}; known targets: {', '.join(known_targets())}")
+    if path.stat().st_size > MAX_TARGET_BYTES:
+        raise StretchError("bad-target-file", f"larger than {MAX_TARGET_BYTES >> 20} MiB: not a target file", file=str(path))
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise StretchError("bad-target-file", f"not valid YAML: {str(exc).splitlines()[0]}", file=str(path)) from None
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise StretchError("bad-target-file", f"not valid YAML: not UTF-8 text (byte {exc.start})", file=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise StretchError("bad-target-file", _yaml_problem(exc), file=str(path)) from None
     data = _validate(raw, path)
     from stretchc.costmodel.calibration import load_calibration
 
     sets = load_calibration().sets
     if data["calibration"] not in sets:
-        raise StretchError(
-            "bad-target-file", f"field calibration: unknown calibration set {data['calibration']!r}; known: {', '.join(sorted(sets))}", file=str(path)
-        )
+        # the value is the file's text: the field is named, the value is not quoted
+        raise StretchError("bad-target-file", f"field calibration: not a known calibration set; known: {', '.join(sorted(sets))}", file=str(path))
     return Target(name=str(data["name"]), path=path, raw=data)

@@ -1,6 +1,8 @@
 """The hostile-manifest corpus (tests/data/hostile_manifests.json): builds each case from a real bundle.
 
-Shared by the Python validator's tests and the C++ loader's, so both readers see the same bytes.
+Shared by the Python validator's tests and the C++ loader's, so both readers see the same bytes. The cases of
+`MODEL_CASES` (Python's reader only, until the C++ loader is run on them) make a partition's model hostile
+while the manifest's checksums vouch for it: the manifest is fine, the model is not what it declares.
 """
 
 from __future__ import annotations
@@ -33,10 +35,35 @@ class Case:
     spec: dict[str, Any] = field(repr=False)
 
 
+def _model_case(name: str, *files: dict[str, Any]) -> dict[str, Any]:
+    """A case of `MODEL_CASES`: `files` ops on partition files, then the manifest's sha256 of each partition
+    made to match its file (`rehash`)."""
+    return {"name": name, "rule": "partition-tensors", "readers": ["python"], "rehash": True, "files": list(files)}
+
+
+def _stem_model(*edits: tuple[str, Any]) -> dict[str, Any]:
+    """A `tflite` file op on the stem's model (its buffer 2 holds the first convolution's weights, which op 1
+    reads): (object API path, value) pairs, bytes as raw string bytes."""
+    sets = [{"op": "set", "path": path, **({"hex": v.hex()} if isinstance(v, bytes) else {"value": v})} for path, v in edits]
+    return {"op": "tflite", "file": "partitions/stem.tflite", "edits": sets}
+
+
+MODEL_CASES: list[dict[str, Any]] = [
+    # issue 23 item 14: another partition's model; a custom op
+    _model_case("partition-swapped", {"op": "swap", "file": "partitions/s1.b0.tflite", "other": "partitions/s1.b1.tflite"}),
+    _model_case("partition-custom-op", _stem_model(("operatorCodes/0/builtinCode", 32), ("operatorCodes/0/deprecatedBuiltinCode", 32), ("operatorCodes/0/customCode", b"Evil"))),
+    # issue 23 item 15: a buffer declared outside its file (LiteRT takes offset 1 for "none" and loads it),
+    # one at an absurd offset, and a constant without data (run blamed both on the user's inputs)
+    _model_case("buffer-outside-file", _stem_model(("buffers/2/data", None), ("buffers/2/offset", 1), ("buffers/2/size", 1 << 60))),
+    _model_case("buffer-offset-absurd", _stem_model(("buffers/2/data", None), ("buffers/2/offset", 1 << 62), ("buffers/2/size", 64))),
+    _model_case("constant-without-data", _stem_model(("buffers/2/data", None))),
+]
+
+
 def cases() -> list[Case]:
     readers = {r.id: r.readers for r in rules()}
     out = []
-    for c in json.loads(CORPUS.read_text())["cases"]:
+    for c in json.loads(CORPUS.read_text())["cases"] + MODEL_CASES:
         out.append(Case(c["name"], c["rule"], tuple(c.get("readers", readers[c["rule"]])), bool(c.get("load", False)), c))
     return out
 
@@ -90,11 +117,32 @@ def _child(node: Any, part: str) -> Any:
 
 
 def edit_binary(bundle: Path, edits: list[dict[str, Any]]) -> None:
-    """Edit manifest.bin where JSON cannot say it: on the FlatBuffers object API tree (attribute names in
-    lowerCamelCase, strings as bytes); `hex` sets raw string bytes, `from` copies another path's value."""
+    """Edit manifest.bin where JSON cannot say it: on the FlatBuffers object API tree (see `_edit_tree`)."""
     schema = manifest_schema()
     data = (bundle / MANIFEST_BIN).read_bytes()
     root = object_classes()[schema.root].InitFromBuf(data, int.from_bytes(data[:4], "little"))
+    _edit_tree(root, edits)
+    (bundle / MANIFEST_BIN).write_bytes(_packed(root, schema.file_identifier))
+
+
+def _edit_tflite(path: Path, edits: list[dict[str, Any]]) -> None:
+    """Edit a partition's TFLite model on its FlatBuffers object API tree (see `_edit_tree`)."""
+    from ai_edge_litert import schema_py_generated as S
+
+    root = S.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    _edit_tree(root, edits)
+    path.write_bytes(_packed(root, "TFL3"))
+
+
+def _packed(root: Any, file_identifier: str) -> bytes:
+    builder = flatbuffers.Builder(4096)
+    builder.Finish(root.Pack(builder), file_identifier=file_identifier.encode())
+    return bytes(builder.Output())
+
+
+def _edit_tree(root: Any, edits: list[dict[str, Any]]) -> None:
+    """Edit a FlatBuffers object API tree (attribute names in lowerCamelCase, strings as bytes): `hex` sets raw
+    string bytes, `from` copies another path's value, `append` adds to a vector."""
     for e in edits:
         *head, last = e["path"].split("/")
         node = root
@@ -113,9 +161,6 @@ def edit_binary(bundle: Path, edits: list[dict[str, Any]]) -> None:
             node[int(last)] = value
         else:
             setattr(node, last, value)
-    builder = flatbuffers.Builder(4096)
-    builder.Finish(root.Pack(builder), file_identifier=schema.file_identifier.encode())
-    (bundle / MANIFEST_BIN).write_bytes(bytes(builder.Output()))
 
 
 def _file_op(bundle: Path, e: dict[str, Any]) -> None:
@@ -143,6 +188,13 @@ def _file_op(bundle: Path, e: dict[str, Any]) -> None:
         outside = bundle.parent / f"outside-{path.name}"
         shutil.move(path, outside)
         path.symlink_to(outside)
+    elif op == "swap":
+        other = bundle / e["other"]
+        data = path.read_bytes()
+        path.write_bytes(other.read_bytes())
+        other.write_bytes(data)
+    elif op == "tflite":
+        _edit_tflite(path, e["edits"])
     else:
         raise AssertionError(f"unknown file op {op}")
 
@@ -176,6 +228,10 @@ def build_case(source: Path, case: Case, dst: Path) -> Path:
         edit_binary(dst, spec["bin_edits"])
     for e in spec.get("files", []):
         _file_op(dst, e)
+    if spec.get("rehash"):  # the manifest vouches for the edited partition files: only their contents lie
+        for p in m["partitions"]:
+            p["sha256"] = sha256_bytes((dst / p["file"]).read_bytes())
+        write_manifest(dst, m, sums=False)
     if spec.get("resum", True):
         resum(dst)
     for e in spec.get("after", []):

@@ -8,6 +8,7 @@ import onnx
 import pytest
 from mbhelpers import PROTOTYPE, variant
 
+from stretchc import fileio
 from stretchc.cli import _Parser
 from stretchc.commands import build_model as cmd
 from stretchc.console import Console, set_console
@@ -114,7 +115,7 @@ def test_write_failure_leaves_no_temp_file(write_cfg, tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cmd.os, "replace", boom)
+    monkeypatch.setattr(fileio.os, "replace", boom)
     args = parse(["build-model", str(cfg), "-o", str(out / "m.onnx"), "--image-size", "32"])
     with pytest.raises(StretchError) as info:
         args.func(args)

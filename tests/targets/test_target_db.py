@@ -64,7 +64,8 @@ def test_malformed_target_names_the_field(tmp_path) -> None:  # type: ignore[no-
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(StretchError) as e:
         load_target(str(bad))
-    assert "unknown calibration set 'sd999'" in e.value.message and "sd855" in e.value.message
+    assert "calibration: not a known calibration set" in e.value.message and "sd855" in e.value.message
+    assert "sd999" not in e.value.message  # the file's text is never quoted (issue 23)
 
 
 def test_user_target_file_is_usable(tmp_path) -> None:  # type: ignore[no-untyped-def]

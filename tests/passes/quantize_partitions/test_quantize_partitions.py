@@ -206,6 +206,7 @@ def test_uint8_twin_computes_the_same_numbers(tmp_path: Path) -> None:
     """The uint8 form is the per-tensor int8 partition shifted by 128: bit-identical results."""
     from stretchc.hexagon.quantization import to_uint8
     from stretchc.litert import load_interpreter
+    from stretchc.native import NativeProcess
     from stretchc.quantize.calibrate import WholeModel
     from stretchc.quantize.rewrite import Forms, adopt, partition_nodes
     from stretchc.whole_model import graph_inputs
@@ -214,12 +215,14 @@ def test_uint8_twin_computes_the_same_numbers(tmp_path: Path) -> None:
     part = module.partition("s1.b1")
     rng = np.random.default_rng(0)
     samples = [graph_inputs(module, {"input": rng.random((1, *SHAPE)).astype(np.float32)}) for _ in range(8)]
-    whole = WholeModel(module, samples)
+    with NativeProcess() as native:
+        whole = WholeModel(module, samples, native)
+        variant = whole.variant("per-tensor")
     a = None
     results = {}
     for dtype in ("int8", "uint8"):
-        forms = Forms(module, whole.variant("per-tensor"))
-        nodes = partition_nodes(module, part.name, import_model(emit_model(*_graph(whole.variant("per-tensor"))), tensor_names=True))
+        forms = Forms(module, variant)
+        nodes = partition_nodes(module, part.name, import_model(emit_model(*_graph(variant)), tensor_names=True))
         adopt(nodes, forms, dtype, part.name)
         if dtype == "uint8":
             to_uint8(nodes, partition=part.name)
