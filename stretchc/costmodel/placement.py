@@ -22,9 +22,10 @@ Search (`optimise`): placements are priced with their canonical grouping. Exhaus
 assignment when the space has at most `EXHAUSTIVE_LIMIT` placements; otherwise block coordinate descent from the
 best one-choice placement (the whole model as one partition), from the branches spread over the processors and
 from the caller's seeds: repeatedly re-optimise one block (a stage's branches, or any other region)
-exhaustively over each region's fastest 8-bit and fastest float choice per processor (the fastest choice per
-processor when that makes more than `BLOCK_BUDGET` placements), then move single regions to any choice, until nothing improves. Each placement is priced once, each step never increases the predicted
-latency. The found processors are tried with one precision everywhere. Then (`plan`) the grouping of the result
+exhaustively, then move single regions to any choice, until nothing improves; first with each region's fastest
+choice per processor, then with its fastest 8-bit and fastest float choice per processor (unless that makes
+more than `BLOCK_BUDGET` placements of a block). Each placement is priced once, each step never increases the
+predicted latency. The found processors are tried with one precision everywhere. Then (`plan`) the grouping of the result
 is refined by merges the cost model prices, and the whole model as one partition on every processor at every
 precision every region may take is compared: the plan is never predicted slower than the best single processor.
 Fixed (overridden) regions keep their processor.
@@ -109,6 +110,7 @@ class RegionGraph:
     cost: dict[str, dict[Choice, float]] = field(default_factory=dict)  # region -> choice -> ms (ops + dispatch)
     dag: Any = None  # its structure, built on first use (stretchc.costmodel.grouping.dag_of)
     cut: Any = None  # the grouping function placements are priced with (None: grouping.group, the canonical one)
+    flows: dict[Any, Any] = field(default_factory=dict)  # grouping -> what crosses between its partitions (`_flows`)
 
 
 def workload_graph(work: Workload, io_form: str = "float32", nodes: dict[str, list[Node]] | None = None) -> RegionGraph:
@@ -160,21 +162,7 @@ def simulate(
     free; its outputs are ready when it ends."""
     if groups is None:
         groups = cut(rg, placement)
-    part = {r: i for i, g in enumerate(groups) for r in g}
-    inflow: list[dict[int, list[int]]] = [{} for _ in groups]  # partition -> producer partition -> [elements, other bytes]
-    outv: list[list[tuple[int, list[int], bool]]] = [[] for _ in groups]  # (elements, consumer partitions, model output)
-    for s in rg.names:
-        i = part[s]
-        for elems, readers, to_host in rg.outs[s]:
-            js = sorted({part[d] for d in readers} - {i})
-            for j in js:
-                inflow[j].setdefault(i, [0, 0])[0] += elems
-            if js or to_host:
-                outv[i].append((elems, js, to_host))
-    for d in rg.names:
-        for s, _, other in rg.preds[d]:
-            if other and part[s] != part[d]:
-                inflow[part[d]].setdefault(part[s], [0, 0])[1] += other
+    inflow, outv = _flows(rg, groups)
     finish: list[float] = [0.0] * len(groups)
     converted: list[dict[str, float]] = [{} for _ in groups]  # partition -> dtype -> when its producer-side conversions to it end
     free: dict[str, float] = {}
@@ -221,6 +209,37 @@ def simulate(
                 "start_ms": start, "end_ms": end + extra,
             })
     return last, entries
+
+
+FLOWS_KEPT = 1 << 14  # groupings whose flows a region graph keeps (the search prices many placements per grouping)
+
+
+def _flows(rg: RegionGraph, groups: Grouping) -> tuple[list[dict[int, list[int]]], list[list[tuple[int, list[int], bool]]]]:
+    """What crosses between the partitions of `groups`, which depends on the grouping alone (kept on `rg`): per
+    partition, its producer partitions with the activation elements and other bytes it reads from each; and per
+    partition, each value it hands on (elements, consumer partitions, whether it is a model output)."""
+    found = rg.flows.get(groups)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    part = {r: i for i, g in enumerate(groups) for r in g}
+    inflow: list[dict[int, list[int]]] = [{} for _ in groups]
+    outv: list[list[tuple[int, list[int], bool]]] = [[] for _ in groups]
+    for s in rg.names:
+        i = part[s]
+        for elems, readers, to_host in rg.outs[s]:
+            js = sorted({part[d] for d in readers} - {i})
+            for j in js:
+                inflow[j].setdefault(i, [0, 0])[0] += elems
+            if js or to_host:
+                outv[i].append((elems, js, to_host))
+    for d in rg.names:
+        for s, _, other in rg.preds[d]:
+            if other and part[s] != part[d]:
+                inflow[part[d]].setdefault(part[s], [0, 0])[1] += other
+    if len(rg.flows) >= FLOWS_KEPT:
+        rg.flows.clear()
+    rg.flows[groups] = (inflow, outv)
+    return inflow, outv
 
 
 def _blocks(rg: RegionGraph) -> list[list[str]]:
@@ -331,28 +350,34 @@ def _descend(
     rg: RegionGraph, candidates: dict[str, list[Choice]], narrowed: tuple[dict[str, list[Choice]], dict[str, list[Choice]]],
     start: dict[str, Choice], score: Callable[[dict[str, Choice]], float],
 ) -> tuple[dict[str, Choice], float, int]:
-    """Block coordinate descent from `start`: each block (a stage, or a trunk region) exhaustively over its
-    regions' fastest precision per processor (`narrow`; a block too large for that is left to the next step),
-    then single-region moves over every choice, until a round improves nothing. Never worse than `start`."""
+    """Block coordinate descent from `start` in two phases: first each block (a stage, or a trunk region)
+    exhaustively over its regions' fastest choice per processor (`narrow`), then over their fastest 8-bit and
+    float choice per processor (`wide`, where a block stays within BLOCK_BUDGET placements); each round ends
+    with single-region moves over every choice, and a phase ends when a round improves nothing. The coarse
+    phase finds the processors in few placements, the fine one mixes precisions within a stage. Never worse
+    than `start`; returns the placement, its latency and the rounds run."""
+    wide, narrow = narrowed
     best, best_t = start, score(start)
     rounds = 0
-    improved = True
-    while improved and rounds < MAX_ROUNDS:
-        improved, rounds = False, rounds + 1
-        for block in _blocks(rg):
-            narrow = next((n for n in narrowed if _size(n, block) <= BLOCK_BUDGET), narrowed[-1])
-            for combo in itertools.product(*(narrow[r] for r in block)) if _size(narrow, block) <= EXHAUSTIVE_LIMIT else ():
-                pl = {**best, **dict(zip(block, combo))}
-                t = score(pl)
-                if t < best_t - 1e-9:
-                    best, best_t, improved = pl, t, True
-        for r in rg.names:
-            for c in candidates[r]:
-                if c != best[r]:
-                    pl = {**best, r: c}
+    for phase in (narrow, wide):
+        improved, phase_rounds = True, 0
+        while improved and phase_rounds < MAX_ROUNDS:
+            improved, phase_rounds = False, phase_rounds + 1
+            for block in _blocks(rg):
+                options = phase if _size(phase, block) <= BLOCK_BUDGET else narrow
+                for combo in itertools.product(*(options[r] for r in block)) if _size(options, block) <= EXHAUSTIVE_LIMIT else ():
+                    pl = {**best, **dict(zip(block, combo))}
                     t = score(pl)
                     if t < best_t - 1e-9:
                         best, best_t, improved = pl, t, True
+            for r in rg.names:
+                for c in candidates[r]:
+                    if c != best[r]:
+                        pl = {**best, r: c}
+                        t = score(pl)
+                        if t < best_t - 1e-9:
+                            best, best_t, improved = pl, t, True
+        rounds += phase_rounds
     return best, best_t, rounds
 
 
