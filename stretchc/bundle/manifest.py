@@ -36,15 +36,21 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def _steps(module: Module) -> list[list[str]]:
-    """Partitions grouped by dependency depth: each step's partitions may run concurrently."""
+    """Partitions grouped by depth: each step's partitions may run concurrently. A partition comes after the
+    partitions it reads from and after the one before it on its lane (a lane runs its partitions in partition
+    order, as the cost model priced them), so every lane is in step order."""
     producer = {s.name: s.producer for s in module.sync_points}
     sync_of_input: dict[str, str] = {}
     for n in module.graph.nodes:
         if n.op == "stretch.sync":
             sync_of_input[n.outputs[0].name] = str(n.attrs["sync"])
     depth: dict[str, int] = {}
+    last_on: dict[str, str] = {}  # processor -> its lane's last partition so far
     for p in module.partitions:
         preds = [producer[sync_of_input[i]] for i in p.inputs if i in sync_of_input]
+        if p.processor in last_on:
+            preds.append(last_on[p.processor])
+        last_on[p.processor] = p.name
         depth[p.name] = 1 + max((depth[q] for q in preds if q in depth), default=-1)
     steps: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
     for p in module.partitions:

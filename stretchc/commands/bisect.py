@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="inputs in the ONNX layout (default: seeded random)")
     p.add_argument("--samples", type=int, default=3, help="number of seeded random inputs (default 3)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--atol", type=non_negative_float, default=None, help="float rows: absolute tolerance (default 1e-4 x max|reference|)")
+    p.add_argument("--atol", type=non_negative_float, default=None, help="float rows: absolute tolerance (default 1e-4 x max|reference|, at least 1e-6)")
     p.add_argument("--rtol", type=non_negative_float, default=0.0, help="float rows: relative tolerance, times max|reference|")
     p.set_defaults(func=run)
 

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--report", type=Path, action="append", default=[], metavar="FILE.html|FILE.json", help="write the placement report (HTML: one self-contained file with the predicted timeline; JSON otherwise)")
     p.add_argument("--explain", action="append", default=[], metavar="REGION", help="after compiling, say why REGION (e.g. s1.b0) runs where it runs")
     p.add_argument("--verify", action="store_true", help="compare the compiled bundle with ONNX Runtime before installing it (a bundle that fails is not installed)")
-    p.add_argument("--atol", type=non_negative_float, default=None, help="--verify: absolute tolerance (default 1e-4 x max|reference|)")
+    p.add_argument("--atol", type=non_negative_float, default=None, help="--verify: absolute tolerance (default 1e-4 x max|reference|, at least 1e-6)")
     p.add_argument("--rtol", type=non_negative_float, default=0.0, help="--verify: relative tolerance")
     p.set_defaults(func=run)
 
@@ -329,7 +329,8 @@ def run(args: argparse.Namespace) -> int:
 def _and_verify(args: argparse.Namespace, options: CompileOptions, verified: list[Any]) -> Any:
     """`options.check_bundle` followed by --verify, both on the staged bundle: a bundle --verify refuses is never
     installed (its table is printed and the error raised; the driver removes the staging directory). A passing
-    report is appended to `verified`."""
+    report is appended to `verified`. With a --calib data set, the inputs are the samples calibration held out
+    (the accuracy guard's), else seeded random ones."""
     first = options.check_bundle
 
     def check(staging: Path, analyses: Analyses) -> None:
@@ -337,7 +338,13 @@ def _and_verify(args: argparse.Namespace, options: CompileOptions, verified: lis
 
         if first is not None:
             first(staging, analyses)
-        report = verify_bundle(staging, Path(args.model), atol=args.atol, rtol=args.rtol, const_inputs=options.const_inputs)
+        # On the calibration samples held out of calibration where there are any (what the accuracy guard measured
+        # on: inputs like the ones the bundle will see), else on seeded random inputs.
+        held = analyses.get(HeldOutInputs)
+        inputs = held.feeds if held is not None and held.feeds else None
+        if inputs is not None:
+            get_console().note("verify", f"--verify: measured on {len(inputs)} calibration sample(s) held out of calibration")
+        report = verify_bundle(staging, Path(args.model), inputs=inputs, atol=args.atol, rtol=args.rtol, const_inputs=options.const_inputs)
         if not report.ok:
             report.present(get_console())
             report.raise_if_failed()

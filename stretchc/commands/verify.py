@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--min-sqnr", type=finite_float, default=None, metavar="DB", help="pass on SQNR >= DB instead of max|err| (default 20 dB for bundles with DSP partitions)")
     p.add_argument("--samples", type=positive_int, default=3, help="number of seeded random inputs (default 3)")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--atol", type=non_negative_float, default=None, help="absolute tolerance (default 1e-4 x max|reference|)")
+    p.add_argument("--atol", type=non_negative_float, default=None, help="absolute tolerance (default 1e-4 x max|reference|, at least 1e-6)")
     p.add_argument("--rtol", type=non_negative_float, default=0.0, help="relative tolerance, times max|reference|")
     p.set_defaults(func=run)
 

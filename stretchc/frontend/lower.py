@@ -7,7 +7,9 @@ Guarantees:
 - the user's file is never opened for writing: onnx2tf works on a copy in a private scratch directory,
   which is removed afterwards, whatever happens;
 - deterministic: onnx2tf seeds TensorFlow and enables op determinism; we simplify once, in-process;
-- named: the TFLite tensor names carry tokens for the ONNX tensors they hold (`provenance.py`);
+- named: the TFLite tensor names carry tokens for the ONNX tensors they hold (`provenance.py`); onnx2tf
+  reads a copy whose node names TensorFlow accepts (`tf_node_names`: exporters write names like
+  `Softmax@0`, which TensorFlow refuses as op and scope names), so messages keep the model's own names;
 - TFLite built-in ops only (no TensorFlow "Flex" ops: no runtime of ours links them);
 - clean errors: what onnx2tf or the converter cannot do is one line naming the op and its node, never
   onnx2tf's colour-coded log; an onnxsim failure is a note, and the model is lowered unsimplified.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -39,6 +42,31 @@ LOWERING_OPTIONS = {
     "ops": "builtins",
     "names": provenance.SCHEME,
 }
+
+
+# TensorFlow's rule for op names and root name scopes (`_VALID_OP_NAME_REGEX` in
+# tensorflow/python/framework/ops.py); onnx2tf passes ONNX node names to both.
+_TF_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+_TF_UNSAFE = re.compile(r"[^A-Za-z0-9_.\\/>-]")
+
+
+def tf_node_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of `model` with every node name TensorFlow refuses made acceptable.
+
+    Each character outside TensorFlow's set becomes `_`, and a name that cannot start an op name gets the
+    prefix `n`: `Softmax@0` -> `Softmax_0`, `_x` -> `n_x`. Deterministic (the name alone decides), and names
+    TensorFlow accepts are left as they are, so the lowering of such models is unchanged. Names may
+    coincide afterwards: ONNX node names need not be unique and TensorFlow makes scope names unique itself.
+    Tensor names need no such care: node outputs carry provenance tokens by then, and graph inputs and
+    initializers so named lower as they are.
+    """
+    safe_model = onnx.ModelProto()
+    safe_model.CopyFrom(model)
+    for node in safe_model.graph.node:
+        if node.name and not _TF_NAME.match(node.name):
+            safe = _TF_UNSAFE.sub("_", node.name)
+            node.name = safe if _TF_NAME.match(safe) else f"n{safe}"
+    return safe_model
 
 
 class NetworkBlocked(OSError):
@@ -95,7 +123,7 @@ def lower_to_tflite(model: onnx.ModelProto, *, file: str) -> bytes:
         if skipped is not None:
             get_console().note("simplify-skipped", f"onnxsim could not simplify the model ({skipped}); lowering it as it is", file=file)
         work = scratch / "model.onnx"
-        onnx.save(provenance.name_tensors(model, simplified), str(work))
+        onnx.save(tf_node_names(provenance.name_tensors(model, simplified)), str(work))
         with native_output_to(scratch / "lowering.log"):
             tflite = _convert(work, scratch / "out", model, file)
         interrupts.raise_pending()  # onnx2tf's bare `except:` clauses can swallow a Ctrl-C or SIGTERM

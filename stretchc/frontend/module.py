@@ -5,7 +5,8 @@ rank-3/4/5 channel-first tensors channel-last. We match inputs by name (by posit
 them), outputs by position, check the sizes agree, and record the permutation (ONNX -> bundle) that the
 runtimes apply at the model boundary. `check_lowering` then runs both models once on a seeded input: it
 settles the layout of outputs whose shape reads the same both ways and refuses a lowering that computes
-something else than the ONNX model.
+something else than the ONNX model. An output whose lowered shape fits no layout because ONNX shape inference
+left some of its dimensions unknown is refused as that, naming the dimensions.
 
 A model input the lowered model does not read is either unread by the ONNX model too (at most its shape is
 used): it is left out of the bundle, with a note; or the ONNX model reads it and the lowering fixed its value
@@ -170,6 +171,29 @@ def _check_outputs_present(model: onnx.ModelProto, module: Module, file: str) ->
         )
 
 
+def _check_unknown_output_dims(model: onnx.ModelProto, lowered: list[list[int]], options: list[list[Layout]], file: str) -> None:
+    """Refuse an output whose lowered shape fits no layout because ONNX shape inference left some of its
+    dimensions unknown (read as 1 above), saying so: the lowering is not what is wrong then. Canonicalization
+    folds shapes computed from Shape (fold-shapes), so what remains is a size that depends on the data."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for vi, shape, opts in zip(model.graph.output, lowered, options):
+        dims = vi.type.tensor_type.shape.dim
+        unknown = [k for k, d in enumerate(dims) if not (d.HasField("dim_value") and d.dim_value > 0)]
+        if opts or not unknown:
+            continue
+        node = producers.get(vi.name)
+        where = f" (computed by op {node.op_type} of node {node_label(node)!r})" if node is not None else ""
+        shown = [d.dim_value if k not in unknown else "?" for k, d in enumerate(dims)]
+        raise StretchError(
+            "unsupported-op",
+            f"output {vi.name!r}{where} has shape {shown}: ONNX shape inference cannot work out dimension(s) "
+            f"{', '.join(map(str, unknown))} even with static inputs (a size that depends on the data?), and the lowered shape {shape} "
+            "cannot be checked against it",
+            file=file,
+            node=node_label(node) if node is not None else None,
+        )
+
+
 def _set_locs(graph: Graph, model: onnx.ModelProto) -> None:
     """Replace each node's TFLite tensor name by the ONNX tensor its first output holds (module docstring)."""
     names = onnx_names(model)
@@ -203,6 +227,7 @@ def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str)
         for (n, shape, dt), (lay, perm) in zip(model_ins, input_layouts)
     ]
     output_options = [_candidates(shape, v) for (_, shape, _), v in zip(onnx_outputs, graph.outputs)]
+    _check_unknown_output_dims(model, [list(v.shape) for v in graph.outputs], output_options, file)
     onnx_name = {id(v): n for n, v in matched.items()}
     output_layouts = check_lowering(
         model,

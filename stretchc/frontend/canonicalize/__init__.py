@@ -8,8 +8,9 @@ leaves an invalid model is a bug in stretchc (internal error naming the rewrite)
 is a plain ONNX model that `stretchc compile` accepts.
 
 Order matters: functions are inlined first (their bodies hold CastLikes and Constants); compile-time
-inputs and Constant nodes become initializers before the opset conversion (the converter and the later
-rewrites read constant values: split sizes, reduction axes, Resize scales); the rewrites that spell out or
+inputs and Constant nodes become initializers, then shape computations are folded into initializers, before
+the opset conversion (the converter and the later rewrites read constant values and static shapes: split
+sizes, reduction axes, Resize scales, Reshape targets); the rewrites that spell out or
 replace single ops come last, on the model at the opset onnx2tf reads.
 """
 
@@ -26,6 +27,8 @@ from stretchc.frontend.canonicalize.convert_opset import ConvertOpset
 from stretchc.frontend.canonicalize.expand_prelu import ExpandPrelu
 from stretchc.frontend.canonicalize.explicit_parameters import ExplicitParameters
 from stretchc.frontend.canonicalize.fold_const_inputs import FoldConstInputs
+from stretchc.frontend.canonicalize.fold_shapes import FoldShapes
+from stretchc.frontend.canonicalize.hard_sigmoid_to_relu6 import HardSigmoidToRelu6
 from stretchc.frontend.canonicalize.inline_functions import InlineFunctions
 from stretchc.frontend.canonicalize.resize_to_matmul import ResizeToMatmul
 from stretchc.frontend.canonicalize.rewrite import Rewrite, RewriteContext
@@ -35,11 +38,13 @@ REWRITES: tuple[Rewrite, ...] = (
     InlineFunctions(),
     FoldConstInputs(),
     ConstantsToInitializers(),
+    FoldShapes(),
     ConvertOpset(),
     CastLikeToCast(),
     ExplicitParameters(),
     SplitToSlices(),
     ExpandPrelu(),
+    HardSigmoidToRelu6(),
     ResizeToMatmul(),
 )
 

@@ -1,0 +1,123 @@
+"""Trained networks as their exporter wrote them: PP-OCR's text-angle classifier and text detector (issue 20).
+
+The models ship as ONNX in the rapidocr-onnxruntime wheel (installed without its dependencies; this module
+is skipped when it is absent, and never downloads anything): `ch_ppocr_mobile_v2.0_cls_infer.onnx`
+(paddle2onnx, opset 11, input `x` [-1, 3, ?, ?], node names such as `Softmax@0`) and
+`ch_PP-OCRv4_det_infer.onnx` (input `x` [N, 3, H, W] with named dimensions, a feature pyramid, HardSigmoid
+gates). Data: crops of scikit-learn's two sample photos with words drawn on them in Pillow's bundled font,
+at the model's input size, normalized as RapidOCR normalizes ((x / 255 - 0.5) / 0.5): a folder of PNGs for
+`--calib` and a held-out `.npz` (other crops) for `stretchc verify --input-dir`.
+
+Each model compiles with its `--input-shape` for pixel6 (no calibration: float32) and for mi9 (a DSP phone:
+`--calib` on the crops; the detector gets a DSP partition there), and the bundle verifies against ONNX
+Runtime on the held-out crops. On every target both pass the compile's own `--verify` (on the calibration
+crops held out of calibration where there is calibration data, else on seeded random inputs).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stretchc.cli import main
+
+pytestmark = pytest.mark.external
+
+# model -> (file in the wheel's models/, input height, input width)
+MODELS = {
+    "cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", 48, 192),
+    "det": ("ch_PP-OCRv4_det_infer.onnx", 320, 320),
+}
+WORDS = ["stretchc", "TOTAL 42.50", "Hello world", "Pixel 6", "Snapdragon", "parallel"]
+TARGETS = ["pixel6", "pixel4", "mi9", "pixel3", "galaxy-s21", "galaxy-s23", "galaxy-s24"]
+INT8_TARGETS = {"pixel4", "mi9", "pixel3", "galaxy-s23", "galaxy-s24"}  # a Hexagon DSP or an NPU
+CALIBRATION_CROPS = 12
+HELD_OUT_CROPS = 3
+
+
+def _models_dir() -> Path:
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    if spec is None or spec.origin is None:
+        pytest.skip("rapidocr-onnxruntime is not installed (pip install --no-deps rapidocr-onnxruntime==1.4.4): it ships the PP-OCR models")
+    return Path(spec.origin).parent / "models"
+
+
+def _crops(height: int, width: int, count: int, seed: int) -> list[object]:
+    """`count` crops of the sample photos at height x width, each with a word or a few drawn on it."""
+    from PIL import Image, ImageDraw, ImageFont
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    photos = [Image.fromarray(p) for p in load_sample_images().images]
+    crops = []
+    for k in range(count):
+        photo = photos[k % len(photos)]
+        w = int(min(photo.width, photo.height * width / height) * rng.uniform(0.3, 1.0))
+        h = max(1, int(w * height / width))
+        x0, y0 = int(rng.integers(0, photo.width - w + 1)), int(rng.integers(0, photo.height - h + 1))
+        crop = photo.crop((x0, y0, x0 + w, y0 + h)).resize((width, height), Image.BILINEAR)
+        draw = ImageDraw.Draw(crop)
+        for _ in range(1 if height <= 64 else 3):  # a text line per crop for the classifier, a few for the detector
+            size = int(height * 0.6) if height <= 64 else int(rng.integers(14, 40))
+            xy = (int(rng.integers(0, width // 4)), int(rng.integers(0, max(1, height - size))))
+            draw.text(xy, WORDS[int(rng.integers(len(WORDS)))], fill=(255, 255, 255) if rng.random() < 0.5 else (0, 0, 0), font=ImageFont.load_default(size=size))
+        crops.append(crop)
+    return crops
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    """Per model: (calibration folder of PNG crops, held-out .npz of normalized crops keyed `x`)."""
+    out = {}
+    for name, (_, height, width) in MODELS.items():
+        root = tmp_path_factory.mktemp(name)
+        (root / "calib").mkdir()
+        for i, crop in enumerate(_crops(height, width, CALIBRATION_CROPS, seed=0)):
+            crop.save(root / "calib" / f"crop{i:02d}.png")  # type: ignore[attr-defined]
+        held = np.stack([np.asarray(c, np.float32).transpose(2, 0, 1) / 255.0 for c in _crops(height, width, HELD_OUT_CROPS, seed=1)])
+        np.savez(root / "heldout.npz", x=((held - 0.5) / 0.5).astype(np.float32))
+        out[name] = (root / "calib", root / "heldout.npz")
+    return out
+
+
+def _cli(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int, str, list[dict[str, str]]]:
+    capsys.readouterr()
+    rc = main([*args, "--diagnostics=json"])
+    cap = capsys.readouterr()
+    return rc, cap.out, [json.loads(line) for line in cap.err.splitlines() if line.startswith("{")]
+
+
+def _compile_args(name: str, target: str, bundle: Path, data: dict[str, tuple[Path, Path]]) -> list[str]:
+    file, height, width = MODELS[name]
+    args = ["compile", str(_models_dir() / file), "-t", target, "--input-shape", f"x=1,3,{height},{width}", "-o", str(bundle)]
+    if target in INT8_TARGETS:  # the DSP or NPU runs int8: calibrate on the crops, preprocessed as the held-out inputs are
+        args += ["--calib", str(data[name][0]), "--preprocess", f"size={height}x{width},mean=0.5,std=0.5"]
+    return args
+
+
+@pytest.mark.parametrize("target", ["pixel6", "mi9"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_compiles_and_verifies_on_real_inputs(name: str, target: str, data: dict[str, tuple[Path, Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = tmp_path / f"{name}.stretch"
+    rc, _, diags = _cli(capsys, _compile_args(name, target, bundle, data))
+    assert rc == 0, diags
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    _, height, width = MODELS[name]
+    assert [i["shape"] for i in manifest["inputs"]] == [[1, 3, height, width]]
+    if (name, target) == ("det", "mi9"):  # its HardSigmoid gates lower to RELU6 (hard-sigmoid-to-relu6): DSP-eligible
+        assert "dsp" in {p["processor"] for p in manifest["partitions"]}, manifest["partitions"]
+    rc, out, diags = _cli(capsys, ["verify", str(bundle), str(_models_dir() / MODELS[name][0]), "--input-dir", str(data[name][1])])
+    assert rc == 0 and "verdict: PASS" in out, (out, diags)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_target_passes_the_compiles_own_verify(name: str, target: str, data: dict[str, tuple[Path, Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default compile (with the crops as calibration data where a DSP or NPU runs int8) installs a bundle
+    its own `--verify` accepts, on every target."""
+    rc, out, diags = _cli(capsys, [*_compile_args(name, target, tmp_path / "b", data), "--verify"])
+    assert rc == 0 and "verdict: PASS" in out, (out, diags)
