@@ -1,28 +1,74 @@
-"""find-branches: find the model's fork/join stages from graph structure alone and tag every node's region.
+"""find-branches: find the model's parallel stages from graph structure alone and tag every node's region.
 
-A *fork* is a value with two or more consumer nodes. Its *join* is the nearest node that post-dominates
-all of those consumers. The nodes strictly between are grouped into *branches*: two consumers belong to
-the same branch when their descendants meet before the join (so a branch may fork and rejoin inside
-itself). The fork/join is a *stage* when:
-- the join is a CONCATENATION, or a tree of ADDs (3 branches joined by ADD(ADD(a, b), c));
+A *stage* is a set of *branches* that end in one *join* (a CONCATENATION, or a tree of ADDs as in
+ADD(ADD(a, b), c)). No path leads from one branch of a stage to another, so they can run at the same time.
+Stages are of two kinds.
+
+Single-entry (fork-join) stages. A *fork* is a value with two or more consumer nodes. Its join is the
+nearest node that post-dominates all of those consumers. The nodes strictly between are grouped into
+branches: two consumers belong to the same branch when their descendants meet before the join (so a branch
+may fork and rejoin inside itself). The fork/join is a stage when:
+- the join is a CONCATENATION or a tree of ADDs;
 - there are at least two branches and none of them is empty;
 - the region has a single entry: nothing inside consumes a non-constant value from outside except the fork;
 - for an ADD join of two branches, neither branch is a *shortcut* (a single 1x1 CONV_2D): that is a
   residual block's projection, not a stage. (So a residual add inside a branch, or a whole residual
   block in the trunk, is never a stage; a MUL join, as in squeeze-excite, never is either.)
+They are searched along the trunk (forks in execution order, outermost first); forks inside a branch stay
+inside it.
 
-Stages are searched along the trunk only (outermost first); forks inside a branch stay inside it.
-Regions: `stem` (before the first stage's branches), `s<k>.b<j>` (stage k from 1, branch j from 0 in the
-order of the join's inputs), `s<k>.join` (the join and the trunk up to the next stage), `head` (after the
-last join); a model without stages is the single region `main`.
+Multi-entry stages: parallel paths that start at different tensors (a feature pyramid's lateral paths from
+the backbone scales c2..c5, a detector's per-scale heads). For a join that no stage took, every input of
+the join (every leaf of its ADD tree) gets as its branch the nodes that feed only that input: walking back
+from the input's producer, a node joins the branch when every consumer of its outputs is in the branch (the
+input post-dominates it) and no stage took it. The walk stops at values that other paths read too: the
+branch's *entries*, trunk values that may differ from branch to branch and be computed at different times
+(c2 before c5). The join is a stage when:
+- every join input has a non-empty branch that only the join reads (no identity input, as a U-Net skip or a
+  DenseNet concat has; no input that a later node reads too, as a NASNet reduction cell's);
+- it has at least `MIN_MULTI_ENTRY_BRANCHES` (3) branches. A two-input join of paths from different
+  tensors is the merge idiom of residual and NAS networks (projection shortcuts, a pyramid's top-down ADDs,
+  every pairwise combination in a NASNet cell): mostly a short path beside a long one, and so common that
+  making each a stage would cut the trunk into many two-branch stages (NASNet, Xception and ResNet stay
+  one region, as before).
+A fork-join stage gives way to the multi-entry stage at its join when one of its branches carries the trunk
+on and feeds the join from two or more different tensors: a pyramid's c2 forks into the c2 lateral and the
+backbone, which feeds the concat from c3, c4 and c5; the lateral paths, not "the c2 lateral beside all the
+rest", are what can run at the same time. A fork nested inside a branch (Inception's 1x3 and 3x1 pair, both
+read from one tensor) does not carry the trunk on, and keeps its fork-join stage. The other multi-entry
+stages are found after the single-entry ones, among the nodes those left, latest join first: a join inside
+another stage's branch stays inside it; a stage in another's trunk (a join its branches do not contain) is a
+stage too. The nodes that feed two or more branches (the backbone between the entries) stay in the trunk
+region before the stage. Why joins and not a series-parallel decomposition: that nests a pyramid two paths
+at a time (the c2 lateral beside the rest, recursively) and does not exist for a neck with top-down adds
+(PP-OCR's, not series-parallel); one flat stage per join is the shape the regions (stages of sibling
+branches) and the placement search take.
+
+Why every region is convex and the region graph a DAG: a branch's nodes are read only by the branch and by
+its join, so no path leaves a branch and comes back, and nothing but its join is reached from a branch.
+Trunk regions are intervals of the execution order cut at each stage's *event* (a single-entry stage's
+fork; a multi-entry stage's join, which all its branch nodes and entries precede), and a value only flows
+forward in that order; so listing the regions by event, each stage's branches just before its join region,
+is a topological order. The price of the trunk interval: a branch whose entry is early (the c2 lateral)
+waits for the trunk region that computes the later entries too; cutting the trunk at every entry would let
+it overlap the backbone, at the cost of more regions and a grouping that splits a stage's branches.
+
+Regions: `stem` (the trunk before the first stage's event: for a multi-entry stage, up to its join, with the
+backbone its branches start from), `s<k>.b<j>` (stage k from 1 in the order of the events, branch j from 0
+in the order of the join's inputs), `s<k>.join` (the join and the trunk after it up to the next stage's
+event), `head` (after the last join); a model without stages is the single region `main`.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from stretchc.ir import Module, Node, Region, Value
 from stretchc.passmanager import Pass, PassContext, register_pass
+
+JOIN_KINDS = ("CONCATENATION", "ADD")
+MIN_MULTI_ENTRY_BRANCHES = 3  # see the module docstring: two-input multi-entry joins stay in the trunk
 
 
 class _Topology:
@@ -66,9 +112,18 @@ class _Topology:
 
 @dataclass
 class _Stage:
+    """A stage: its join tree (the root `join` and the ADDs under it), its branches in join order, and its
+    event: the node after which the trunk continues in its join region (the fork's producer, -1 for a model
+    input, for a single-entry stage; the join for a multi-entry one)."""
+
     join: int
     join_tree: set[int]
     branches: list[set[int]]
+    event: int = -1
+    multi_entry: bool = False
+
+    def nodes(self) -> set[int]:
+        return set(self.join_tree).union(*self.branches)
 
 
 def _is_shortcut(nodes: list[Node], group: set[int]) -> bool:
@@ -90,7 +145,7 @@ def _find_stage(topo: _Topology, fork: Value) -> _Stage | None:
     if join == topo.exit:
         return None
     kind = nodes[join].kind
-    if kind not in ("CONCATENATION", "ADD"):
+    if kind not in JOIN_KINDS:
         return None
     reach = 0
     for c in consumers:
@@ -179,57 +234,204 @@ def _order_by_join(nodes: list[Node], topo: _Topology, join: int, join_tree: set
     return [groups[k] for k in order]
 
 
+def _single_entry_stages(topo: _Topology, inputs: list[Value]) -> list[_Stage]:
+    """The single-entry stages, forks tried in execution order (model inputs first); a stage whose branches
+    hold a node an earlier stage took is dropped (a fork inside a branch stays inside it), and one with a branch
+    that continues the trunk gives way to the multi-entry stage at its join (`_continues_trunk`)."""
+    stages: list[_Stage] = []
+    taken: set[int] = set()
+
+    def try_fork(value: Value, event: int) -> None:
+        stage = _find_stage(topo, value)
+        if stage is None or any(i in taken for b in stage.branches for i in b):
+            return
+        stage.event = event
+        wider = _multi_entry_stage(topo, stage.join, taken)
+        if wider is not None and _continues_trunk(topo, stage, wider):
+            stage = wider
+        stages.append(stage)
+        taken.update(stage.nodes())
+
+    for v in inputs:
+        try_fork(v, -1)
+    for i, node in enumerate(topo.nodes):
+        for v in node.outputs:
+            try_fork(v, i)
+    return stages
+
+
+def _continues_trunk(topo: _Topology, fork_join: _Stage, multi: _Stage) -> bool:
+    """Whether a branch of `fork_join` holds branches of `multi` (the multi-entry stage at the same join) that
+    start at two or more different tensors: it carries the trunk on and feeds the join from several depths, as
+    a pyramid's backbone does beside its finest lateral (c2 forks into the c2 lateral and the backbone, which
+    feeds the join from c3, c4 and c5). A fork nested inside a branch (Inception's 1x3 and 3x1 pair) starts
+    its paths at one tensor and stays inside its branch."""
+    for branch in fork_join.branches:
+        inner = [b for b in multi.branches if b <= branch]
+        if len(set().union(*(_entries(topo, b) for b in inner))) >= 2:
+            return True
+    return False
+
+
+def _entries(topo: _Topology, branch: set[int]) -> set[int]:
+    """The ids of the non-constant values the nodes of `branch` read from outside it (model inputs included)."""
+    return {id(v) for i in branch for v in topo.nodes[i].inputs if v is not None and not v.is_const and _producer(topo, v) not in branch}
+
+
+def _multi_entry_stages(topo: _Topology, taken: set[int]) -> list[_Stage]:
+    """The multi-entry stages among the nodes no stage has `taken`, latest join first (so a join inside a
+    branch of a later one stays inside it); `taken` grows by every stage found."""
+    stages: list[_Stage] = []
+    for i in range(len(topo.nodes) - 1, -1, -1):
+        if i in taken or topo.nodes[i].kind not in JOIN_KINDS:
+            continue
+        stage = _multi_entry_stage(topo, i, taken)
+        if stage is not None:
+            stages.append(stage)
+            taken.update(stage.nodes())
+    return stages
+
+
+def _multi_entry_stage(topo: _Topology, join: int, taken: set[int]) -> _Stage | None:
+    """The multi-entry stage joined at node `join`, or None (see the module docstring). An ADD of the join
+    tree one of whose inputs has no branch of its own (a residual add under the join) becomes part of the
+    branch that feeds it."""
+    if join in taken:
+        return None
+    tree = _add_tree(topo, join, taken)
+    while True:
+        leaves = _leaves(topo, join, tree)
+        branches = [_exclusive_branch(topo, v, tree, taken) for v, _ in leaves]
+        failed = next((t for (_, t), b in zip(leaves, branches) if b is None), None)
+        if failed is None:
+            break
+        if failed == join:
+            return None
+        tree -= _subtree(topo, failed, tree)
+    found = [b for b in branches if b is not None]
+    if len(found) < MIN_MULTI_ENTRY_BRANCHES or len(set().union(*found)) != sum(map(len, found)):
+        return None  # too few branches, or two inputs of the join read one producer
+    return _Stage(join=join, join_tree=tree, branches=found, event=join, multi_entry=True)
+
+
+def _add_tree(topo: _Topology, join: int, taken: set[int]) -> set[int]:
+    """`join` and, for an ADD, the ADDs no stage took whose outputs only the tree reads (ADD(ADD(a, b), c))."""
+    tree = {join}
+    if topo.nodes[join].kind != "ADD":
+        return tree
+    grew = True
+    while grew:
+        grew = False
+        producers = {p for t in tree for v in topo.nodes[t].inputs if (p := _producer(topo, v)) is not None}
+        for i in sorted(producers - tree - taken):
+            if topo.nodes[i].kind == "ADD" and all(s in tree for s in topo.succ[i]):
+                tree.add(i)
+                grew = True
+    return tree
+
+
+def _producer(topo: _Topology, v: Value | None) -> int | None:
+    """The index of the node producing the non-constant value `v`; None for a model input, a constant or no value."""
+    if v is None or v.is_const or v.producer is None:
+        return None
+    return topo.index[id(v.producer)]
+
+
+def _leaves(topo: _Topology, join: int, tree: set[int]) -> list[tuple[Value, int]]:
+    """The non-constant inputs of the join tree that no tree node produces, each with the tree node reading it,
+    in the order they enter the join (depth first)."""
+    out: list[tuple[Value, int]] = []
+    for v in topo.nodes[join].inputs:
+        if v is None or v.is_const:
+            continue
+        p = _producer(topo, v)
+        if p is not None and p in tree:
+            out += _leaves(topo, p, tree)
+        else:
+            out.append((v, join))
+    return out
+
+
+def _subtree(topo: _Topology, top: int, tree: set[int]) -> set[int]:
+    """`top` and the tree nodes that feed it."""
+    out = {top}
+    for v in topo.nodes[top].inputs:
+        p = _producer(topo, v)
+        if p is not None and p in tree:
+            out |= _subtree(topo, p, tree)
+    return out
+
+
+def _exclusive_branch(topo: _Topology, value: Value, tree: set[int], taken: set[int]) -> set[int] | None:
+    """The nodes that feed only `value` (an input of the join tree `tree`): its producer when only the tree
+    reads it, then every producer none of whose outputs is read outside the set, walking back; None when
+    `value` is a model input, was taken by a stage, or is read outside the tree (the branch would be empty)."""
+    start = _producer(topo, value)
+    if start is None or start in taken or not all(s in tree for s in topo.succ[start]):
+        return None
+    branch: set[int] = set()
+    # Latest first (a max-heap of indices): every consumer of a node comes later in execution order, so it is
+    # decided before the node itself.
+    todo, seen = [-start], {start}
+    while todo:
+        i = -heapq.heappop(todo)
+        if i != start and (i in taken or not all(s in branch for s in topo.succ[i])):
+            continue
+        branch.add(i)
+        for v in topo.nodes[i].inputs:
+            p = _producer(topo, v)
+            if p is not None and p not in seen:
+                seen.add(p)
+                heapq.heappush(todo, -p)
+    return branch
+
+
+def _label(count: int, stages: list[_Stage]) -> tuple[dict[int, str], list[Region]]:
+    """Node index -> region, and the regions in topological order, for `stages` sorted by event: branch and join
+    tree nodes by their stage, every other node by the last event before it (stem before the first)."""
+    region_of: dict[int, str] = {}
+    regions = [Region("stem", "stem")]
+    for k, stage in enumerate(stages, start=1):
+        for j, branch in enumerate(stage.branches):
+            regions.append(Region(f"s{k}.b{j}", "branch", stage=k, branch=j))
+            region_of.update((i, f"s{k}.b{j}") for i in branch)
+        regions.append(Region(f"s{k}.join", "join", stage=k))
+        region_of.update((i, f"s{k}.join") for i in stage.join_tree)
+    current, k = "stem", 0
+    for i in range(-1, count):
+        if i >= 0:
+            region_of.setdefault(i, current)
+        while k < len(stages) and stages[k].event == i:
+            k += 1
+            current = f"s{k}.join"
+    if stages:
+        last = f"s{len(stages)}.join"
+        tail = [i for i, r in region_of.items() if r == last and i not in stages[-1].join_tree]
+        if tail:
+            regions.append(Region("head", "head"))
+            region_of.update((i, "head") for i in tail)
+    return region_of, regions
+
+
 @register_pass
 @dataclass(frozen=True)
 class FindBranches(Pass):
     """Tags every node with its region (stem, s<k>.b<j>, s<k>.join, head, or main) from graph structure."""
 
     name = "find-branches"
-    summary = "find fork/join stages and branches from graph structure; tag each node's region"
+    summary = "find parallel stages (fork-join and multi-entry) and their branches from graph structure; tag each node's region"
 
     def run(self, module: Module, ctx: PassContext) -> bool:
         g = module.graph
         topo = _Topology(g.nodes, g.outputs)
-        region_of: dict[int, str] = {}
-        regions: list[Region] = [Region("stem", "stem")]
-        current = "stem"
-        stage_no = 0
-        last_join_tree: set[int] = set()
-
-        def try_fork(value: Value) -> None:
-            nonlocal current, stage_no, last_join_tree
-            stage = _find_stage(topo, value)
-            if stage is None or any(i in region_of for b in stage.branches for i in b):
-                return
-            stage_no += 1
-            for j, branch in enumerate(stage.branches):
-                name = f"s{stage_no}.b{j}"
-                regions.append(Region(name, "branch", stage=stage_no, branch=j))
-                for i in branch:
-                    region_of[i] = name
-            current = f"s{stage_no}.join"
-            regions.append(Region(current, "join", stage=stage_no))
-            for i in stage.join_tree:
-                region_of[i] = current
-            last_join_tree = stage.join_tree
-
-        for v in g.inputs:
-            try_fork(v)
-        for i, node in enumerate(g.nodes):
-            if i not in region_of:
-                region_of[i] = current
-            for v in node.outputs:
-                try_fork(v)
-        if stage_no == 0:
-            regions = [Region("main", "main")]
-            region_of = {i: "main" for i in range(len(g.nodes))}
+        stages = _single_entry_stages(topo, g.inputs)
+        stages += _multi_entry_stages(topo, {i for s in stages for i in s.nodes()})
+        # By event; at one node a multi-entry stage's join comes before a fork of its output (stable otherwise).
+        stages.sort(key=lambda s: (s.event, not s.multi_entry))
+        if stages:
+            region_of, regions = _label(len(g.nodes), stages)
         else:
-            last = f"s{stage_no}.join"
-            tail = [i for i, r in region_of.items() if r == last and i not in last_join_tree]
-            if tail:
-                regions.append(Region("head", "head"))
-                for i in tail:
-                    region_of[i] = "head"
+            region_of, regions = {i: "main" for i in range(len(g.nodes))}, [Region("main", "main")]
         changed = False
         for i, node in enumerate(g.nodes):
             changed |= node.region != region_of[i]

@@ -3,7 +3,8 @@
 `example_model()` is the model the README compiles (committed as `examples/branchy.onnx`; a test checks
 the file equals what this code generates). `branched_model(...)` builds the structural variants: N
 branches per stage, concat or add joins, several stages, residual adds inside a branch, a branch that
-forks and rejoins inside itself, and no branches at all. Weights are seeded; same arguments, same bytes.
+forks and rejoins inside itself, and no branches at all. `pyramid_model(...)` builds a feature-pyramid
+network, whose parallel paths start at different tensors. Weights are seeded; same arguments, same bytes.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ class GraphBuilder:
     def op(self, op_type: str, name: str, inputs: list[str], **attrs: object) -> str:
         self.nodes.append(helper.make_node(op_type, inputs, [name], name=name, **attrs))
         return name
+
+    def upsample(self, name: str, x: str, factor: int) -> str:
+        """Nearest upsampling by a whole `factor` (Resize with its default coordinates, which lowers natively)."""
+        scales = self._init(f"{name}.scales", (4,), lambda: np.array([1, 1, factor, factor]))
+        return self.op("Resize", name, [x, "", scales], mode="nearest")
 
     def head(self, x: str, channels: int, classes: int) -> str:
         gap = self.op("GlobalAveragePool", "head/gap", [x])
@@ -164,3 +170,37 @@ def stretchy_model() -> onnx.ModelProto:
     about as much as the other's, so the cost model runs them on the CPU and the GPU at the same time.
     """
     return branched_model(branches=(2, 2), join="concat", size=96, width=64, depth=6, residual=True, name="stretchy")
+
+
+def pyramid_model(
+    *, size: int = 160, widths: tuple[int, ...] = (32, 64, 128, 256), lateral: int = 64, seed: int = 0, name: str = "pyramid"
+) -> onnx.ModelProto:
+    """A feature-pyramid network, the shape of a text detector's neck (PP-OCR's DB detector): parallel paths
+    that start at different tensors, for find-branches' multi-entry stages.
+
+    A stem (3x3 conv, stride 2), then one strided stage per entry of `widths` (3x3 conv, stride 2, then a 3x3
+    conv): the scales c2 (size / 4), c3, ... (c5 for the default four). Per scale a lateral path: a 1x1 conv to
+    `lateral` channels, a 3x3 conv, and nearest upsampling (Resize) to the c2 scale (none at c2). The paths are
+    concatenated, coarsest first, and a head (3x3 conv, 1x1 conv to one channel, sigmoid) gives a map at the c2
+    scale, [1, 1, size / 4, size / 4].
+    """
+    b = GraphBuilder(seed)
+    x = b.conv("stem", "input", 3, widths[0] // 2, k=3, stride=2)
+    channels = widths[0] // 2
+    scales = []
+    for k, w in enumerate(widths, start=2):
+        x = b.conv(f"c{k}/down", x, channels, w, k=3, stride=2)
+        x = b.conv(f"c{k}/conv", x, w, w, k=3)
+        scales.append((k, x, w))
+        channels = w
+    paths = []
+    for k, c, w in reversed(scales):
+        y = b.conv(f"p{k}/lateral", c, w, lateral, k=1)
+        y = b.conv(f"p{k}/smooth", y, lateral, lateral, k=3)
+        paths.append(b.upsample(f"p{k}/up", y, 2 ** (k - 2)) if k > 2 else y)
+    y = b.op("Concat", "neck/concat", paths, axis=1)
+    y = b.conv("head/conv", y, lateral * len(paths), lateral, k=3)
+    y = b.conv("head/map", y, lateral, 1, k=1, relu=False, bn=False)
+    out = b.op("Sigmoid", "map", [y])
+    side = size // 4
+    return b.model(name, [("input", [1, 3, size, size])], [(out, [1, 1, side, side])])
