@@ -23,9 +23,9 @@ assignment when the space has at most `EXHAUSTIVE_LIMIT` placements; otherwise b
 best one-choice placement (the whole model as one partition), from the branches spread over the processors and
 from the caller's seeds: repeatedly re-optimise one block (a stage's branches, or any other region)
 exhaustively, then move single regions to any choice, until nothing improves; first with each region's fastest
-choice per processor, then with its fastest 8-bit and fastest float choice per processor (unless that makes
-more than `BLOCK_BUDGET` placements of a block). Each placement is priced once, each step never increases the
-predicted latency. The found processors are tried with one precision everywhere. Then (`plan`) the grouping of the result
+choice per processor (where the regions run), then with its fastest 8-bit and fastest float choice on the
+processor it runs on (at what precision); a block of more than `EXHAUSTIVE_LIMIT` placements is left to the
+single-region moves. Each placement is priced once, each step never increases the predicted latency. The found processors are tried with one precision everywhere. Then (`plan`) the grouping of the result
 is refined by merges the cost model prices, and the whole model as one partition on every processor at every
 precision every region may take is compared: the plan is never predicted slower than the best single processor.
 Fixed (overridden) regions keep their processor.
@@ -59,7 +59,6 @@ from stretchc.precision import HOST, PRECISIONS, QUANTIZED, choices, converts_in
 
 EXHAUSTIVE_LIMIT = 4096
 MAX_ROUNDS = 6  # of a block coordinate descent (each round never increases the predicted latency)
-BLOCK_BUDGET = 1024  # placements of one block searched per round: over this, one choice per processor, not per form
 
 
 @dataclass
@@ -351,20 +350,19 @@ def _descend(
     start: dict[str, Choice], score: Callable[[dict[str, Choice]], float],
 ) -> tuple[dict[str, Choice], float, int]:
     """Block coordinate descent from `start` in two phases: first each block (a stage, or a trunk region)
-    exhaustively over its regions' fastest choice per processor (`narrow`), then over their fastest 8-bit and
-    float choice per processor (`wide`, where a block stays within BLOCK_BUDGET placements); each round ends
-    with single-region moves over every choice, and a phase ends when a round improves nothing. The coarse
-    phase finds the processors in few placements, the fine one mixes precisions within a stage. Never worse
-    than `start`; returns the placement, its latency and the rounds run."""
+    exhaustively over its regions' fastest choice per processor (`narrow`: where the regions run), then over
+    their fastest 8-bit and float choice on the processor each runs on (`wide` kept to that processor: at what
+    precision); each round ends with single-region moves over every choice, and a phase ends when a round
+    improves nothing. Never worse than `start`; returns the placement, its latency and the rounds run."""
     wide, narrow = narrowed
     best, best_t = start, score(start)
     rounds = 0
-    for phase in (narrow, wide):
+    for phase in ("where", "precision"):
         improved, phase_rounds = True, 0
         while improved and phase_rounds < MAX_ROUNDS:
             improved, phase_rounds = False, phase_rounds + 1
             for block in _blocks(rg):
-                options = phase if _size(phase, block) <= BLOCK_BUDGET else narrow
+                options = narrow if phase == "where" else {r: [c for c in wide[r] if c.processor == best[r].processor] or [best[r]] for r in block}
                 for combo in itertools.product(*(options[r] for r in block)) if _size(options, block) <= EXHAUSTIVE_LIMIT else ():
                     pl = {**best, **dict(zip(block, combo))}
                     t = score(pl)
