@@ -175,13 +175,9 @@ class QuantizePartitions(Pass):
         is calibrated unless `calibrate`."""
         from stretchc.quantize.calibration_data import holdout_count, load_calibration, split_holdout
         from stretchc.quantize.guard import MIN_SQNR_RANDOM_SAMPLES, MIN_SQNR_RANDOM_SEED
-        from stretchc.verify import seeded_inputs
 
         inputs = [(i.name, tuple(i.shape), i.dtype) for i in module.inputs]
-        random_feeds = [
-            seeded_inputs({"inputs": [{"name": n, "shape": list(s), "dtype": d} for n, s, d in inputs]}, MIN_SQNR_RANDOM_SEED + k)
-            for k in range(MIN_SQNR_RANDOM_SAMPLES)
-        ]
+        random_feeds = _seeded(module, range(MIN_SQNR_RANDOM_SEED, MIN_SQNR_RANDOM_SEED + MIN_SQNR_RANDOM_SAMPLES))
         settings = ctx.settings
         calib = settings.calib
         if not calibrate:
@@ -258,9 +254,18 @@ class QuantizePartitions(Pass):
         stuck = (lambda p: set(p.regions) <= set(ctx.place)) if redecide else (lambda p: bool(set(p.regions) & set(ctx.place)))
         pinned = {p.name for p in module.partitions if not backend(p.processor).runs_float32(ctx.target) and stuck(p)}
         candidates = [p.name for p in module.partitions if p.precision != "float32" and p.name not in pinned]
-        on = "held-out calibration sample(s)" if ctx.analyses.get(HeldOutInputs) is not None else "seeded uniform-random input(s)"
+        groups = None
+        if ctx.analyses.get(HeldOutInputs) is not None:
+            on = "held-out calibration sample(s)"
+        else:
+            # `compile --verify` and `verify` run verify's seeded inputs then: every check holds on them by themselves too
+            from stretchc.verify import DEFAULT_SAMPLES
+
+            groups = [range(len(feeds)), range(len(feeds), len(feeds) + DEFAULT_SAMPLES)]
+            feeds = [*feeds, *_seeded(module, range(DEFAULT_SAMPLES))]
+            on = f"seeded uniform-random input(s), verify's {DEFAULT_SAMPLES} included"
         with ctx.console.step(f"measuring accuracy against the float model (--min-sqnr {bound:g} dB, {len(feeds)} {on})"):
-            evaluator = Evaluator(module, parts, forms, [graph_inputs(module, f) for f in feeds], native)
+            evaluator = Evaluator(module, parts, forms, [graph_inputs(module, f) for f in feeds], native, groups)
             final, measurement, steps = demote(evaluator, config, candidates, bound)
             evaluator.close()
         failed = [(name, prec) for name, prec in final.items() if (name, prec) in evaluator.failed]
@@ -408,6 +413,13 @@ class _Measured:
     feeds: int
     kept: bool  # every output and sync point keeps its bound at `final`
     worst: str  # the check furthest below (or least above) its bound at `final`
+
+
+def _seeded(module: Module, seeds: range) -> list[dict[str, Any]]:
+    """`verify`'s seeded inputs (ONNX layout) for the module's inputs, one per seed."""
+    from stretchc.verify import seeded_feed
+
+    return [seeded_feed(((i.name, list(i.shape), i.dtype) for i in module.inputs), seed) for seed in seeds]
 
 
 def _processors(target: Any) -> list[str]:

@@ -42,6 +42,7 @@ from stretchc.precision import DEFAULT_MIN_SQNR, QUANTIZED, dequantize_array, sy
 from stretchc.runtime.host import HostRuntime
 
 DEFAULT_RELATIVE_ATOL = 1e-4
+DEFAULT_SAMPLES = 3  # seeded inputs verify runs without --input: seeds 0, 1, 2 (`compile --verify` without held-out data too)
 # The default atol never goes below this: float32 math libraries differ by ~1e-7 absolute near zero (ONNX Runtime's
 # Sigmoid gives 1.5e-7 for an exact 2.2e-8 at a logit of -17.7 on PP-OCR's text detector), so on an output whose
 # values are all tiny, 1e-4 x max|ref| alone would be tighter than the reference itself.
@@ -288,7 +289,7 @@ def verify_bundle(
     model_path: Path,
     *,
     inputs: list[dict[str, np.ndarray]] | None = None,
-    samples: int = 3,
+    samples: int = DEFAULT_SAMPLES,
     seed: int = 0,
     atol: float | None = None,
     rtol: float = 0.0,

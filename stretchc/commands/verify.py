@@ -9,7 +9,7 @@ from stretchc.cli import finite_float, non_negative_float
 from stretchc.commands._inputs import non_negative_int, positive_int, read_inputs
 from stretchc.console import get_console
 from stretchc.quantize.calibration_data import check_calibration_options, parse_preprocess
-from stretchc.verify import verify_bundle
+from stretchc.verify import DEFAULT_SAMPLES, verify_bundle
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--input-dir", metavar="PATH", help="inputs as calibration-style data: a folder of images, a .npy or a .npz (N samples; a .npz with `labels` also reports top-1 accuracy)")
     p.add_argument("--preprocess", metavar="size=S,mean=M:M:M,std=S:S:S", help="--input-dir images: preprocessing (as for compile --calib)")
     p.add_argument("--min-sqnr", type=finite_float, default=None, metavar="DB", help="pass on SQNR >= DB instead of max|err| (default 20 dB for bundles with DSP partitions)")
-    p.add_argument("--samples", type=positive_int, default=3, help="number of seeded random inputs (default 3)")
+    p.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES, help=f"number of seeded random inputs (default {DEFAULT_SAMPLES})")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--atol", type=non_negative_float, default=None, help="absolute tolerance (default 1e-4 x max|reference|, at least 1e-6)")
     p.add_argument("--rtol", type=non_negative_float, default=0.0, help="relative tolerance, times max|reference|")

@@ -97,13 +97,20 @@ class Evaluator:
     """Runs the module at any per-partition precision on fixed inputs (see the module docstring), each partition's
     interpreter in `native` (stretchc/native.py). A partition that TFLite cannot run at a precision (its
     interpreter raises or crashes) is recorded in `failed`; a configuration using it measures -inf dB on every
-    output, so `demote` removes it first. Raises StretchError("native-crash") when the float32 reference fails."""
+    output, so `demote` removes it first. With `groups` (ranges of feed indices) every check holds on each
+    group by itself. Raises StretchError("native-crash") when the float32 reference fails."""
 
-    def __init__(self, module: Module, quantized: dict[str, Quantized], forms: Forms, feeds: list[list[np.ndarray]], native: NativeProcess) -> None:
+    def __init__(
+        self, module: Module, quantized: dict[str, Quantized], forms: Forms, feeds: list[list[np.ndarray]], native: NativeProcess,
+        groups: list[range] | None = None,
+    ) -> None:
         values = module.graph.value_map()
         self.input_names = [v.name for v in module.graph.inputs]
         self.output_names = [v.name for v in module.graph.outputs]
         self.feeds = feeds
+        # Feed index ranges each check holds on by itself (its SQNR over each range; the worst counts): the
+        # guard's own inputs, and the ones `verify` runs by default, so that a bundle the guard accepts passes it.
+        self.groups = groups or [range(len(feeds))]
         self.forms = forms
         self.native = native
         self.failed: dict[tuple[str, str], str] = {}
@@ -137,8 +144,12 @@ class Evaluator:
 
     def run(self, config: dict[str, str]) -> list[dict[str, np.ndarray]]:
         """The model outputs and sync points (bundle layout) on every feed with partition -> precision `config`;
-        PartitionFailed when a partition cannot run at its precision."""
+        PartitionFailed when a partition cannot run at its precision. A sync point a quantized partition reads is
+        also given as that partition reads it, quantized to its form and back, under `view(name, partition)`
+        (the bundle may hold it in that form)."""
         envs = [dict(zip(self.input_names, feed)) for feed in self.feeds]
+        views: list[dict[str, np.ndarray]] = [{} for _ in envs]
+        syncs = set(self.sync_names)
         for part in self.parts:
             precision = config[part.name]
             # A quantized partition reads and writes the calibration's int8 forms (named apart from the float values).
@@ -146,11 +157,19 @@ class Evaluator:
             ins = {name: form(name) if form else None for name in part.inputs}
             outs = {name: form(name) if form else None for name in part.outputs}
             feeds = [{(f.name if f else name): _quantized(env[name], f, precision) for name, f in ins.items()} for env in envs]
+            for seen, feed in zip(views, feeds):
+                for name, f in ins.items():
+                    if f is not None and name in syncs:
+                        seen[view(name, part.name)] = _dequantized(feed[f.name], f)
             got = self._invoke(part, precision, feeds, [f.name if f else name for name, f in outs.items()])
             for env, result in zip(envs, got):
                 for name, f in outs.items():
                     env[name] = _dequantized(result[f.name], f) if f else result[name]
-        return [{name: env[name] for name in [*self.output_names, *self.sync_names]} for env in envs]
+        return [{**{name: env[name] for name in [*self.output_names, *self.sync_names]}, **seen} for env, seen in zip(envs, views)]
+
+    def _sqnr(self, got: list[dict[str, np.ndarray]], key: str, name: str) -> float:
+        """SQNR (dB) of `got[...][key]` against the reference value `name`: the worst over the feed groups."""
+        return min(sqnr_db([self.reference[k][name] for k in group], [got[k][key] for k in group]) for group in self.groups)
 
     def _invoke(self, part: _Part, precision: str, feeds: list[dict[str, np.ndarray]], outputs: list[str]) -> list[dict[str, np.ndarray]]:
         key = (part.name, precision)
@@ -168,12 +187,20 @@ class Evaluator:
         names = [*self.output_names, *self.sync_names]
         try:
             got = self.run(config)
-            sqnr = {name: sqnr_db([r[name] for r in self.reference], [g[name] for g in got]) for name in names}
+            sqnr = {name: self._sqnr(got, name, name) for name in self.output_names}
+            for name in self.sync_names:  # the worst of the value and every quantized reading of it
+                keys = [name, *(k for k in got[0] if k.startswith(view(name, "")))]
+                sqnr[name] = min(self._sqnr(got, k, name) for k in keys)
         except PartitionFailed:
             sqnr = {name: float("-inf") for name in names}
         return Measurement(
             {name: sqnr[name] for name in self.output_names}, {name: sqnr[name] for name in self.sync_names}, bound, sync_point_bound(bound)
         )
+
+
+def view(name: str, partition: str) -> str:
+    """The key under which `Evaluator.run` gives sync point `name` as quantized partition `partition` reads it."""
+    return f"{name}\0{partition}"
 
 
 @dataclass(frozen=True)

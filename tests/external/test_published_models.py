@@ -5,8 +5,8 @@ exported by Keras as TF SavedModels and converted to ONNX by tf2onnx's command l
 `python -m tf2onnx.convert --saved-model DIR --opset 17`, once per test session. Each compiles for pixel6
 and for mi9 with the default policy and verifies against ONNX Runtime with every sync point compared with
 the ONNX tensor it carries (none left unmatched); each compiles for every target with the default policy
-(`--calib random` where a DSP or an NPU needs int8 data) and is never predicted slower than the whole model as
-one partition on its best processor. MobileNetV2, ResNet50, NASNetMobile and Xception have no stage by
+(`--calib random` where a DSP or an NPU needs int8 data), is never predicted slower than the whole model as
+one partition on its best processor, and its bundle passes verify. MobileNetV2, ResNet50, NASNetMobile and Xception have no stage by
 find-branches' definition either and compile as one region. InceptionV3's inception modules are found as stages with
 the branches the architecture has; EfficientNetB0 (squeeze-excite MULs, residual ADDs) and DenseNet121
 (each layer concatenates its input with new features: an empty branch) have no stage by find-branches'
@@ -93,7 +93,7 @@ def test_compiles_and_verifies_with_the_default_policy(published: dict[str, Path
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("name", list(MODELS))
-def test_never_slower_than_the_best_single_processor_on_every_target(published: dict[str, Path], name: str, target: str, tmp_path: Path) -> None:
+def test_every_target_is_never_slower_than_the_best_single_processor_and_verifies(published: dict[str, Path], name: str, target: str, tmp_path: Path) -> None:
     set_console(Console(quiet=True, stream=sys.stderr))
     # the command line's defaults: --precision auto with its 30 dB guard
     calib = {"calib": "random"} if target in INT8_TARGETS else {}
@@ -104,6 +104,9 @@ def test_never_slower_than_the_best_single_processor_on_every_target(published: 
     assert report["predicted_latency_ms"] <= report["best_single"]["ms"] + 1e-3
     covered = sorted(r for p in report["partitions"] for r in p["regions"])
     assert covered == sorted(r.name for r in result.module.regions)
+    # and its bundle passes verify (what `compile --verify` would check before installing it)
+    verified = verify_bundle(result.output, published[name])  # its defaults: what `compile --verify` runs
+    assert verified.ok, verified.table()
 
 
 def test_inception_on_the_dsp_with_random_calibration(published: dict[str, Path], tmp_path: Path) -> None:
