@@ -4,9 +4,9 @@ The models ship as ONNX in the rapidocr-onnxruntime wheel (installed without its
 is skipped when it is absent, and never downloads anything): `ch_ppocr_mobile_v2.0_cls_infer.onnx`
 (paddle2onnx, opset 11, input `x` [-1, 3, ?, ?], node names such as `Softmax@0`) and
 `ch_PP-OCRv4_det_infer.onnx` (input `x` [N, 3, H, W] with named dimensions, a feature pyramid, HardSigmoid
-gates). Data: crops of scikit-learn's two sample photos with words drawn on them in Pillow's bundled font,
-at the model's input size, normalized as RapidOCR normalizes ((x / 255 - 0.5) / 0.5): a folder of PNGs for
-`--calib` and a held-out `.npz` (other crops) for `stretchc verify --input-dir`.
+gates). Data (tests/external/ocr_data.py): crops of scikit-learn's two sample photos with words drawn on them in
+Pillow's bundled font, at the model's input size, normalized as RapidOCR normalizes ((x / 255 - 0.5) / 0.5): a
+folder of PNGs for `--calib` and a held-out `.npz` (other crops) for `stretchc verify --input-dir`.
 
 Each model compiles with its `--input-shape` for pixel6 (no calibration: float32) and for mi9 (a DSP phone:
 `--calib` on the crops; the detector gets a DSP partition there), and the bundle verifies against ONNX
@@ -16,7 +16,6 @@ crops held out of calibration where there is calibration data, else on seeded ra
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import pytest
 
 from stretchc.cli import main
+from tests.external import ocr_data
 
 pytestmark = pytest.mark.external
 
@@ -32,7 +32,6 @@ MODELS = {
     "cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", 48, 192),
     "det": ("ch_PP-OCRv4_det_infer.onnx", 320, 320),
 }
-WORDS = ["stretchc", "TOTAL 42.50", "Hello world", "Pixel 6", "Snapdragon", "parallel"]
 TARGETS = ["pixel6", "pixel4", "mi9", "pixel3", "galaxy-s21", "galaxy-s23", "galaxy-s24"]
 INT8_TARGETS = {"pixel4", "mi9", "pixel3", "galaxy-s23", "galaxy-s24"}  # a Hexagon DSP or an NPU
 CALIBRATION_CROPS = 12
@@ -40,33 +39,10 @@ HELD_OUT_CROPS = 3
 
 
 def _models_dir() -> Path:
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
-    if spec is None or spec.origin is None:
-        pytest.skip("rapidocr-onnxruntime is not installed (pip install --no-deps rapidocr-onnxruntime==1.4.4): it ships the PP-OCR models")
-    return Path(spec.origin).parent / "models"
-
-
-def _crops(height: int, width: int, count: int, seed: int) -> list[object]:
-    """`count` crops of the sample photos at height x width, each with a word or a few drawn on it."""
-    from PIL import Image, ImageDraw, ImageFont
-    from sklearn.datasets import load_sample_images
-
-    rng = np.random.default_rng(seed)
-    photos = [Image.fromarray(p) for p in load_sample_images().images]
-    crops = []
-    for k in range(count):
-        photo = photos[k % len(photos)]
-        w = int(min(photo.width, photo.height * width / height) * rng.uniform(0.3, 1.0))
-        h = max(1, int(w * height / width))
-        x0, y0 = int(rng.integers(0, photo.width - w + 1)), int(rng.integers(0, photo.height - h + 1))
-        crop = photo.crop((x0, y0, x0 + w, y0 + h)).resize((width, height), Image.BILINEAR)
-        draw = ImageDraw.Draw(crop)
-        for _ in range(1 if height <= 64 else 3):  # a text line per crop for the classifier, a few for the detector
-            size = int(height * 0.6) if height <= 64 else int(rng.integers(14, 40))
-            xy = (int(rng.integers(0, width // 4)), int(rng.integers(0, max(1, height - size))))
-            draw.text(xy, WORDS[int(rng.integers(len(WORDS)))], fill=(255, 255, 255) if rng.random() < 0.5 else (0, 0, 0), font=ImageFont.load_default(size=size))
-        crops.append(crop)
-    return crops
+    models = ocr_data.models_dir()
+    if models is None:
+        pytest.skip(f"rapidocr-onnxruntime is not installed ({ocr_data.INSTALL_HINT}): it ships the PP-OCR models")
+    return models
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +51,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path
     out = {}
     for name, (_, height, width) in MODELS.items():
         root = tmp_path_factory.mktemp(name)
-        (root / "calib").mkdir()
-        for i, crop in enumerate(_crops(height, width, CALIBRATION_CROPS, seed=0)):
-            crop.save(root / "calib" / f"crop{i:02d}.png")  # type: ignore[attr-defined]
-        held = np.stack([np.asarray(c, np.float32).transpose(2, 0, 1) / 255.0 for c in _crops(height, width, HELD_OUT_CROPS, seed=1)])
-        np.savez(root / "heldout.npz", x=((held - 0.5) / 0.5).astype(np.float32))
+        ocr_data.write_calibration(root / "calib", ocr_data.crops(height, width, CALIBRATION_CROPS, seed=0))
+        np.savez(root / "heldout.npz", x=ocr_data.normalized(ocr_data.crops(height, width, HELD_OUT_CROPS, seed=1)))
         out[name] = (root / "calib", root / "heldout.npz")
     return out
 
