@@ -105,16 +105,11 @@ class Top1:
         return out
 
 
-def evaluate(bundle: Path, model_path: Path, samples: list[dict[str, np.ndarray]], labels: np.ndarray, *, source: str = "") -> list[OutputAccuracy]:
-    """Run the ONNX model (ONNX Runtime) and the bundle (host runtime) on `samples`; top-1 against `labels`."""
+def evaluate(runtime: Any, model: Any, samples: list[dict[str, np.ndarray]], labels: np.ndarray, *, source: str = "") -> list[OutputAccuracy]:
+    """Run the ONNX model (an `onnx.ModelProto`, by ONNX Runtime) and the bundle (a `HostRuntime`) on `samples`;
+    top-1 against `labels`."""
     import onnxruntime as ort
 
-    from stretchc.bundle.manifest import compiled_shapes
-    from stretchc.frontend.validate import load_model
-    from stretchc.runtime.host import HostRuntime
-
-    runtime = HostRuntime(bundle)
-    model = load_model(model_path, compiled_shapes=compiled_shapes(runtime.manifest))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     top1 = Top1(labels, source=source)
@@ -167,19 +162,22 @@ def calib_accuracy(bundle: Path, model_path: Path, calib: str, *, held_out: int)
     `held_out`: how many of the data set's last samples calibration held out (0: measure on all samples).
     Only a `.npz` can carry labels, so nothing else is read.
     """
-    from stretchc.bundle.manifest import compiled_shapes, load_manifest
+    from stretchc.bundle.manifest import compiled_shapes
     from stretchc.frontend.module import onnx_inputs
     from stretchc.frontend.validate import load_model
     from stretchc.quantize.calibration_data import load_calibration, split_holdout
+    from stretchc.runtime.host import HostRuntime
 
     if Path(calib).suffix.lower() != ".npz":
         return None
     with _unrepeated_diagnostics():  # calibration may have read this data set already, and said what it found
-        cal = load_calibration(calib, onnx_inputs(load_model(model_path, compiled_shapes=compiled_shapes(load_manifest(bundle)))))
+        runtime = HostRuntime(bundle)  # validated and loaded once, for the model's shapes and for the run
+        model = load_model(model_path, compiled_shapes=compiled_shapes(runtime.manifest))
+        cal = load_calibration(calib, onnx_inputs(model))
     if cal.labels is None:
         return None
     samples, labels = cal.samples, cal.labels
     if held_out > 0:
         samples = split_holdout(samples, held_out)[1]
         labels = np.asarray(split_holdout(labels, held_out)[1], dtype=np.int64)
-    return DataAccuracy(cal.source, len(samples), held_out > 0, evaluate(bundle, model_path, samples, labels, source=cal.source))
+    return DataAccuracy(cal.source, len(samples), held_out > 0, evaluate(runtime, model, samples, labels, source=cal.source))

@@ -285,7 +285,7 @@ def seeded_inputs(manifest: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
 
 
 def verify_bundle(
-    bundle: Path,
+    bundle: Path | HostRuntime,
     model_path: Path,
     *,
     inputs: list[dict[str, np.ndarray]] | None = None,
@@ -301,10 +301,11 @@ def verify_bundle(
     """Run bundle and ONNX model on the same inputs and report the errors (see module docstring).
 
     `labels`: the class of every input (in `inputs` order; `labels_source` is the file, named in errors).
+    `bundle` may be a `HostRuntime` the caller loaded already (the bundle is then not read again).
     """
     import onnxruntime as ort
 
-    runtime = HostRuntime(bundle)
+    runtime = bundle if isinstance(bundle, HostRuntime) else HostRuntime(bundle)
     manifest = runtime.manifest
     model = load_model(model_path, const_inputs=const_inputs or {}, compiled_shapes=compiled_shapes(manifest))
     fixed = _fixed_inputs(model, const_inputs or {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 from pathlib import Path
 
 from stretchc.cli import finite_float, non_negative_float
@@ -43,17 +44,20 @@ def run(args: argparse.Namespace) -> int:
     check_preprocess(args)
     inputs = [read_inputs(args.input)] if args.input else None
     labels = None
+    bundle: Any = args.bundle
     if args.input_dir:
-        from stretchc.bundle.manifest import compiled_shapes, load_manifest
+        from stretchc.bundle.manifest import compiled_shapes
         from stretchc.frontend.module import onnx_inputs
         from stretchc.frontend.validate import load_model
         from stretchc.quantize.calibration_data import load_calibration
+        from stretchc.runtime.host import HostRuntime
 
-        model = load_model(args.model, compiled_shapes=compiled_shapes(load_manifest(args.bundle)))
+        bundle = HostRuntime(args.bundle)  # read once: its input shapes here, its run in verify_bundle
+        model = load_model(args.model, compiled_shapes=compiled_shapes(bundle.manifest))
         data = load_calibration(args.input_dir, onnx_inputs(model), preprocess=args.preprocess)
         inputs, labels = data.samples, data.labels
     report = verify_bundle(
-        args.bundle, args.model, inputs=inputs, samples=args.samples, seed=args.seed, atol=args.atol, rtol=args.rtol, min_sqnr=args.min_sqnr,
+        bundle, args.model, inputs=inputs, samples=args.samples, seed=args.seed, atol=args.atol, rtol=args.rtol, min_sqnr=args.min_sqnr,
         labels=labels, labels_source=args.input_dir or "",
         const_inputs=read_inputs(args.const_input, "--const-input"),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
-from typing import Collection
+from typing import Any, Callable, Collection
 
 import numpy as np
 import onnx
@@ -218,6 +218,18 @@ def _static(d: onnx.TensorShapeProto.Dimension) -> bool:
     return d.HasField("dim_value") and d.dim_value >= 0
 
 
+def _set_shape(dims: Any, shape: list[int], refuse: Callable[[str], StretchError]) -> None:
+    """Give every dimension of `dims` its size in `shape`; `refuse(why)` is raised for another rank or a static
+    size `shape` contradicts."""
+    if len(shape) != len(dims):
+        raise refuse(f"rank {len(shape)}, but the input has rank {len(dims)}")
+    for d, value in zip(dims, shape):
+        if _static(d) and d.dim_value != value:
+            raise refuse(f"size {value} contradicts the model's static size {d.dim_value}")
+        d.ClearField("dim_param")
+        d.dim_value = value
+
+
 def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], constants: set[str], file: str, compiled: dict[str, list[int]]) -> None:
     inits = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits and i.name not in constants]
@@ -228,25 +240,12 @@ def _make_static(model: onnx.ModelProto, overrides: dict[str, list[int]], consta
     console = get_console()
     for inp in inputs:
         dims = inp.type.tensor_type.shape.dim
-        shape = compiled.get(inp.name)
-        if shape is not None:
-            if len(shape) != len(dims) or any(_static(d) and d.dim_value != v for d, v in zip(dims, shape)):
-                raise StretchError("bad-bundle", f"the bundle's input {inp.name} has shape {list(shape)}, which the model's input cannot take", file=file)
-            for d, value in zip(dims, shape):
-                d.ClearField("dim_param")
-                d.dim_value = value
+        if inp.name in compiled:
+            shape = compiled[inp.name]
+            _set_shape(dims, shape, lambda why: StretchError("bad-bundle", f"the bundle's input {inp.name} has shape {list(shape)}: {why}", file=file))
             continue
         if inp.name in overrides:
-            shape = overrides[inp.name]
-            if len(shape) != len(dims):
-                raise StretchError("usage", f"--input-shape {inp.name}: rank {len(shape)}, but the input has rank {len(dims)}", file=file)
-            for d, value in zip(dims, shape):
-                if _static(d) and d.dim_value != value:
-                    raise StretchError(
-                        "usage", f"--input-shape {inp.name}: size {value} contradicts the model's static size {d.dim_value}", file=file
-                    )
-                d.ClearField("dim_param")
-                d.dim_value = value
+            _set_shape(dims, overrides[inp.name], lambda why: StretchError("usage", f"--input-shape {inp.name}: {why}", file=file))
             continue
         for axis, d in enumerate(dims):
             if _static(d):  # 0 included (an empty tensor, refused by check_lowerable)
