@@ -24,13 +24,16 @@ from the input's producer, a node joins the branch when every consumer of its ou
 input post-dominates it) and no stage took it. The walk stops at values that other paths read too: the
 branch's *entries*, trunk values that may differ from branch to branch and be computed at different times
 (c2 before c5). The join is a stage when:
-- every join input has a non-empty branch that only the join reads (no identity input, as a U-Net skip or a
-  DenseNet concat has; no input that a later node reads too, as a NASNet reduction cell's);
-- it has at least `MIN_MULTI_ENTRY_BRANCHES` (3) branches. A two-input join of paths from different
-  tensors is the merge idiom of residual and NAS networks (projection shortcuts, a pyramid's top-down ADDs,
-  every pairwise combination in a NASNet cell): mostly a short path beside a long one, and so common that
-  making each a stage would cut the trunk into many two-branch stages (NASNet, Xception and ResNet stay
-  one region, as before).
+- every input of an ADD join tree has a non-empty branch that only the tree reads. A CONCATENATION may also
+  read trunk values as they are (*pass-through* inputs, which stay in the trunk before the stage): an identity
+  input, as a NASNet normal cell's concat takes its previous cell's output beside its five combinations, or an
+  input a later node reads too, as a reduction cell's combination that another combination adds;
+- it has at least `MIN_MULTI_ENTRY_BRANCHES` (3) branches, pass-through inputs not counted. A two-input join of
+  paths from different tensors is the merge idiom of residual and NAS networks (projection shortcuts, a
+  pyramid's top-down ADDs, every pairwise combination in a NASNet cell): mostly a short path beside a long one,
+  and so common that making each a stage would cut the trunk into many two-branch stages (Xception and ResNet
+  stay one region); a U-Net skip or a DenseNet concat (one path beside the identity) is no stage either. A
+  NASNet cell, whose concat gathers five (normal) or three (reduction) combinations that run side by side, is.
 A fork-join stage gives way to the multi-entry stage at its join when one of its branches carries the trunk
 on and feeds the join from two or more different tensors: a pyramid's c2 forks into the c2 lateral and the
 backbone, which feeds the concat from c3, c4 and c5; the lateral paths, not "the c2 lateral beside all the
@@ -299,10 +302,12 @@ def _multi_entry_stage(topo: _Topology, join: int, taken: set[int]) -> _Stage | 
     if join in taken:
         return None
     tree = _add_tree(topo, join, taken)
+    concat = topo.nodes[join].kind == "CONCATENATION"
     while True:
         leaves = _leaves(topo, join, tree)
         branches = [_exclusive_branch(topo, v, tree, taken) for v, _ in leaves]
-        failed = next((t for (_, t), b in zip(leaves, branches) if b is None), None)
+        # A concat may read trunk values as they are (a pass-through input); an ADD tree may not (see above).
+        failed = next((t for (_, t), b in zip(leaves, branches) if b is None and not (concat and t == join)), None)
         if failed is None:
             break
         if failed == join:

@@ -22,7 +22,11 @@ I/O dtype, the backends' own options.
    (stretchc/quantize/guard.py). A partition on a processor that runs no float32 and that the cost model chose
    is demoted to the fallback processor; one placed there by `--place` stays. When the bound is missed even
    then: StretchError("verify-failed"). If the result is predicted slower than the same placement all float
-   and that meets the bound, that is taken instead.
+   and that meets the bound, that is taken instead. With a priced plan (a compile), the precisions the guard
+   demotes are taken out of the plan's choices and the plan is decided again (at most `MAX_REDECISIONS` times):
+   out of their regions' choices in split plans, and out of the whole model's as one partition only when that
+   was the plan measured (a split plan's sync points say nothing of the whole model as one partition, which
+   has none; stretchc/costmodel/placement.py).
 4. The quantized ops replace the float ones; model inputs and outputs become the settings' `io_dtype`;
    conversions are added (stretchc/quantize/rewrite.py).
 Records the `quantization` analysis (per partition) and `accuracy-guard` (the guard), and reprices the
@@ -105,7 +109,8 @@ class QuantizePartitions(Pass):
         if samples:
             with console.step(f"calibrating the whole model (TFLite calibrator, {len(samples)} samples)"):
                 whole = WholeModel(module, [graph_inputs(module, s) for s in samples], native)
-        rejected: dict[str, dict[Any, str]] = {}
+        rejected: dict[str, dict[Any, str]] = {}  # per region, in split plans
+        whole_rejected: dict[Any, str] = {}  # the whole model as one partition (see costmodel/placement.py)
         history: list[dict[str, str]] = []
         for attempt in range(MAX_REDECISIONS + 1):
             if attempt and whole is not None:
@@ -115,11 +120,11 @@ class QuantizePartitions(Pass):
                 break
             measured = self._measure(module, ctx, parts, forms, guard_feeds, redecide and attempt < MAX_REDECISIONS, native)
             if redecide and attempt < MAX_REDECISIONS and measured.steps:
-                self._reject(module, ctx, measured, rejected, history)
+                self._reject(module, ctx, measured, rejected, whole_rejected, history)
                 for q in parts.values():
                     for n in q.nodes:
                         n.detach()
-                self._replan(module, ctx, rejected)
+                self._replan(module, ctx, rejected, whole_rejected)
                 guarded = any(p.precision != "float32" for p in module.partitions)
                 if not guarded:  # everything float32 now: the float model itself, nothing to measure or quantize
                     if whole is not None:
@@ -127,10 +132,10 @@ class QuantizePartitions(Pass):
                     forms, parts, partitions = self._quantize_all(module, ctx, whole)
                     exact = {p.name: "float32" for p in module.partitions}
                     same = _Measured(exact, [], exact, {t.value: float("inf") for t in module.outputs}, [], measured.on, measured.feeds, True, "")
-                    self._settle(module, ctx, same, history, redecided=True, rejected=rejected)
+                    self._settle(module, ctx, same, history, redecided=True, rejected=rejected, whole_rejected=whole_rejected)
                     break
                 continue
-            self._settle(module, ctx, measured, history, redecided=redecide, rejected=rejected)
+            self._settle(module, ctx, measured, history, redecided=redecide, rejected=rejected, whole_rejected=whole_rejected)
             break
         return forms, parts, partitions
 
@@ -280,29 +285,36 @@ class QuantizePartitions(Pass):
         return _Measured(config, candidates, final, measurement.outputs, steps, on, len(feeds), measurement.kept, measurement.worst())
 
     @staticmethod
-    def _reject(module: Module, ctx: PassContext, measured: "_Measured", rejected: dict[str, dict[Any, str]], history: list[dict[str, str]]) -> None:
-        """Take the precisions the guard demoted out of their regions' choices (with the SQNR that condemned them);
-        a region --place put on a processor that runs no float32 keeps its only precision."""
+    def _reject(
+        module: Module, ctx: PassContext, measured: "_Measured", rejected: dict[str, dict[Any, str]], whole_rejected: dict[Any, str], history: list[dict[str, str]]
+    ) -> None:
+        """Take the precisions the guard demoted out of their regions' choices (with the SQNR that condemned them),
+        and out of the whole model's when the measured plan was the whole model as one partition; a region --place
+        put on a processor that runs no float32 keeps its only precision."""
         from stretchc.costmodel.placement import Choice
 
+        whole = len(module.partitions) == 1
         for step in measured.steps:
             p = module.partition(step.partition)
             why = (
                 f"{p.processor} {p.precision} in partition {p.name}: {step.failure}" if step.failure
-                else f"{p.processor} {p.precision} in partition {p.name}: {step.before} (without it {step.after})"
+                else f"{p.processor} {p.precision} in partition {p.name}: {step.before} (without it{_and_others(step.with_)} {step.after})"
             )
             stays = not backend(p.processor).runs_float32(ctx.target)
             # The same numbers on another processor (the same fp16 emulation, or the same TFLite int8 form where no
             # backend rule changes it) were measured too: rejected with it.
             twins = [q for q in _processors(ctx.target) if q != p.processor and _same_form(ctx, p.processor, q, p.precision)]
+            refused = {Choice(p.processor, p.precision): why} | {Choice(q, p.precision): f"{why}; the {q} runs the same {p.precision} form" for q in twins}
             for r in p.regions:
                 if not (stays and r in ctx.place):
-                    rejected.setdefault(r, {})[Choice(p.processor, p.precision)] = why
-                    for q in twins:
-                        rejected[r].setdefault(Choice(q, p.precision), f"{why}; the {q} runs the same {p.precision} form")
+                    for c, w in refused.items():
+                        rejected.setdefault(r, {}).setdefault(c, w)
+            if whole:
+                for c, w in refused.items():
+                    whole_rejected.setdefault(c, w)
             history.append({"partition": p.name, "processor": p.processor, "precision": p.precision, "why": why})
 
-    def _replan(self, module: Module, ctx: PassContext, rejected: dict[str, dict[Any, str]]) -> None:
+    def _replan(self, module: Module, ctx: PassContext, rejected: dict[str, dict[Any, str]], whole_rejected: dict[Any, str]) -> None:
         """Decide placement, precisions and partitions again without the rejected choices; retag and recut."""
         from stretchc.costmodel.placement import plan
         from stretchc.passes.outline_partitions import outline
@@ -313,7 +325,7 @@ class QuantizePartitions(Pass):
         new = plan(
             module, ctx.target, fixed={r: placed.placement[r] for r in placed.overrides}, policy=report["precision_policy"],
             calibrated=report["calibrated"], optimise_free=report.get("policy") == "critical-path", given=dict(placed.placement),
-            io_dtype=report["io_dtype"], rejected=rejected, grouping=report.get("grouping", "cost"),
+            io_dtype=report["io_dtype"], rejected=rejected, grouping=report.get("grouping", "cost"), whole_rejected=whole_rejected,
         )
         new["policy"] = report.get("policy")
         part_of = {r: p["name"] for p in new["partitions"] for r in p["regions"]}
@@ -323,14 +335,17 @@ class QuantizePartitions(Pass):
         outline(module)
         ctx.analyses.put(replace(placed, placement=dict(new["placement"]), report=new))
 
-    def _settle(self, module: Module, ctx: PassContext, m: "_Measured", history: list[dict[str, str]], *, redecided: bool, rejected: dict[str, dict[Any, str]]) -> None:
+    def _settle(
+        self, module: Module, ctx: PassContext, m: "_Measured", history: list[dict[str, str]], *, redecided: bool,
+        rejected: dict[str, dict[Any, str]], whole_rejected: dict[Any, str],
+    ) -> None:
         """Record the guard, fail when the bound cannot be kept, demote what must be demoted (when the plan could not
         be decided again) and reprice the report at the final precisions."""
         bound = ctx.settings.accuracy_bound
         placed = ctx.analyses.get(Placement)
         priced = ctx.target is not None and placed is not None and placed.report is not None
         reasons = {
-            s.partition: s.failure or f"against the float model, {s.before} (after: {s.after})"
+            s.partition: s.failure or f"against the float model, {s.before} (after demoting it{_and_others(s.with_)}: {s.after})"
             for s in m.steps
         }
         onnx_name = {t.value: t.name for t in module.outputs}
@@ -353,7 +368,7 @@ class QuantizePartitions(Pass):
                 + (f" ({', '.join(kept)} stay quantized: --place put them on a processor that runs no float32)" if kept else ""),
             )
         if priced:
-            report = self._reprice(module, ctx, m.final, reasons, min(m.sqnr.values()), rejected)
+            report = self._reprice(module, ctx, m.final, reasons, min(m.sqnr.values()), rejected, whole_rejected)
             report["accuracy_guard"] = guard.to_record()
             ctx.analyses.put(replace(ctx.analyses.require(Placement, by=self.name), report=report))
         for name in demoted:
@@ -379,7 +394,8 @@ class QuantizePartitions(Pass):
         return report
 
     def _reprice(
-        self, module: Module, ctx: PassContext, final: dict[str, str], reasons: dict[str, str], worst: float, rejected: dict[str, dict[Any, str]]
+        self, module: Module, ctx: PassContext, final: dict[str, str], reasons: dict[str, str], worst: float,
+        rejected: dict[str, dict[Any, str]], whole_rejected: dict[Any, str],
     ) -> dict[str, Any]:
         """The placement report at the final precisions, saying why each partition has its precision."""
         from stretchc.costmodel.placement import reprice
@@ -395,7 +411,7 @@ class QuantizePartitions(Pass):
                     kept = "inf" if worst == float("inf") else f"{worst:.1f}"
                     why[r] = f"{old[r]['precision_why']}; every model output keeps >= {bound:g} dB against the float model (worst {kept} dB)"
         groups = tuple(tuple(p.regions) for p in module.partitions)
-        return reprice(module, ctx.target, self._report(ctx), self._choices(module, final, ctx.target), why, groups, rejected)
+        return reprice(module, ctx.target, self._report(ctx), self._choices(module, final, ctx.target), why, groups, rejected, whole_rejected)
 
 
 @dataclass(frozen=True)
@@ -413,6 +429,11 @@ class _Measured:
     feeds: int
     kept: bool  # every output and sync point keeps its bound at `final`
     worst: str  # the check furthest below (or least above) its bound at `final`
+
+
+def _and_others(others: list[str]) -> str:
+    """" and N other partition(s)" demoted in the same step, or nothing."""
+    return f" and {len(others)} other partition(s) that broke their bounds by themselves" if others else ""
 
 
 def _seeded(module: Module, seeds: range) -> list[dict[str, Any]]:

@@ -24,10 +24,16 @@ best one-choice placement (the whole model as one partition), from the branches 
 from the caller's seeds: repeatedly re-optimise one block (a stage's branches, or any other region)
 exhaustively, then move single regions to any choice, until nothing improves; first with each region's fastest
 choice per processor (where the regions run), then with its fastest 8-bit and fastest float choice on the
-processor it runs on (at what precision); a block of more than `EXHAUSTIVE_LIMIT` placements is left to the
-single-region moves. Each placement is priced once, each step never increases the predicted latency. The found processors are tried with one precision everywhere. Then (`plan`) the grouping of the result
+processor it runs on (at what precision); a block of more than `BLOCK_LIMIT` placements (a NAS cell's five
+branches over three processors: 243) is re-optimised two of its regions at a time, every pair exhaustively (a
+move that only pays when two branches change processor together is still found; five branches cost 90
+placements, not 243, and such cells come sixteen to a network). Each placement is priced once, each step never increases the predicted latency. The found processors are tried with one precision everywhere. Then (`plan`) the grouping of the result
 is refined by merges the cost model prices, and the whole model as one partition on every processor at every
 precision every region may take is compared: the plan is never predicted slower than the best single processor.
+The accuracy guard's rejections have two scopes: a choice rejected for a region (measured in a partition of a
+split plan, where sync points are checked too) keeps that region from it in split plans only; the whole model as
+one partition at that choice is a different partition, and only its own measurement (`whole_rejected`) rules it
+out.
 Fixed (overridden) regions keep their processor.
 
 Limits (`stretchc.costmodel.limits`): when the best placement breaks a limit of the target (Hexagon
@@ -44,7 +50,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 from stretchc.backends import backend, fallback, processors
 from stretchc.costmodel import CostModel
@@ -59,6 +65,7 @@ from stretchc.precision import HOST, PRECISIONS, QUANTIZED, choices, converts_in
 
 EXHAUSTIVE_LIMIT = 4096
 MAX_ROUNDS = 6  # of a block coordinate descent (each round never increases the predicted latency)
+BLOCK_LIMIT = 81  # placements of a block searched exhaustively (four branches over three processors)
 
 
 @dataclass
@@ -363,8 +370,8 @@ def _descend(
             improved, phase_rounds = False, phase_rounds + 1
             for block in _blocks(rg):
                 options = narrow if phase == "where" else {r: [c for c in wide[r] if c.processor == best[r].processor] or [best[r]] for r in block}
-                for combo in itertools.product(*(options[r] for r in block)) if _size(options, block) <= EXHAUSTIVE_LIMIT else ():
-                    pl = {**best, **dict(zip(block, combo))}
+                for move in _block_moves(options, block):
+                    pl = {**best, **move}
                     t = score(pl)
                     if t < best_t - 1e-9:
                         best, best_t, improved = pl, t, True
@@ -379,12 +386,16 @@ def _descend(
     return best, best_t, rounds
 
 
-def _size(options: dict[str, list[Choice]], block: list[str]) -> int:
-    """How many placements of `block` `options` allow."""
+def _block_moves(options: dict[str, list[Choice]], block: list[str]) -> Iterator[dict[str, Choice]]:
+    """The choices for `block`'s regions a descent round tries: every combination `options` allow when there are at
+    most `BLOCK_LIMIT`, else every combination for each pair of its regions (see the module docstring)."""
     size = 1
     for r in block:
         size *= len(options[r])
-    return size
+    groups = [block] if size <= BLOCK_LIMIT else [list(pair) for pair in itertools.combinations(block, 2)]
+    for regions in groups:
+        for combo in itertools.product(*(options[r] for r in regions)):
+            yield dict(zip(regions, combo))
 
 
 def _fastest_per_processor(rg: RegionGraph, r: str, options: list[Choice], *, by_form: bool) -> list[Choice]:
@@ -451,6 +462,7 @@ def plan(
     rejected: dict[str, dict[Choice, str]] | None = None,
     groups: Grouping | None = None,
     grouping: str = "cost",
+    whole_rejected: dict[Choice, str] | None = None,
 ) -> dict[str, Any]:
     """Placement, precision, grouping into partitions and their explanation (the placement report dict).
 
@@ -459,7 +471,9 @@ def plan(
     precision). Precisions come from `policy` (`stretchc.precision.choices`); `calibrated` says whether int8 is
     available (calibration data and a quantizing pipeline). `io_dtype`: the bundle's model input/output dtype.
     `rejected`: per region the choices it may not take, each with why (the accuracy guard measured them below
-    its bound); a region left with no choice runs float32 on the fallback processor. `groups`: the grouping to
+    its bound in a partition of a split plan); a region left with no choice runs float32 on the fallback processor.
+    `whole_rejected`: the choices the whole model as one partition may not take (the guard measured that partition
+    below its bound); the region rejections do not apply to it (see the module docstring). `groups`: the grouping to
     price (default: chosen with the placement, `stretchc.costmodel.grouping`); `grouping`: "cost" (partitions
     formed by the cost model) or "regions" (each region its own partition, `grouping.regions`: no merges, and no
     one-partition candidate). Every placement keeps to the
@@ -477,13 +491,17 @@ def plan(
     candidates: dict[str, list[Choice]] = {}  # what the search may choose
     movable: dict[str, list[Choice]] = {}  # what a repair may move a region to
     options: dict[str, list[Choice]] = {}  # what is priced (the report's alternatives)
+    whole: dict[str, list[Choice]] = {}  # what the whole model as one partition is priced at (the report's singles)
+    one: dict[str, list[Choice]] = {}  # ... and what the search may return it at
 
     rejected = rejected or {}
     base = Choice(fallback().name, "float32")
 
-    def at(on: list[str], r: str) -> list[Choice]:
+    whole_rejected = whole_rejected or {}
+
+    def at(on: list[str], r: str, refused: dict[Choice, str] | None = None) -> list[Choice]:
         out = [Choice(p, q) for p in on for q in choices(policy, p, calibrated=calibrated, target=target)]
-        return [c for c in out if c not in rejected.get(r, {})]
+        return [c for c in out if c not in (rejected.get(r, {}) if refused is None else refused)]
 
     for r in rg.names:
         ec = EligibilityContext(r, rg.nodes[r], target, calibrated)
@@ -498,6 +516,8 @@ def plan(
             movable[r] = at(eligible, r) or [base]
             candidates[r] = (at([pin], r) if not optimise_free and pin is not None else []) or movable[r]
         options[r] = sorted(set(movable[r]) | set(at(list(procs), r)) | set(candidates[r]))
+        whole[r] = at(list(procs), r, whole_rejected)
+        one[r] = [pin] if isinstance(pin, Choice) else at([fixed[r]] if r in fixed else eligible, r, whole_rejected) or candidates[r]
     price(rg, cm, options)
     limits = target_limits(target)
     seeded = [{r: Choice(p, choices(policy, p, calibrated=calibrated, target=target)[0]) for r, p in s.items()} for s in seeds]
@@ -515,7 +535,7 @@ def plan(
     elif groups is None:
         groups, method = _form_partitions(rg, cm, placement, limits, method)
         if optimise_free:
-            placement, groups, method = _no_slower_than_one(rg, cm, candidates, limits, placement, groups, method)
+            placement, groups, method = _no_slower_than_one(rg, cm, one, limits, placement, groups, method)
     total, timeline = simulate(rg, cm, placement, groups)
     bound = binding_limits(rg, cm, wanted, placement, limits)
     changed_by = {r: b for b in bound for r in b["regions"]}
@@ -556,12 +576,12 @@ def plan(
         regions.append({
             "region": r, "kind": rg.kinds[r], "processor": chosen.processor, "precision": chosen.precision, "override": r in fixed,
             "why": why, "precision_why": _precision_why(policy, calibrated, chosen, totals, target) + "".join(
-                f"; {c.processor} {c.precision} rejected by the accuracy guard ({w})" for c, w in sorted(rejected.get(r, {}).items())
+                f"; {c.processor} {c.precision} rejected by the accuracy guard ({w})" for c, w in sorted(rejected.get(r, {}).items()) if c != chosen
             ),
             "predicted_ms": round(rg.cost[r][chosen], 4), "alternatives": alts, "ops": len(rg.nodes[r]),
             "limit": changed_by[r]["limit"] if r in changed_by else None,
         })
-    singles = {p: round(ms, 4) for p, (ms, _) in single_processor(rg, cm, options, limits, [p for p in procs if all(elig[r][p] is None for r in rg.names)]).items()}
+    singles = {p: round(ms, 4) for p, (ms, _) in single_processor(rg, cm, whole, limits, [p for p in procs if all(elig[r][p] is None for r in rg.names)]).items()}
     best_single = min(singles.items(), key=lambda kv: kv[1]) if singles else None
     free = optimise_free and grouping == "cost" and not fixed and not any(isinstance(v, Choice) for v in given.values())
     if free and best_single and total > best_single[1] + 1e-3:
@@ -683,15 +703,16 @@ def partition_report(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice
 def reprice(
     module: Module, target: Any, report: dict[str, Any], placement: dict[str, Choice], precision_why: dict[str, str],
     groups: Grouping | None = None, rejected: dict[str, dict[Choice, str]] | None = None,
+    whole_rejected: dict[Choice, str] | None = None,
 ) -> dict[str, Any]:
     """`report` (made by `plan`) predicted again for `placement` cut into `groups` (e.g. after quantize-partitions
-    demoted some regions to float), without the `rejected` choices: same overrides, placement reasons and binding
+    demoted some regions to float), without the `rejected` and `whole_rejected` choices (see `plan`): same overrides, placement reasons and binding
     limits; `precision_why` replaces the precision reasons it names."""
     overrides = {r["region"]: r["processor"] for r in report["regions"] if r["override"]}
     new = plan(
         module, target, fixed=overrides, policy=report["precision_policy"], calibrated=report["calibrated"],
         optimise_free=False, given=dict(placement), io_dtype=report["io_dtype"], groups=groups, rejected=rejected,
-        grouping=report.get("grouping", "cost"),
+        grouping=report.get("grouping", "cost"), whole_rejected=whole_rejected,
     )
     old = {r["region"]: r for r in report["regions"]}
     for r in new["regions"]:

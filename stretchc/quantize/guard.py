@@ -8,14 +8,17 @@ an fp16 GPU partition runs them with every weight, input and intermediate rounde
 phone's GPU also accumulates in fp16, which may lose a little more). The reference is every partition float32.
 The bounds are `verify`'s (stretchc/precision.py, `sync_point_bound`): every output keeps the bound, every sync
 point (a value one partition hands another) the smaller of the bound and 20 dB, so a bundle the guard accepts
-is one `--verify` accepts. `demote` lowers partitions to float32 one at a time, most harmful first (the one whose
-demotion alone raises the worst margin to a bound most; ties in partition order), until every check keeps its
-bound: deterministic.
+is one `--verify` accepts. `demote` lowers partitions to float32, most harmful first, until every check keeps its
+bound: deterministic. Harm is measured per partition in one pass (`Evaluator.alone`): the partition alone at its
+precision, reading the float reference's values, against the reference's outputs. A partition that breaks a bound
+by itself is demoted with every other such partition in one step (no other demotion can mend its own error); the
+rest follow one at a time, least margin first (ties in partition order). One measurement per step, plus two: a
+plan of many partitions is not measured once per partition to rank them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -149,23 +152,48 @@ class Evaluator:
         (the bundle may hold it in that form)."""
         envs = [dict(zip(self.input_names, feed)) for feed in self.feeds]
         views: list[dict[str, np.ndarray]] = [{} for _ in envs]
-        syncs = set(self.sync_names)
         for part in self.parts:
-            precision = config[part.name]
-            # A quantized partition reads and writes the calibration's int8 forms (named apart from the float values).
-            form = (lambda name: self.forms.get(name, precision)) if precision in QUANTIZED else None
-            ins = {name: form(name) if form else None for name in part.inputs}
-            outs = {name: form(name) if form else None for name in part.outputs}
-            feeds = [{(f.name if f else name): _quantized(env[name], f, precision) for name, f in ins.items()} for env in envs]
-            for seen, feed in zip(views, feeds):
-                for name, f in ins.items():
-                    if f is not None and name in syncs:
-                        seen[view(name, part.name)] = _dequantized(feed[f.name], f)
-            got = self._invoke(part, precision, feeds, [f.name if f else name for name, f in outs.items()])
-            for env, result in zip(envs, got):
-                for name, f in outs.items():
-                    env[name] = _dequantized(result[f.name], f) if f else result[name]
+            self._step(part, config[part.name], envs, views)
         return [{**{name: env[name] for name in [*self.output_names, *self.sync_names]}, **seen} for env, seen in zip(envs, views)]
+
+    def _step(self, part: _Part, precision: str, envs: list[dict[str, np.ndarray]], views: list[dict[str, np.ndarray]]) -> None:
+        """Run `part` at `precision` on the values in `envs` (one per feed), adding its outputs to them and its
+        quantized readings of sync points to `views`."""
+        syncs = set(self.sync_names)
+        # A quantized partition reads and writes the calibration's int8 forms (named apart from the float values).
+        form = (lambda name: self.forms.get(name, precision)) if precision in QUANTIZED else None
+        ins = {name: form(name) if form else None for name in part.inputs}
+        outs = {name: form(name) if form else None for name in part.outputs}
+        feeds = [{(f.name if f else name): _quantized(env[name], f, precision) for name, f in ins.items()} for env in envs]
+        for seen, feed in zip(views, feeds):
+            for name, f in ins.items():
+                if f is not None and name in syncs:
+                    seen[view(name, part.name)] = _dequantized(feed[f.name], f)
+        got = self._invoke(part, precision, feeds, [f.name if f else name for name, f in outs.items()])
+        for env, result in zip(envs, got):
+            for name, f in outs.items():
+                env[name] = _dequantized(result[f.name], f) if f else result[name]
+
+    def alone(self, config: dict[str, str], names: list[str], bound: float) -> dict[str, float]:
+        """Per partition of `names`: the margin (dB) by which its own outputs and its quantized readings keep their
+        bounds (`bound` for a model output, `sync_point_bound(bound)` for a sync point) when it alone runs at its
+        precision in `config`, reading the float reference's values; -inf when it cannot run at that precision."""
+        sync_bound = sync_point_bound(bound)
+        out: dict[str, float] = {}
+        for part in self.parts:
+            if part.name not in names:
+                continue
+            envs = [dict(zip(self.input_names, feed)) | ref for feed, ref in zip(self.feeds, self.reference)]
+            views: list[dict[str, np.ndarray]] = [{} for _ in envs]
+            try:
+                self._step(part, config[part.name], envs, views)
+            except PartitionFailed:
+                out[part.name] = float("-inf")
+                continue
+            margins = [self._sqnr(envs, o, o) - (bound if o in self.output_names else sync_bound) for o in part.outputs]
+            margins += [self._sqnr(views, view(i, part.name), i) - sync_bound for i in part.inputs if view(i, part.name) in views[0]]
+            out[part.name] = min(margins, default=float("inf"))
+        return out
 
     def _sqnr(self, got: list[dict[str, np.ndarray]], key: str, name: str) -> float:
         """SQNR (dB) of `got[...][key]` against the reference value `name`: the worst over the feed groups."""
@@ -256,6 +284,7 @@ class Demotion:
     before: str  # the check furthest below its bound before this step (Measurement.worst)
     after: str  # the same after it
     failure: str = ""  # why TFLite could not run the partition at its precision, when that was the reason
+    with_: list[str] = field(default_factory=list)  # the partitions demoted in the same step
 
 
 def demote(evaluator: Evaluator, config: dict[str, str], candidates: list[str], bound: float) -> tuple[dict[str, str], Measurement, list[Demotion]]:
@@ -267,13 +296,16 @@ def demote(evaluator: Evaluator, config: dict[str, str], candidates: list[str], 
     steps: list[Demotion] = []
     if current.kept or not candidates:
         return config, current, steps
-    gain = {p: evaluator.measure({**config, p: "float32"}, bound).margin for p in candidates}
-    order = sorted(candidates, key=lambda p: (-gain[p], candidates.index(p)))
-    for p in order:
-        before, failure = current.worst(), evaluator.failed.get((p, config[p]), "")
-        config[p] = "float32"
+    margin = evaluator.alone(config, candidates, bound)
+    order = sorted(candidates, key=lambda p: (margin[p], candidates.index(p)))
+    broken = [p for p in order if margin[p] < 0]
+    batches = [broken] * bool(broken) + [[p] for p in order if p not in broken]
+    for batch in batches:
+        before = current.worst()
+        failures = {p: evaluator.failed.get((p, config[p]), "") for p in batch}
+        config.update(dict.fromkeys(batch, "float32"))
         current = evaluator.measure(config, bound)
-        steps.append(Demotion(p, before, current.worst(), failure))
+        steps += [Demotion(p, before, current.worst(), failures[p], [q for q in batch if q != p]) for p in batch]
         if current.kept:
             break
     return config, current, steps

@@ -91,6 +91,23 @@ def test_the_never_slower_check_fires_without_the_one_partition_candidate(module
     assert err.value.code == "internal" and "one partition" in str(err.value)
 
 
+def test_a_choice_rejected_in_split_partitions_stays_a_whole_model_candidate(module) -> None:  # type: ignore[no-untyped-def]
+    # The guard rejected cpu int8 in every region of a split plan (its sync points missed their bound): split plans
+    # may not use it, but the whole model as one cpu int8 partition has no sync point and was not measured, so it
+    # stays a candidate (here the fastest plan there is) until its own measurement rejects it.
+    target = load_target("mi9")
+    free = plan(module, target, policy="auto", calibrated=True)
+    best = Choice(free["best_single"]["processor"], "int8")
+    assert free["single_processor_ms"][best.processor] == free["best_single"]["ms"]
+    split = {r.name: {best: "sync point below 20 dB"} for r in module.regions}
+    rep = plan(module, target, policy="auto", calibrated=True, rejected=split)
+    assert [(p["processor"], p["precision"], len(p["regions"])) for p in rep["partitions"]] == [(best.processor, "int8", len(module.regions))]
+    assert rep["best_single"] == free["best_single"]
+    measured = plan(module, target, policy="auto", calibrated=True, rejected=split, whole_rejected={best: "output below 30 dB"})
+    assert all(Choice(p["processor"], p["precision"]) != best for p in measured["partitions"])
+    assert measured["best_single"]["ms"] > free["best_single"]["ms"]
+
+
 def test_split_pays_for_the_stretchy_example_on_pixel6() -> None:
     from stretchc.examples import stretchy_model
 

@@ -6,9 +6,10 @@ exported by Keras as TF SavedModels and converted to ONNX by tf2onnx's command l
 and for mi9 with the default policy and verifies against ONNX Runtime with every sync point compared with
 the ONNX tensor it carries (none left unmatched); each compiles for every target with the default policy
 (`--calib random` where a DSP or an NPU needs int8 data), is never predicted slower than the whole model as
-one partition on its best processor, and its bundle passes verify. MobileNetV2, ResNet50, NASNetMobile and Xception have no stage by
-find-branches' definition either and compile as one region. InceptionV3's inception modules are found as stages with
-the branches the architecture has; EfficientNetB0 (squeeze-excite MULs, residual ADDs) and DenseNet121
+one partition on its best processor, and its bundle passes verify. MobileNetV2, ResNet50 and Xception have no stage by
+find-branches' definition either and compile as one region. InceptionV3's inception modules and NASNetMobile's cells
+(a concat of five combinations in a normal cell, three in a reduction cell, beside pass-through inputs) are found as
+stages with the branches the architecture has; EfficientNetB0 (squeeze-excite MULs, residual ADDs) and DenseNet121
 (each layer concatenates its input with new features: an empty branch) have no stage by find-branches'
 definition and compile as one region. On mi9, InceptionV3 is also compiled with part of it placed on the DSP and
 part on the GPU, `--precision float --calib random` (CPU and GPU partitions float32, DSP ones int8).
@@ -37,15 +38,18 @@ TARGETS = ["pixel6", "mi9", "pixel4", "pixel3", "galaxy-s21", "galaxy-s23", "gal
 INT8_TARGETS = {"mi9", "pixel4", "pixel3", "galaxy-s23", "galaxy-s24"}  # a DSP or an NPU: int8 there needs --calib
 # InceptionV3: mixed0..mixed10, each an inception module joined by a concat: its branch count
 INCEPTION_BRANCHES = [4, 4, 4, 3, 4, 4, 4, 4, 3, 4, 4]
+# NASNetMobile: two stem reduction cells, then three groups of four normal cells with a reduction cell between
+NASNET_BRANCHES = [3, 3, 5, 5, 5, 5, 3, 5, 5, 5, 5, 3, 5, 5, 5, 5]
 
 pytestmark = pytest.mark.external
 
 
 def _expected_regions(name: str) -> list[str]:
-    if name != "InceptionV3":
+    branches = {"InceptionV3": INCEPTION_BRANCHES, "NASNetMobile": NASNET_BRANCHES}.get(name)
+    if branches is None:
         return ["main"]
     regions = ["stem"]
-    for k, n in enumerate(INCEPTION_BRANCHES, start=1):
+    for k, n in enumerate(branches, start=1):
         regions += [f"s{k}.b{j}" for j in range(n)] + [f"s{k}.join"]
     return [*regions, "head"]
 

@@ -102,13 +102,45 @@ def test_two_input_multi_entry_joins_stay_in_the_trunk() -> None:
 
 
 def test_identity_and_shared_join_inputs_make_no_stage() -> None:
-    # a U-Net skip (c3 enters the concat as it is) ...
+    # fewer than three branches beside the pass-through inputs: a U-Net skip (c3 enters the concat as it is) ...
     skip = ["c2 = CONV_2D(x)", "c3 = CONV_2D(c2)", "d = CONV_2D(c3)", "e = CONV_2D(c2)", "cat = CONCATENATION(c3, d, e, c2)"]
     _found(skip, ("cat",), ["main"], {})
-    # ... and a join input that a later node reads too (NASNet's reduction cell)
+    # ... and a join input that a later node reads too (two branches beside it)
     shared = ["a = CONV_2D(x)", "b = CONV_2D(a)", "c = CONV_2D(b)", "d = CONV_2D(a)", "e = CONV_2D(b)",
               "cat = CONCATENATION(c, d, e)", "y = ADD(cat, e)"]
     _found(shared, ("y",), ["main"], {})
+
+
+def test_nasnet_cells_are_stages_with_pass_through_inputs() -> None:
+    # A normal cell: five pairwise combinations of h and p, concatenated with p itself (an identity input);
+    # p and h feed several combinations, so they stay in the trunk.
+    normal = [
+        "ip = CONV_2D(x)", "p = CONV_1x1(x)", "h = CONV_1x1(ip)",
+        "a1 = CONV_2D(h)", "b1 = CONV_2D(p)", "x1 = ADD(a1, b1)",
+        "a2 = CONV_2D(p)", "b2 = CONV_2D(p)", "x2 = ADD(a2, b2)",
+        "a3 = AVERAGE_POOL_2D(h)", "x3 = ADD(a3, p)",
+        "a4 = AVERAGE_POOL_2D(p)", "b4 = AVERAGE_POOL_2D(p)", "x4 = ADD(a4, b4)",
+        "a5 = CONV_2D(h)", "x5 = ADD(a5, h)",
+        "cat = CONCATENATION(p, x1, x2, x3, x4, x5)", "y = CONV_2D(cat)",
+    ]
+    where = dict.fromkeys(("ip", "p", "h"), "stem") | {"cat": "s1.join", "y": "head"}
+    for j, k in enumerate("12345"):
+        where |= {f"a{k}": f"s1.b{j}", f"x{k}": f"s1.b{j}"}
+    _found(normal, ("y",), _stages(5), where | {"b1": "s1.b0", "b2": "s1.b1", "b4": "s1.b3"})
+    # A reduction cell: x2 is concatenated and added into x4 too, and x1 feeds two combinations: both stay in
+    # the trunk, and the three combinations only the concat reads are the branches.
+    reduction = [
+        "p = CONV_1x1(x)", "h = CONV_1x1(p)",
+        "a1 = CONV_2D(h)", "b1 = CONV_2D(p)", "x1 = ADD(a1, b1)",
+        "a2 = MAX_POOL_2D(h)", "b2 = CONV_2D(p)", "x2 = ADD(a2, b2)",
+        "a3 = AVERAGE_POOL_2D(h)", "b3 = CONV_2D(p)", "x3 = ADD(a3, b3)",
+        "a4 = AVERAGE_POOL_2D(x1)", "x4 = ADD(a4, x2)",
+        "a5 = CONV_2D(x1)", "b5 = MAX_POOL_2D(h)", "x5 = ADD(a5, b5)",
+        "cat = CONCATENATION(x2, x3, x4, x5)",
+    ]
+    where = dict.fromkeys(("p", "h", "a1", "b1", "x1", "a2", "b2", "x2"), "stem") | {"cat": "s1.join"}
+    where |= dict.fromkeys(("a3", "b3", "x3"), "s1.b0") | dict.fromkeys(("a4", "x4"), "s1.b1") | dict.fromkeys(("a5", "b5", "x5"), "s1.b2")
+    _found(reduction, ("cat",), _stages(3, head=False), where)
 
 
 def test_a_fork_nested_in_a_branch_keeps_its_fork_join_stage() -> None:
