@@ -371,3 +371,19 @@ def verify_bundle(
         sync_min_sqnr = None if min_sqnr is None else sync_point_bound(min_sqnr)
         report.checks.append(closest.check("sync", s["name"], s["onnx_tensor"], atol, rtol, sync_min_sqnr))
     return report
+
+
+def verify_staged(
+    staging: Path, model_path: Path, analyses: Any, *, atol: float | None = None, rtol: float = 0.0, const_inputs: dict[str, np.ndarray] | None = None
+) -> VerifyReport:
+    """`compile --verify`'s check of a staged bundle before it is installed: on the calibration samples the compile
+    held out (what the accuracy guard measured on: inputs like the ones the bundle will see) where there are any,
+    else on seeded random inputs. `analyses`: the compile's (`stretchc.analyses.Analyses`)."""
+    from stretchc.analyses import HeldOutInputs
+    from stretchc.console import get_console
+
+    held = analyses.get(HeldOutInputs)
+    inputs = held.feeds if held is not None and held.feeds else None
+    if inputs is not None:
+        get_console().note("verify", f"--verify: measured on {len(inputs)} calibration sample(s) held out of calibration")
+    return verify_bundle(staging, model_path, inputs=inputs, atol=atol, rtol=rtol, const_inputs=const_inputs)

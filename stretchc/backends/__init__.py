@@ -18,12 +18,46 @@ from stretchc.backends.base import Backend
 _REGISTERED: dict[str, Backend] = {}
 
 
+# What every backend must define itself (the base class has no default for them): its class attributes, and the
+# methods the base class leaves to it (the cost model's, and the CPU threads for the fallback).
+REQUIRED_ATTRIBUTES = ("name", "label", "delegate", "order", "PRECISIONS", "section_schema", "kernel_priors", "dispatch_ms")
+REQUIRED_METHODS = ("execution", "peak_gops")
+
+
 def register_backend(backend: Backend) -> Backend:
-    """Make `backend` known under its name (once)."""
-    if not backend.name or backend.name in _REGISTERED:
-        raise ValueError(f"backend name {backend.name!r} is empty or taken")
+    """Make `backend` known under its name (once), after checking it keeps the `Backend` contract
+    (`contract_problems`): a backend that does not is refused here, not where a pass first asks it."""
+    problems = contract_problems(backend)
+    if problems:
+        raise TypeError(f"backend {type(backend).__name__} does not keep the Backend contract: {'; '.join(problems)}")
+    if backend.name in _REGISTERED:
+        raise ValueError(f"backend name {backend.name!r} is taken")
     _REGISTERED[backend.name] = backend
     return backend
+
+
+def contract_problems(backend: Backend) -> list[str]:
+    """What `backend` lacks or gets wrong of the `Backend` contract (stretchc/backends/base.py), each in a few words."""
+    kind = type(backend)
+    problems = [f"no {a}" for a in REQUIRED_ATTRIBUTES if not hasattr(backend, a)]
+    problems += [f"{m}() not defined" for m in REQUIRED_METHODS if getattr(kind, m, None) is getattr(Backend, m)]
+    if backend.fallback and getattr(kind, "threads") is getattr(Backend, "threads"):
+        problems.append("the fallback backend must define threads()")
+    if problems:
+        return problems
+    if not isinstance(backend.name, str) or not backend.name.isidentifier() or backend.name != backend.name.lower():
+        problems.append(f"name {backend.name!r} is not a lower-case identifier")
+    if not isinstance(backend.order, int):
+        problems.append(f"order {backend.order!r} is not an int")
+    if not backend.PRECISIONS or not all(isinstance(q, str) for q in backend.PRECISIONS):
+        problems.append("PRECISIONS is not a non-empty tuple of precision names")
+    if not isinstance(backend.dispatch_ms, (int, float)) or backend.dispatch_ms < 0:
+        problems.append(f"dispatch_ms {backend.dispatch_ms!r} is not a non-negative number")
+    if not all(isinstance(v, (int, float)) for priors in backend.kernel_priors.values() for v in priors.values()):
+        problems.append("kernel_priors is not a mapping of kernel families to numeric parameters")
+    if not isinstance(backend.section_schema, dict):
+        problems.append("section_schema is not a JSON schema (a dict)")
+    return problems
 
 
 @lru_cache(maxsize=1)
@@ -56,4 +90,4 @@ def fallback() -> Backend:
     return next(b for b in backends() if b.fallback)
 
 
-__all__ = ["Backend", "backend", "backends", "fallback", "processors", "register_backend"]
+__all__ = ["Backend", "backend", "backends", "contract_problems", "fallback", "processors", "register_backend"]

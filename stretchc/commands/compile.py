@@ -334,17 +334,11 @@ def _and_verify(args: argparse.Namespace, options: CompileOptions, verified: lis
     first = options.check_bundle
 
     def check(staging: Path, analyses: Analyses) -> None:
-        from stretchc.verify import verify_bundle
+        from stretchc.verify import verify_staged
 
         if first is not None:
             first(staging, analyses)
-        # On the calibration samples held out of calibration where there are any (what the accuracy guard measured
-        # on: inputs like the ones the bundle will see), else on seeded random inputs.
-        held = analyses.get(HeldOutInputs)
-        inputs = held.feeds if held is not None and held.feeds else None
-        if inputs is not None:
-            get_console().note("verify", f"--verify: measured on {len(inputs)} calibration sample(s) held out of calibration")
-        report = verify_bundle(staging, Path(args.model), inputs=inputs, atol=args.atol, rtol=args.rtol, const_inputs=options.const_inputs)
+        report = verify_staged(staging, Path(args.model), analyses, atol=args.atol, rtol=args.rtol, const_inputs=options.const_inputs)
         if not report.ok:
             report.present(get_console())
             report.raise_if_failed()

@@ -52,3 +52,34 @@ def test_generic_code_never_spells_a_processor() -> None:
             if literal.search(code):
                 hits.append(f"{rel}:{i}: {line.strip()}")
     assert not hits, "processor literals outside their backends:\n" + "\n".join(hits)
+
+
+def test_every_registered_backend_keeps_the_contract() -> None:
+    from stretchc.backends import contract_problems
+
+    assert {b.name: contract_problems(b) for b in backends()} == {b.name: [] for b in backends()}
+
+
+def test_a_backend_breaking_the_contract_is_refused_when_it_registers() -> None:
+    from stretchc.backends import register_backend
+    from stretchc.backends.base import Backend
+
+    class Partial(Backend):  # no label, delegate, precisions, cost model ...
+        name = "partial"
+        order = 9
+
+    class Misnamed(type(backends()[1])):  # a complete backend under a bad name, with a bad dispatch cost
+        name = "Big Core"
+        dispatch_ms = -1.0
+
+    with pytest.raises(TypeError) as partial:
+        register_backend(Partial())
+    for missing in ("no label", "no delegate", "no PRECISIONS", "no dispatch_ms", "execution() not defined", "peak_gops() not defined"):
+        assert missing in str(partial.value)
+    with pytest.raises(TypeError) as misnamed:
+        register_backend(Misnamed())
+    assert "name 'Big Core' is not a lower-case identifier" in str(misnamed.value) and "dispatch_ms -1.0" in str(misnamed.value)
+    backends.cache_clear()  # listed again from the registry: nothing was registered
+    assert [b.name for b in backends()] == ["cpu", "gpu", "dsp", "npu"]
+    with pytest.raises(ValueError, match="taken"):
+        register_backend(type(backends()[0])())
