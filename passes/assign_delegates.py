@@ -115,6 +115,7 @@ class AssignDelegates(Pass):
         precision = {r: choices(settings.precision, p, calibrated=calibrated, target=target)[0] for r, p in chosen.items()}
         report = None
         if target is not None:
+            from stretchc.costmodel.accuracy import evidence
             from stretchc.costmodel.placement import plan
 
             fixed = {r: chosen[r] for r in overrides}
@@ -125,6 +126,7 @@ class AssignDelegates(Pass):
                 optimise_free=self.policy == "critical-path", given=dict(chosen), io_dtype=settings.io_dtype, grouping=self.grouping,
             )
             report["policy"] = self.policy
+            report["cost_model"] = evidence(target)  # what the predictions rest on, per processor
             chosen, precision = dict(report["placement"]), dict(report["precision"])
         part_of = self._partitions(module, chosen, precision, report, self.grouping)
         changed = False

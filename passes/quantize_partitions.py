@@ -328,6 +328,8 @@ class QuantizePartitions(Pass):
             io_dtype=report["io_dtype"], rejected=rejected, grouping=report.get("grouping", "cost"), whole_rejected=whole_rejected,
         )
         new["policy"] = report.get("policy")
+        if "cost_model" in report:
+            new["cost_model"] = report["cost_model"]
         part_of = {r: p["name"] for p in new["partitions"] for r in p["regions"]}
         for n in module.graph.nodes:
             if n.region in part_of:

@@ -141,6 +141,23 @@ def _write_depfile(args: argparse.Namespace, result: CompileResult, options: Com
         raise StretchError("write-failed", f"cannot write the depfile: {exc.strerror or exc}", file=str(args.depfile)) from None
 
 
+def evidence_line(cost_model: dict[str, Any], used: list[str]) -> str:
+    """What the predictions of the processors in `used` rest on, in one line (the report's `cost_model`)."""
+    procs = cost_model["processors"]
+    parts = []
+    for basis, what in (
+        ("measured", "fitted to measurements of this SoC"),
+        ("prior-dominated", "from few measurements of this SoC (prior-dominated)"),
+        ("prior", "from published peak figures and priors alone (no measurement of this SoC)"),
+    ):
+        named = [p for p in used if procs.get(p, {}).get("basis") == basis]
+        if named:
+            parts.append(f"{', '.join(named)} {what}")
+    median = cost_model.get("in_sample_median_pct")
+    fit = f"; {cost_model['points']} measured networks of {cost_model['calibration_set']}, in-sample median error {median:.1f}%" if median is not None else ""
+    return f"cost model: {'; '.join(parts)}{fit}; a prediction, not a measurement: on network families it was not fitted to, errors of tens of percent are common (stretchc cost-model --report)"
+
+
 def placement_table(result: CompileResult) -> str:
     """Where each partition runs: the short table printed after every compile."""
     m = result.manifest
@@ -179,6 +196,8 @@ def placement_table(result: CompileResult) -> str:
         if len(m["partitions"]) == 1 and len(pr.get("regions", [])) > 1 and pr.get("policy") == "critical-path" and not overrides:
             p = m["partitions"][0]
             rows.append(f"  stretching does not pay for this model on this phone: one partition on the {p['processor']}, predicted {pr['predicted_latency_ms']:.3f} ms")
+        if pr.get("cost_model"):
+            rows.append(f"  {evidence_line(pr['cost_model'], sorted({p['processor'] for p in m['partitions']}))}")
     return "\n".join(rows)
 
 

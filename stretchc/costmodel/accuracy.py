@@ -131,3 +131,38 @@ def accuracy(targets: list[Any], *, loo: bool = True, progress: Any = None) -> l
         rows = tuple(PointRow(p, predicted[p.key], loo_ms.get(p.key)) for p in pts)
         out.append(TargetAccuracy(t.name, s, tuple(n for n in carriers.get(s, []) if n != t.name), rows, tuple(group_rows(t, params, kinds_by_point, rows))))
     return out
+
+
+def evidence(target: Any) -> dict[str, Any]:
+    """What `target`'s predictions rest on (for the compile summary and the placement report): its calibration set
+    (the SoC's), how many measured networks it holds and the in-sample median error over them, and per processor
+    the most points any of its (processor, dtype) kernel families is fitted to and its basis: "measured" when a
+    family has enough points and no efficiency at a clamp, "prior-dominated" when it has some, "prior" when none
+    (the prediction rests on published peak figures and the priors alone). Computed once per target and process."""
+    key = (target.name, target.raw.get("calibration"), tuple(target.processors))
+    if key not in _EVIDENCE:
+        _EVIDENCE[key] = _evidence(target)
+    return _EVIDENCE[key]
+
+
+_EVIDENCE: dict[tuple[Any, ...], dict[str, Any]] = {}
+_BASES = ("prior", "prior-dominated", "measured")  # weakest first
+
+
+def _evidence(target: Any) -> dict[str, Any]:
+    if target.raw.get("calibration") is None:
+        return {"calibration_set": None, "points": 0, "in_sample_median_pct": None, "processors": {p: {"basis": "prior", "points": 0} for p in target.processors}}
+    found = accuracy([target], loo=False)[0]
+    per: dict[str, dict[str, Any]] = {}
+    for g in found.groups:
+        basis = "measured" if not g.prior_dominated else "prior-dominated" if g.points else "prior"
+        best = per.get(g.processor)
+        if best is None or (_BASES.index(basis), g.points) > (_BASES.index(best["basis"]), best["points"]):
+            per[g.processor] = {"basis": basis, "points": g.points}
+    median = found.median(False)
+    return {
+        "calibration_set": found.calibration_set,
+        "points": len(found.rows),
+        "in_sample_median_pct": None if median is None else round(median, 1),
+        "processors": per,
+    }

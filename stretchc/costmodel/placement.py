@@ -721,4 +721,6 @@ def reprice(
         r["precision_why"] = precision_why.get(r["region"], before["precision_why"])
         r["limit"] = before["limit"]
     new["method"], new["policy"], new["limits"] = report["method"], report.get("policy"), report["limits"]
+    if "cost_model" in report:
+        new["cost_model"] = report["cost_model"]
     return new

@@ -148,3 +148,28 @@ def test_conversions_run_in_the_8bit_family_of_the_processor_that_can_run_them()
     assert cm.conversion_ms(n, "dsp", "int8", "uint8") != cm.conversion_ms(n, "cpu", "int8", "uint8")
     # Moving 4 + 1 bytes a value costs more than 1 + 1.
     assert cm.conversion_ms(n, "cpu", "float32", "int8") > cm.conversion_ms(n, "cpu", "int8", "uint8")
+
+
+def test_every_compile_says_what_its_predictions_rest_on(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from stretchc.costmodel.accuracy import evidence
+
+    # galaxy-s21's SoC has no measurement: everything is priors; mi9's CPU, GPU and DSP are fitted to its SoC's
+    # measured networks (at least MIN_POINTS per processor, no efficiency at a clamp).
+    s21 = evidence(load_target("galaxy-s21"))
+    assert s21["points"] == 0 and {p["basis"] for p in s21["processors"].values()} == {"prior"}
+    mi9 = evidence(load_target("mi9"))
+    assert mi9["calibration_set"] == "sd855" and mi9["points"] == len(load_calibration().sets["sd855"])
+    assert all(p["basis"] == "measured" and p["points"] >= MIN_POINTS for p in mi9["processors"].values())
+    s23 = evidence(load_target("galaxy-s23"))
+    assert s23["processors"]["cpu"]["basis"] == "prior" and s23["processors"]["npu"]["basis"] == "prior-dominated"
+    # ... in the compile summary and the bundle's placement report
+    import json
+
+    from pathlib import Path
+
+    out = tmp_path / "b.stretch"
+    example = Path(__file__).resolve().parents[2] / "examples" / "branchy.onnx"
+    assert main(["compile", str(example), "-t", "galaxy-s21", "-o", str(out)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("cost model:"))
+    assert "from published peak figures and priors alone (no measurement of this SoC)" in line and "a prediction, not a measurement" in line
+    assert json.loads((out / "report.json").read_text())["cost_model"] == s21
