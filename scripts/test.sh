@@ -2,9 +2,19 @@
 # Set up (scripts/setup.sh), install the native build tools the C++ runtime tests need if they are
 # missing (Debian: cmake, ninja-build, g++, libflatbuffers-dev, flatbuffers-compiler for the test that
 # regenerates the code derived from schemas/manifest.fbs, chromium for the HTML report test), then run the
-# whole test suite.
+# whole test suite (what CI runs), or with --fast only the fast tier: the tests not marked `slow` (under 2
+# minutes, for quick feedback while developing). Every other argument is passed on to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --fast is ours, not pytest's: rewrite it in place, keeping every other argument in its order.
+for arg in "$@"; do
+  shift
+  if [ "$arg" = --fast ]; then
+    set -- "$@" -m "not slow"
+  else
+    set -- "$@" "$arg"
+  fi
+done
 bash scripts/setup.sh
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)

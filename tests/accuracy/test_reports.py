@@ -22,6 +22,9 @@ from tests.conftest import REPO
 
 MODEL = REPO / "examples" / "digits.onnx"
 
+# slow (not in `scripts/test.sh --fast`): compiles the digits model, calibrated with TFLite on labelled data (about 16 s)
+pytestmark = pytest.mark.slow
+
 
 def _float_top1(split: str, last: int = 0) -> float:
     images, labels = load_split(split)

@@ -20,6 +20,9 @@ from tests.bundle.hostile import write_manifest
 
 from tests.android_runtime.conftest import compile_bundle
 
+# slow (not in `scripts/test.sh --fast`): builds the C++ runtime with CMake (once per session) and compiles bundles for it
+pytestmark = pytest.mark.slow
+
 
 def run(bin_: Path, bundle: Path, tmp: Path, *args: str, libs: list[Path] | None = None, mode: str | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """Runs stretch_benchmark with fixed inputs, the dynamic linker seeing only `libs`; returns its report."""

@@ -18,6 +18,9 @@ from stretchc.bundle.binary import decode_manifest
 
 from tests.bundle import hostile
 
+# slow (not in `scripts/test.sh --fast`): builds the C++ runtime with CMake (once per session) and compiles bundles for it
+pytestmark = pytest.mark.slow
+
 CRASH_SIGNALS = {-4, -6, -7, -8, -11}  # SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV
 
 

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 
 from stretchc.bundle.nnstretch import nnstretch_tflite
+
+# slow (not in `scripts/test.sh --fast`): with the rest of tests/android_runtime, never in the fast tier
+pytestmark = pytest.mark.slow
 
 
 def _first_output_names(data: bytes) -> list[tuple[str, str]]:

@@ -73,6 +73,7 @@ def s23(mi_config_model, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     return source, compile_model(source, out, CompileOptions(target="galaxy-s23", place={"s4.b1": "gpu"}, settings=settings_with("auto", calib="random", min_sqnr=20.0)))
 
 
+@pytest.mark.slow  # shares the s23 compile: an NN-Stretch R-50 configuration, calibrated (about 20 s)
 def test_galaxy_s23_places_work_on_the_npu_and_gpu_with_int8_npu_partitions_its_rules_accept(s23) -> None:  # type: ignore[no-untyped-def]
     _, res = s23
     parts = res.manifest["partitions"]
@@ -89,6 +90,7 @@ def test_galaxy_s23_places_work_on_the_npu_and_gpu_with_int8_npu_partitions_its_
         assert p["delegate_options"] == {"vendor": "qualcomm", "soc_model": "SM8550", "htp_performance_mode": "burst", "dispatch_library_dir": "/data/local/tmp/stretch"}
 
 
+@pytest.mark.slow  # shares the s23 compile (about 20 s)
 def test_the_report_explains_every_region_of_the_s23_compile(s23) -> None:  # type: ignore[no-untyped-def]
     _, res = s23
     report = res.analyses.get(Placement).report
@@ -102,6 +104,7 @@ def test_the_report_explains_every_region_of_the_s23_compile(s23) -> None:  # ty
         assert r["precision_why"]
 
 
+@pytest.mark.slow  # shares the s23 compile (about 20 s)
 def test_the_s23_bundle_computes_the_model(s23) -> None:  # type: ignore[no-untyped-def]
     source, res = s23
     feeds = [{"input": x[None]} for x in natural_images(4, 64, seed=3)]

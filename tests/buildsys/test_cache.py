@@ -106,6 +106,7 @@ def test_unwritable_cache_is_a_warning(tmp_path: Path, small_model: Path, monkey
     assert [c for c in codes if c not in ADVICE] == ["cache-unwritable"]
 
 
+@pytest.mark.slow  # compiles in several processes at once, each importing TensorFlow and lowering (10-20 s)
 def test_concurrent_compiles_share_a_cache(tmp_path: Path, small_model: Path) -> None:
     cache = tmp_path / "shared-cache"
     env = {**os.environ, "STRETCHC_CACHE_DIR": str(cache)}

@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.skipif(not (shutil.which("cmake") and shutil.which("ninja")), reason="needs cmake and ninja")
+# slow (not in `scripts/test.sh --fast`): real CMake and Ninja builds, each compiling the model (about 10 s)
+pytestmark = [pytest.mark.skipif(not (shutil.which("cmake") and shutil.which("ninja")), reason="needs cmake and ninja"), pytest.mark.slow]
 
 
 def touch(path: Path) -> None:

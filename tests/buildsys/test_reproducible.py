@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.buildsys.conftest import cli, tree_bytes
+
+# slow (not in `scripts/test.sh --fast`): compiles in separate processes, each importing TensorFlow and lowering with onnx2tf (about 26 s)
+pytestmark = pytest.mark.slow
 
 
 def test_identical_bytes_cold_and_warm_cache(tmp_path: Path, small_model: Path) -> None:

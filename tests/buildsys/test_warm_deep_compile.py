@@ -15,7 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from stretchc.cli import main
+
+# slow (not in `scripts/test.sh --fast`): a deep model lowered and calibrated, then compiled again in a separate process (about 25 s)
+pytestmark = pytest.mark.slow
 
 COMPILE = """
 import sys

@@ -16,6 +16,8 @@ import sysconfig
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 SOURCES = ("pyproject.toml", "README.md", "stretchc", "passes", "schemas")
@@ -33,6 +35,7 @@ def test_every_package_folder_is_listed() -> None:
     assert sorted(found) == sorted(setuptools["packages"])
 
 
+@pytest.mark.slow  # builds a wheel, installs it into a new venv and compiles there (8-12 s)
 def test_the_wheel_installs_and_runs_the_readme_example(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

@@ -468,6 +468,7 @@ def test_verify_checks_preprocess(example_bundle: Path, tmp_path: Path, capsys, 
 
 
 @pytest.mark.parametrize("precision", ["int8", "float"])  # int8: calibration and the report read the data; float: the report only
+@pytest.mark.slow  # the int8 case calibrates with TFLite (about 4 s)
 def test_capped_calibration_note_is_given_once(tmp_path: Path, capsys, precision: str) -> None:  # type: ignore[no-untyped-def]
     from stretchc.digits.data import load_split
     from stretchc.quantize.calibration_data import MAX_SAMPLES

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from stretchc.console import Console, set_console
 from stretchc.driver import CompileOptions, compile_model
 
@@ -23,6 +25,7 @@ def test_in_process_recompile_is_byte_identical(compiled: dict[str, Compiled], t
     assert tree_bytes(c.dump_dir) == tree_bytes(tmp_path / "dump")
 
 
+@pytest.mark.slow  # compiles in separate processes, each importing TensorFlow and lowering (about 10 s)
 def test_two_processes_give_identical_bundles_and_dumps(compiled: dict[str, Compiled], tmp_path: Path) -> None:
     c = compiled["nested"]
     trees = []

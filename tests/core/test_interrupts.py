@@ -41,6 +41,7 @@ def test_input_too_large_for_this_machine_is_refused_before_lowering(tmp_path: P
 
 
 @pytest.mark.parametrize("sig, status, code", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.slow  # lowers in a separate process, importing TensorFlow (about 1.7 s per signal)
 def test_signal_during_lowering_leaves_nothing_behind(tmp_path: Path, sig: signal.Signals, status: int, code: str) -> None:
     env = _env(tmp_path)
     shutil.copy(REPO / "examples" / "branchy.onnx", tmp_path / "m.onnx")

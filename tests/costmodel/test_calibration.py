@@ -22,6 +22,7 @@ def every_target_accuracy():  # type: ignore[no-untyped-def]
     return accuracy([load_target(n) for n in known_targets()])
 
 
+@pytest.mark.slow  # every_target_accuracy refits the cost model once per left-out point of every target (2-4 minutes)
 def test_leave_one_out_median_within_15_percent(every_target_accuracy, capsys) -> None:  # type: ignore[no-untyped-def]
     checked = []
     with capsys.disabled():
@@ -52,6 +53,7 @@ def test_points_are_counted_once_per_soc() -> None:
         assert all(all(t.raw.get(k) == carriers[0].raw.get(k) for k in (*processors(), "memory")) for t in carriers)
 
 
+@pytest.mark.slow  # prices every calibration point twice, the second time one by one (about 3.5 s)
 def test_fit_prices_points_like_the_calibration_prediction() -> None:
     cal = load_calibration()
     params = load_params()
@@ -66,6 +68,7 @@ def test_committed_fit_is_current() -> None:
     assert params_close(refit, load_params().to_raw()), "stale stretchc/targets/data/costmodel/fitted.yaml: run bench/fit_cost_model.py"
 
 
+@pytest.mark.slow  # shares every_target_accuracy (2-4 minutes)
 def test_prior_dominated_groups_are_flagged(every_target_accuracy) -> None:  # type: ignore[no-untyped-def]
     acc = {a.target: a for a in every_target_accuracy}
     assert all(g.prior_dominated for g in acc["galaxy-s21"].groups)  # no points at all
@@ -94,6 +97,7 @@ def test_reference_nets_match_published_macs(name: str, mmac: int) -> None:
     assert abs(macs - mmac) / mmac < 0.1
 
 
+@pytest.mark.slow  # the CLI report refits the cost model leaving each point out (10-20 s)
 def test_cost_model_cli_report(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["cost-model", "--report", "-t", "pixel6"]) == 0
     out = capsys.readouterr().out
@@ -101,6 +105,7 @@ def test_cost_model_cli_report(capsys) -> None:  # type: ignore[no-untyped-def]
     assert "prior-dominated" in out and "yes: 2 points (< 5)" in out
 
 
+@pytest.mark.slow  # rebuilds EN-L4-CD and compiles it int8, calibrated with TFLite (about 25 s)
 def test_stored_workload_is_the_compilers_and_priced_like_a_compile(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """EN-L4-CD (CPU+DSP): rebuilt from its stored configuration, its workload is the stored one, and compiled for
     mi9 with --place-from-model --precision int8 --calib random, the JSON report predicts the calibration point

@@ -122,6 +122,7 @@ def test_split_pays_for_the_stretchy_example_on_pixel6() -> None:
     assert a["start_ms"] < b["end_ms"] and b["start_ms"] < a["end_ms"]
 
 
+@pytest.mark.slow  # lowers a prototype configuration at 224 px and searches its placement (about 10 s)
 def test_split_pays_for_a_prototype_configuration_on_mi9() -> None:
     """The prototype's R-50-CD (two branches a stage) at 224 px on its own phone: the search splits it over more
     than one processor, predicted faster than the whole model on any one of them."""

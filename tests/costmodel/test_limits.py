@@ -25,6 +25,9 @@ from stretchc.targets import DATA_DIR, load_target
 # Ten stages of four branches (an Inception-v3-like shape), small enough to compile in seconds.
 INCEPTION_STYLE = {"branches": (4,) * 10, "size": 48, "width": 96, "depth": 2, "name": "inception_style"}
 
+# slow (not in `scripts/test.sh --fast`): lowers an Inception-style model (10 stages of 4 branches) and compiles it with calibration (about 25 s)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -44,6 +44,7 @@ def test_clean_pipeline_is_within_tolerance_and_skips_unchanged_models(tmp_path:
     assert not (tmp_path / "branchy.bisect").exists()  # nothing written when nothing is wrong
 
 
+@pytest.mark.slow  # calibrates with TFLite and bisects the pipeline (about 3.5 s)
 def test_quantized_pipeline_is_within_tolerance(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     model = small_model(tmp_path)
     capsys.readouterr()

@@ -82,6 +82,7 @@ def test_reproducer_header_records_pipeline_target_and_options(example_dumps: Du
     assert after is not None and after.analyses is not None  # assign-delegates recorded its placement report
 
 
+@pytest.mark.slow  # sets up quantized_dumps: compiles calibrated with TFLite (about 3.5 s per case)
 def test_quantized_dumps_record_the_calibration_source(quantized_dumps: Dumped) -> None:
     rep = Reproducer.from_text((quantized_dumps.dumps / "00-input.ir").read_text())
     assert rep is not None and rep.place == {"s1.b1": "dsp"} and rep.target is not None and rep.target["spec"] == "mi9"

@@ -34,6 +34,7 @@ def test_example_replayed_after_find_branches_is_byte_identical(example_dumps: D
     assert tree_bytes(out) == tree_bytes(example_dumps.bundle)
 
 
+@pytest.mark.slow  # shares quantized_dumps (compiles calibrated with TFLite) and replays it (about 3.5 s per case)
 def test_quantized_mi9_replayed_after_find_branches_is_byte_identical(quantized_dumps: Dumped, tmp_path: Path) -> None:
     # --min-sqnr sets quantize-partitions' accuracy bound: replay the pipeline the bundle records
     compiled = __import__("json").loads((quantized_dumps.bundle / "manifest.json").read_text())["model"]["pipeline"]

@@ -110,6 +110,7 @@ def short_run() -> tuple[onnx.ModelProto, float]:
     return trained_model(epochs=2, seed=1)
 
 
+@pytest.mark.slow  # trains the digits classifier with Keras (about 6 s)
 def test_short_seeded_training_gives_a_working_model(short_run: tuple[onnx.ModelProto, float]) -> None:
     model, accuracy = short_run  # trained_model checked ONNX Runtime against Keras on training images
     onnx.checker.check_model(model, full_check=True)
@@ -119,6 +120,7 @@ def test_short_seeded_training_gives_a_working_model(short_run: tuple[onnx.Model
     assert "2 epochs, seed 1" in model.doc_string
 
 
+@pytest.mark.slow  # trains the digits classifier with Keras again (about 6 s)
 def test_training_is_repeatable(short_run: tuple[onnx.ModelProto, float]) -> None:
     again, _ = trained_model(epochs=2, seed=1)
     assert again.SerializeToString() == short_run[0].SerializeToString()

@@ -60,6 +60,9 @@ RX_3B: dict[str, Any] = {
 # measured in tests/hexagon), so the configured DSP placement compiles for the Snapdragon 855 phone.
 CASES = {"resnet50-2b": (R50_2B, [2, 2]), "resnet34-2b": (R34_2B, [2, 2, 2]), "effnet-mbv1-se-2b": (EN_2B_SE, [2, 2]), "regnetx-3b": (RX_3B, [2, 3, 3])}
 
+# slow (not in `scripts/test.sh --fast`): builds four NN-Stretch configurations and compiles each, calibrated with TFLite (about 15 s)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]

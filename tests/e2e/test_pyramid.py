@@ -19,6 +19,9 @@ from stretchc.driver import CompileOptions, CompileResult, compile_model
 from stretchc.examples import pyramid_model
 from stretchc.verify import verify_bundle
 
+# slow (not in `scripts/test.sh --fast`): the shared compile of the 160 px pyramid lowers it and measures it in TFLite's native process (about 3 s)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CompileResult]:

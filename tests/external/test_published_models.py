@@ -41,7 +41,8 @@ INCEPTION_BRANCHES = [4, 4, 4, 3, 4, 4, 4, 4, 3, 4, 4]
 # NASNetMobile: two stem reduction cells, then three groups of four normal cells with a reduction cell between
 NASNET_BRANCHES = [3, 3, 5, 5, 5, 5, 3, 5, 5, 5, 5, 3, 5, 5, 5, 5]
 
-pytestmark = pytest.mark.external
+# slow as well: published models are never part of the fast tier (`scripts/test.sh --fast`)
+pytestmark = [pytest.mark.external, pytest.mark.slow]
 
 
 def _expected_regions(name: str) -> list[str]:

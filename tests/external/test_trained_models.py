@@ -25,7 +25,8 @@ import pytest
 from stretchc.cli import main
 from tests.external import ocr_data
 
-pytestmark = pytest.mark.external
+# slow as well: trained models are never part of the fast tier (`scripts/test.sh --fast`)
+pytestmark = [pytest.mark.external, pytest.mark.slow]
 
 # model -> (file in the wheel's models/, input height, input width)
 MODELS = {

@@ -41,6 +41,7 @@ def _model(path: Path, dims: list[int | str | None]) -> Path:
     [[-1, 3, -1, -1], ["N", 3, "H", "W"], [None, 3, None, None]],
     ids=["minus-one", "named", "unnamed"],
 )
+@pytest.mark.slow  # calibrates with TFLite (about 3.5 s per case)
 def test_one_input_shape_serves_compile_calibration_and_verify(tmp_path: Path, capsys, dims: list) -> None:  # type: ignore[no-untyped-def,type-arg]
     model = _model(tmp_path / "m.onnx", dims)
     calib = tmp_path / "calib.npy"

@@ -25,6 +25,9 @@ SEED = 12
 FUZZ_CASES = 250
 ALLOWED = {0, 2, 3, 4}  # ok, usage, bad input, resource limit
 
+# slow (not in `scripts/test.sh --fast`): 250 mutated manifests, each loaded and the survivors run (about 9 s)
+pytestmark = pytest.mark.slow
+
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     out = [prefix]

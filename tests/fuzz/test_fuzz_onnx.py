@@ -23,6 +23,9 @@ ALLOWED = {0, 2, 3, 4}  # ok, usage, bad input, unsupported
 OPS = ["Relu", "Conv", "Add", "Concat", "MaxPool", "Gather", "Reshape", "Transpose", "MatMul", "Softmax", "Slice", "Split", "Mystery"]
 ELEM_TYPES = [TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.INT64, TensorProto.STRING, TensorProto.BOOL, 0, 99]
 
+# slow (not in `scripts/test.sh --fast`): 200 mutated models through the front door, the valid ones lowered with onnx2tf (about 6 s)
+pytestmark = pytest.mark.slow
+
 
 def _mutate(model: onnx.ModelProto, rng: random.Random) -> None:
     g = model.graph

@@ -49,6 +49,7 @@ def test_ineligible_op_is_caught_in_both_modes(rule: str, tmp_path: Path, save_m
     assert result.analyses.get(Placement).moved["main"]
 
 
+@pytest.mark.slow  # calibrates with TFLite (about 3.5 s)
 def test_eligible_model_compiles_int8_on_dsp(tmp_path: Path, save_model, console) -> None:  # type: ignore[no-untyped-def]
     result = compile_model(save_model(conv_model()), tmp_path / "ok.stretch", _opts("error"))
     (dsp,) = [p for p in result.manifest["partitions"] if p["processor"] == "dsp"]

@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from stretchc.cli import main
 
 from tests.conftest import REPO
 
 EXAMPLE = str(REPO / "examples" / "branchy.onnx")
+
+# slow (not in `scripts/test.sh --fast`): compiles with TFLite calibration and verifies, several times per test (about 19 s)
+pytestmark = pytest.mark.slow
 
 
 def test_verify_reports_sqnr_and_min_sqnr_gates_compile(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -280,6 +280,7 @@ def test_regnet_complexity_equals_pycls_published(name):
     assert complexity(load_config(PROTOTYPE / f"{name}.yaml"), size) == {"flops": flops, "params": params, "acts": acts}
 
 
+@pytest.mark.slow  # builds the Keras models of prototype configurations (about 2 s)
 def test_inconsistent_prototype_configs_build_as_keras_built_them():
     # EN-B5-C: stage 5 is 176 wide though ORIGINAL_WIDTHS says 172; stage 6's expansion is int(172 * 6) = 1032
     # (derived from 172) and reads the 176 channels the tensor has.
@@ -301,6 +302,7 @@ def test_inconsistent_prototype_configs_build_as_keras_built_them():
     assert y.shape == (1, 1000) and np.isfinite(y).all()
 
 
+@pytest.mark.slow  # builds the Keras models of prototype configurations (about 2.3 s)
 def test_timed_layers_are_the_keras_models():
     # EN-B5-CD: SiLU model with SE; the Keras model the prototype timed has no SE, ReLU in the CPU branch,
     # MODEL.ACTIVATION_FUN (SiLU) in the DSP branch and in the stem (stage 1 forks right after it), ReLU in the

@@ -16,6 +16,9 @@ from stretchc.whole_model import graph_inputs
 
 from tests.passes.quantize_partitions.test_quantize_partitions import SHAPE, _partitioned
 
+# slow (not in `scripts/test.sh --fast`): every test starts TFLite's native child process, and most crash it on purpose (about 12 s)
+pytestmark = pytest.mark.slow
+
 
 def _samples(module, n: int, seed: int = 0) -> list[list[np.ndarray]]:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)

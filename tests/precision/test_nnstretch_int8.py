@@ -20,6 +20,9 @@ from stretchc.verify import verify_bundle
 from tests.conftest import MI_CONFIG_SIZE, settings_with
 from tests.precision.images import natural_images
 
+# slow (not in `scripts/test.sh --fast`): two NN-Stretch configurations lowered and calibrated with TFLite, all int8 (about 37 s)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", params=["R-50-CD", "EN-L4-CG"])
 def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mi_config_model):  # type: ignore[no-untyped-def]

@@ -21,6 +21,9 @@ from tests.conftest import REPO, example_placement, example_with_regions, settin
 
 EXAMPLE = REPO / "examples" / "branchy.onnx"
 
+# slow (not in `scripts/test.sh --fast`): most tests compile the example under a precision policy with TFLite calibration (about 35 s)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def module():  # type: ignore[no-untyped-def]

@@ -14,6 +14,9 @@ from stretchc.whole_model import graph_inputs
 
 from tests.passes.quantize_partitions.test_quantize_partitions import SHAPE, _partitioned
 
+# slow (not in `scripts/test.sh --fast`): each case calibrates the example with TFLite and measures every partition (about 7 s)
+pytestmark = pytest.mark.slow
+
 INT8 = ("s1.b0", "s1.b1", "s2.b0", "s2.b1")
 
 

@@ -77,6 +77,7 @@ def test_not_applied_when_the_input_may_be_negative(tmp_path: Path) -> None:
     assert verify_bundle(tmp_path / "b.stretch", model, samples=2).ok
 
 
+@pytest.mark.slow  # calibrates with TFLite (about 3 s)
 def test_relu_stem_runs_on_the_dsp(tmp_path: Path) -> None:
     model = stem_model(tmp_path)
     result = compile_model(model, tmp_path / "d.stretch", CompileOptions(target="mi9", place={"main": "dsp"}, settings=CompileSettings(calib="random")))

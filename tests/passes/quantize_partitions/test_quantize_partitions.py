@@ -32,6 +32,9 @@ from tests.hexagon.nets import build
 EXAMPLE = REPO / "examples" / "branchy.onnx"  # input [1, 3, 160, 160]
 SHAPE = (3, 160, 160)
 
+# slow (not in `scripts/test.sh --fast`): every test calibrates the example (or a builder model) with TFLite and compiles it int8 (about 36 s)
+pytestmark = pytest.mark.slow
+
 
 def _calib(path: Path, n: int, seed: int, shape: tuple[int, ...] = SHAPE) -> np.ndarray:
     arr = np.random.default_rng(seed).random((n, *shape)).astype(np.float32)

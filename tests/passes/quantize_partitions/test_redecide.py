@@ -6,11 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from stretchc.cli import main
 
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "branchy.onnx"
+
+# slow (not in `scripts/test.sh --fast`): compiles with TFLite calibration and the accuracy guard (about 5 s)
+pytestmark = pytest.mark.slow
 
 
 def test_rejected_precisions_are_decided_again(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

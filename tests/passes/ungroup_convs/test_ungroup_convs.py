@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
+import pytest
 
 from stretchc.driver import CompileOptions, compile_model
 from stretchc.settings import CompileSettings
@@ -20,6 +21,7 @@ def _grouped(tmp_path: Path, group: int = 4) -> Path:
     return path
 
 
+@pytest.mark.slow  # calibrates with TFLite (about 3.5 s)
 def test_grouped_conv_on_the_dsp_is_ungrouped_int8_and_accurate(tmp_path: Path) -> None:
     model = _grouped(tmp_path)
     result = compile_model(model, tmp_path / "d.stretch", CompileOptions(target="mi9", place={"main": "dsp"}, settings=CompileSettings(calib="random")))
