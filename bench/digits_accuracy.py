@@ -36,7 +36,7 @@ from stretchc.console import Console, set_console  # noqa: E402
 from stretchc.digits.data import data_files  # noqa: E402
 from stretchc.frontend.module import onnx_inputs  # noqa: E402
 from stretchc.frontend.validate import load_model  # noqa: E402
-from stretchc.quantize.calibration_data import load_calibration  # noqa: E402
+from stretchc.quantize.calibration_data import load_calibration_data  # noqa: E402
 from stretchc.verify import verify_bundle  # noqa: E402
 
 MODEL = REPO / "examples" / "digits.onnx"
@@ -94,7 +94,7 @@ def main() -> int:
         t = Path(tmp)
         for name, data in data_files().items():
             (t / name).write_bytes(data)
-        held = load_calibration(str(t / "heldout.npz"), onnx_inputs(load_model(MODEL)))
+        held = load_calibration_data(str(t / "heldout.npz"), onnx_inputs(load_model(MODEL)))
         samples, labels = held.samples, held.labels
         assert labels is not None
         if args.samples > 0:

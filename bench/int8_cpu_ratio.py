@@ -61,7 +61,7 @@ def int8_units_note() -> str:
     if "amx_int8" in found:
         note += (
             " XNNPACK can run int8 GEMMs on AMX tile units, which no phone has (the int8 times here imply more than AVX-512 VNNI peaks at): the ratio here is not a phone's"
-            " (the NN-Stretch prototype's int8 CPU kernels were about 3x faster than float32 on its phones, facts/nnstretch.md §9.4)."
+            " (the NN-Stretch prototype's int8 CPU kernels were about 3x faster than float32 on its phones, ../shared/facts/nnstretch.md §9.4)."
         )
     return note
 

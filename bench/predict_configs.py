@@ -8,15 +8,15 @@ Every configuration is built as the prototype timed it (`stretchc build-model --
 prototype's Keras wiring and layers), lowered (through the lowering cache) and priced with every region int8, as the prototype runs one
 full-int8 model:
 - `configured`: its own placement (`--place-from-model`). For configurations with a measured latency
-  (stretchc/targets/data/costmodel/calibration.yaml, facts/nnstretch-measured.md) the number is the JSON
+  (stretchc/targets/data/costmodel/calibration.yaml, ../shared/facts/nnstretch-measured.md) the number is the JSON
   report's `predicted_latency_ms` of a real compile: `stretchc compile CONFIG.onnx -t mi9 --place-from-model
   --precision int8 --calib random --report r.json`; the script fails if that number is not the IR prediction
   it also computes. `--no-compile` uses the IR prediction only.
 - `optimised`: assign-delegates{policy=critical-path} under --precision int8 over the target's processors, NOT seeded with the configured
   placement, so it can come out slower than the configuration (flagged): a check on the search.
 - `changed`: the regions the optimiser put on another processor than the configuration, as `from->to xN`.
-The measured columns are measurements of the prototype (facts/nnstretch-measured.md); every other number is a
-prediction. With `--update-results FILE` the table replaces the body of `## Cost model and placement (issue 5)`.
+The measured columns are measurements of the prototype (../shared/facts/nnstretch-measured.md); every other number is
+a prediction. With `--update-results FILE` the table replaces the body of `## Cost model and placement (issue 5)`.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ sys.path.insert(0, str(REPO))
 
 from bench._common import publish  # noqa: E402
 from stretchc.cli import build_parser, main as cli_main  # noqa: E402
-from stretchc.costmodel.calibration import load_calibration, placement_input_pipeline  # noqa: E402
+from stretchc.costmodel.calibration import load_calibration  # noqa: E402
 from stretchc.costmodel.placement import plan  # noqa: E402
-from stretchc.driver import CompileOptions, _lower  # noqa: E402
+from stretchc.driver import CompileOptions, _lower, placement_input_pipeline  # noqa: E402
 from stretchc.errors import StretchError  # noqa: E402
 from stretchc.frontend.module import build_module  # noqa: E402
 from stretchc.frontend.validate import load_model  # noqa: E402

@@ -24,9 +24,9 @@ sys.path.insert(0, str(REPO))
 
 from stretchc.console import Console, set_console  # noqa: E402
 from stretchc.driver import CompileOptions, compile_model  # noqa: E402
-from stretchc.settings import CompileSettings  # noqa: E402
+from stretchc.compile_settings import CompileSettings  # noqa: E402
 from stretchc.verify import verify_bundle  # noqa: E402
-from tests.hexagon.nets import build  # noqa: E402
+from tests.backends.dsp.nets import build  # noqa: E402
 
 
 def main() -> int:

@@ -67,7 +67,7 @@ from stretchc.ir import Module  # noqa: E402
 from stretchc.native import NativeProcess  # noqa: E402
 from stretchc.precision import dequantize_array, quantize_array  # noqa: E402
 from stretchc.quantize.calibrate import WholeModel  # noqa: E402
-from stretchc.quantize.calibration_data import load_calibration  # noqa: E402
+from stretchc.quantize.calibration_data import load_calibration_data  # noqa: E402
 from stretchc.quantize.guard import fp16_emulation, sqnr_db  # noqa: E402
 from stretchc.runtime.host import HostRuntime  # noqa: E402
 from stretchc.tflite_io import emit_model  # noqa: E402
@@ -264,7 +264,7 @@ def whole_int8(module: Module, calib: Path, h: int, w: int) -> bytes:
     """The whole lowered model int8 as one partition: calibrated on the crops once, as quantize-partitions does,
     quantized by TFLite's quantizer with per-channel weights (the CPU's form); tensors keep the IR value names."""
     inputs = [(i.name, tuple(i.shape), i.dtype) for i in module.inputs]
-    cal = load_calibration(str(calib), inputs, preprocess=f"size={h}x{w},mean=0.5,std=0.5")
+    cal = load_calibration_data(str(calib), inputs, preprocess=f"size={h}x{w},mean=0.5,std=0.5")
     with NativeProcess() as native:
         whole = WholeModel(module, [graph_inputs(module, s) for s in cal.samples], native)
         return native.quantize(whole.calibrated, per_channel=True, per_channel_dense=True)

@@ -9,10 +9,14 @@ Records the `manifest` analysis.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from stretchc.analyses import Manifest, Placement
-from stretchc.bundle.manifest import MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, build_manifest, dumps, sha256_bytes
+from stretchc.bundle.binary import encode_manifest
+from stretchc.bundle.format import MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS
+from stretchc.bundle.manifest import build_manifest, dumps, sha256_bytes
+from stretchc.bundle.nnstretch import nnstretch_tflite
 from stretchc.errors import StretchError
 from stretchc.ir import Module
 from stretchc.passmanager import Pass, PassContext, print_pipeline, register_pass
@@ -47,7 +51,6 @@ class EmitBundle(Pass):
             raise StretchError("ir-invalid", "emit-bundle needs sync points: run insert-sync-points first")
         if ctx.output_dir is None:
             return False  # nothing to write to (e.g. a pipeline run for its dumps only)
-        from stretchc.bundle.binary import encode_manifest
 
         files = partition_files(module)
         placed = ctx.analyses.get(Placement)
@@ -62,12 +65,8 @@ class EmitBundle(Pass):
         files[MANIFEST_JSON] = dumps(manifest)
         files[MANIFEST_BIN] = encode_manifest(manifest)
         if placed is not None and placed.report is not None:  # for `stretchc explain`: why each region runs where it runs
-            import json
-
             files["report.json"] = (json.dumps(placed.report, sort_keys=True, indent=2) + "\n").encode()
         if "nnstretch-tflite" in ctx.settings.emit:  # the prototype's single tagged model
-            from stretchc.bundle.nnstretch import nnstretch_tflite
-
             files["nnstretch.tflite"] = nnstretch_tflite(module)
         files[SHA256SUMS] = "".join(f"{sha256_bytes(files[k])}  {k}\n" for k in sorted(files)).encode()
         for rel, data in sorted(files.items()):

@@ -21,13 +21,11 @@ from typing import Callable
 
 from stretchc.analyses import Arena
 from stretchc.errors import StretchError
-from stretchc.ir import DTYPE_SIZES, BufferSlot, Module, Node, SyncPoint, Value
+from stretchc.ir import DTYPE_SIZES, HOST, BufferSlot, Module, Node, SyncPoint, Value, boundary
 from stretchc.passmanager import Pass, PassContext, register_pass
-from stretchc.passes.outline_partitions import boundary
 from stretchc.precision import QUANTIZED
 
 ALIGN = 64
-HOST = "host"
 
 
 def _align(n: int) -> int:

@@ -12,36 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stretchc.costmodel.grouping import Dag
 from stretchc.errors import StretchError
-from stretchc.ir import Module, Partition
+from stretchc.ir import Module, Partition, boundary
 from stretchc.passmanager import Pass, PassContext, register_pass
-
-
-def boundary(module: Module, partition: str) -> tuple[list[str], list[str]]:
-    """(inputs, outputs) value names of `partition`, in first-use order."""
-    nodes = [n for n in module.graph.nodes if n.partition == partition]
-    produced = {id(v) for n in nodes for v in n.outputs}
-    inputs: list[str] = []
-    for n in nodes:
-        for v in n.inputs:
-            if v is not None and not v.is_const and id(v) not in produced and v.name not in inputs:
-                inputs.append(v.name)
-    graph_outputs = {id(v) for v in module.graph.outputs}
-    outputs: list[str] = []
-    for n in nodes:
-        for v in n.outputs:
-            used_outside = any(u.partition != partition for u, _ in v.uses)
-            if (used_outside or id(v) in graph_outputs) and v.name not in outputs:
-                outputs.append(v.name)
-    return inputs, outputs
 
 
 def outline(module: Module) -> bool:
     """Cut `module` into the partitions its nodes are tagged with; whether the partitions changed. Raises
     StretchError("ir-invalid") when a tag is missing, a partition mixes processors or precisions, or the
     partitions are not convex."""
-    from stretchc.costmodel.grouping import Dag
-
     nodes = module.graph.nodes
     if any(n.processor is None or n.partition is None for n in nodes):
         raise StretchError("ir-invalid", "outline-partitions needs processors and partition tags: run assign-delegates first")

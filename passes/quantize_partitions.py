@@ -40,12 +40,23 @@ from typing import Any
 
 from stretchc.analyses import AccuracyGuard, HeldOutInputs, Placement, Quantization
 from stretchc.backends import backend, backends, fallback
+from stretchc.backends.base import PartitionOps
+from stretchc.costmodel.limits import target_limits
+from stretchc.costmodel.placement import Choice, plan, reprice
+from stretchc.eligibility import describe
 from stretchc.errors import StretchError
 from stretchc.ir import Module, Partition
 from stretchc.native import NativeProcess
 from stretchc.passes.assign_delegates import QUANTIZE
+from stretchc.passes.outline_partitions import outline
 from stretchc.passmanager import Pass, PassContext, register_pass
 from stretchc.precision import QUANTIZED, sync_point_bound
+from stretchc.quantize.calibrate import WholeModel
+from stretchc.quantize.calibration_data import holdout_count, load_calibration_data, split_holdout
+from stretchc.quantize.guard import MIN_SQNR_RANDOM_SAMPLES, MIN_SQNR_RANDOM_SEED, Evaluator, demote
+from stretchc.quantize.rewrite import Forms, Quantized, adopt, partition_nodes, splice
+from stretchc.verify import DEFAULT_SAMPLES, seeded_feed
+from stretchc.whole_model import graph_inputs
 
 MAX_REDECISIONS = 8  # plans decided again after the guard rejected precisions; then the old demotion in place
 
@@ -81,7 +92,6 @@ class QuantizePartitions(Pass):
         samples, guard_feeds, source = self._inputs(module, ctx, quantized, calibrate, guarded)
         with NativeProcess() as native:
             forms, parts, partitions = self._decide(module, ctx, samples, guard_feeds, guarded, redecide, native)
-        from stretchc.quantize.rewrite import splice
 
         kept = [parts[p.name] for p in module.partitions if p.name in parts and p.precision in QUANTIZED]
         for q in parts.values():
@@ -101,9 +111,6 @@ class QuantizePartitions(Pass):
     ) -> tuple[Any, dict[str, Any], dict[str, dict[str, Any]]]:
         """Calibrate, quantize and (when `guarded`) measure, deciding the plan again while the guard rejects
         precisions (steps 2 and 3); (forms, quantized partitions by name, per-partition report) of the result."""
-        from stretchc.quantize.calibrate import WholeModel
-        from stretchc.whole_model import graph_inputs
-
         console = ctx.console
         whole = None
         if samples:
@@ -141,8 +148,6 @@ class QuantizePartitions(Pass):
 
     def _quantize_all(self, module: Module, ctx: PassContext, whole: Any) -> tuple[Any, dict[str, Any], dict[str, dict[str, Any]]]:
         """(forms, quantized partitions by name, per-partition report) of the module's int8 partitions."""
-        from stretchc.quantize.rewrite import Forms
-
         quantized = [p for p in module.partitions if p.precision in QUANTIZED]
         self._check_limits(module, ctx, quantized)
         if quantized and whole is None:
@@ -163,9 +168,6 @@ class QuantizePartitions(Pass):
     def _check_limits(module: Module, ctx: PassContext, quantized: list[Partition]) -> None:
         """The quantized partitions keep their processors' limits (placements made after assign-delegates' check,
         e.g. by the cost model, are checked here once more)."""
-        from stretchc.backends.base import PartitionOps
-        from stretchc.costmodel.limits import target_limits
-
         limits = target_limits(ctx.target)
         for b in backends():
             mine = [p for p in quantized if p.processor == b.name]
@@ -178,9 +180,6 @@ class QuantizePartitions(Pass):
     def _inputs(self, module: Module, ctx: PassContext, quantized: list[Partition], calibrate: bool, guarded: bool) -> tuple[list[dict], list[dict], str]:  # type: ignore[type-arg]
         """(calibration samples, inputs the guard measures on, where the samples came from); ONNX layout. Nothing
         is calibrated unless `calibrate`."""
-        from stretchc.quantize.calibration_data import holdout_count, load_calibration, split_holdout
-        from stretchc.quantize.guard import MIN_SQNR_RANDOM_SAMPLES, MIN_SQNR_RANDOM_SEED
-
         inputs = [(i.name, tuple(i.shape), i.dtype) for i in module.inputs]
         random_feeds = _seeded(module, range(MIN_SQNR_RANDOM_SEED, MIN_SQNR_RANDOM_SEED + MIN_SQNR_RANDOM_SAMPLES))
         settings = ctx.settings
@@ -193,7 +192,7 @@ class QuantizePartitions(Pass):
                 "bad-calibration",
                 f"int8 needs calibration data ({what}): pass --calib DIR|FILE.npy|FILE.npz (or --calib random, which costs accuracy)",
             )
-        cal = load_calibration(str(calib), inputs, preprocess=settings.preprocess)
+        cal = load_calibration_data(str(calib), inputs, preprocess=settings.preprocess)
         if cal.random:
             ctx.console.warn("random-calibration", "--calib random: int8 partitions are calibrated on uniform noise; accuracy will suffer")
         samples = cal.samples
@@ -206,9 +205,6 @@ class QuantizePartitions(Pass):
 
     def _quantize(self, module: Module, ctx: PassContext, p: Partition, whole: Any, forms: Any, report: dict[str, dict[str, Any]]) -> Any:
         """Partition `p`'s quantized ops, adopted into `forms`, after its backend's rules (see step 2)."""
-        from stretchc.eligibility import describe
-        from stretchc.quantize.rewrite import Quantized, adopt, partition_nodes
-
         runs = backend(p.processor)
         rules = runs.quantization(ctx.settings.options_of(runs.name))
         dtype = rules.dtype if rules is not None else "int8"
@@ -249,9 +245,6 @@ class QuantizePartitions(Pass):
         """Every model output against the float model at the partitions' precisions, and the demotions that bring
         each to the bound (stretchc/quantize/guard.py); a partition TFLite cannot run at its precision is demoted
         first."""
-        from stretchc.whole_model import graph_inputs
-        from stretchc.quantize.guard import Evaluator, demote
-
         bound = ctx.settings.accuracy_bound
         config = {p.name: p.precision for p in module.partitions}
         # A partition whose processor runs no float32 and that --place put there cannot be demoted; when the plan is
@@ -264,8 +257,6 @@ class QuantizePartitions(Pass):
             on = "held-out calibration sample(s)"
         else:
             # `compile --verify` and `verify` run verify's seeded inputs then: every check holds on them by themselves too
-            from stretchc.verify import DEFAULT_SAMPLES
-
             groups = [range(len(feeds)), range(len(feeds), len(feeds) + DEFAULT_SAMPLES)]
             feeds = [*feeds, *_seeded(module, range(DEFAULT_SAMPLES))]
             on = f"seeded uniform-random input(s), verify's {DEFAULT_SAMPLES} included"
@@ -291,8 +282,6 @@ class QuantizePartitions(Pass):
         """Take the precisions the guard demoted out of their regions' choices (with the SQNR that condemned them),
         and out of the whole model's when the measured plan was the whole model as one partition; a region --place
         put on a processor that runs no float32 keeps its only precision."""
-        from stretchc.costmodel.placement import Choice
-
         whole = len(module.partitions) == 1
         for step in measured.steps:
             p = module.partition(step.partition)
@@ -316,9 +305,6 @@ class QuantizePartitions(Pass):
 
     def _replan(self, module: Module, ctx: PassContext, rejected: dict[str, dict[Any, str]], whole_rejected: dict[Any, str]) -> None:
         """Decide placement, precisions and partitions again without the rejected choices; retag and recut."""
-        from stretchc.costmodel.placement import plan
-        from stretchc.passes.outline_partitions import outline
-
         placed = ctx.analyses.require(Placement, by=self.name)
         report = placed.report
         assert report is not None
@@ -381,8 +367,6 @@ class QuantizePartitions(Pass):
             ctx.console.note("precision", f"--precision auto: rejected {h['why']}; the plan was decided again without it")
 
     def _choices(self, module: Module, final: dict[str, str], target: Any) -> dict[str, Any]:
-        from stretchc.costmodel.placement import Choice
-
         out = {}
         for p in module.partitions:
             proc = _float_processor(p, target) if final[p.name] == "float32" else p.processor
@@ -400,8 +384,6 @@ class QuantizePartitions(Pass):
         rejected: dict[str, dict[Any, str]], whole_rejected: dict[Any, str],
     ) -> dict[str, Any]:
         """The placement report at the final precisions, saying why each partition has its precision."""
-        from stretchc.costmodel.placement import reprice
-
         old = {r["region"]: r for r in self._report(ctx)["regions"]}
         bound = ctx.settings.accuracy_bound
         why: dict[str, str] = {}
@@ -440,8 +422,6 @@ def _and_others(others: list[str]) -> str:
 
 def _seeded(module: Module, seeds: range) -> list[dict[str, Any]]:
     """`verify`'s seeded inputs (ONNX layout) for the module's inputs, one per seed."""
-    from stretchc.verify import seeded_feed
-
     return [seeded_feed(((i.name, list(i.shape), i.dtype) for i in module.inputs), seed) for seed in seeds]
 
 

@@ -16,20 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stretchc.ir import Module, Node, Value
+from stretchc.backends import backend
+from stretchc.ir import Module, Node, Value, groups_of
 from stretchc.passmanager import Pass, PassContext, register_pass
-
-
-def groups_of(node: Node) -> int:
-    """The number of groups of a CONV_2D (1 when it is not grouped or not a float NHWC conv we can split)."""
-    if node.kind != "CONV_2D" or len(node.inputs) < 2:
-        return 1
-    x, w = node.inputs[0], node.inputs[1]
-    if x is None or w is None or len(x.shape) != 4 or len(w.shape) != 4 or w.shape[3] in (0, x.shape[3]):
-        return 1
-    if x.shape[3] % w.shape[3] or w.shape[0] % (x.shape[3] // w.shape[3]):
-        return 1
-    return x.shape[3] // w.shape[3]
 
 
 def _unique(taken: set[str], name: str) -> str:
@@ -90,8 +79,6 @@ class UngroupConvs(Pass):
     summary = "grouped CONV_2D on a processor that takes plain convolutions only (the DSP) becomes SPLIT + per-group CONV_2D + CONCATENATION"
 
     def run(self, module: Module, ctx: PassContext) -> bool:
-        from stretchc.backends import backend
-
         g = module.graph
         targets = [
             n for n in g.nodes

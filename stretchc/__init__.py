@@ -6,18 +6,18 @@ imported on first use so that `import stretchc` (and the command line) stays lig
 
 from typing import Any
 
-__version__ = "0.1.0"
+from stretchc.errors import StretchError  # noqa: F401  (stretchc.StretchError)
+from stretchc.version import __version__  # noqa: F401  (stretchc.__version__)
 
-_API = ("Bundle", "PartitionInfo", "Report", "TargetInfo", "compile", "list_targets")
+_API = (
+    "Alternative", "BackendInfo", "Bundle", "CompiledBundle", "Debug", "Options", "PartitionInfo", "RegionInfo", "Report", "TargetInfo",
+    "TimelineEntry", "compile", "get_target", "list_targets",
+)
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        from stretchc import api
+        from stretchc import api  # lazy: the API imports the whole compiler; `import stretchc` stays light
 
         return getattr(api, name)
-    if name == "StretchError":
-        from stretchc.errors import StretchError
-
-        return StretchError
     raise AttributeError(f"module 'stretchc' has no attribute {name!r}")

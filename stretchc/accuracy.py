@@ -22,8 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from stretchc.bundle.manifest import compiled_shapes
 from stretchc.console import Console, get_console, set_console
 from stretchc.errors import StretchError
+from stretchc.frontend.module import onnx_inputs
+from stretchc.frontend.validate import load_model
+from stretchc.quantize.calibration_data import load_calibration_data, split_holdout
+from stretchc.runtime.host import HostRuntime
 
 
 def is_classifier(value: np.ndarray) -> bool:
@@ -108,7 +113,7 @@ class Top1:
 def evaluate(runtime: Any, model: Any, samples: list[dict[str, np.ndarray]], labels: np.ndarray, *, source: str = "") -> list[OutputAccuracy]:
     """Run the ONNX model (an `onnx.ModelProto`, by ONNX Runtime) and the bundle (a `HostRuntime`) on `samples`;
     top-1 against `labels`."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: onnxruntime's native library, loaded only to measure
 
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
@@ -162,18 +167,12 @@ def calib_accuracy(bundle: Path, model_path: Path, calib: str, *, held_out: int)
     `held_out`: how many of the data set's last samples calibration held out (0: measure on all samples).
     Only a `.npz` can carry labels, so nothing else is read.
     """
-    from stretchc.bundle.manifest import compiled_shapes
-    from stretchc.frontend.module import onnx_inputs
-    from stretchc.frontend.validate import load_model
-    from stretchc.quantize.calibration_data import load_calibration, split_holdout
-    from stretchc.runtime.host import HostRuntime
-
     if Path(calib).suffix.lower() != ".npz":
         return None
     with _unrepeated_diagnostics():  # calibration may have read this data set already, and said what it found
         runtime = HostRuntime(bundle)  # validated and loaded once, for the model's shapes and for the run
         model = load_model(model_path, compiled_shapes=compiled_shapes(runtime.manifest))
-        cal = load_calibration(calib, onnx_inputs(model))
+        cal = load_calibration_data(calib, onnx_inputs(model))
     if cal.labels is None:
         return None
     samples, labels = cal.samples, cal.labels

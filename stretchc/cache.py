@@ -27,8 +27,9 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from stretchc import __version__
 from stretchc.console import get_console
+from stretchc.frontend.lower import LOWERING_OPTIONS, tool_versions
+from stretchc.version import __version__
 
 MAGIC = b"stretchc-cache"
 ENTRY_VERSION = 2
@@ -46,8 +47,6 @@ def cache_dir() -> Path:
 
 def lowering_key(model_bytes: bytes) -> str:
     """The cache key of lowering a model whose canonical serialization is `model_bytes`."""
-    from stretchc.frontend.lower import LOWERING_OPTIONS, tool_versions
-
     meta = {
         "entry": ENTRY_VERSION,
         "stretchc": __version__,

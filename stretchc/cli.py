@@ -31,6 +31,7 @@ COMMANDS = (
     "passes",
     "targets",
     "cost_model",
+    "calibrate",
     "explain",
     "build_model",
     "example",

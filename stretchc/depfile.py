@@ -20,7 +20,7 @@ from typing import Iterable
 import onnx
 from google.protobuf.message import DecodeError
 
-from stretchc.bundle.manifest import MANIFEST_JSON
+from stretchc.bundle.format import MANIFEST_JSON
 from stretchc.errors import StretchError
 
 

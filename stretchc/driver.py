@@ -1,8 +1,8 @@
 """The compile driver: ONNX file + target + options -> bundle directory, all or nothing.
 
 Order of work: check everything cheap first (output path, target, pipeline, placement syntax), then read
-and validate the model, check it against the resource limits (stretchc/limits.py), canonicalize it (ONNX-level
-rewrites, stretchc/frontend/canonicalize), lower it, import it, run the pipeline into a private staging
+and validate the model, check it against the resource limits (stretchc/resource_limits.py), canonicalize it
+(ONNX-level rewrites, stretchc/frontend/canonicalize), lower it, import it, run the pipeline into a private staging
 directory next to the output, validate the bundle with the validator `run` uses, and only then move it into
 place. On any failure the staging directory is removed and an existing bundle at the output path is left as
 it was; a bundle that fails validation is a bug in stretchc (internal error), never installed.
@@ -23,9 +23,15 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import onnx
 
+from stretchc import safejson
 from stretchc.analyses import Analyses, Manifest
-from stretchc.bundle.manifest import FORMAT, MANIFEST_JSON, SHA256SUMS, load_manifest
+from stretchc.bundle.format import FORMAT, MANIFEST_JSON, SHA256SUMS
+from stretchc.bundle.manifest import load_manifest
+from stretchc.cache import LoweringCache, lowering_key
+from stretchc.compile_settings import CompileSettings
 from stretchc.console import get_console
+from stretchc.costmodel.calibration import NETWORK_IMAGE_SIZE, NETWORK_SEED, NETWORKS_DIR, config_digest
+from stretchc.costmodel.workload import workload_of
 from stretchc.dumps import DumpIR
 from stretchc.errors import StretchError
 from stretchc.frontend.canonicalize import RewriteContext, canonicalize
@@ -33,20 +39,26 @@ from stretchc.frontend.lower import lower_to_tflite
 from stretchc.frontend.module import build_module
 from stretchc.frontend.validate import check_lowerable, load_model
 from stretchc.ir import Module
-from stretchc.limits import ResourceLimits, check_arena
-from stretchc.limits import check_model as check_model_limits
+from stretchc.modelbuild import as_timed, build_model, load_config, placement_from_model
+from stretchc.passes import DEFAULT_PIPELINE
 from stretchc.passmanager import (
-    Instrument, Pass, PassContext, PassManager, PrintIR, TimePasses, check_requirements, parse_pipeline, print_pipeline, registry,
+    Instrument, Pass, PassContext, PassManager, PrintIR, TimePasses, check_requirements, parse_pipeline, print_pipeline, split_pipeline,
 )
-from stretchc.settings import CompileSettings
+from stretchc.resource_limits import ResourceLimits, check_arena
+from stretchc.resource_limits import check_model as check_model_limits
 from stretchc.targets import Target, load_target
 
 
 def default_pipeline() -> str:
-    registry()
-    from stretchc.passes import DEFAULT_PIPELINE
-
+    """The pipeline a compile runs unless told otherwise (importing `stretchc.passes` registered its passes)."""
     return DEFAULT_PIPELINE
+
+
+def placement_input_pipeline() -> str:
+    """The default pipeline's passes before assign-delegates: the IR assign-delegates prices."""
+    entries = split_pipeline(DEFAULT_PIPELINE)
+    names = [e.partition("{")[0].strip() for e in entries]
+    return ",".join(entries[: names.index("assign-delegates")])
 
 
 @dataclass
@@ -118,8 +130,6 @@ def check_output_path(output: Path, model_path: Path | None = None) -> None:
 
 def _not_bundle_file(directory: Path) -> str | None:
     """Why `directory` is not a bundle stretchc may replace (a file it holds that no bundle has), or None."""
-    from stretchc import safejson
-
     try:
         manifest = safejson.loads((directory / MANIFEST_JSON).read_bytes()[: 16 << 20], max_depth=64)
         sums = (directory / SHA256SUMS).read_text(encoding="utf-8")
@@ -225,8 +235,6 @@ def _lower(model: Any, model_path: Path, options: CompileOptions) -> bytes:
 
     if not options.use_cache:
         return build()
-    from stretchc.cache import LoweringCache, lowering_key
-
     cache = LoweringCache()
     key = lowering_key(model.SerializeToString(deterministic=True))
     tflite, hit = cache.get_or_build(key, build)
@@ -262,8 +270,6 @@ def load_module(model_path: Path, options: CompileOptions) -> LoadedModel:
     model = load_model(model_path, options.input_shapes, const_inputs=options.const_inputs)
     place = dict(options.place)
     if options.place_from_model:
-        from stretchc.modelbuild import placement_from_model
-
         recorded = placement_from_model(model)
         if recorded is None:
             raise StretchError("bad-placement", "--place-from-model: the model records no placement (stretchc.placement metadata)", file=str(model_path))
@@ -360,3 +366,25 @@ def compile_model(model_path: str | Path, output: str | Path, options: CompileOp
             options.check_bundle(staging, ctx.analyses)
     manifest = ctx.analyses.require(Manifest, by="the compile driver").document
     return CompileResult(output, loaded.module, manifest, pipeline, ctx.analyses, manager.timings)
+
+
+def compute_network_workload(name: str, *, work_dir: Path) -> dict[str, Any]:
+    """Build the cost model's stored NN-Stretch configuration `name` (stretchc/costmodel/networks/) as the
+    prototype timed it (`as_timed`, 224 px, seed 0), lower it (through the lowering cache), run the passes before
+    assign-delegates and return the record `workloads.json` keeps for it (`stretchc.costmodel.calibration`)."""
+    cfg = as_timed(load_config(NETWORKS_DIR / f"{name}.yaml"))  # the layers the prototype timed
+    model = build_model(cfg, image_size=NETWORK_IMAGE_SIZE, seed=NETWORK_SEED)
+    onnx_path = work_dir / f"{name}.onnx"
+    onnx.save(model, str(onnx_path))
+    m = load_model(onnx_path, {})
+    module = build_module(m, _lower(m, onnx_path, CompileOptions()), name=name, file=str(onnx_path))
+    pipeline = placement_input_pipeline()
+    PassManager(parse_pipeline(pipeline)).run(module, PassContext())
+    return {
+        "config_sha256": config_digest(name),
+        "image_size": NETWORK_IMAGE_SIZE,
+        "seed": NETWORK_SEED,
+        "pipeline": pipeline,
+        "placement": placement_from_model(model) or {},
+        "workload": workload_of(module).to_json(),
+    }

@@ -17,12 +17,12 @@ import shlex
 import shutil
 from pathlib import Path
 
-from stretchc import __version__
 from stretchc.console import Console
 from stretchc.ir import Module
 from stretchc.irtext import ConstantStore, elided_constants, print_module
 from stretchc.passmanager import Instrument, Pass, PassContext, PassRun
 from stretchc.reproducer import Recorder, Reproducer
+from stretchc.version import __version__
 
 CONSTANTS = "constants"
 

@@ -5,7 +5,7 @@
   nothing else may touch them.
 - `Node`: an op with a dialect prefix (`tfl.CONV_2D`, `stretch.sync`), inputs (a `None` input is an omitted
   optional operand), outputs, attributes (the op's builtin options as plain values), and the fields the
-  passes fill in: `region`, `processor`, `precision` (the dtype the op computes in, `stretchc.precision`),
+  passes fill in: `region`, `processor`, `precision` (the dtype the op computes in: one of `PRECISIONS`),
   `partition`; `loc` is where the op came from: the name of the ONNX tensor it computes, or None (see
   `stretchc/frontend/module.py`). A pass that replaces a node by several gives each the original `loc`; the
   last of them in graph order is the one whose first output holds that ONNX tensor (`holders`); a
@@ -15,18 +15,25 @@
   model's I/O description (ONNX names and layouts).
 
 `Module.verify()` checks every structural invariant; the pass manager calls it after every pass.
+
+The IR is the bottom layer of the compiler: it imports no other stretchc module (which processors exist is the
+backends' to say, `stretchc.backends`; `verify` is told them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 import numpy as np
 
-from stretchc.precision import PRECISIONS
-
 DTYPE_SIZES = {"float32": 4, "float16": 2, "int32": 4, "int64": 8, "int8": 1, "uint8": 1, "int16": 2, "bool": 1}
+# The dtypes a node or partition computes in (what each means, and the policies that choose among them:
+# stretchc/precision.py).
+PRECISIONS = ("float32", "float16", "int8", "uint8")
+# The runtime's side of the bundle's model inputs and outputs, named where a partition would be: the producer of a
+# model input's sync point, a consumer of a model output's, and where a conversion at the model boundary runs.
+HOST = "host"
 
 
 class IRError(Exception):
@@ -93,6 +100,19 @@ class Value:
 def const_input(node: Node, i: int) -> bool:
     """Whether input `i` of `node` exists and is a constant (weights, static parameters)."""
     return i < len(node.inputs) and node.inputs[i] is not None and node.inputs[i].is_const  # type: ignore[union-attr]
+
+
+def groups_of(node: Node) -> int:
+    """The number of groups of a CONV_2D (1 when it is not grouped or not a float NHWC conv we can split): the
+    convolutions ungroup-convs splits it into, which the cost model counts as its kernel launches."""
+    if node.kind != "CONV_2D" or len(node.inputs) < 2:
+        return 1
+    x, w = node.inputs[0], node.inputs[1]
+    if x is None or w is None or len(x.shape) != 4 or len(w.shape) != 4 or w.shape[3] in (0, x.shape[3]):
+        return 1
+    if x.shape[3] % w.shape[3] or w.shape[0] % (x.shape[3] // w.shape[3]):
+        return 1
+    return x.shape[3] // w.shape[3]
 
 
 class Node:
@@ -186,7 +206,8 @@ class Partition:
 
 @dataclass
 class SyncPoint:
-    """A boundary value: one producer (a partition, or "host" for a model input) and its consumers."""
+    """A boundary value: one producer (a partition, or `HOST` for a model input) and its consumers (partitions, and
+    `HOST` for a model output)."""
 
     name: str
     value: str
@@ -304,11 +325,10 @@ class Module:
             if (region is None or n.region == region) and (partition is None or n.partition == partition)
         ]
 
-    def verify(self) -> None:
-        """Raise IRError if any invariant is broken (processors: those of stretchc.backends)."""
-        from stretchc.backends import processors
-
-        known = processors()
+    def verify(self, processors: Collection[str] | None = None) -> None:
+        """Raise IRError if any invariant is broken. `processors`: the names a node's or partition's processor
+        may take (the pass manager gives the backends', `stretchc.backends.processors()`); None leaves the
+        names unchecked."""
         g = self.graph
         defined: set[int] = {id(v) for v in g.inputs}
         names: dict[str, int] = {}
@@ -332,7 +352,7 @@ class Module:
                 if v.is_const:
                     raise IRError(f"value {v.name!r}: a produced value cannot hold constant data")
                 defined.add(id(v))
-            if node.processor is not None and node.processor not in known:
+            if node.processor is not None and processors is not None and node.processor not in processors:
                 raise IRError(f"{node.name!r}: unknown processor {node.processor!r}")
             if node.precision is not None and node.precision not in PRECISIONS:
                 raise IRError(f"{node.name!r}: unknown precision {node.precision!r}")
@@ -361,7 +381,7 @@ class Module:
             if self.partitions and node.op != "stretch.sync" and node.partition not in part_names:
                 raise IRError(f"{node.name!r} is in no partition")
         for p in self.partitions:
-            if p.processor not in known:
+            if processors is not None and p.processor not in processors:
                 raise IRError(f"partition {p.name!r}: unknown processor {p.processor!r}")
             if p.precision not in PRECISIONS:
                 raise IRError(f"partition {p.name!r}: unknown precision {p.precision!r}")
@@ -372,3 +392,24 @@ class Module:
             end = max(end, b.offset + b.size)
         if self.buffers and end > self.arena_size:
             raise IRError("buffer plan exceeds the arena")
+
+
+def boundary(module: Module, partition: str) -> tuple[list[str], list[str]]:
+    """(inputs, outputs) value names of `partition`, in first-use order: the non-constant values its nodes read
+    that are produced elsewhere (or are model inputs), and the values it produces that are read elsewhere (or
+    are model outputs)."""
+    nodes = [n for n in module.graph.nodes if n.partition == partition]
+    produced = {id(v) for n in nodes for v in n.outputs}
+    inputs: list[str] = []
+    for n in nodes:
+        for v in n.inputs:
+            if v is not None and not v.is_const and id(v) not in produced and v.name not in inputs:
+                inputs.append(v.name)
+    graph_outputs = {id(v) for v in module.graph.outputs}
+    outputs: list[str] = []
+    for n in nodes:
+        for v in n.outputs:
+            used_outside = any(u.partition != partition for u, _ in v.uses)
+            if (used_outside or id(v) in graph_outputs) and v.name not in outputs:
+                outputs.append(v.name)
+    return inputs, outputs

@@ -16,7 +16,7 @@ from stretchc.console import native_output_to
 
 def load_interpreter(*, model_path: str | None = None, model_content: bytes | None = None, num_threads: int = 1) -> Any:
     """An allocated `ai_edge_litert` Interpreter; raises what the Interpreter raises (ValueError, RuntimeError)."""
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # lazy: LiteRT's native library, loaded when a model runs
 
     with tempfile.TemporaryDirectory() as tmp, native_output_to(Path(tmp) / "litert.log"):
         it = Interpreter(model_path=model_path, model_content=model_content, num_threads=num_threads)

@@ -149,13 +149,13 @@ def _death(code: int) -> str:
 
 
 def _calibrate(model: bytes, samples: list[list[np.ndarray]]) -> bytes:
-    from tensorflow.lite.python.optimize import calibrator
+    from tensorflow.lite.python.optimize import calibrator  # lazy: TensorFlow (seconds), in the child process only
 
     return bytes(calibrator.Calibrator(model).calibrate(lambda: iter(samples)))
 
 
 def _quantize(calibrated: bytes, per_channel: bool, per_channel_dense: bool) -> bytes:
-    from tensorflow.lite.python import convert
+    from tensorflow.lite.python import convert  # lazy: TensorFlow (seconds), in the child process only
 
     return bytes(convert.mlir_quantize(
         calibrated, disable_per_channel=not per_channel, fully_quantize=True, disable_per_channel_for_dense_layers=not per_channel_dense,
@@ -169,7 +169,7 @@ class _Child:
         self.interpreters: dict[str, Any] = {}
 
     def load(self, key: str, model: bytes) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter  # lazy: LiteRT's native library, in the child process only
 
         it = Interpreter(model_content=model, num_threads=1)
         it.allocate_tensors()

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable, Sequence, TypeVar
 
 from stretchc.analyses import Analyses, Analysis
+from stretchc.backends import processors
+from stretchc.compile_settings import CompileSettings
 from stretchc.console import Console, get_console
 from stretchc.errors import StretchError
 from stretchc.ir import IRError, Module
 from stretchc.irtext import print_module
-from stretchc.settings import CompileSettings
 
 
 @dataclass
@@ -98,9 +99,8 @@ def register_pass(cls: P) -> P:
 
 
 def registry() -> dict[str, type[Pass]]:
-    """All registered passes by name (importing stretchc.passes registers the built-in ones)."""
-    import stretchc.passes  # noqa: F401  (registers the built-in passes)
-
+    """All registered passes by name. The built-in ones register when `stretchc.passes` is imported (by the
+    driver and the reproducer, which parse pipelines of them): the pass manager sits below the passes."""
     return dict(sorted(_REGISTRY.items()))
 
 
@@ -133,7 +133,8 @@ def _convert(pass_name: str, f: dataclasses.Field, text: str) -> object:  # type
     return value
 
 
-def _split_top(text: str) -> list[str]:
+def split_pipeline(text: str) -> list[str]:
+    """The elements of a pipeline string as written (`pass{options}`), split at its top-level commas."""
     parts, depth, cur = [], 0, ""
     for ch in text:
         if ch == "{":
@@ -157,7 +158,7 @@ def parse_pipeline(text: str) -> list[Pass]:
     """Parse a pipeline string strictly into pass instances (StretchError on any problem)."""
     passes = registry()
     result: list[Pass] = []
-    for element in _split_top(text.strip()):
+    for element in split_pipeline(text.strip()):
         element = element.strip()
         if not element:
             raise StretchError("bad-pipeline", f"empty element in pipeline {text!r}")
@@ -330,7 +331,7 @@ class PassManager:
             try:
                 run.changed = bool(p.run(module, ctx))
                 if self.verify_each:
-                    module.verify()
+                    module.verify(processors())
             except StretchError as err:
                 if err.location.pass_name is None:
                     err = StretchError(

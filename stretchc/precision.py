@@ -32,11 +32,12 @@ from functools import lru_cache
 
 import numpy as np
 
-PRECISIONS = ("float32", "float16", "int8", "uint8")
+from stretchc.backends import backend
+from stretchc.ir import HOST
+from stretchc.ir import PRECISIONS  # noqa: F401  (re-exported: the precisions are defined with the IR, which checks every node's)
+
 POLICIES = ("auto", "float", "int8", "fp16-gpu")
 QUANTIZED = ("int8", "uint8")
-
-HOST = "host"  # the consumer of model outputs: it runs no conversion
 
 # dB: the accuracy rule of reduced precision, which the accuracy guard (stretchc/quantize/guard.py) and `verify`
 # (stretchc/verify.py) both apply. Outputs keep the bound (verify's default for a bundle with int8 partitions:
@@ -65,8 +66,6 @@ def choices(policy: str, processor: str, *, calibrated: bool, target: object = N
     gives everything the processor runs, without the quantized ones when there is no calibration data (except
     on a processor that runs nothing else: placing a region there without calibration data is refused elsewhere).
     """
-    from stretchc.backends import backend
-
     supported = backend(processor).precisions(target)
     if policy == "auto":
         usable = tuple(p for p in supported if calibrated or p not in QUANTIZED)
@@ -82,8 +81,6 @@ def converts(processor: str, src: str, dst: str) -> bool:
     """Whether a partition on `processor` can run the conversion of a tensor from dtype `src` to `dst` (8-bit
     requantization everywhere; float <-> 8-bit where its backend runs it, `Backend.float_conversions`). Cached:
     the placement search asks it for every boundary of every placement it prices."""
-    from stretchc.backends import backend
-
     if src in QUANTIZED and dst in QUANTIZED:
         return True
     return backend(processor).float_conversions

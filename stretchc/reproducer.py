@@ -6,7 +6,7 @@ A dump carries one `reproducer {json}` line (sorted keys, no whitespace) with:
 - `target`: the target as given (`spec`, a phone name or a YAML path) and the SHA-256 of its file;
 - `place`: the --place overrides;
 - `source_sha256`: the digest of the ONNX file the compile started from (None when it did not);
-- `settings`: the compile settings (`stretchc.settings.CompileSettings`, field by field), encoded by `encode`:
+- `settings`: the compile settings (`stretchc.compile_settings.CompileSettings`, field by field), encoded by `encode`:
   JSON values as they are, numpy arrays by digest in the dump's constant store, `Path`s (data read from disk:
   calibration sets, ...) as the path and the SHA-256 of its content;
 - `analyses`: digest of the analyses recorded so far (`stretchc.analyses`: the facts earlier passes recorded
@@ -28,14 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from stretchc import __version__
+import stretchc.passes  # noqa: F401  (registers the built-in passes, which a dump's pipeline names)
+from stretchc.compile_settings import CompileSettings
 from stretchc.console import Console
+from stretchc.depfile import expand
 from stretchc.errors import StretchError
 from stretchc.irtext import ConstantStore
 from stretchc.analyses import Analyses, Analysis
 from stretchc.analyses import from_record as analysis_from_record
 from stretchc.passmanager import Pass, PassContext, parse_pipeline, print_pipeline
-from stretchc.settings import CompileSettings
+from stretchc.targets import DATA_DIR, load_target
+from stretchc.version import __version__
 
 LINE_KIND = "reproducer"
 _PATH, _ARRAY, _UNRECORDED = "$path", "$array", "$unrecorded"
@@ -56,8 +59,6 @@ def influences(ctx: PassContext) -> dict[str, Any]:
 def data_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, or of a folder's files (sorted relative paths and their digests)."""
     if path.is_dir():
-        from stretchc.depfile import expand
-
         h = hashlib.sha256()
         for f in expand(path):
             h.update(f"{f.relative_to(path).as_posix()}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode())
@@ -126,8 +127,6 @@ class Recorder:
     def _target(self, target: Any) -> dict[str, str] | None:
         if target is None:
             return None
-        from stretchc.targets import DATA_DIR
-
         spec = target.name if target.path.parent == DATA_DIR else str(target.path)
         return {"spec": spec, "sha256": self._digest(target.path)}
 
@@ -170,8 +169,6 @@ def replay_context(
     (StretchError "replay-mismatch"); one that is missing gives a warning (the passes that read it will say
     so). Without a reproducer, the context is the compile defaults (target pixel6, default settings).
     """
-    from stretchc.targets import load_target
-
     data = dict(data or {})
     if rep is None:
         return PassContext(target=load_target(target or "pixel6"), output_dir=output_dir, pipeline=list(passes), console=console)

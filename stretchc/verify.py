@@ -33,7 +33,8 @@ import numpy as np
 import onnx
 
 from stretchc.accuracy import OutputAccuracy, Top1
-from stretchc.console import Console
+from stretchc.analyses import HeldOutInputs
+from stretchc.console import Console, get_console
 from stretchc.errors import StretchError
 from stretchc.bundle.manifest import compiled_shapes
 from stretchc.frontend.module import CHANNEL_LAST, onnx_inputs, unread_inputs
@@ -303,7 +304,7 @@ def verify_bundle(
     `labels`: the class of every input (in `inputs` order; `labels_source` is the file, named in errors).
     `bundle` may be a `HostRuntime` the caller loaded already (the bundle is then not read again).
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: onnxruntime's native library, loaded only to verify
 
     runtime = bundle if isinstance(bundle, HostRuntime) else HostRuntime(bundle)
     manifest = runtime.manifest
@@ -379,9 +380,6 @@ def verify_staged(
     """`compile --verify`'s check of a staged bundle before it is installed: on the calibration samples the compile
     held out (what the accuracy guard measured on: inputs like the ones the bundle will see) where there are any,
     else on seeded random inputs. `analyses`: the compile's (`stretchc.analyses.Analyses`)."""
-    from stretchc.analyses import HeldOutInputs
-    from stretchc.console import get_console
-
     held = analyses.get(HeldOutInputs)
     inputs = held.feeds if held is not None and held.feeds else None
     if inputs is not None:

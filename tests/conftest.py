@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 def settings_with(precision: str = "auto", **fields: object):  # type: ignore[no-untyped-def]
     """Compile settings at `precision`, without the accuracy guard unless `min_sqnr` is given (`--precision` with
     a fixed policy has none; `auto` then gets none either)."""
-    from stretchc.settings import CompileSettings
+    from stretchc.compile_settings import CompileSettings
 
     return CompileSettings(precision=precision, **{"min_sqnr": 0.0, **fields})  # type: ignore[arg-type]
 

@@ -66,7 +66,7 @@ typedef struct {
     const void* ptr_value;
   };
 } LiteRtAny;
-// litert/c/litert_environment_options.h (notes/backends-research.md §1.1)
+// litert/c/litert_environment_options.h (LiteRT's C API)
 enum { kLiteRtEnvOptionTagCompilerPluginLibraryDir = 0, kLiteRtEnvOptionTagDispatchLibraryDir = 1, kLiteRtEnvOptionTagCompilerCacheDir = 18 };
 typedef struct {
   int tag;

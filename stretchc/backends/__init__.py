@@ -1,10 +1,11 @@
-"""The backends: one module per processor kind (`stretchc/backends/<name>.py`), found by listing this package.
+"""The backends: one module or package per processor kind (`stretchc/backends/<name>.py`, or `<name>/` when the
+backend has rules of its own to keep beside it, as the DSP's `dsp/`), found by listing this package.
 
-A module defines a `Backend` subclass (stretchc/backends/base.py) and registers one instance with
-`register_backend`. Adding a processor is adding a module (and its target data): the registry, and so every
-generic pass, table and schema that asks it, picks it up. `backends()` lists them in their `order` (the
-manifest's lanes, the reports, the preference of the policies); `fallback()` is the one every partition falls
-back to.
+A backend's module (a package's `__init__.py`) defines a `Backend` subclass (stretchc/backends/base.py) and
+registers one instance with `register_backend`. Adding a processor is adding a module (and its target data): the
+registry, and so every generic pass, table and schema that asks it, picks it up. `backends()` lists them in their
+`order` (the manifest's lanes, the reports, the preference of the policies); `fallback()` is the one every
+partition falls back to.
 """
 
 from __future__ import annotations

@@ -164,6 +164,12 @@ class Backend:
         """What this processor is on `target`, for `stretchc targets show`."""
         return self.label
 
+    def host_section(self, cpuinfo: Mapping[str, str]) -> Any:
+        """Its section of the target file of the machine stretchc runs on (`stretchc calibrate -t host`), from the
+        first processor's fields of /proc/cpuinfo: by default None, the machine has none (a backend whose section
+        cannot be null says so in its own form)."""
+        return None
+
     # ------------------------------------------------------------------ what it runs
 
     def precisions(self, target: Any = None) -> tuple[str, ...]:

@@ -10,13 +10,16 @@ products, ARMv8.2: A55, A75 and later); the dispatch of a CPU partition is not f
 
 from __future__ import annotations
 
+import os
+import platform
 import re
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from stretchc.backends import register_backend
 from stretchc.backends.base import Backend, Execution, ProtocolKey
 
-# FP32 FMA FLOP/cycle/core (facts/tflite-delegates.md §8): X1/X2/X3 = 32, A7x = 16, A5x/A510 = 8.
+# FP32 FMA FLOP/cycle/core (../shared/facts/tflite-delegates.md §8): X1/X2/X3 = 32, A7x = 16, A5x/A510 = 8.
 _CORE_FLOPS = [(r"\bX[1-4]\b", 32), (r"A7\d|A71\d|Gold|Prime|Mongoose", 16), (r"A5\d|A510|Silver", 8)]
 INT8_PEAK = 4.0  # int8 dot products do 4x the FP32 FMA work per cycle
 
@@ -40,6 +43,30 @@ def peak_gflops(section: Mapping[str, Any], threads: int, affinity: Iterable[int
     pick = [p for p, c in cores if c in aff] or [p for p, _ in cores]
     pick.sort(reverse=True)
     return sum(pick[:threads])
+
+
+# FP32 FLOP/cycle/core (FMA = 2) of an x86-64 core by its widest vector extension; 8 for anything else.
+_HOST_FLOPS = (("avx512f", 64), ("avx2", 32), ("avx", 16))
+
+
+def host_clock_ghz(cpuinfo: Mapping[str, str]) -> float:
+    """This machine's nominal core clock: cpufreq's maximum, else /proc/cpuinfo's current MHz, else BogoMIPS / 2
+    (a boost clock is not stated anywhere; `stretchc calibrate` sets the clock its measurements show)."""
+    try:
+        return int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()) / 1e6
+    except (OSError, ValueError):
+        pass
+    for key, scale in (("cpu MHz", 1e3), ("bogomips", 2e3)):
+        try:
+            return round(float(cpuinfo[key]) / scale, 3)
+        except (KeyError, ValueError):
+            continue
+    return 2.0
+
+
+def host_flop_per_cycle(cpuinfo: Mapping[str, str]) -> int:
+    flags = set(cpuinfo.get("flags", "").split())
+    return next((v for flag, v in _HOST_FLOPS if flag in flags and (flag != "avx2" or "fma" in flags)), 8)
 
 
 class Cpu(Backend):
@@ -91,6 +118,14 @@ class Cpu(Backend):
     }
     dispatch_ms = 0.02
     fit_dispatch = False
+
+    def host_section(self, cpuinfo: Mapping[str, str]) -> Any:
+        """One cluster of every core of this machine at its nominal clock and FP32 FLOP/cycle (`host_clock_ghz`,
+        `host_flop_per_cycle`); one thread per partition (a lane each), on any core."""
+        core = re.sub(r"\s+", " ", cpuinfo.get("model name") or platform.processor() or platform.machine() or "unknown CPU")
+        cpus = list(range(os.cpu_count() or 1))
+        cluster = {"core": core, "count": len(cpus), "fmax_ghz": host_clock_ghz(cpuinfo), "cpus": cpus, "fp32_flop_per_cycle": host_flop_per_cycle(cpuinfo)}
+        return {"clusters": [cluster], "threads": 1, "affinity": list(cpus)}
 
     def describe(self, target: Any) -> str:
         cpu = target.raw[self.name]

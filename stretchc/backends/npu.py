@@ -1,7 +1,7 @@
 """The NPU: the Hexagon NPU (HTP) of Snapdragon 8 Gen 1 and later, through LiteRT's NPU accelerator (its dispatch
-library over Qualcomm's QNN HTP runtime; notes/backends-research.md §1). The Hexagon DSP backend (`dsp`) keeps the
-845/855-class phones, whose Hexagon the TFLite Hexagon delegate reaches; this one takes the phones that delegate
-refuses.
+library over Qualcomm's QNN HTP runtime; android_runtime/README.md says how the runtime reaches it). The Hexagon
+DSP backend (`dsp`) keeps the 845/855-class phones, whose Hexagon the TFLite Hexagon delegate reaches; this one
+takes the phones that delegate refuses.
 
 Target section `npu` (absent or null: no NPU stretchc reaches): the accelerator's name, the HTP architecture
 (`hexagon_arch`, e.g. v73), Qualcomm's SoC model name that LiteRT's Qualcomm options and AOT targets take

@@ -25,6 +25,7 @@ from typing import Any
 import flatbuffers
 
 from stretchc import safejson
+from stretchc.bundle.format import limits
 from stretchc.bundle.schema import ANY_KINDS, INTEGERS, Field, Table, manifest_schema
 from stretchc.errors import StretchError
 
@@ -190,8 +191,6 @@ def _any_out(table: Table, t: Any, where: str) -> tuple[str, Any]:
         text = _scalar_out("string", t.stringValue, f"{where} {key}")
         if kind == "String":
             return key, text
-        from stretchc.bundle.validate import limits  # (validate reads manifest.bin through this module)
-
         try:
             return key, safejson.loads(text, max_depth=limits()["json_depth"])
         except ValueError:

@@ -17,17 +17,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stretchc import __version__
 from stretchc.backends import backend, backends, fallback
-from stretchc.bundle.schema import manifest_schema
-from stretchc.ir import Module, SyncPoint
+from stretchc.bundle.format import FORMAT, FORMAT_VERSION, sharing_pairs
+from stretchc.bundle.validate import validate_bundle
+from stretchc.ir import HOST, Module, SyncPoint
+from stretchc.version import __version__
 
-_ROOT = manifest_schema().root_table
-FORMAT = str(_ROOT.field("format").attr("const"))
-FORMAT_VERSION = int(str(_ROOT.field("format_version").attr("const")))
-MANIFEST_JSON = "manifest.json"
-MANIFEST_BIN = "manifest.bin"
-SHA256SUMS = "SHA256SUMS"
 CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 
@@ -58,21 +53,6 @@ def _steps(module: Module) -> list[list[str]]:
     return steps
 
 
-def sharing_pairs(slots: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """Pairs of slots (names, in slot order) whose byte ranges intersect, sorted: what buffers.aliases lists."""
-    order = sorted(range(len(slots)), key=lambda i: (slots[i]["offset"], i))
-    pairs = []
-    for k, i in enumerate(order):
-        a = slots[i]
-        for j in order[k + 1 :]:
-            b = slots[j]
-            if b["offset"] >= a["offset"] + a["size"]:
-                break  # every later slot starts at or after b
-            if a["offset"] < b["offset"] + b["size"] and b["offset"] < a["offset"] + a["size"]:
-                pairs.append((slots[min(i, j)]["name"], slots[max(i, j)]["name"]))
-    return sorted(pairs)
-
-
 def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipeline: str, source_sha256: str) -> dict[str, Any]:
     """The manifest of `module` whose partition files (bundle-relative path -> bytes) are `files`."""
     values = module.graph.value_map()
@@ -98,10 +78,10 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
                 out.append({"partition": n.partition, "op": n.kind, "from_dtype": n.inputs[0].dtype, "to_dtype": n.outputs[0].dtype})
         for t in module.inputs:  # held quantized in the bundle: the runtime converts as it copies the input in
             if t.value == name and t.dtype != v.dtype:
-                out.append({"partition": "host", "op": "QUANTIZE", "from_dtype": t.dtype, "to_dtype": v.dtype})
+                out.append({"partition": HOST, "op": "QUANTIZE", "from_dtype": t.dtype, "to_dtype": v.dtype})
         for t in module.outputs:
             if t.value == name and t.dtype != v.dtype:
-                out.append({"partition": "host", "op": "DEQUANTIZE", "from_dtype": v.dtype, "to_dtype": t.dtype})
+                out.append({"partition": HOST, "op": "DEQUANTIZE", "from_dtype": v.dtype, "to_dtype": t.dtype})
         return out
 
     def model_io(infos: list) -> list[dict[str, Any]]:  # type: ignore[type-arg]
@@ -194,8 +174,6 @@ def load_manifest(bundle: str | Path) -> dict[str, Any]:
 
     Raises StretchError("bad-bundle", "[rule-id] ...") naming the first rule the bundle breaks.
     """
-    from stretchc.bundle.validate import validate_bundle
-
     return validate_bundle(bundle).manifest
 
 

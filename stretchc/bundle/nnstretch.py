@@ -1,7 +1,7 @@
 """`--emit nnstretch-tflite`: one .tflite for the NN-Stretch prototype runtime, placement carried by tensor names.
 
-The prototype (facts/nnstretch.md §3-4, §9) reads a node's processor from the name of its first output tensor
-(first `;`-component): it contains exactly one of its processor tags (each backend's `nnstretch_tag`: the CPU,
+The prototype (../shared/facts/nnstretch.md §3-4, §9) reads a node's processor from the name of its first output
+tensor (first `;`-component): it contains exactly one of its processor tags (each backend's `nnstretch_tag`: the CPU,
 the GPU and the Hexagon DSP; a processor the prototype does not know cannot be written, StretchError
 "no-such-processor"); the fork (the op whose output the
 branches read) contains `mp_start`; each join concat contains `mp_end`. This writer takes the compiled

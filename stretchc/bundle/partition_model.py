@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ai_edge_litert import schema_py_generated as S
 
 from stretchc.errors import first_line
 from stretchc.litert import load_interpreter
@@ -57,8 +58,6 @@ def load_partition(part: dict[str, Any], path: Path, slot_of_sync: dict[str, dic
 
 def _check_data(data: bytes) -> None:
     """Every declared buffer region lies inside the file; every tensor an op reads has a value when it runs."""
-    from ai_edge_litert import schema_py_generated as S
-
     model = S.ModelT.InitFromPackedBuf(data, 0)
     buffers = model.buffers or []
     for i, b in enumerate(buffers):

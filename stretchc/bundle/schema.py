@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from typing import Iterator
 
+from stretchc.schemas import schema_path
+
 # FlatBuffers scalar types this reader takes: integers (bits, signed), floats, bool.
 INTEGERS: dict[str, tuple[int, bool]] = {"byte": (8, True), "ubyte": (8, False), "short": (16, True), "int": (32, True), "long": (64, True)}
 FLOATS = ("double",)
@@ -356,6 +358,4 @@ def _check_shape(s: Schema, t: Table) -> None:
 @lru_cache(maxsize=1)
 def manifest_schema() -> Schema:
     """The parsed `schemas/manifest.fbs`."""
-    from stretchc.schemas import schema_path
-
     return parse(schema_path("manifest.fbs").read_text())

@@ -29,39 +29,13 @@ from typing import Any, Callable, Iterator, NoReturn
 
 from stretchc import safejson
 from stretchc.backends import backend, fallback
-from stretchc.bundle.manifest import FORMAT, FORMAT_VERSION, MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, sharing_pairs
+from stretchc.bundle.binary import decode_manifest
+from stretchc.bundle.format import FORMAT, FORMAT_VERSION, MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, limits, rules, sharing_pairs
 from stretchc.bundle.partition_model import LoadedPartition, ModelRefused, load_partition
 from stretchc.errors import StretchError
-from stretchc.ir import DTYPE_SIZES
+from stretchc.ir import DTYPE_SIZES, HOST
 from stretchc.precision import QUANTIZED
-
-HOST = "host"  # the producer of model inputs and the consumer of model outputs
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    readers: tuple[str, ...]
-    checks: str
-
-
-@lru_cache(maxsize=1)
-def _table() -> tuple[tuple[Rule, ...], dict[str, int]]:
-    from stretchc.schemas import schema_path
-
-    raw = json.loads(schema_path("bundle_rules.json").read_text())
-    rules = tuple(Rule(r["id"], tuple(r["readers"]), r["checks"]) for r in raw["rules"])
-    return rules, {k: int(v) for k, v in raw["limits"].items()}
-
-
-def rules() -> tuple[Rule, ...]:
-    """The rules, in the order they are checked."""
-    return _table()[0]
-
-
-def limits() -> dict[str, int]:
-    """The numeric limits the rules refer to (limits.NAME in the table)."""
-    return _table()[1]
+from stretchc.schemas import schema_path
 
 
 def bundle_error(rule: str, message: str, file: Path | str) -> StretchError:
@@ -195,8 +169,6 @@ def _manifest_files(ctx: _Ctx) -> None:
 
 @_rule("manifest-syntax")
 def _manifest_syntax(ctx: _Ctx) -> None:
-    from stretchc.bundle.binary import decode_manifest
-
     path = ctx.bundle / MANIFEST_JSON
     try:
         m = safejson.loads(ctx.json_bytes, max_depth=limits()["json_depth"])
@@ -222,7 +194,7 @@ def _format(ctx: _Ctx) -> None:
 def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
     """The `pattern` keyword as JSON Schema means it (ECMA-262: `$` matches only at the end of the string;
     Python's `$` also matches before a final newline, which would let "name\n" through)."""
-    import jsonschema
+    import jsonschema  # lazy: 0.1 s to import; only the schema rule needs it
 
     if validator.is_type(instance, "string") and not re.search(re.sub(r"(?<!\\)\$$", r"\\Z", pattern), instance):
         yield jsonschema.ValidationError(f"{instance[:64]!r} does not match {pattern!r}")
@@ -230,9 +202,7 @@ def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str,
 
 @lru_cache(maxsize=1)
 def _schema_validator() -> Any:
-    import jsonschema
-
-    from stretchc.schemas import schema_path
+    import jsonschema  # lazy: 0.1 s to import; only the schema rule needs it
 
     schema = json.loads(schema_path("manifest.schema.json").read_text())
     # JSON Schema calls 1.0 an integer; an index or size must be a real one.

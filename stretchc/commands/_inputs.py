@@ -1,22 +1,21 @@
 """Command-line values shared by run, verify and compile: `--input` / `--const-input NAME=FILE.npy` arrays and
 numeric option types.
 
-An array file must be a regular file (a FIFO would block the read forever) holding one .npy array whose header
-matches the file's size; a floating-point array must hold no NaN or infinity and no value far outside the rest
-(the rule of stretchc/quantize/calibration_data.py: beyond 10^4 x the 99th percentile of its nonzero |x|).
-Anything else is `bad-input-data` naming the file (and the position of a bad value); a missing file is
-`file-not-found`."""
+The arrays are read and checked by `stretchc.api.read_array`, as the API reads the ones it is given as files: a
+regular file (a FIFO would block the read forever) holding one .npy array whose header matches the file's size; a
+floating-point array must hold no NaN or infinity and no value far outside the rest (the rule of
+stretchc/quantize/calibration_data.py: beyond 10^4 x the 99th percentile of its nonzero |x|). Anything else is
+`bad-input-data` naming the file (and the position of a bad value); a missing file is `file-not-found`."""
 
 from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import numpy as np
 
+from stretchc.api import read_array
 from stretchc.errors import StretchError
-from stretchc.quantize.calibration_data import find_bad_value, read_npy
 
 
 def non_negative_int(text: str) -> int:
@@ -64,12 +63,4 @@ def input_files(specs: list[str], flag: str = "--input") -> dict[str, str]:
 
 def read_inputs(specs: list[str], flag: str = "--input") -> dict[str, np.ndarray]:
     """Parse NAME=FILE.npy options and load the arrays, checked as the module docstring says; errors name the file."""
-    arrays: dict[str, np.ndarray] = {}
-    for name, path in input_files(specs, flag).items():
-        if not Path(path).exists():
-            raise StretchError("file-not-found", f"input file for {name!r} does not exist", file=path)
-        arrays[name] = read_npy(Path(path), "bad-input-data")
-        bad = find_bad_value([arrays[name]])
-        if bad is not None:
-            raise StretchError("bad-input-data", f"{flag} {name}: {bad.describe()}; fix the array", file=path)
-    return arrays
+    return {name: read_array(name, path, flag) for name, path in input_files(specs, flag).items()}

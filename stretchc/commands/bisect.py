@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from stretchc.api import driver_options
 from stretchc.cli import non_negative_float
 from stretchc.bisect import NumericBisect, Row
 from stretchc.commands._inputs import read_inputs
-from stretchc.commands.compile import add_debug_arguments, add_pipeline_arguments, check_debug_arguments, compile_options, set_debug_options
+from stretchc.commands.compile import add_debug_arguments, add_pipeline_arguments, compile_request, debug_options
 from stretchc.console import get_console
 from stretchc.driver import LoadedModel, check_output_dir, default_pipeline, instruments_for, load_module, make_context
 from stretchc.dumps import DumpIR, announce_failure, copy_dump, replay_command
@@ -74,9 +75,8 @@ def _write_dumps(bad: Row, dumps: DumpIR, dest: Path, copy: bool) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     console = get_console()
     model_path = Path(args.model)
-    options, _, _ = compile_options(args)
-    check_debug_arguments(args)
-    set_debug_options(options, args)
+    request, settings, _ = compile_request(args)
+    options = driver_options(request, model_path, debug_options(args, settings["time-passes"]))
     if args.samples < 1:
         raise StretchError("usage", "--samples must be at least 1")
     dest = options.dump_dir if options.dump_dir is not None else Path(f"{model_path.stem}.bisect")

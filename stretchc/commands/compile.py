@@ -7,22 +7,22 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stretchc.analyses import AccuracyGuard, Analyses, Arena, HeldOutInputs, Placement
+from stretchc import api
+from stretchc.analyses import AccuracyGuard, Arena, HeldOutInputs, Placement
 from stretchc.backends import backends, fallback, processors
-from stretchc.bundle.manifest import MANIFEST_JSON
+from stretchc.bundle.format import MANIFEST_JSON
 from stretchc.cli import finite_float, non_negative_float
-from stretchc.commands._inputs import input_files, read_inputs
+from stretchc.commands._inputs import input_files
+from stretchc.compile_settings import AUTO_MIN_SQNR, EMITS, on_ineligible_choices
 from stretchc.console import get_console
-from stretchc.config import find_config, format_config, load_config, place_specs
-from stretchc.driver import CompileOptions, CompileResult, check_output_dir, check_output_file, check_outside_output, compile_model, default_pipeline
+from stretchc.costmodel.accuracy import evidence_line
+from stretchc.driver import CompileResult, check_output_file, check_outside_output, default_pipeline
 from stretchc.errors import StretchError
 from stretchc.frontend.validate import parse_input_shapes
-from stretchc.limits import parse_limits
 from stretchc.passes.assign_delegates import parse_placement
-from stretchc.passmanager import registry
 from stretchc.precision import POLICIES as PRECISION_POLICIES
-from stretchc.quantize.calibration_data import check_calibration_options
-from stretchc.settings import AUTO_MIN_SQNR, EMITS, CompileSettings, on_ineligible_choices
+from stretchc.project_config import find_project_config, format_config, load_project_config, place_specs
+from stretchc.resource_limits import parse_limits
 
 REPORT_MAX_BYTES = 64 << 20  # a larger file is not a placement report: it is the user's, and not read whole
 
@@ -83,23 +83,16 @@ def add_debug_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-passes", action="store_true", default=None, help="print the time of every pass")
 
 
-def set_debug_options(options: CompileOptions, args: argparse.Namespace) -> None:
-    """Copy the debugging arguments (`add_debug_arguments`) into `options`."""
-    options.dump_dir = args.dump_dir
-    options.print_ir_after = frozenset(args.print_ir_after)
-    options.print_ir_before = frozenset(args.print_ir_before)
-    options.print_ir_after_change = args.print_ir_after_change
-
-
-def check_debug_arguments(args: argparse.Namespace) -> None:
-    """Refuse unknown pass names in --print-ir-before/after and an unwritable --dump-dir, before any work."""
-    known = registry()
-    for flag, names in (("--print-ir-after", args.print_ir_after), ("--print-ir-before", args.print_ir_before)):
-        for name in names:
-            if name not in known:
-                raise StretchError("unknown-pass", f"{flag} names unknown pass {name!r}; known passes: {', '.join(known)}")
-    if args.dump_dir is not None:
-        check_output_dir(Path(args.dump_dir))
+def debug_options(args: argparse.Namespace, time_passes: bool) -> api.Debug:
+    """The debugging arguments (`add_debug_arguments`) as the API's instruments; `time_passes` is the effective
+    --time-passes (compile reads stretchc.toml's too)."""
+    return api.Debug(
+        dump_dir=args.dump_dir,
+        print_ir_after=frozenset(args.print_ir_after),
+        print_ir_before=frozenset(args.print_ir_before),
+        print_ir_after_change=args.print_ir_after_change,
+        time_passes=time_passes,
+    )
 
 
 def _is_depfile(path: Path) -> bool:
@@ -111,8 +104,8 @@ def _is_depfile(path: Path) -> bool:
 
 
 def _is_report(path: Path) -> bool:
-    """Whether `path` is a placement report a compile wrote (stretchc/costmodel/report.py): HTML under the title
-    compile gives it, or a JSON object with the report's keys."""
+    """Whether `path` is a placement report a compile wrote (stretchc/costmodel/placement_report.py): HTML under
+    the title compile gives it, or a JSON object with the report's keys."""
     if path.suffix.lower() in (".html", ".htm"):  # as write_report decides the format
         with path.open("rb") as f:
             return b"<title>stretchc placement report" in f.read(1 << 12)
@@ -124,38 +117,22 @@ def _is_report(path: Path) -> bool:
     return isinstance(report, dict) and {"predicted_latency_ms", "placement", "regions"} <= report.keys()
 
 
-def _write_depfile(args: argparse.Namespace, result: CompileResult, options: CompileOptions, config_path: Path | None) -> None:
+def _write_depfile(args: argparse.Namespace, options: api.Options, config_path: Path | None) -> None:
     from stretchc.depfile import bundle_dependencies, write_depfile
     from stretchc.targets import load_target
 
+    calib = options.calib
     deps = bundle_dependencies(
         Path(args.model),
         target_path=load_target(options.target).path,
         config_path=config_path,
-        calib=options.settings.calib if isinstance(options.settings.calib, Path) else None,
-        extra=[Path(f) for f in options.const_input_files.values()],
+        calib=Path(calib) if calib and calib != "random" else None,
+        extra=[Path(str(f)) for f in options.const_inputs.values()],  # files: the command line gives no arrays
     )
     try:
         write_depfile(args.depfile, Path(args.output), deps)
     except OSError as exc:
         raise StretchError("write-failed", f"cannot write the depfile: {exc.strerror or exc}", file=str(args.depfile)) from None
-
-
-def evidence_line(cost_model: dict[str, Any], used: list[str]) -> str:
-    """What the predictions of the processors in `used` rest on, in one line (the report's `cost_model`)."""
-    procs = cost_model["processors"]
-    parts = []
-    for basis, what in (
-        ("measured", "fitted to measurements of this SoC"),
-        ("prior-dominated", "from few measurements of this SoC (prior-dominated)"),
-        ("prior", "from published peak figures and priors alone (no measurement of this SoC)"),
-    ):
-        named = [p for p in used if procs.get(p, {}).get("basis") == basis]
-        if named:
-            parts.append(f"{', '.join(named)} {what}")
-    median = cost_model.get("in_sample_median_pct")
-    fit = f"; {cost_model['points']} measured networks of {cost_model['calibration_set']}, in-sample median error {median:.1f}%" if median is not None else ""
-    return f"cost model: {'; '.join(parts)}{fit}; a prediction, not a measurement: on network families it was not fitted to, errors of tens of percent are common (stretchc cost-model --report)"
 
 
 def placement_table(result: CompileResult) -> str:
@@ -197,15 +174,15 @@ def placement_table(result: CompileResult) -> str:
             p = m["partitions"][0]
             rows.append(f"  stretching does not pay for this model on this phone: one partition on the {p['processor']}, predicted {pr['predicted_latency_ms']:.3f} ms")
         if pr.get("cost_model"):
-            rows.append(f"  {evidence_line(pr['cost_model'], sorted({p['processor'] for p in m['partitions']}))}")
+            rows.append(f"  {evidence_line(pr['cost_model'], sorted({(p['processor'], p['precision']) for p in m['partitions']}))}")
     return "\n".join(rows)
 
 
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     """The effective compile settings (what `--print-config` prints): the command line over stretchc.toml over
     the defaults."""
-    config_path = find_config(args.config)
-    cfg = load_config(config_path).values
+    config_path = find_project_config(args.config)
+    cfg = load_project_config(config_path).values
     place: dict[str, str] = {}
     for source, items in (("config", place_specs(cfg.get("place"))), ("cli", args.place)):
         seen: set[str] = set()
@@ -240,52 +217,33 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
     return settings, config_path
 
 
-def compile_settings(args: argparse.Namespace, settings: dict[str, Any]) -> CompileSettings:
-    """What the passes read (`stretchc.settings.CompileSettings`), from the effective settings and the arguments
-    that have no stretchc.toml key."""
-    calib = settings["calib"]
-    dataset = bool(calib) and calib != "random"
-    return CompileSettings(
+def compile_request(args: argparse.Namespace) -> tuple[api.Options, dict[str, Any], Path | None]:
+    """The API's options of the pipeline arguments (`add_pipeline_arguments`) over stretchc.toml, parsed but not yet
+    checked (`stretchc.api.driver_options` checks them); with the effective settings and the configuration file used."""
+    settings, config_path = _settings(args)
+    options = api.Options(
+        target=settings["target"],
         precision=settings["precision"],
-        min_sqnr=args.min_sqnr,
-        io_dtype=settings["io-dtype"] or "float32",
-        # a data source (a Path): a recorded dependency, and recorded by digest in dumps
-        calib=None if not calib else calib if calib == "random" else Path(calib),
-        hold_out=args.calib_holdout is not None or (args.min_sqnr is not None and dataset),
-        calib_holdout=args.calib_holdout,
+        calib=settings["calib"],
         preprocess=args.preprocess or settings["preprocessing"],
+        config=config_path,
+        min_sqnr=args.min_sqnr,
+        calib_holdout=args.calib_holdout,
+        io_dtype=settings["io-dtype"] or "float32",
+        place=settings["place"],
+        place_from_model=settings["place-from-model"],
+        input_shapes=settings["input-shape"],
+        const_inputs=input_files(args.const_input, "--const-input"),
+        pipeline=settings["pipeline"],
         on_ineligible=args.on_ineligible or "error",
-        emit=tuple(sorted(set(args.emit))),
         backend_options={
             b.name: {o.key: settings[o.config_key] for o in b.options if settings[o.config_key] is not None}
             for b in backends()
             if any(settings[o.config_key] is not None for o in b.options)
         },
-    )
-
-
-def compile_options(args: argparse.Namespace) -> tuple[CompileOptions, dict[str, Any], Path | None]:
-    """The CompileOptions of the pipeline arguments (`add_pipeline_arguments`) over stretchc.toml, checked;
-    with the effective settings and the configuration file used."""
-    settings, config_path = _settings(args)
-    check_calibration_options(settings["calib"], args.preprocess or settings["preprocessing"], config=config_path)
-    if not settings["calib"] and (settings["precision"] == "int8" or settings["io-dtype"] is not None):
-        flag = "--precision int8" if settings["precision"] == "int8" else f"--io-dtype {settings['io-dtype']}"
-        raise StretchError("bad-calibration", f"{flag} quantizes, which needs calibration data: pass --calib DIR|FILE.npy|FILE.npz (or --calib random, which costs accuracy)")
-    _check_min_sqnr_options(args, settings)
-    options = CompileOptions(
-        target=settings["target"],
-        pipeline=settings["pipeline"],
-        place=settings["place"],
-        place_from_model=settings["place-from-model"],
-        input_shapes=settings["input-shape"],
-        const_inputs=read_inputs(args.const_input, "--const-input"),
-        const_input_files=input_files(args.const_input, "--const-input"),
-        time_passes=settings["time-passes"],
-        use_cache=settings["cache"],
+        emit=tuple(args.emit),
         limits=parse_limits(args.limit),
-        settings=compile_settings(args, settings),
-        check_bundle=_min_sqnr_check(args) if args.min_sqnr is not None else None,
+        cache=settings["cache"],
     )
     return options, settings, config_path
 
@@ -302,24 +260,21 @@ def run(args: argparse.Namespace) -> int:
         raise StretchError("usage", "stretchc compile: the following arguments are required: model")
     if not args.output:
         raise StretchError("usage", "stretchc compile: the following arguments are required: -o/--output")
-    options, settings, config_path = compile_options(args)
-    check_debug_arguments(args)
+    options, settings, config_path = compile_request(args)
     side_files = [("--depfile", args.depfile, _is_depfile, "a depfile")] if args.depfile is not None else []
     side_files += [("--report", path, _is_report, "a placement report") for path in args.report]
     for flag, path, ours, what in side_files:
         check_outside_output(Path(path), Path(args.output), flag)
         check_output_file(Path(path), ours=ours, what=what)
-    set_debug_options(options, args)
-    verified: list[Any] = []  # --verify's report, measured on the staged bundle, presented after the placement
-    if args.verify:
-        options.check_bundle = _and_verify(args, options, verified)
-    result = compile_model(args.model, args.output, options)
-    if args.depfile is not None:
-        _write_depfile(args, result, options, config_path)
+    debug = debug_options(args, settings["time-passes"])
     console = get_console()
+    bundle = api.compile(args.model, args.output, options, debug=debug, console=console, verify=args.verify, atol=args.atol, rtol=args.rtol)
+    result = bundle.compile_result
+    if args.depfile is not None:
+        _write_depfile(args, options, config_path)
     console.out(placement_table(result))
     if args.report or args.explain:
-        from stretchc.costmodel.report import explain, write_report
+        from stretchc.costmodel.placement_report import explain, write_report
 
         placed = result.analyses.get(Placement)
         pr = placed.report if placed is not None else None
@@ -340,66 +295,6 @@ def run(args: argparse.Namespace) -> int:
                 raise StretchError("write-failed", f"cannot write the report: {exc.strerror or exc}", file=str(path)) from None
         for region in args.explain:
             console.out(explain(pr, region))
-    for report in verified:
-        report.present(console)
+    if bundle.verification is not None:  # --verify's report, measured on the staged bundle, presented after the placement
+        bundle.verification.present(console)
     return 0
-
-
-def _and_verify(args: argparse.Namespace, options: CompileOptions, verified: list[Any]) -> Any:
-    """`options.check_bundle` followed by --verify, both on the staged bundle: a bundle --verify refuses is never
-    installed (its table is printed and the error raised; the driver removes the staging directory). A passing
-    report is appended to `verified`. With a --calib data set, the inputs are the samples calibration held out
-    (the accuracy guard's), else seeded random ones."""
-    first = options.check_bundle
-
-    def check(staging: Path, analyses: Analyses) -> None:
-        from stretchc.verify import verify_staged
-
-        if first is not None:
-            first(staging, analyses)
-        report = verify_staged(staging, Path(args.model), analyses, atol=args.atol, rtol=args.rtol, const_inputs=options.const_inputs)
-        if not report.ok:
-            report.present(get_console())
-            report.raise_if_failed()
-        verified.append(report)
-
-    return check
-
-
-def _check_min_sqnr_options(args: argparse.Namespace, settings: dict[str, Any]) -> None:
-    """Check the --min-sqnr / --calib-holdout combination.
-
-    With a --calib data set, quantize-partitions holds its last N samples (--calib-holdout, default 20%, at
-    least 1) out of calibration, measures `--precision auto` on them and hands them to the pre-install check
-    of --min-sqnr; with --calib random (or no --calib) both measure on seeded random inputs that calibration
-    never saw.
-    """
-    calib = settings["calib"]
-    dataset = bool(calib) and calib != "random"
-    if args.calib_holdout is not None:
-        if args.min_sqnr is None and settings["precision"] != "auto":
-            raise StretchError("usage", "--calib-holdout only matters with --min-sqnr or --precision auto (the held-out samples are what they measure on)")
-        if not dataset:
-            raise StretchError("usage", "--calib-holdout needs a --calib data set; with --calib random, --min-sqnr measures on seeded random inputs")
-
-
-def _min_sqnr_check(args: argparse.Namespace) -> Any:
-    """The compile driver's pre-install check for --min-sqnr: a bundle below it is never installed."""
-
-    def check(staging: Path, analyses: Analyses) -> None:
-        from stretchc.quantize.guard import MIN_SQNR_RANDOM_SAMPLES, MIN_SQNR_RANDOM_SEED
-        from stretchc.verify import verify_bundle
-
-        console = get_console()
-        held = analyses.get(HeldOutInputs)
-        held_out = held.feeds if held is not None else None
-        if held_out:
-            console.note("min-sqnr", f"--min-sqnr: measured on {len(held_out)} calibration sample(s) held out of calibration (the last ones of --calib; --calib-holdout)")
-            result = verify_bundle(staging, Path(args.model), inputs=held_out, min_sqnr=args.min_sqnr)
-        else:
-            console.note("min-sqnr", f"--min-sqnr: measured on {MIN_SQNR_RANDOM_SAMPLES} seeded uniform-random inputs (no calibration data set was held out of: --calib random, no --calib, or no int8 partition; calibration never saw these inputs)")
-            result = verify_bundle(staging, Path(args.model), samples=MIN_SQNR_RANDOM_SAMPLES, seed=MIN_SQNR_RANDOM_SEED, min_sqnr=args.min_sqnr)
-        result.present(console)
-        result.raise_if_failed()  # the driver removes the staging directory; an older bundle is left as it was
-
-    return check

@@ -33,7 +33,7 @@ def format_report(accs: list) -> str:  # type: ignore[type-arg]
     lines: list[str] = []
     for a in accs:
         shared = f", shared with {', '.join(a.shared_with)}" if a.shared_with else ""
-        lines.append(f"{a.target}: calibration set {a.calibration_set} ({len(a.rows)} unique points{shared})")
+        lines.append(f"{a.target}: calibration set {a.calibration_set} ({len(a.rows) or len(a.measured)} unique points{shared})")
         if a.rows:
             lines.append(f"  {'point':<20} {'dtype':<8} {'on':<9} {'protocol':<24} {'measured':>9} {'predicted':>9} {'error':>7} {'left out':>8}")
         for r in a.rows:
@@ -47,6 +47,9 @@ def format_report(accs: list) -> str:  # type: ignore[type-arg]
             lines.append(
                 f"  in-sample median {_pct(a.median(False))}; leave-one-out median {_pct(a.median(True))}, mean {_pct(a.mean(True))}, worst {_pct(a.worst(True))}"
             )
+        if a.measured:
+            lines.append(f"  {'micro-benchmark':<28} {'dtype':<8} {'measured':>9} {'error':>7} {'left out':>8}")
+            lines += [f"  {q['kernel']:<28} {q['dtype']:<8} {q['ms']:>9.4f} {q['error_pct']:>+6.1f}% {q['left_out_pct']:>+7.1f}%" for q in a.measured]
         lines.append(
             f"  {'processor/dtype':<16} {'kernel family':<18} {'points':>6} {'left out':>8} {'conv':>7} {'dwconv':>7} {'mem':>7} {'op ms':>8}  prior-dominated"
         )

@@ -92,7 +92,7 @@ def read_report(path: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from stretchc.bundle.manifest import load_manifest
-    from stretchc.costmodel.report import explain
+    from stretchc.costmodel.placement_report import explain
 
     load_manifest(args.bundle)  # the bundle check every command runs: explain no bundle that run refuses
     report = read_report(Path(args.bundle) / "report.json")

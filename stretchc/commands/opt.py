@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 from pathlib import Path
 
-from stretchc.commands.compile import add_debug_arguments, check_debug_arguments, set_debug_options
+from stretchc.commands.compile import add_debug_arguments, debug_options
 from stretchc.console import get_console
 from stretchc.driver import CompileOptions, check_output_file, check_output_path, check_outside_output, instruments_for, staged_bundle, validate_staged
 from stretchc.dumps import CONSTANTS, dump_text, replay_command, snapshot
@@ -66,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if not pipeline:
         raise StretchError("usage", "stretchc opt: give --pipeline (the dump records no pipeline left to run)")
     passes = parse_pipeline(pipeline)
-    check_debug_arguments(args)
+    debug = debug_options(args, bool(args.time_passes))
+    debug.check()
     if args.bundle is not None:
         if "emit-bundle" not in [p.name for p in passes]:
             raise StretchError("usage", "--bundle: the pipeline has no emit-bundle to write it")
@@ -88,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
         console.note("reproducer", f"the dump is the input of pass {rep.failure['pass']}, which failed with error[{rep.failure['code']}]: {rep.failure['message']}", file=str(dump))
     prefix = parse_pipeline(rep.done) if rep is not None and rep.done else []
     store = ConstantStore(constants)
-    options = CompileOptions()
-    set_debug_options(options, args)
-    options.time_passes = bool(args.time_passes)
+    options = CompileOptions(**dataclasses.asdict(debug))  # the instruments are all a replay takes of the options
     manager = PassManager(passes, instruments_for(options, passes, prefix=prefix))
     staging = staged_bundle(args.bundle) if args.bundle is not None else contextlib.nullcontext(None)
     with staging as output_dir:

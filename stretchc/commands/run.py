@@ -29,14 +29,14 @@ from typing import Any
 import numpy as np
 
 from stretchc import safejson
+from stretchc.api import Bundle, Profile
 from stretchc.bundle.manifest import sha256_bytes
 from stretchc.commands._inputs import input_files, non_negative_int, positive_float, read_inputs
 from stretchc.console import get_console
 from stretchc.driver import check_output_dir, check_output_file
 from stretchc.errors import StretchError
 from stretchc.fileio import write_atomically
-from stretchc.runtime.host import DEFAULT_STALL_TIMEOUT, HostRuntime, Profile
-from stretchc.verify import seeded_inputs
+from stretchc.runtime.host import DEFAULT_STALL_TIMEOUT
 
 RUN_RECORD = "run.json"
 RUN_FORMAT = "stretchc-run"
@@ -174,13 +174,13 @@ def run(args: argparse.Namespace) -> int:
     if args.input and args.seed is not None:
         raise StretchError("usage", "give either --input or --seed, not both")
     given = read_inputs(args.input) if args.input or args.seed is None else None
-    runtime = HostRuntime(args.bundle)
-    if args.output_dir is not None:  # the output names are the bundle's: checked before it runs
-        check_output_folder(args.output_dir, [output_file_name(o["name"]) for o in runtime.manifest["outputs"]])
-    inputs = given if given is not None else seeded_inputs(runtime.manifest, args.seed)
-    profile = Profile() if args.profile else None
-    outputs = runtime.run(inputs, profile=profile, stall_timeout=args.stall_timeout)
     console = get_console()
+    bundle = Bundle(args.bundle, console=console)
+    if args.output_dir is not None:  # the output names are the bundle's: checked before it runs
+        check_output_folder(args.output_dir, [output_file_name(name) for name in bundle.outputs])
+    inputs = given if given is not None else bundle.random_inputs(args.seed)
+    profile = Profile() if args.profile else None
+    outputs = bundle.run(inputs, profile=profile, stall_timeout=args.stall_timeout)
     if args.output_dir is not None:
         about = {
             "bundle": str(args.bundle.absolute()),

@@ -10,9 +10,9 @@ import argparse
 
 import yaml
 
-from stretchc.backends import backends
+from stretchc.api import TargetInfo, get_target, list_targets
 from stretchc.console import get_console
-from stretchc.targets import Target, known_targets, load_target
+from stretchc.errors import StretchError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -22,29 +22,25 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def backend_lines(t: Target) -> list[str]:
+def backend_lines(t: TargetInfo) -> list[str]:
     """One line per backend: what it is on `t`, or why `t` cannot use it."""
-    lines = []
-    for b in backends():
-        why = b.unavailable(t)
-        lines.append(f"  {b.name:<4} {b.delegate:<11} " + (f"yes: {b.describe(t)}" if why is None else f"no: {t.name} {why}"))
-    return lines
+    return [
+        f"  {b.name:<4} {b.delegate:<11} " + (f"yes: {b.description}" if b.unavailable is None else f"no: {t.name} {b.unavailable}")
+        for b in t.backends
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
     console = get_console()
     if args.action == "show":
         if not args.name:
-            from stretchc.errors import StretchError
-
             raise StretchError("usage", "stretchc targets show NAME: give a target name or file")
-        t = load_target(args.name)
-        console.out(yaml.safe_dump(t.raw, sort_keys=False, width=120).rstrip("\n"))
+        t = get_target(args.name)
+        console.out(yaml.safe_dump(dict(t.data), sort_keys=False, width=120).rstrip("\n"))
         console.out("# backends (processor, delegate: what it is here, or why not)")
         console.out("\n".join(f"#{line}" for line in backend_lines(t)))
         return 0
     console.out(f"{'target':<12} {'backends':<18} description")
-    for name in known_targets():
-        t = load_target(name)
-        console.out(f"{name:<12} {', '.join(t.processors):<18} {t.description}")
+    for t in list_targets():
+        console.out(f"{t.name:<12} {', '.join(t.processors):<18} {t.description}")
     return 0

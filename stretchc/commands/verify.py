@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 from pathlib import Path
 
+from stretchc.api import Bundle, check_verify_data
 from stretchc.cli import finite_float, non_negative_float
-from stretchc.commands._inputs import non_negative_int, positive_int, read_inputs
+from stretchc.commands._inputs import input_files, non_negative_int, positive_int, read_inputs
 from stretchc.console import get_console
-from stretchc.quantize.calibration_data import check_calibration_options, parse_preprocess
-from stretchc.verify import DEFAULT_SAMPLES, verify_bundle
+from stretchc.verify import DEFAULT_SAMPLES
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -29,38 +28,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def check_preprocess(args: argparse.Namespace) -> None:
-    """`--preprocess`, before any work, as compile checks it (stretchc/quantize/calibration_data.py): parsed
-    completely, and given only for --input-dir images. Without --input-dir the inputs are --input arrays or
-    seeded random ones, fed as they are: preprocessing that would not happen is a usage error."""
-    check_calibration_options(args.input_dir, args.preprocess)
-    pre = parse_preprocess(args.preprocess)
-    if pre.given and not args.input_dir:
-        fed = "the --input arrays" if args.input else "seeded random inputs"
-        raise pre.error(f"preprocessing applies to --input-dir images; {fed} are fed as they are (drop --preprocess, or give --input-dir)")
-
-
 def run(args: argparse.Namespace) -> int:
-    check_preprocess(args)
+    check_verify_data(args.input_dir, args.preprocess, arrays=bool(args.input))  # before any work; Bundle.verify checks it too
     inputs = [read_inputs(args.input)] if args.input else None
-    labels = None
-    bundle: Any = args.bundle
-    if args.input_dir:
-        from stretchc.bundle.manifest import compiled_shapes
-        from stretchc.frontend.module import onnx_inputs
-        from stretchc.frontend.validate import load_model
-        from stretchc.quantize.calibration_data import load_calibration
-        from stretchc.runtime.host import HostRuntime
-
-        bundle = HostRuntime(args.bundle)  # read once: its input shapes here, its run in verify_bundle
-        model = load_model(args.model, compiled_shapes=compiled_shapes(bundle.manifest))
-        data = load_calibration(args.input_dir, onnx_inputs(model), preprocess=args.preprocess)
-        inputs, labels = data.samples, data.labels
-    report = verify_bundle(
-        bundle, args.model, inputs=inputs, samples=args.samples, seed=args.seed, atol=args.atol, rtol=args.rtol, min_sqnr=args.min_sqnr,
-        labels=labels, labels_source=args.input_dir or "",
-        const_inputs=read_inputs(args.const_input, "--const-input"),
+    const_inputs = input_files(args.const_input, "--const-input")
+    console = get_console()
+    report = Bundle(args.bundle, console=console).verify(
+        args.model, inputs=inputs, data=args.input_dir, preprocess=args.preprocess, samples=args.samples, seed=args.seed,
+        atol=args.atol, rtol=args.rtol, min_sqnr=args.min_sqnr, const_inputs=const_inputs,
     )
-    report.present(get_console())
+    report.present(console)
     report.raise_if_failed()
     return 0

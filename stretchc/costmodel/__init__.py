@@ -169,12 +169,20 @@ class CostParams:
             "transfer": dict(sorted(self.transfer.items())),
         }
 
+    def measured_on(self, calibration_set: str, measured: Mapping[str, Any]) -> "CostParams":
+        """These parameters with a target's own measured ones (its file's `measured` section, written by `stretchc
+        calibrate`): its kernel families' efficiencies and launch cost as the set `calibration_set`, and its
+        processors' dispatch times."""
+        sets = {**self.sets, calibration_set: {kind: dict(p) for kind, p in measured["kinds"].items()}}
+        return CostParams(self.kinds, sets, {**self.dispatch_ms, **measured.get("dispatch_ms", {})}, self.transfer)
+
     def group(self, kind: str, calibration_set: str | None, statistic: str) -> Group:
         k = self.kinds.get(kind) or prior_kinds()[kind]
         fam = (self.sets.get(calibration_set or "") or {}).get(kind) or {}
         speed = float((fam.get("statistic") or {}).get(statistic, 1.0))
         conv = float(fam.get("conv", k["conv"])) * speed
-        dwconv = conv * float(k["dwconv"]) / float(k["conv"])
+        # a set measured per kernel class (a host target's micro-benchmarks) has its own depthwise efficiency
+        dwconv = float(fam["dwconv"]) * speed if "dwconv" in fam else conv * float(k["dwconv"]) / float(k["conv"])
         mem = _clamp(float(fam.get("mem", k["mem"])) * speed, kind, "mem")
         return Group(_clamp(conv), _clamp(dwconv), mem, float(fam.get("op_ms", k["op_ms"])) / speed)
 
@@ -208,7 +216,8 @@ class CostModel:
     """Predicts op, region and transfer times on one target under its protocol (see the module docstring).
 
     `target`: a `Target` or its raw dict; `params`: the fitted parameters (default: costmodel/fitted.yaml);
-    `protocol`, `calibration_set`: default from the target file.
+    `protocol`, `calibration_set`: default from the target file. A target measured by `stretchc calibrate` prices
+    with its own `measured` parameters (`CostParams.measured_on`).
     """
 
     def __init__(
@@ -219,6 +228,8 @@ class CostModel:
         self.params = params if params is not None else load_params()
         self.protocol = protocol if protocol is not None else Protocol.from_raw(self.raw.get("protocol"))
         self.calibration_set = calibration_set if calibration_set is not None else self.raw.get("calibration")
+        if self.raw.get("measured") and self.calibration_set is not None:
+            self.params = self.params.measured_on(self.calibration_set, self.raw["measured"])
         self.mem_gbps = float(self.raw["memory"]["peak_gbps"])
         self.dispatch_ms = dict(self.params.dispatch_ms)
         self.transfer = dict(self.params.transfer)

@@ -1,12 +1,13 @@
 """Calibration sets: the measured latencies the cost model is fitted to, and how each one is predicted.
 
-`stretchc/targets/data/costmodel/calibration.yaml` (schemas/calibration.schema.json) holds one set of points per
-SoC; a target names its set (`calibration:`), so phones with the same SoC share one set and a number measured
-once counts once. A point is either a published reference network (`model`, `stretchc.costmodel.refnets`) run
-whole on one processor, or an NN-Stretch configuration (`network`) priced with its own placement through the
-placement model (`stretchc.costmodel.placement`): its workload is stored in `networks/workloads.json`, taken
-from the IR the compiler places (`bench/fit_cost_model.py --refresh-workloads` rebuilds it from the stored
-configurations in `networks/*.yaml`).
+`stretchc/targets/data/costmodel/calibration.yaml` (schemas/calibration.schema.json; read and validated with the
+target database, `stretchc.targets.read_calibration_sets`) holds one set of points per SoC; a target names its
+set (`calibration:`), so phones with the same SoC share one set and a number measured once counts once. A point
+is either a published reference network (`model`, `stretchc.costmodel.refnets`) run whole on one processor, or
+an NN-Stretch configuration (`network`) priced with its own placement through the placement model
+(`stretchc.costmodel.placement`): its workload is stored in `networks/workloads.json`, taken from the IR the
+compiler places (`stretchc.driver.compute_network_workload`; `bench/fit_cost_model.py --refresh-workloads`
+rebuilds it from the stored configurations in `networks/*.yaml`).
 
 `predict(point, params)` is the prediction the fit minimises the error of and the report shows: for a network,
 the same `CostModel.region_ms`, conversions and `placement.simulate` that price a compile of it with
@@ -22,14 +23,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
+from stretchc.backends import backends
 from stretchc.costmodel import CostModel, CostParams, Protocol
+from stretchc.costmodel.grouping import per_region
+from stretchc.costmodel.placement import Choice, price, simulate, workload_graph
 from stretchc.costmodel.refnets import reference_net
 from stretchc.costmodel.workload import Workload, single_region
 from stretchc.errors import StretchError
+from stretchc.precision import choices
+from stretchc.targets import CALIBRATION_PATH, Target, known_targets, load_target, read_calibration_sets
 
-CALIBRATION_PATH = Path(__file__).resolve().parents[1] / "targets" / "data" / "costmodel" / "calibration.yaml"
 NETWORKS_DIR = Path(__file__).with_name("networks")
 WORKLOADS_PATH = NETWORKS_DIR / "workloads.json"
 NETWORK_IMAGE_SIZE = 224  # the prototype timed every configuration at 224 px
@@ -67,27 +70,11 @@ class Calibration:
         return [p for s in sorted(self.sets) if sets is None or s in sets for p in self.sets[s]]
 
 
-def _validate(raw: object, path: Path) -> None:
-    import jsonschema
-
-    from stretchc.targets.schema import calibration_schema
-
-    schema = calibration_schema()
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.absolute_path))
-    if errors:
-        field = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise StretchError("bad-target-file", f"field {field}: {errors[0].message}", file=str(path))
-
-
 @lru_cache(maxsize=2)
 def load_calibration(path: str = str(CALIBRATION_PATH)) -> Calibration:
     """The calibration sets, validated; every point's protocol and reference model must exist."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise StretchError("bad-target-file", f"cannot read the calibration sets: {exc}", file=str(p)) from None
-    _validate(raw, p)
+    raw = read_calibration_sets(path)
     protocols = {name: Protocol.from_raw(d) for name, d in raw["protocols"].items()}
     sets: dict[str, tuple[Point, ...]] = {}
     for name, s in raw["sets"].items():
@@ -114,18 +101,14 @@ def load_calibration(path: str = str(CALIBRATION_PATH)) -> Calibration:
     return Calibration(protocols, sets, {name: s["description"] for name, s in raw["sets"].items()})
 
 
-def set_targets(calibration_set: str) -> list[Any]:
+def set_targets(calibration_set: str) -> list[Target]:
     """The known targets that carry `calibration_set`, sorted by name."""
-    from stretchc.targets import known_targets, load_target
-
     return [t for t in (load_target(n) for n in known_targets()) if t.raw.get("calibration") == calibration_set]
 
 
 def hardware(calibration_set: str) -> dict[str, Any]:
     """The hardware description of a set's SoC: the backends' sections and the memory of the targets carrying it
     (the first carrier's, in name order: they share the SoC)."""
-    from stretchc.backends import backends
-
     carriers = set_targets(calibration_set)
     if not carriers:
         raise StretchError("bad-target-file", f"no target carries the calibration set {calibration_set!r}", file=str(CALIBRATION_PATH))
@@ -156,48 +139,6 @@ def network_workload(name: str) -> tuple[Workload, dict[str, str]]:
     return Workload.from_json(stored["workload"]), dict(stored["placement"])
 
 
-def placement_input_pipeline() -> str:
-    """The default pipeline's passes before assign-delegates: the IR assign-delegates prices."""
-    from stretchc.driver import default_pipeline
-    from stretchc.passmanager import _split_top
-
-    entries = _split_top(default_pipeline())
-    names = [e.partition("{")[0].strip() for e in entries]
-    return ",".join(entries[: names.index("assign-delegates")])
-
-
-def compute_network_workload(name: str, *, work_dir: Path) -> dict[str, Any]:
-    """Build the stored configuration `name` as the prototype timed it (`as_timed`, 224 px, seed 0), lower it
-    (through the lowering cache), run the passes before assign-delegates and return the record
-    `workloads.json` keeps for it."""
-    import onnx
-
-    from stretchc.driver import CompileOptions, _lower
-    from stretchc.frontend.module import build_module
-    from stretchc.frontend.validate import load_model
-    from stretchc.modelbuild import as_timed, build_model, load_config, placement_from_model
-    from stretchc.passmanager import PassContext, PassManager, parse_pipeline
-
-    from stretchc.costmodel.workload import workload_of
-
-    cfg = as_timed(load_config(NETWORKS_DIR / f"{name}.yaml"))  # the layers the prototype timed
-    model = build_model(cfg, image_size=NETWORK_IMAGE_SIZE, seed=NETWORK_SEED)
-    onnx_path = work_dir / f"{name}.onnx"
-    onnx.save(model, str(onnx_path))
-    m = load_model(onnx_path, {})
-    module = build_module(m, _lower(m, onnx_path, CompileOptions()), name=name, file=str(onnx_path))
-    pipeline = placement_input_pipeline()
-    PassManager(parse_pipeline(pipeline)).run(module, PassContext())
-    return {
-        "config_sha256": config_digest(name),
-        "image_size": NETWORK_IMAGE_SIZE,
-        "seed": NETWORK_SEED,
-        "pipeline": pipeline,
-        "placement": placement_from_model(model) or {},
-        "workload": workload_of(module).to_json(),
-    }
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Predicting a point
 
@@ -214,13 +155,10 @@ def point_workload(point: Point) -> tuple[Workload, dict[str, str]]:
     return single_region(reference_net(point.label)), {"main": point.processor}
 
 
-def network_choices(point: Point, placement: Mapping[str, str]) -> dict[str, Any]:
+def network_choices(point: Point, placement: Mapping[str, str]) -> dict[str, Choice]:
     """Every region of a network point at the precision its dtype's policy gives its processor (`int8`: every
     region int8, as the prototype's one full-int8 model; `float32`: float, the DSP int8): a `Choice` per region,
     as `--precision` gives a compile."""
-    from stretchc.costmodel.placement import Choice
-    from stretchc.precision import choices
-
     policy = "int8" if point.dtype == "int8" else "float"
     return {r: Choice(p, choices(policy, p, calibrated=True)[0]) for r, p in placement.items()}
 
@@ -229,9 +167,6 @@ def predict(point: Point, params: CostParams, hw: Mapping[str, Any] | None = Non
     """The predicted latency of `point` under `params` (ms). A network is priced as a compile prices it with its
     own placement and `--precision` of its dtype, model inputs and outputs float32 (no `--io-dtype`), each region
     its own partition as the prototype's runtime cut it (`stretchc.costmodel.grouping.per_region`)."""
-    from stretchc.costmodel.grouping import per_region
-    from stretchc.costmodel.placement import price, simulate, workload_graph
-
     cm = point_cost_model(point, params, hw)
     work, placement = point_workload(point)
     if not point.network:

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stretchc.ir import Node
-from stretchc.passes.ungroup_convs import groups_of
+from stretchc.ir import Node, groups_of
 
 CLASSES = ("conv", "dwconv", "mem")
 # Ops that only reinterpret a buffer: no work at all on any processor.

@@ -1,8 +1,8 @@
 """Per-op FLOP/byte profiles of published reference networks, built from their architecture tables.
 
-The cost model is calibrated against latencies published for these networks (facts/tflite-delegates.md §9).
-To predict them we need their op lists; nothing is downloaded: every network is generated here from its
-layer table (conv shapes per layer, as in the papers / reference implementations). Batch 1, NHWC.
+The cost model is calibrated against latencies published for these networks (the project's sourced facts,
+../shared/facts/tflite-delegates.md §9). To predict them we need their op lists; nothing is downloaded: every
+network is generated here from its layer table (conv shapes per layer, as in the papers / reference implementations). Batch 1, NHWC.
 
 Each network is a list of `OpProfile`s (see `stretchc.costmodel.profile`). FLOPs count a multiply-add as
 2 FLOPs; elements count the op's input and output activations plus its weights.

@@ -39,7 +39,7 @@ def split_mask(count: int) -> dict[str, np.ndarray]:
 
 def load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images [N, 1, 8, 8] float32 in [0, 1], labels [N] int64) of one split, in data-set order."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # lazy: scikit-learn takes a second to import
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")

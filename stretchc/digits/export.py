@@ -22,7 +22,7 @@ EXPORT_RTOL = 1e-3  # ONNX Runtime vs Keras logits, relative to max|logits| (flo
 
 def predict(model: onnx.ModelProto, images: np.ndarray) -> np.ndarray:
     """Logits [N, 10] of `images` [N, 1, 8, 8] in ONNX Runtime (the model takes one image at a time)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: onnxruntime's native library, loaded only to export
 
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return np.concatenate([session.run([OUTPUT], {INPUT: img[None]})[0] for img in images])

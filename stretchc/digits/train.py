@@ -77,6 +77,7 @@ class _KerasLayers:
 
 def train(*, epochs: int = EPOCHS, seed: int = SEED, progress: Callable[[int, int], None] | None = None) -> Trained:
     """Train the network on the training split; `progress(epoch, epochs)` after every epoch."""
+    # lazy: Keras and TensorFlow take seconds to import; only training needs them
     import keras
     import tensorflow as tf
 

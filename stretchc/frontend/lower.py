@@ -24,6 +24,7 @@ import re
 import shutil
 import socket
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 from typing import Iterator
 
@@ -98,7 +99,7 @@ def _sample_images() -> np.ndarray:
 
 def _simplified(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
     """onnxsim's simplification of the model, or the model itself and why onnxsim could not do it."""
-    import onnxsim
+    import onnxsim  # lazy: only a lowering needs it
 
     try:
         simplified, ok = onnxsim.simplify(model)
@@ -133,6 +134,7 @@ def lower_to_tflite(model: onnx.ModelProto, *, file: str) -> bytes:
 
 
 def _convert(onnx_path: Path, out_dir: Path, model: onnx.ModelProto, file: str) -> bytes:
+    # lazy: onnx2tf and TensorFlow take seconds to import; only a lowering (not a cache hit) needs them
     import onnx2tf
     import onnx2tf.onnx2tf as onnx2tf_impl
     import tensorflow as tf
@@ -176,11 +178,11 @@ def _convert(onnx_path: Path, out_dir: Path, model: onnx.ModelProto, file: str) 
 
 
 def _reset_keras_names() -> None:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: as in _convert
 
     tf.keras.backend.clear_session()
     try:
-        import tf_keras
+        import tf_keras  # lazy: as in _convert
 
         tf_keras.backend.clear_session()
     except ImportError:
@@ -189,6 +191,4 @@ def _reset_keras_names() -> None:
 
 def tool_versions() -> dict[str, str]:
     """Versions of everything that affects the lowering's output (for cache keys and the manifest)."""
-    from importlib.metadata import version
-
     return {pkg: version(pkg) for pkg in ("onnx2tf", "tensorflow-cpu", "onnx", "onnxsim", "tf-keras")}

@@ -22,6 +22,7 @@ from stretchc.console import get_console
 from stretchc.errors import StretchError, first_line
 from stretchc.frontend.validate import node_label
 from stretchc.ir import TensorInfo
+from stretchc.litert import load_interpreter
 
 Layout = tuple[str, tuple[int, ...] | None]
 RTOL = 1e-3
@@ -53,7 +54,7 @@ def _from_bundle(arr: np.ndarray, layout: Layout, shape: tuple[int, ...]) -> np.
 
 def _reference(model: onnx.ModelProto, inputs: list[TensorInfo], file: str) -> tuple[dict[str, np.ndarray], list[np.ndarray]] | None:
     """The seeded feeds and ONNX Runtime's outputs for them, or None (with a note) when it cannot run the model."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: onnxruntime's native library, loaded only to check a lowering
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # its warnings would reach the user's terminal
@@ -75,8 +76,6 @@ def _reference(model: onnx.ModelProto, inputs: list[TensorInfo], file: str) -> t
 
 def _lowered(tflite: bytes, feeds: list[np.ndarray | None], file: str) -> list[np.ndarray]:
     """The lowered model's outputs for inputs given in its own order and layout (None: zeros)."""
-    from stretchc.litert import load_interpreter
-
     try:
         it = load_interpreter(model_content=tflite)
         for detail, arr in zip(it.get_input_details(), feeds):

@@ -146,7 +146,7 @@ def capture_layers() -> Iterator[dict[str, Any]]:
     onnx2tf creates that dict inside `convert` and hands it to every op converter, the graph inputs'
     first, so wrapping the input converter is enough to hold on to it.
     """
-    import onnx2tf.ops.Input as input_op
+    import onnx2tf.ops.Input as input_op  # lazy: onnx2tf imports TensorFlow (seconds); only a lowering needs it
 
     captured: dict[str, Any] = {}
     original = input_op.make_node

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import onnx
 
+from stretchc.backends import processors
 from stretchc.errors import StretchError
 from stretchc.modelbuild.complexity import complexity
 from stretchc.modelbuild.config import Branch, Config, Stage, as_timed, load_config, make_divisible
@@ -42,8 +43,6 @@ def placement_from_model(model: onnx.ModelProto) -> dict[str, str] | None:
     The value is `REGION=PROC,REGION=PROC,...` (order kept). A malformed value (an entry without `=`, an empty
     region, a processor stretchc does not know, a region given twice) raises StretchError("invalid-model").
     """
-    from stretchc.backends import processors
-
     value = next((p.value for p in model.metadata_props if p.key == PLACEMENT_KEY), None)
     if value is None:
         return None

@@ -1,5 +1,5 @@
 """Calibration data for quantize-partitions: `--calib PATH` read into per-sample model feeds (ONNX layout); and the
-checks every user array gets (calibration data here, `--input` / `--const-input` in stretchc/commands/_inputs.py).
+checks every user array gets (calibration data here, `--input` / `--const-input` in stretchc.api.read_array).
 
 PATH is one of
 - a folder of images (JPEG/PNG, read with Pillow), for a model with one [1, 1|3, H, W] float input: each image is
@@ -346,7 +346,7 @@ def _load_images(folder: Path, inputs: list[tuple[str, tuple[int, ...], str]], p
 
 def _read_image(file: Path, channels: int, height: int, width: int) -> np.ndarray:
     """One image as [channels, height, width] float32, scaled to [0, 1] by its mode's range (module docstring)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # lazy: Pillow, for a folder of images only
 
     try:
         with open_regular(file, "bad-calibration") as f, Image.open(f) as im:
@@ -445,7 +445,7 @@ def _screen(samples: list[dict[str, np.ndarray]], origins: list[Origin]) -> None
             raise _bad(f"input {name!r}, sample {index}: {bad.describe()}; fix or drop that sample", file)
 
 
-def load_calibration(
+def load_calibration_data(
     spec: str | None,
     inputs: list[tuple[str, tuple[int, ...], str]],
     *,

@@ -24,9 +24,8 @@ from typing import Callable
 import numpy as np
 
 from stretchc.errors import StretchError
-from stretchc.ir import Module, Node, Value
+from stretchc.ir import Module, Node, Value, boundary
 from stretchc.native import NativeError, NativeProcess
-from stretchc.passes.outline_partitions import boundary
 from stretchc.precision import QUANTIZED, dequantize_array, quantize_array, sync_point_bound
 from stretchc.quantize.rewrite import Forms, Quantized
 from stretchc.tflite_io import emit_model

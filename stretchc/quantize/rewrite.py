@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from stretchc.errors import StretchError
-from stretchc.ir import Graph, Module, Node, QuantParams, Value
+from stretchc.ir import HOST, Graph, Module, Node, QuantParams, Value
 from stretchc.precision import QUANTIZED, converts_in_producer
 
 SUFFIX = {"int8": ".i8", "uint8": ".u8"}
@@ -215,7 +215,7 @@ def _convert(module: Module, src: Value, dst: Value) -> int:
             _insert(g, src, target, parts[str(reader)], before=next(u for u, _ in target.uses))
         return len(targets)
     host = parts[str(src.producer.partition)]
-    consumers = [parts[str(r)].processor for r in readers] + (["host"] if dst in g.outputs else [])
+    consumers = [parts[str(r)].processor for r in readers] + ([HOST] if dst in g.outputs else [])
     if converts_in_producer(host.processor, consumers, src.dtype, dst.dtype):
         _insert(g, src, dst, host, after=src.producer)
     else:

@@ -5,23 +5,31 @@ compose (stretchc/targets/schema.py; written out as `schemas/target.schema.json`
 Unknown names list the known ones; invalid files name the offending field and what it must be. No message
 quotes the file's text: a target path may name any file (`targets show /etc/passwd`, a stretchc.toml
 `target =`, a dump's reproducer), so what it holds is never echoed.
+
+A target names the calibration set that prices it (`calibration:`): the sets are part of the database too
+(`data/costmodel/calibration.yaml`, read and checked against its schema by `read_calibration_sets`); what their
+points mean is the cost model's (stretchc/costmodel/calibration.py), a layer above the targets.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from stretchc.backends import backend, backends
 from stretchc.errors import StretchError
+from stretchc.targets.schema import calibration_schema, target_schema
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
 DATA_DIR = Path(__file__).with_name("data")
+CALIBRATION_PATH = DATA_DIR / "costmodel" / "calibration.yaml"
 MAX_TARGET_BYTES = 1 << 20  # a target file is a few KB; anything larger is not one, and is not read
 _QUOTED = re.compile(r"'([^']*)'")
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false", "null": "null"}
@@ -42,14 +50,10 @@ class Target:
     @property
     def processors(self) -> tuple[str, ...]:
         """Processors a bundle can use on this phone, in backend order (stretchc/backends/)."""
-        from stretchc.backends import backends
-
         return tuple(b.name for b in backends() if b.unavailable(self) is None)
 
     def unavailable(self, processor: str) -> str | None:
         """None when bundles for this phone can use `processor`, else why not (a sentence naming the target)."""
-        from stretchc.backends import backend
-
         why = backend(processor).unavailable(self)
         return None if why is None else f"target {self.name} {why}"
 
@@ -91,9 +95,7 @@ def _schema_problem(err: ValidationError) -> str:
 
 
 def _validate(raw: object, path: Path) -> dict[str, Any]:
-    import jsonschema
-
-    from stretchc.targets.schema import target_schema
+    import jsonschema  # lazy: 0.1 s to import; only reading a target file needs it
 
     # paths mix keys and list indices; compared as text so that sorting never compares a str with an int
     errors = sorted(jsonschema.Draft202012Validator(target_schema()).iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path])
@@ -136,10 +138,26 @@ def load_target(spec: str) -> Target:
     except yaml.YAMLError as exc:
         raise StretchError("bad-target-file", _yaml_problem(exc), file=str(path)) from None
     data = _validate(raw, path)
-    from stretchc.costmodel.calibration import load_calibration
-
-    sets = load_calibration().sets
-    if data["calibration"] not in sets:
+    sets = read_calibration_sets()["sets"]
+    if data["calibration"] not in sets and "measured" not in data:  # a measured target carries its own parameters
         # the value is the file's text: the field is named, the value is not quoted
         raise StretchError("bad-target-file", f"field calibration: not a known calibration set; known: {', '.join(sorted(sets))}", file=str(path))
     return Target(name=str(data["name"]), path=path, raw=data)
+
+
+@lru_cache(maxsize=2)
+def read_calibration_sets(path: str = str(CALIBRATION_PATH)) -> dict[str, Any]:
+    """The calibration sets file at `path` (the measured latencies the cost model is fitted to, one set of points
+    per SoC), parsed and checked against its schema (`calibration_schema`). Cached: callers must not modify it."""
+    import jsonschema  # lazy: as in _validate
+
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise StretchError("bad-target-file", f"cannot read the calibration sets: {exc}", file=str(p)) from None
+    errors = sorted(jsonschema.Draft202012Validator(calibration_schema()).iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        field = ".".join(str(part) for part in errors[0].absolute_path) or "(top level)"
+        raise StretchError("bad-target-file", f"field {field}: {errors[0].message}", file=str(p))
+    return raw  # type: ignore[no-any-return]

@@ -41,6 +41,41 @@ def _limits() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
+def _measured() -> dict[str, Any]:
+    """A target measured by `stretchc calibrate`: its own cost-model parameters and the measurements they fit."""
+    efficiency = {"type": "number", "exclusiveMinimum": 0}
+    return {
+        "type": "object",
+        "required": ["runs", "warmup", "kinds", "dispatch_ms", "points"],
+        "additionalProperties": False,
+        "description": "written by stretchc calibrate: the kernel families' parameters fitted to this machine's micro-benchmarks",
+        "properties": {
+            "runs": {"type": "integer", "minimum": 1},
+            "warmup": {"type": "integer", "minimum": 0},
+            "kinds": {
+                "type": "object",
+                # named from the backends, so an error's path quotes no text of the file
+                "propertyNames": {"enum": sorted(k for b in backends() for k in b.kernel_priors)},
+                "additionalProperties": {
+                    "type": "object", "required": ["conv", "dwconv", "mem", "op_ms"], "additionalProperties": False,
+                    "properties": {"conv": efficiency, "dwconv": efficiency, "mem": efficiency, "op_ms": {"type": "number", "minimum": 0}},
+                },
+            },
+            "dispatch_ms": {"type": "object", "propertyNames": {"enum": [b.name for b in backends()]}, "additionalProperties": {"type": "number", "minimum": 0}},
+            "points": {
+                "type": "array",
+                "items": {
+                    "type": "object", "required": ["kernel", "dtype", "ms"], "additionalProperties": False,
+                    "properties": {
+                        "kernel": {"type": "string"}, "dtype": {"type": "string"}, "ms": {"type": "number", "exclusiveMinimum": 0},
+                        "error_pct": {"type": "number"}, "left_out_pct": {"type": "number"},
+                    },
+                },
+            },
+        },
+    }
+
+
 def target_schema() -> dict[str, Any]:
     """The JSON schema of a target file."""
     sections = {b.name: b.section_schema for b in backends()}
@@ -82,6 +117,7 @@ def target_schema() -> dict[str, Any]:
                 "pattern": NAME_PATTERN,
                 "description": "the set of calibration.yaml (one per SoC) whose measured latencies price this phone",
             },
+            "measured": _measured(),
             "protocol": {
                 "type": "object",
                 "additionalProperties": False,

@@ -18,7 +18,10 @@ def _examples() -> list[str]:
 
 def test_the_page_has_examples_for_every_part_of_the_api() -> None:
     code = "\n".join(_examples())
-    for used in ("stretchc.list_targets()", "stretchc.compile(", "bundle.run(", "bundle.verify(", "stretchc.StretchError"):
+    for used in (
+        "stretchc.list_targets()", "get_target(", "stretchc.compile(", "report.partitions", "report.regions", ".alternatives", "report.timeline",
+        "bundle.run(", "bundle.verify(", "stretchc.StretchError",
+    ):
         assert used in code, used
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import flatbuffers
 
 from stretchc.bundle.binary import encode_manifest, object_classes
-from stretchc.bundle.manifest import MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, dumps, sha256_bytes
+from stretchc.bundle.format import MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, rules
+from stretchc.bundle.manifest import dumps, sha256_bytes
 from stretchc.bundle.schema import manifest_schema
-from stretchc.bundle.validate import rules
 
 from tests.conftest import REPO
 

@@ -29,7 +29,7 @@ def test_every_rule_has_a_check_and_a_case() -> None:
 
 
 def test_schema_dtypes_and_version_are_the_compilers() -> None:
-    from stretchc.bundle.manifest import FORMAT_VERSION
+    from stretchc.bundle.format import FORMAT_VERSION
 
     schema = json.loads(schema_path("manifest.schema.json").read_text())
     assert set(schema["$defs"]["dtype"]["enum"]) == set(DTYPE_SIZES)

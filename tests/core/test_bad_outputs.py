@@ -24,7 +24,7 @@ import pytest
 from stretchc import fileio
 from stretchc.cli import main
 from stretchc.commands import run as run_command
-from stretchc.costmodel.report import write_report
+from stretchc.costmodel.placement_report import write_report
 from stretchc.driver import CompileOptions, compile_model
 from stretchc.errors import StretchError
 from stretchc.passmanager import PassContext, PassManager, parse_pipeline
@@ -452,7 +452,7 @@ def test_the_umask_is_read_without_changing_it(monkeypatch: pytest.MonkeyPatch) 
         (["--preprocess", "mean=,std=1"], "mean"),
         (["--preprocess", "size=160"], "seeded random inputs are fed as they are"),  # was: ignored, exit 0
         (["--input", "input={x}", "--preprocess", "std=0.5"], "the --input arrays are fed as they are"),
-        (["--input-dir", "{x}", "--preprocess", "std=0.5"], "is fed as it is"),  # as before (load_calibration's check)
+        (["--input-dir", "{x}", "--preprocess", "std=0.5"], "is fed as it is"),  # as before (load_calibration_data's check)
     ],
     ids=["unparsed", "empty-mean", "seeded", "input-arrays", "input-dir-array"],
 )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from stretchc.backends import processors
 from stretchc.cli import main
 from stretchc.driver import default_pipeline
 from stretchc.errors import StretchError
@@ -155,7 +156,7 @@ def test_verify_catches_unknown_processor_and_missing_region(compiled: dict[str,
     m = _module(compiled, "after-assign-delegates.ir")
     m.graph.nodes[0].processor = "tpu"
     with pytest.raises(IRError, match="unknown processor"):
-        m.verify()
+        m.verify(processors())
     m = _module(compiled, "after-assign-delegates.ir")
     m.graph.nodes[0].region = "nowhere"
     with pytest.raises(IRError, match="in no region"):

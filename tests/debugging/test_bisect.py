@@ -135,7 +135,7 @@ def test_whole_model_of_a_deep_graph_with_sync_points() -> None:
 
     model = branched_model(branches=(4,) * 10, size=16, width=16, depth=2, name="deep")
     module = build_module(model, lower_to_tflite(model, file="deep"), name="deep", file="deep")
-    from stretchc.settings import CompileSettings
+    from stretchc.compile_settings import CompileSettings
 
     passes = parse_pipeline("find-branches,assign-delegates{policy=round-robin},outline-partitions,insert-sync-points")
     passmanager.PassManager(passes).run(module, PassContext(target=load_target("mi9"), settings=CompileSettings(precision="float"), pipeline=passes))

@@ -12,13 +12,13 @@ import pytest
 
 from stretchc import __version__
 from stretchc.analyses import Analyses, Analysis, HeldOutInputs, Placement
+from stretchc.compile_settings import CompileSettings
 from stretchc.console import Console
 from stretchc.driver import default_pipeline
 from stretchc.errors import StretchError
 from stretchc.irtext import ConstantStore, parse_module
 from stretchc.passmanager import PassContext, parse_pipeline, print_pipeline
 from stretchc.reproducer import Recorder, Reproducer, replay_context
-from stretchc.settings import CompileSettings
 from stretchc.targets import load_target
 
 from tests.debugging.conftest import Dumped

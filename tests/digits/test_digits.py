@@ -19,7 +19,7 @@ from stretchc.digits.export import heldout_top1, predict, trained_model
 from stretchc.digits.model import INPUT, OUTPUT, digits_model
 from stretchc.driver import CompileOptions, compile_model
 from stretchc.frontend.module import onnx_inputs
-from stretchc.quantize.calibration_data import load_calibration
+from stretchc.quantize.calibration_data import load_calibration_data
 
 from tests.conftest import REPO
 
@@ -69,7 +69,7 @@ def test_data_files_are_deterministic_labelled_calibration_data(tmp_path: Path) 
     model = onnx.load(str(MODEL))
     for name, split in (("calib.npz", "calib"), ("heldout.npz", "heldout")):
         (tmp_path / name).write_bytes(files[name])
-        cal = load_calibration(str(tmp_path / name), onnx_inputs(model))
+        cal = load_calibration_data(str(tmp_path / name), onnx_inputs(model))
         images, labels = load_split(split)
         assert cal.labels is not None and np.array_equal(cal.labels, labels)
         assert len(cal.samples) == len(labels)

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from stretchc.analyses import Placement
+from stretchc.compile_settings import CompileSettings
 from stretchc.driver import CompileOptions, compile_model
-from stretchc.settings import CompileSettings
 from stretchc.modelbuild import build_model, load_config, placement_from_model
 from stretchc.verify import verify_bundle
 
@@ -57,7 +57,7 @@ RX_3B: dict[str, Any] = {
     },
 }
 # DSP branches are quantized by quantize-partitions; these tests calibrate on explicit random data (accuracy is
-# measured in tests/hexagon), so the configured DSP placement compiles for the Snapdragon 855 phone.
+# measured in tests/backends/dsp), so the configured DSP placement compiles for the Snapdragon 855 phone.
 CASES = {"resnet50-2b": (R50_2B, [2, 2]), "resnet34-2b": (R34_2B, [2, 2, 2]), "effnet-mbv1-se-2b": (EN_2B_SE, [2, 2]), "regnetx-3b": (RX_3B, [2, 3, 3])}
 
 # slow (not in `scripts/test.sh --fast`): builds four NN-Stretch configurations and compiles each, calibrated with TFLite (about 15 s)

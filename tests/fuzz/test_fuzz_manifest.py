@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from stretchc.bundle.binary import encode_manifest
-from stretchc.bundle.manifest import MANIFEST_BIN, MANIFEST_JSON, dumps
+from stretchc.bundle.format import MANIFEST_BIN, MANIFEST_JSON
+from stretchc.bundle.manifest import dumps
 from stretchc.cli import main
 from stretchc.errors import StretchError
 

@@ -22,10 +22,10 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from stretchc.commands._inputs import read_inputs
-from stretchc.config import load_config
 from stretchc.console import Console, set_console
 from stretchc.errors import StretchError
-from stretchc.quantize.calibration_data import MAX_SAMPLES, check_calibration_options, find_bad_value, load_calibration
+from stretchc.project_config import load_project_config
+from stretchc.quantize.calibration_data import MAX_SAMPLES, check_calibration_options, find_bad_value, load_calibration_data
 
 from tests.conftest import REPO
 from tests.core.test_user_errors import _cli, _one_line_error, _save
@@ -110,7 +110,7 @@ def test_outliers_are_found_per_input_across_the_data_set(tmp_path: Path) -> Non
     x[2, 0, 4, 4] = 5e4  # 10^4 x beyond the 99th percentile of |x| (about 2.6)
     np.savez(tmp_path / "a.npz", input=x)
     with pytest.raises(StretchError) as exc:
-        load_calibration(str(tmp_path / "a.npz"), INPUTS)
+        load_calibration_data(str(tmp_path / "a.npz"), INPUTS)
     _refused(exc, "bad-calibration", "sample 2", "(0, 0, 4, 4)", "50000")
     assert exc.value.location.file == str(tmp_path / "a.npz")
 
@@ -135,7 +135,7 @@ def test_ordinary_data_passes_the_screen(data: np.ndarray) -> None:
 def test_images_are_screened_after_preprocessing(tmp_path: Path) -> None:
     folder = _pngs(tmp_path / "imgs", 2)
     with pytest.raises(StretchError) as exc:  # std = 1e-45 is finite and > 0, but x / std overflows float32
-        load_calibration(str(folder), INPUTS, preprocess="std=1e-45")
+        load_calibration_data(str(folder), INPUTS, preprocess="std=1e-45")
     _refused(exc, "bad-calibration", "sample 0", "not a finite number")
     assert exc.value.location.file == str(folder / "img0000.png")
 
@@ -194,7 +194,7 @@ def test_preprocess_with_array_data_is_refused(tmp_path: Path, capsys, spec: str
     _one_line_error(rc, err, "usage")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.npy"]
     with pytest.raises(StretchError) as exc:  # verify --input-dir reads data the same way
-        load_calibration(str(tmp_path / "calib.npy"), [("input", (1, 3, 160, 160), "float32")], preprocess=spec)
+        load_calibration_data(str(tmp_path / "calib.npy"), [("input", (1, 3, 160, 160), "float32")], preprocess=spec)
     assert exc.value.code == "usage"
 
 
@@ -214,7 +214,7 @@ def test_preprocessing_table_is_checked(tmp_path: Path, capsys, table: str) -> N
     conf = tmp_path / "stretchc.toml"
     conf.write_text(f"[preprocessing]\n{table}\n")
     with pytest.raises(StretchError) as exc:
-        load_config(conf)
+        load_project_config(conf)
     _refused(exc, "bad-config", "[preprocessing]")
     assert exc.value.location.file == str(conf)
     if table == "std = []":  # defect 3's toml form, through the command line
@@ -225,10 +225,10 @@ def test_preprocessing_table_is_checked(tmp_path: Path, capsys, table: str) -> N
 def test_mean_and_std_counts_follow_the_model_channels(tmp_path: Path) -> None:
     folder = _pngs(tmp_path / "imgs", 1)
     with pytest.raises(StretchError) as exc:
-        load_calibration(str(folder), GREY, preprocess="mean=0.5:0.5:0.5")
+        load_calibration_data(str(folder), GREY, preprocess="mean=0.5:0.5:0.5")
     _refused(exc, "usage", "1 channel(s)")
-    broadcast = load_calibration(str(folder), INPUTS, preprocess="mean=0.5,std=0.25").samples[0]["input"]
-    per_channel = load_calibration(str(folder), INPUTS, preprocess="mean=0.5:0.5:0.5,std=0.25:0.25:0.25").samples[0]["input"]
+    broadcast = load_calibration_data(str(folder), INPUTS, preprocess="mean=0.5,std=0.25").samples[0]["input"]
+    per_channel = load_calibration_data(str(folder), INPUTS, preprocess="mean=0.5:0.5:0.5,std=0.25:0.25:0.25").samples[0]["input"]
     np.testing.assert_array_equal(broadcast, per_channel)
 
 
@@ -241,7 +241,7 @@ def test_16_bit_png_keeps_its_range(tmp_path: Path) -> None:
     (tmp_path / "imgs").mkdir()
     Image.fromarray(ramp).save(tmp_path / "imgs" / "deep.png")
     assert Image.open(tmp_path / "imgs" / "deep.png").mode == "I;16"
-    x = load_calibration(str(tmp_path / "imgs"), INPUTS).samples[0]["input"]
+    x = load_calibration_data(str(tmp_path / "imgs"), INPUTS).samples[0]["input"]
     assert x.shape == (1, 3, 8, 8)
     for c in range(3):
         np.testing.assert_allclose(x[0, c], ramp / 65535.0, atol=1e-6)
@@ -266,16 +266,16 @@ def test_image_modes_are_scaled_by_their_range(tmp_path: Path, mode: str) -> Non
     (tmp_path / "imgs").mkdir()
     im.save(tmp_path / "imgs" / "a.png", format=fmt)  # Pillow reads the content, whatever the suffix
     for inputs in (INPUTS, GREY):
-        np.testing.assert_allclose(load_calibration(str(tmp_path / "imgs"), inputs).samples[0]["input"], 0.4, atol=0.01)
+        np.testing.assert_allclose(load_calibration_data(str(tmp_path / "imgs"), inputs).samples[0]["input"], 0.4, atol=0.01)
 
 
 def test_one_bit_and_out_of_range_images(tmp_path: Path) -> None:
     (tmp_path / "imgs").mkdir()
     Image.new("1", (8, 8), 1).save(tmp_path / "imgs" / "a.png")
-    np.testing.assert_array_equal(load_calibration(str(tmp_path / "imgs"), INPUTS).samples[0]["input"], 1.0)
+    np.testing.assert_array_equal(load_calibration_data(str(tmp_path / "imgs"), INPUTS).samples[0]["input"], 1.0)
     Image.fromarray(np.full((8, 8), 70000, np.int32)).save(tmp_path / "imgs" / "a.png", format="TIFF")
     with pytest.raises(StretchError) as exc:
-        load_calibration(str(tmp_path / "imgs"), INPUTS)
+        load_calibration_data(str(tmp_path / "imgs"), INPUTS)
     _refused(exc, "bad-calibration", "outside 0..65535")
 
 
@@ -287,7 +287,7 @@ def test_large_image_folders_are_capped_and_read_lazily(tmp_path: Path, console:
     count = MAX_SAMPLES + 100
     folder = _pngs(tmp_path / "imgs", count, size=2)
     (folder / "img0005.png").write_bytes(b"not a png")  # evenly spaced: 0, 1, 2, 3, 4, 6, ... skip index 5
-    cal = load_calibration(str(folder), [("input", (1, 3, 2, 2), "float32")])
+    cal = load_calibration_data(str(folder), [("input", (1, 3, 2, 2), "float32")])
     assert len(cal.samples) == MAX_SAMPLES
     assert [d.code for d in console.diagnostics] == ["calibration-capped"] and str(count) in console.diagnostics[0].message
 
@@ -297,9 +297,9 @@ def test_large_arrays_are_capped_evenly_with_their_labels(tmp_path: Path, consol
     np.savez(tmp_path / "a.npz", input=x, labels=np.arange(12))
     np.save(tmp_path / "a.npy", x)
     for name in ("a.npz", "a.npy"):
-        cal = load_calibration(str(tmp_path / name), INPUTS, max_samples=4)
+        cal = load_calibration_data(str(tmp_path / name), INPUTS, max_samples=4)
         np.testing.assert_array_equal(np.concatenate([s["input"] for s in cal.samples]), x[[0, 3, 6, 9]])
-    np.testing.assert_array_equal(load_calibration(str(tmp_path / "a.npz"), INPUTS, max_samples=4).labels, [0, 3, 6, 9])
+    np.testing.assert_array_equal(load_calibration_data(str(tmp_path / "a.npz"), INPUTS, max_samples=4).labels, [0, 3, 6, 9])
     assert {d.code for d in console.diagnostics} == {"calibration-capped"}
 
 
@@ -314,7 +314,7 @@ def test_fifo_as_calibration_data_is_refused(tmp_path: Path, capsys) -> None:  #
         _one_line_error(rc, err, "bad-calibration")
         assert "not a regular file" in err  # and refused before the lowering: no progress lines
         with pytest.raises(StretchError) as exc:
-            load_calibration(str(tmp_path / "calib.npy"), INPUTS)
+            load_calibration_data(str(tmp_path / "calib.npy"), INPUTS)
         _refused(exc, "bad-calibration", "not a regular file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.npy"]
 
@@ -323,7 +323,7 @@ def test_fifo_in_an_image_folder_is_refused(tmp_path: Path) -> None:
     folder = _pngs(tmp_path / "imgs", 2)
     os.mkfifo(folder / "img0002.png")
     with _deadline(60), pytest.raises(StretchError) as exc:
-        load_calibration(str(folder), INPUTS)
+        load_calibration_data(str(folder), INPUTS)
     _refused(exc, "bad-calibration", "not a regular file")
     assert exc.value.location.file == str(folder / "img0002.png")
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from stretchc.cli import main
 from stretchc.errors import StretchError
-from stretchc.quantize.calibration_data import load_calibration, parse_preprocess
+from stretchc.quantize.calibration_data import load_calibration_data, parse_preprocess
 
 from tests.conftest import REPO
 
@@ -27,23 +27,23 @@ def _images(folder: Path, n: int = 3) -> Path:
 
 def test_images_are_resized_scaled_normalized_nchw(tmp_path: Path) -> None:
     folder = _images(tmp_path / "imgs")
-    cal = load_calibration(str(folder), INPUTS, preprocess="size=8,mean=0.5:0.5:0.5,std=0.25:0.25:0.25")
+    cal = load_calibration_data(str(folder), INPUTS, preprocess="size=8,mean=0.5:0.5:0.5,std=0.25:0.25:0.25")
     assert len(cal.samples) == 3 and not cal.random
     x = cal.samples[0]["input"]
     assert x.shape == (1, 3, 8, 8) and x.dtype == np.float32
     assert -2.0 - 1e-6 <= x.min() and x.max() <= 2.0 + 1e-6
-    plain = load_calibration(str(folder), INPUTS)
+    plain = load_calibration_data(str(folder), INPUTS)
     assert 0.0 <= plain.samples[0]["input"].min() and plain.samples[0]["input"].max() <= 1.0
     np.testing.assert_allclose((plain.samples[0]["input"] - 0.5) / 0.25, x, atol=1e-5)
 
 
 def test_arrays(tmp_path: Path) -> None:
     np.save(tmp_path / "a.npy", np.zeros((5, 3, 8, 8), np.float32))
-    assert len(load_calibration(str(tmp_path / "a.npy"), INPUTS).samples) == 5
+    assert len(load_calibration_data(str(tmp_path / "a.npy"), INPUTS).samples) == 5
     np.savez(tmp_path / "a.npz", input=np.zeros((4, 1, 3, 8, 8), np.float32))
-    cal = load_calibration(str(tmp_path / "a.npz"), INPUTS)
+    cal = load_calibration_data(str(tmp_path / "a.npz"), INPUTS)
     assert len(cal.samples) == 4 and cal.samples[0]["input"].shape == (1, 3, 8, 8)
-    assert load_calibration("random", INPUTS).random
+    assert load_calibration_data("random", INPUTS).random
 
 
 def test_preprocess_parse() -> None:
@@ -77,7 +77,7 @@ def _bad(tmp_path: Path, kind: str) -> Path:
 def test_bad_calibration_names_the_file(tmp_path: Path, kind: str) -> None:
     path = _bad(tmp_path, kind)
     with pytest.raises(StretchError) as exc:
-        load_calibration(str(path), INPUTS)
+        load_calibration_data(str(path), INPUTS)
     assert exc.value.code == "bad-calibration"
     assert exc.value.location.file is not None and Path(exc.value.location.file).name in {path.name, "broken.jpg"}
 

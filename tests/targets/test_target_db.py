@@ -97,7 +97,7 @@ def test_compile_refuses_dsp_placement_on_new_snapdragons_naming_what_reaches_th
     (Qualcomm's QNN delegate, or the npu backend where the target has one)."""
     import onnx
 
-    from tests.hexagon.models import conv_model
+    from tests.backends.dsp.models import conv_model
 
     onnx.save(conv_model(name="tiny"), str(tmp_path / "m.onnx"))
     out = tmp_path / "b.stretch"

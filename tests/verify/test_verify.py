@@ -21,7 +21,8 @@ import onnx
 import pytest
 
 from stretchc.bundle.binary import encode_manifest
-from stretchc.bundle.manifest import MANIFEST_JSON, dumps, sha256_bytes
+from stretchc.bundle.format import MANIFEST_JSON
+from stretchc.bundle.manifest import dumps, sha256_bytes
 from stretchc.cli import main
 from stretchc.console import Console, set_console
 from stretchc.driver import CompileOptions, CompileResult, compile_model

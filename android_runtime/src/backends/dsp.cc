@@ -1,11 +1,11 @@
 // The DSP backend: the Hexagon delegate of classic TFLite (Snapdragon 845/855-class phones; the TFLite
-// Hexagon delegate knows SoCs up to the 865, facts/tflite-delegates.md §1.1), run through the classic TFLite
-// C API, both loaded at run time (tflite_classic.h). It applies the manifest's options:
+// Hexagon delegate knows SoCs up to the 865, ../shared/facts/tflite-delegates.md §1.1), run through the classic
+// TFLite C API, both loaded at run time (tflite_classic.h). It applies the manifest's options:
 // - library_path: TfLiteHexagonInitWithPath(library_path), which sets ADSP_LIBRARY_PATH to
 //   "<library_path>;/system/lib/rfsa/adsp;/system/vendor/lib/rfsa/adsp;/dsp" (where the skel is looked up);
 //   ADSP_LIBRARY_PATH belongs to the process, so one library_path serves every DSP partition;
 // - powersave_level: TfLiteHexagonDelegateOptions.powersave_level, which the delegate hands to
-//   hexagon_nn_set_powersave_level per graph (notes/backends-research.md §5.2);
+//   hexagon_nn_set_powersave_level per graph (../shared/facts/: tflite-delegates.md §1.2, nnstretch.md §5);
 // - skel: reported only (the delegate's interface library picks the skel itself).
 // The delegate must take every op of the partition: the backend wraps it in a delegate of its own that counts,
 // after the Hexagon delegate's Prepare, the nodes of the execution plan that are not delegate kernels.

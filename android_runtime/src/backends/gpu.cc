@@ -1,7 +1,7 @@
 // The GPU backend: LiteRT's GPU accelerator (ML Drift; OpenCL on Android when libLiteRtOpenClAccelerator.so /
 // libLiteRtGpuAccelerator.so is next to libLiteRt.so), alone in the accelerator set so that a partition it
 // cannot take whole runs its fallback instead of a CPU/GPU mix. The manifest's options reach the accelerator
-// as its "gpu_options" TOML payload (notes/backends-research.md §6: identifier "gpu_options", keys
+// as its "gpu_options" TOML payload (as LiteRT's GPU accelerator reads it: identifier "gpu_options", keys
 // `precision` and `backend`, integer enums).
 #include "backend.h"
 #include "litert.h"

@@ -17,7 +17,7 @@ namespace backends {
 struct LiteRtRequest {
   int accelerators = 0;  // kLiteRtHwAccelerator* bits
   // Opaque options: (identifier, TOML text), the form every LiteRT accelerator reads its options in
-  // ("xnnpack", "gpu_options", "qualcomm"; notes/backends-research.md §1.3, §6). libLiteRt.so does not export the
+  // ("xnnpack", "gpu_options", "qualcomm", as LiteRT's accelerators read them). libLiteRt.so does not export the
   // Lrt* builders of these payloads, so the backends write the TOML themselves.
   std::vector<std::pair<std::string, std::string>> payloads;
   // The accelerator must take every op: LiteRtCompiledModelIsNonCpuFullyAccelerated, not IsFullyAccelerated,

@@ -1,5 +1,5 @@
 // The NPU backend: LiteRT's NPU accelerator, which wraps the vendor's dispatch library (Qualcomm:
-// libLiteRtDispatch_Qualcomm.so over QNN's libQnnHtp.so; notes/backends-research.md §1). LiteRT registers that
+// libLiteRtDispatch_Qualcomm.so over QNN's libQnnHtp.so, as LiteRT's sources load them). LiteRT registers that
 // accelerator only when the environment names the directory holding the dispatch library
 // (kLiteRtEnvOptionTagDispatchLibraryDir; without it "Dispatch library directory is not set"), so each
 // dispatch_library_dir gets its own environment. The partition must run on the NPU whole

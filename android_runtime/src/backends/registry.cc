@@ -7,7 +7,7 @@ namespace backends {
 
 const std::vector<BackendInfo>& All() {
   // The same processors, delegates and precision rule as stretchc.bundle (validate.py: rules delegate and
-  // precision); the Hexagon DSP takes quantized partitions only (facts/tflite-delegates.md §1).
+  // precision); the Hexagon DSP takes quantized partitions only (../shared/facts/tflite-delegates.md §1).
   static const std::vector<BackendInfo> kAll = {
       {"cpu", "xnnpack", {}, true, MakeCpuBackend},
       {"gpu", "gpu", {}, false, MakeGpuBackend},

@@ -1,7 +1,7 @@
 // The part of the classic TensorFlow Lite C API and of the Hexagon delegate's C API that the DSP backend loads
 // at run time with dlopen (no TFLite headers or libraries are needed to build the runtime). Prototypes from
 // tflite/core/c/c_api.h and tflite/delegates/hexagon/hexagon_delegate.h (LiteRT @f67457790, the same names as
-// tensorflow/lite/...; notes/backends-research.md §5). The test doubles in tests/android_runtime/doubles/
+// tensorflow/lite/...; ../shared/facts/tflite-delegates.md §1). The test doubles in tests/android_runtime/doubles/
 // implement exactly these.
 #pragma once
 
@@ -60,7 +60,7 @@ struct TfLiteDelegate {
   void* opaque_delegate_builder;  // absent in releases before 2.12; never read here
 };
 
-// hexagon_delegate.h; 48 bytes on LP64 (measured, notes/backends-research.md §5.2).
+// hexagon_delegate.h; 48 bytes on LP64 (measured).
 struct TfLiteHexagonDelegateOptions {
   int debug_level;
   int powersave_level;  // 0 = high performance; hexagon_nn votes the lowest clocks from 255 on

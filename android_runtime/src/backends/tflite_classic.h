@@ -5,7 +5,7 @@
 // AAR's libtensorflowlite_jni.so (whose script also exports TfLite*); the TfLiteHexagon* functions in
 // libtensorflowlite_hexagon_jni.so (there is no libhexagon_delegate.so), which itself loads
 // libhexagon_interface.so and, through FastRPC, the skel from ADSP_LIBRARY_PATH
-// (notes/backends-research.md §5.1, §5.2).
+// (../shared/facts/tflite-delegates.md §1.1).
 #pragma once
 
 #include <memory>

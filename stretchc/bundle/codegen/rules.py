@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stretchc.ir import DTYPE_SIZES
+
 
 def rule_enum(rule_id: str) -> str:
     """The C++ enumerator of a rule id ("slot-overlap" -> "kSlotOverlap")."""
@@ -15,8 +17,6 @@ def rule_enum(rule_id: str) -> str:
 
 def render(table_path: Path, generator: str) -> str:
     """The header's text."""
-    from stretchc.ir import DTYPE_SIZES
-
     table = json.loads(table_path.read_text())
     rules = table["rules"]
     lines = [

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stretchc.backends import backends
+from stretchc.bundle.format import limits
+from stretchc.ir import DTYPE_SIZES, PRECISIONS
+
 
 @dataclass(frozen=True)
 class Chars:
@@ -33,11 +37,6 @@ class Words:
 
 def kinds() -> dict[str, Chars | Words]:
     """Every value set by the name the .fbs uses for it."""
-    from stretchc.backends import backends
-    from stretchc.bundle.validate import limits
-    from stretchc.ir import DTYPE_SIZES
-    from stretchc.precision import PRECISIONS
-
     return {
         "name": Chars("A-Za-z0-9_.+-", 1, limits()["name_chars"], "a partition, sync point or slot name"),
         "sha256": Chars("0-9a-f", 64, 64, "a SHA-256 digest in lower-case hex"),

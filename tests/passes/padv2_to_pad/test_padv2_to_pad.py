@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from stretchc.compile_settings import CompileSettings
 from stretchc.driver import CompileOptions, compile_model
-from stretchc.settings import CompileSettings
 from stretchc.errors import StretchError
 from stretchc.passes import DEFAULT_PIPELINE
 from stretchc.runtime.host import HostRuntime

@@ -12,22 +12,22 @@ import numpy as np
 import pytest
 
 from stretchc.analyses import Arena, Quantization
+from stretchc.backends.dsp.op_rules import check_node
+from stretchc.compile_settings import CompileSettings
 from stretchc.console import Console
 from stretchc.driver import CompileOptions, _lower, compile_model
 from stretchc.errors import StretchError
 from stretchc.frontend.module import build_module
 from stretchc.frontend.validate import load_model
-from stretchc.hexagon.eligibility import check_node
 from stretchc.ir import Module
 from stretchc.passmanager import PassContext, PassManager, parse_pipeline
 from stretchc.runtime.host import HostRuntime
-from stretchc.settings import CompileSettings
 from stretchc.targets import load_target
 from stretchc.tflite_io import emit_model, import_model
 from stretchc.verify import verify_bundle
 
 from tests.conftest import REPO, example_placement, settings_with
-from tests.hexagon.nets import build
+from tests.backends.dsp.nets import build
 
 EXAMPLE = REPO / "examples" / "branchy.onnx"  # input [1, 3, 160, 160]
 SHAPE = (3, 160, 160)
@@ -207,7 +207,7 @@ def test_uint8_form_on_the_dsp_requantizes_at_its_boundaries(tmp_path: Path) -> 
 
 def test_uint8_twin_computes_the_same_numbers(tmp_path: Path) -> None:
     """The uint8 form is the per-tensor int8 partition shifted by 128: bit-identical results."""
-    from stretchc.hexagon.quantization import to_uint8
+    from stretchc.backends.dsp.quantization import to_uint8
     from stretchc.litert import load_interpreter
     from stretchc.native import NativeProcess
     from stretchc.quantize.calibrate import WholeModel

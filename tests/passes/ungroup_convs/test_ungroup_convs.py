@@ -7,12 +7,12 @@ from pathlib import Path
 import onnx
 import pytest
 
+from stretchc.backends.dsp.op_rules import check_node
+from stretchc.compile_settings import CompileSettings
 from stretchc.driver import CompileOptions, compile_model
-from stretchc.settings import CompileSettings
-from stretchc.hexagon.eligibility import check_node
 from stretchc.verify import verify_bundle
 
-from tests.hexagon.models import conv_model
+from tests.backends.dsp.models import conv_model
 
 
 def _grouped(tmp_path: Path, group: int = 4) -> Path:

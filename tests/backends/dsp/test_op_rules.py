@@ -1,4 +1,4 @@
-"""Hexagon eligibility: each broken rule is caught and named, with --on-ineligible=error and =cpu."""
+"""The DSP backend's Hexagon op rules: each broken rule is caught and named, with --on-ineligible=error and =cpu."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from stretchc.analyses import Placement
+from stretchc.backends.dsp.op_rules import check_node
+from stretchc.compile_settings import CompileSettings
 from stretchc.console import Console, set_console, get_console
 from stretchc.driver import CompileOptions, compile_model
-from stretchc.settings import CompileSettings
 from stretchc.errors import StretchError
-from stretchc.hexagon.eligibility import check_node
 from stretchc.ir import Node, Value
 
-from tests.hexagon.models import INELIGIBLE, conv_model
+from tests.backends.dsp.models import INELIGIBLE, conv_model
 
 
 def _opts(mode: str) -> CompileOptions:
@@ -79,12 +79,12 @@ def test_rules_on_single_nodes() -> None:
 
 
 def test_hexagon_rules_are_never_silently_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 12 item 13: an ImportError of stretchc.hexagon.eligibility used to turn the DSP rules off."""
+    """Issue 12 item 13: an ImportError of stretchc.backends.dsp.op_rules used to turn the DSP rules off."""
     import sys
 
     from stretchc.costmodel.placement import EligibilityContext, eligibility
 
-    monkeypatch.setitem(sys.modules, "stretchc.hexagon.eligibility", None)  # importing it now raises ImportError
+    monkeypatch.setitem(sys.modules, "stretchc.backends.dsp.op_rules", None)  # importing it now raises ImportError
     x, y = Value("x", (1, 8, 8, 4), "float32"), Value("y", (1, 8, 8, 4), "float32")
     node = Node("tfl.SUM", [x], [y])
     reason = eligibility(EligibilityContext(region="s1.b0", nodes=[node], target=None, calibrated=True), "dsp")

@@ -23,6 +23,7 @@ from typing import Iterator
 
 import onnx
 
+from stretchc.bundle.format import limits as bundle_limits
 from stretchc.errors import StretchError
 
 _ONNX_ITEMSIZE = {
@@ -35,9 +36,7 @@ _SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def _runtime_arena_bytes() -> int:
-    from stretchc.bundle.validate import limits
-
-    return limits()["arena_bytes"]
+    return bundle_limits()["arena_bytes"]
 
 
 def _half_of_memory() -> int:

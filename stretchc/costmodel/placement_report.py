@@ -14,13 +14,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stretchc.backends import backends
+from stretchc.errors import StretchError
 from stretchc.fileio import write_atomically
 
 
 def _colours() -> dict[str, str]:
     """Processor -> its colour, in backend order (the timeline's lanes)."""
-    from stretchc.backends import backends
-
     return {b.name: b.colour for b in backends()}
 
 
@@ -32,8 +32,6 @@ def explain(report: dict[str, Any], region: str) -> str:
     """Why `region` runs where it runs, as a few lines of text."""
     rows = {r["region"]: r for r in report["regions"]}
     if region not in rows:
-        from stretchc.errors import StretchError
-
         raise StretchError("unknown-branch", f"no region {region!r}; the bundle's regions are {', '.join(rows)}")
     r = rows[region]
     part = next((p for p in report.get("partitions") or [] if region in p["regions"]), None)

@@ -1,5 +1,6 @@
 """The Hexagon delegate's quantization rules, applied by quantize-partitions to DSP partitions only through the DSP
-backend (stretchc/backends/dsp.py; facts/tflite-delegates.md §1.5).
+backend (`stretchc.backends.dsp`, this module's package: `Backend.quantization`; the project's sourced facts,
+../shared/facts/tflite-delegates.md §1.5).
 
 - Weights (`weights`): CONV_2D / DEPTHWISE_CONV_2D per channel, FULLY_CONNECTED per tensor (the delegate reads
   scale[0] of FC weights only); all per tensor when a conv's channel-scale spread exceeds 1024x (the delegate

@@ -5,14 +5,17 @@ refused: their Hexagon NPU is the `npu` backend's, where a target has one).
 Target section `dsp`: the Hexagon version, whether the TFLite delegate runs on this SoC (and why not, and what
 reaches it instead), the skel library, `powersave_level` and the nominal peak. `powersave_level: 255` in the
 Snapdragon target files is the NN-Stretch prototype's setting (its protocol); hexagon_nn reads a level >= 255 as
-its lowest clock vote (notes/backends-research.md §5.2: `hexagon_nn_set_powersave_level` -> `hexagon_nn_vote`:
-< 51 turbo, < 153 nominal, < 255 SVS, >= 255 the lowest), so it is kept for reproducing the prototype, not for
-latency (0 asks for turbo).
+its lowest clock vote (in hexagon_nn's source, `hexagon_nn_set_powersave_level` -> `hexagon_nn_vote`: < 51
+turbo, < 153 nominal, < 255 SVS, >= 255 the lowest), so it is kept for reproducing the prototype, not for latency
+(0 asks for turbo).
 
-Op rules (stretchc/hexagon/eligibility.py, facts/tflite-delegates.md §1.3-1.5) are strict: a region `--place`d
-here must keep them. Limits: `hexagon-max-partitions` (at most `hexagon_max_partitions` DSP partitions, the
-delegate caps its graphs at 16) and `hexagon-min-nodes` (every DSP partition has at least `hexagon_min_nodes`
-ops; the delegate drops smaller ones to the CPU). Quantization (stretchc/hexagon/quantization.py): per-tensor
+This package is the whole backend: the `Dsp` backend here, the delegate's op rules in `op_rules.py`, its
+quantization rules in `quantization.py`; generic passes reach both through the backend only.
+
+Op rules (`op_rules.py`; the project's sourced facts, ../shared/facts/tflite-delegates.md §1.3-1.5) are strict: a
+region `--place`d here must keep them. Limits: `hexagon-max-partitions` (at most `hexagon_max_partitions` DSP
+partitions, the delegate caps its graphs at 16) and `hexagon-min-nodes` (every DSP partition has at least
+`hexagon_min_nodes` ops; the delegate drops smaller ones to the CPU). Quantization (`quantization.py`): per-tensor
 fully connected weights, per-tensor weights when a channel-scale spread exceeds 1024x, the uint8 form with
 `--hexagon-dtype uint8`. Grouped convolutions are split first (ungroup-convs: the delegate takes CONV_2D <= v3).
 Float <-> int8 conversions stay on the CPU (the delegate runs only 8-bit requantization). Cost model: family
@@ -36,7 +39,7 @@ from stretchc.backends.base import (
     QuantizationRules,
     Violation,
 )
-from stretchc.hexagon import eligibility, quantization
+from stretchc.backends.dsp import op_rules, quantization
 
 DEFAULT_POWERSAVE_LEVEL = 255
 DEFAULT_PEAK_GOPS = 500.0
@@ -89,8 +92,8 @@ class Dsp(Backend):
         "additionalProperties": False,
     }
     limit_keys = {
-        "hexagon_max_partitions": LimitKey(eligibility.MAX_PARTITIONS, maximum=eligibility.MAX_PARTITIONS, description="DSP partitions in a bundle"),
-        "hexagon_min_nodes": LimitKey(eligibility.MIN_NODES, description="ops a DSP partition needs"),
+        "hexagon_max_partitions": LimitKey(op_rules.MAX_PARTITIONS, maximum=op_rules.MAX_PARTITIONS, description="DSP partitions in a bundle"),
+        "hexagon_min_nodes": LimitKey(op_rules.MIN_NODES, description="ops a DSP partition needs"),
     }
     protocol_key = ProtocolKey("dsp_delegate", ("hexagon", "nnapi"), "hexagon", "how DSP partitions are reached")
     options = (
@@ -112,12 +115,15 @@ class Dsp(Backend):
         alt = f"; {dsp['alternative']}" if dsp.get("alternative") else ""
         return f"cannot run the DSP: {dsp['reason']}{alt}"
 
+    def host_section(self, cpuinfo: Mapping[str, str]) -> Any:
+        return {"hexagon": None, "tflite_delegate": False, "reason": "the machine stretchc runs on has no Hexagon DSP", "alternative": None}
+
     def describe(self, target: Any) -> str:
         dsp = target.raw[self.name]
         return f"Hexagon {dsp['hexagon']} through the TFLite Hexagon delegate ({dsp.get('skel', 'skel library not named')}): {dsp['reason']}"
 
     def op_violation(self, node: Any, *, quantized: bool = False) -> Violation | None:
-        return eligibility.check_node(node, quantized=quantized)
+        return op_rules.check_node(node, quantized=quantized)
 
     def limit_violations(self, partitions: list[PartitionOps], limits: Mapping[str, int]) -> list[LimitViolation]:
         out = []

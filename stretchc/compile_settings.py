@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from stretchc.backends import fallback
+
 AUTO_MIN_SQNR = 30.0  # dB: --precision auto's accuracy bound unless --min-sqnr says otherwise
 EMITS = ("nnstretch-tflite",)
 IO_DTYPES = ("float32", "int8", "uint8")
@@ -30,8 +32,6 @@ IO_DTYPES = ("float32", "int8", "uint8")
 
 def on_ineligible_choices() -> tuple[str, ...]:
     """`--on-ineligible`: fail, or move the region to the fallback processor (named by its processor)."""
-    from stretchc.backends import fallback
-
     return ("error", fallback().name)
 
 

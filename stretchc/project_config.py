@@ -28,6 +28,7 @@ image calibration data only.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +72,7 @@ class ProjectConfig:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-def find_config(explicit: str | Path | None, cwd: Path | None = None) -> Path | None:
+def find_project_config(explicit: str | Path | None, cwd: Path | None = None) -> Path | None:
     """The config file to use: `explicit` (must exist), else `stretchc.toml` in `cwd`, else None."""
     if explicit is not None:
         path = Path(explicit)
@@ -82,7 +83,7 @@ def find_config(explicit: str | Path | None, cwd: Path | None = None) -> Path | 
     return candidate if candidate.is_file() else None
 
 
-def load_config(path: Path | None) -> ProjectConfig:
+def load_project_config(path: Path | None) -> ProjectConfig:
     """Read and check a config file (None: no file, empty config)."""
     if path is None:
         return ProjectConfig()
@@ -146,8 +147,6 @@ def format_config(settings: dict[str, Any]) -> str:
 
 
 def _toml_value(value: Any) -> str:
-    import json
-
     if value is None:
         return '""  # not set'
     if isinstance(value, bool):

@@ -1,4 +1,5 @@
-"""The TFLite Hexagon delegate's eligibility rules (facts/tflite-delegates.md §1.3-1.5), checked on the IR.
+"""The TFLite Hexagon delegate's op rules (which ops it takes; the project's sourced facts,
+../shared/facts/tflite-delegates.md §1.3-1.5), checked on the IR.
 
 `check_node(node)` returns the rule a node breaks (or None). It runs on the float IR, before
 quantize-partitions, so type rules are evaluated as "will be int8 after quantize-partitions": a float32 activation
@@ -8,7 +9,8 @@ also why a grouped CONV_2D (version 6) is not refused up front: ungroup-convs re
 the DSP into per-group CONV_2D (version 1, int8 version 3) before quantization; PADV2 in front of the max-pool
 of a RELU output is turned into PAD by padv2-to-pad before assign-delegates checks anything.
 
-The DSP backend (stretchc/backends/dsp.py) owns these rules; generic passes reach them through it.
+The DSP backend (`stretchc.backends.dsp`, this module's package) owns these rules; generic passes reach them
+through it (`Backend.op_violation`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,69 @@
+"""The machine stretchc runs on as a target, described from what the operating system says of it, for `stretchc
+calibrate -t host` to measure.
+
+Each backend gives its section (`Backend.host_section`: the CPU its cores; the others that the machine has none
+of them). The description is nominal: the CPU's clock and FLOP/cycle set the peak the cost model's
+efficiencies are fractions of, and a measured large-copy bandwidth stands for the memory's; the calibration
+replaces both by what its measurements show and fits the efficiencies to them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stretchc.backends import backends, fallback
+
+HOST_TARGET = "host"
+
+
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    out: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def copy_bandwidth_gbps(megabytes: int = 256, repeats: int = 3) -> float:
+    """Bytes read and written per second by the best of `repeats` copies of a `megabytes` buffer."""
+    src = np.ones(megabytes << 18, dtype=np.float32)
+    dst = np.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t)
+    return round(2 * src.nbytes / best / 1e9, 1)
+
+
+def describe() -> dict[str, Any]:
+    """This machine as a target file's contents, before its calibration (`calibration: host`, no `measured`)."""
+    info = cpuinfo()
+    sections = {b.name: b.host_section(info) for b in backends()}
+    core = sections[fallback().name]["clusters"][0]
+    n = core["count"]
+    limits = {key: spec.default for b in backends() for key, spec in sorted(b.limit_keys.items())}
+    return {
+        "name": HOST_TARGET,
+        "description": f"this machine: {core['core']}, {n} core(s), its CPU only",
+        "soc": {"name": core["core"], "vendor": info.get("vendor_id", "unknown"), "soc_id": None},
+        **{name: section for name, section in sections.items() if section is not None or next(b for b in backends() if b.name == name).section_required},
+        "memory": {"type": "measured copy bandwidth", "peak_gbps": copy_bandwidth_gbps()},
+        "delegate_limits": limits,
+        "calibration": HOST_TARGET,
+        "protocol": {
+            **{b.protocol_key.key: b.protocol_key.default for b in backends() if b.protocol_key is not None},
+            fallback().protocol_key.key: "xnnpack",  # type: ignore[union-attr]
+            "statistic": "min",
+            "source": "stretchc calibrate: LiteRT's XNNPACK CPU kernels, one thread, the minimum of repeated runs",
+        },
+    }

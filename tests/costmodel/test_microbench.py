@@ -1,0 +1,102 @@
+"""`stretchc calibrate -t host`: kernel micro-benchmarks measured here, the cost model fitted to them, a target file
+that compiles price with them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stretchc.backends import fallback
+from stretchc.cli import main
+from stretchc.costmodel import CostModel
+from stretchc.costmodel.microbench import DTYPES, KERNELS, PROCESSOR, Measurement, fit, float_graph, left_out_errors
+from stretchc.targets import load_target
+from stretchc.targets.host import describe
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "branchy.onnx"
+TRUE = {
+    "float32": {"conv": 0.7, "dwconv": 0.3, "mem": 0.5, "op_ms": 0.004},
+    "int8": {"conv": 0.25, "dwconv": 0.06, "mem": 0.8, "op_ms": 0.002},
+}
+DISPATCH = 0.01
+
+
+@pytest.fixture(scope="module")
+def host() -> dict:  # type: ignore[type-arg]
+    return describe()
+
+
+def _synthetic(raw: dict) -> list[Measurement]:  # type: ignore[type-arg]
+    """Every kernel at both dtypes, timed by the cost model's own formula under TRUE (float ops for both dtypes: the
+    work features differ by the dtype's width and peak only)."""
+    from stretchc.costmodel.profile import profile_node
+
+    cm = CostModel(raw)
+    out = []
+    for k in KERNELS:
+        nodes = tuple(float_graph(k)[0])
+        ops = [profile_node(n) for n in nodes]
+        for d in DTYPES:
+            p = TRUE[d]
+            t = float(cm.features(ops, PROCESSOR, d) @ [1 / p["conv"], 1 / p["dwconv"], 1 / p["mem"], p["op_ms"]]) + DISPATCH
+            out.append(Measurement(k.name, d, t, nodes))
+    return out
+
+
+def test_the_fit_recovers_the_parameters_that_made_the_timings(host) -> None:  # type: ignore[no-untyped-def]
+    fitted = fit(host, _synthetic(host))
+    cm = CostModel(host)
+    for d in DTYPES:
+        got = fitted.kinds[cm.execution(PROCESSOR, d).kind]
+        for key, want in TRUE[d].items():
+            assert got[key] == pytest.approx(want, rel=1e-3), (d, key)
+    assert fitted.dispatch_ms == pytest.approx(DISPATCH, rel=1e-3)
+    assert max(abs(e) for e in fitted.errors_pct.values()) < 0.1
+
+
+def test_left_out_errors_are_predictions_without_the_point(host) -> None:  # type: ignore[no-untyped-def]
+    measurements = _synthetic(host)
+    bent = measurements[0]
+    measurements[0] = Measurement(bent.kernel, bent.dtype, bent.ms * 2, bent.nodes)  # one timing the others contradict
+    left = left_out_errors(host, measurements)
+    assert left[f"{bent.kernel} {bent.dtype}"] == pytest.approx(-50.0, abs=1.0)  # predicted from the others: half of it
+    assert fit(host, measurements).errors_pct[f"{bent.kernel} {bent.dtype}"] > -50.0  # in the fit it pulls the parameters
+
+
+@pytest.mark.slow  # times 48 micro-benchmarks (TFLite's quantizer in a child process): about 10 s
+def test_calibrate_writes_a_target_that_compiles_price_with_its_measurements(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "host.yaml"
+    assert main(["calibrate", "-t", "host", "-o", str(out), "--runs", "3", "--warmup", "1", "-q"]) == 0
+    target = load_target(str(out))
+    measured = target.raw["measured"]
+    assert len(measured["points"]) == 2 * len(KERNELS) and all(p["ms"] > 0 for p in measured["points"])
+    assert target.processors == (fallback().name,)
+    cm = CostModel(target)
+    for d in DTYPES:
+        group = cm.group(PROCESSOR, d)
+        assert group.conv == pytest.approx(measured["kinds"][cm.execution(PROCESSOR, d).kind]["conv"])
+    assert cm.dispatch_ms[PROCESSOR] == measured["dispatch_ms"][PROCESSOR]
+    bundle = tmp_path / "b.stretch"
+    capsys.readouterr()
+    assert main(["compile", str(EXAMPLE), "-t", str(out), "-o", str(bundle)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("cost model:"))
+    assert "fitted to measurements" in line and f"{2 * len(KERNELS)} measurements of host (measured by stretchc calibrate)" in line
+    report = json.loads((bundle / "report.json").read_text())
+    assert report["cost_model"]["groups"][f"{PROCESSOR}/float32"]["basis"] == "measured"
+    # calibrating again replaces the file it wrote
+    assert main(["calibrate", "-t", "host", "-o", str(out), "--runs", "1", "--warmup", "0", "-q"]) == 0
+
+
+def test_calibrate_measures_only_this_machine_and_keeps_the_users_files(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["calibrate", "-t", "mi9", "-o", str(tmp_path / "mi9.yaml")]) == 2
+    assert "calibrate measures the machine it runs on" in capsys.readouterr().err
+    mine = tmp_path / "notes.yaml"
+    mine.write_text("mine: true\n")
+    assert main(["calibrate", "-t", "host", "-o", str(mine)]) != 0
+    assert "refusing to replace it" in capsys.readouterr().err
+    assert yaml.safe_load(mine.read_text()) == {"mine": True}
+    assert main(["calibrate", "-t", "host", "-o", str(tmp_path / "host.json")]) == 2
+    assert not (tmp_path / "host.json").exists()
