@@ -34,7 +34,6 @@ import numpy as np
 
 from stretchc.backends import backend
 from stretchc.ir import HOST
-from stretchc.ir import PRECISIONS  # noqa: F401  (re-exported: the precisions are defined with the IR, which checks every node's)
 
 POLICIES = ("auto", "float", "int8", "fp16-gpu")
 QUANTIZED = ("int8", "uint8")

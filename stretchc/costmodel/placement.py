@@ -27,19 +27,29 @@ choice per processor (where the regions run), then with its fastest 8-bit and fa
 processor it runs on (at what precision); a block of more than `BLOCK_LIMIT` placements (a NAS cell's five
 branches over three processors: 243) is re-optimised two of its regions at a time, every pair exhaustively (a
 move that only pays when two branches change processor together is still found; five branches cost 90
-placements, not 243, and such cells come sixteen to a network). Each placement is priced once, each step never increases the predicted latency. The found processors are tried with one precision everywhere. Then (`plan`) the grouping of the result
-is refined by merges the cost model prices, and the whole model as one partition on every processor at every
-precision every region may take is compared: the plan is never predicted slower than the best single processor.
+placements, not 243, and such cells come sixteen to a network). Each placement is priced once, each step never
+increases the predicted latency. The found processors are tried with one precision everywhere. Then (`plan`) the
+grouping of the result is refined by merges the cost model prices, and the whole model as one partition on every
+processor at every precision every region may take is compared: the plan is never predicted slower than the best
+single processor.
 The accuracy guard's rejections have two scopes: a choice rejected for a region (measured in a partition of a
 split plan, where sync points are checked too) keeps that region from it in split plans only; the whole model as
 one partition at that choice is a different partition, and only its own measurement (`whole_rejected`) rules it
 out.
 Fixed (overridden) regions keep their processor.
 
+Pricing (`Pricer`): a descent prices thousands of placements, each one block away from the best so far; each is
+priced against that one (its base). Its canonical grouping is derived from the base's (`grouping.Canonical`); the
+partitions before the first one the move reaches are the base's; where the run meets the base's partitions
+again, the base's longest paths from there to the end bound the makespan, which shows most moves to be no better
+than the base without pricing them to the end. A price below the bound asked is `simulate`'s to the last bit, so
+the search takes the steps it would take pricing every placement with `simulate`, and plans do not change.
+
 Limits (`stretchc.costmodel.limits`): when the best placement breaks a limit of the target (Hexagon
 partition count or size, GPU delegate partitions), the search runs again over the placements that keep to
-every limit, and anything still breaking one (a policy's placement) is repaired; the report's `limits` says
-which limit bound, which regions it moved and what it cost.
+every limit (with the first search's prices: what it priced is not priced again, and a placement's limits are
+checked only when it could be taken), and anything still breaking one (a policy's placement) is repaired; the
+report's `limits` says which limit bound, which regions it moved and what it cost.
 
 Eligibility (`eligibility`): a region may go to a processor when the target has it, when the region can take
 one of its precisions (a processor that runs int8 only needs calibration data and a quantizing pipeline), and
@@ -49,19 +59,21 @@ when every op keeps the processor's op rules (`Backend.op_violation`, the rule n
 from __future__ import annotations
 
 import itertools
+import math
+import operator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 from stretchc.backends import backend, fallback, processors
 from stretchc.costmodel import CostModel
-from stretchc.costmodel.grouping import GROUPINGS, Grouping, cut, dag_of, partition_name, refine
+from stretchc.costmodel.grouping import GROUPINGS, Canonical, Grouping, cut, dag_of, group, merged, partition_name, refine
 from stretchc.costmodel.limits import feasible, repair, target_limits, violations
 from stretchc.costmodel.profile import OpProfile
 from stretchc.costmodel.workload import Workload, workload_of
 from stretchc.eligibility import describe
 from stretchc.errors import StretchError
-from stretchc.ir import DTYPE_SIZES, Module, Node
-from stretchc.precision import HOST, PRECISIONS, QUANTIZED, choices, converts_in_producer, form
+from stretchc.ir import DTYPE_SIZES, HOST, PRECISIONS, Module, Node
+from stretchc.precision import QUANTIZED, choices, converts_in_producer, form
 
 EXHAUSTIVE_LIMIT = 4096
 MAX_ROUNDS = 6  # of a block coordinate descent (each round never increases the predicted latency)
@@ -116,7 +128,9 @@ class RegionGraph:
     cost: dict[str, dict[Choice, float]] = field(default_factory=dict)  # region -> choice -> ms (ops + dispatch)
     dag: Any = None  # its structure, built on first use (stretchc.costmodel.grouping.dag_of)
     cut: Any = None  # the grouping function placements are priced with (None: grouping.group, the canonical one)
-    flows: dict[Any, Any] = field(default_factory=dict)  # grouping -> what crosses between its partitions (`_flows`)
+    wiring: Any = None  # what every region reads, built on first use (`_wiring`)
+    flows: dict[Any, Any] = field(default_factory=dict)  # grouping -> what crosses into and out of its partitions (`_flows`)
+    canonical: Any = None  # the canonical grouping's state before any choice, built on first use (grouping.Canonical.of)
 
 
 def workload_graph(work: Workload, io_form: str = "float32", nodes: dict[str, list[Node]] | None = None) -> RegionGraph:
@@ -152,11 +166,6 @@ def price(rg: RegionGraph, cm: CostModel, options: dict[str, list[Choice]]) -> N
                 known[c] = cm.region_ms(rg.ops[r], c.processor, c.precision)
 
 
-def makespan(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], groups: Grouping | None = None) -> float:
-    """`simulate`'s makespan alone (what the search compares: no timeline is built)."""
-    return simulate(rg, cm, placement, groups, timeline=False)[0]
-
-
 def simulate(
     rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], groups: Grouping | None = None, *, timeline: bool = True
 ) -> tuple[float, list[dict[str, Any]]]:
@@ -166,86 +175,455 @@ def simulate(
     A partition costs its regions' op times plus one dispatch; it starts when every value it reads from another
     partition has crossed (one sync, and a copy between processors, per producer partition) and its processor is
     free; its outputs are ready when it ends."""
-    if groups is None:
-        groups = cut(rg, placement)
-    inflow, outv = _flows(rg, groups)
-    finish: list[float] = [0.0] * len(groups)
-    converted: list[dict[str, float]] = [{} for _ in groups]  # partition -> dtype -> when its producer-side conversions to it end
-    free: dict[str, float] = {}
-    entries = []
-    last = 0.0
-    for i, g in enumerate(groups):
-        c = placement[g[0]]
-        f = form(c.precision)
-        ready = 0.0
-        for j, (elems, other) in inflow[i].items():  # the latest arrival: order does not matter
-            cs = placement[groups[j][0]]
-            fs = form(cs.precision)
-            t = converted[j].get(f, finish[j])
-            t += cm.transfer_ms(elems * DTYPE_SIZES[f] + other, cs.processor, c.processor)
-            if fs != f and f not in converted[j]:  # the consumer converts
-                t += cm.conversion_ms(elems, c.processor, fs, f)
-            ready = max(ready, t)
-        start = max(ready, free.get(c.processor, 0.0))
-        work = sum(rg.cost[r][c] for r in g) - (len(g) - 1) * cm.dispatch_ms[c.processor]  # one dispatch per partition
-        host_in = sum(rg.host_in[r] for r in g)
-        if host_in and f != rg.io_form:
-            work += cm.conversion_ms(host_in, c.processor, rg.io_form, f)
-        end = start + work
-        extra = 0.0
-        done: dict[str, float] = {}
-        for elems, readers, to_host in outv[i]:
-            wanted: dict[str, list[str]] = {}
-            for j in readers:
-                d = placement[groups[j][0]]
-                wanted.setdefault(form(d.precision), []).append(d.processor)
-            if to_host:
-                wanted.setdefault(rg.io_form, []).append(HOST)
-            for q, procs in sorted(wanted.items()):
-                if q != f and converts_in_producer(c.processor, procs, f, q):
-                    extra += cm.conversion_ms(elems, c.processor, f, q)
-                    done[q] = end + extra
-        finish[i] = end
-        converted[i] = done
-        free[c.processor] = end + extra
-        last = max(last, end + extra)
-        if timeline:
-            entries.append({
-                "partition": partition_name(g), "regions": list(g), "processor": c.processor, "precision": c.precision,
-                "start_ms": start, "end_ms": end + extra,
-            })
-    return last, entries
+    run = _priced(rg, cm, placement, cut(rg, placement) if groups is None else groups)
+    entries = [
+        {
+            "partition": partition_name(g), "regions": list(g), "processor": placement[g[0]].processor, "precision": placement[g[0]].precision,
+            "start_ms": start, "end_ms": end,
+        }
+        for g, start, end in zip(run.groups, run.start, run.end)
+    ] if timeline else []
+    return run.total(), entries
 
 
-FLOWS_KEPT = 1 << 14  # groupings whose flows a region graph keeps (the search prices many placements per grouping)
+class _Wiring(NamedTuple):
+    """What every region reads, seen from the reader (`_wiring`)."""
+
+    values: dict[str, list[tuple[int, str, int]]]  # region -> every value it reads: (value id, producer region, elements)
+    other: dict[str, list[tuple[str, int]]]  # region -> (producer region, bytes) of what else it reads (weights, indices)
+    producers: dict[str, tuple[str, ...]]  # region -> the regions it reads from
+    bit: dict[str, int]  # region -> its bit in bit sets of regions (its index)
+    readers: dict[str, int]  # region -> bit set of the regions reading its values
+    outs: dict[str, list[tuple[int, int, list[str], bool]]]  # region -> `RegionGraph.outs`, each with its readers' bit set
 
 
-def _flows(rg: RegionGraph, groups: Grouping) -> tuple[list[dict[int, list[int]]], list[list[tuple[int, list[int], bool]]]]:
-    """What crosses between the partitions of `groups`, which depends on the grouping alone (kept on `rg`): per
-    partition, its producer partitions with the activation elements and other bytes it reads from each; and per
-    partition, each value it hands on (elements, consumer partitions, whether it is a model output)."""
+def _wiring(rg: RegionGraph) -> _Wiring:
+    """The (cached) `_Wiring` of a region graph."""
+    if rg.wiring is None:
+        values: dict[str, list[tuple[int, str, int]]] = {r: [] for r in rg.names}
+        vid = 0
+        for s in rg.names:
+            for elems, reading, _ in rg.outs[s]:
+                for d in dict.fromkeys(reading):
+                    values[d].append((vid, s, elems))
+                vid += 1
+        other = {d: [(s, b) for s, _, b in rg.preds[d] if b] for d in rg.names}
+        producers = {d: tuple(dict.fromkeys([*(s for _, s, _ in values[d]), *(s for s, _ in other[d])])) for d in rg.names}
+        bit = {r: 1 << i for i, r in enumerate(rg.names)}
+        outs = {s: [(elems, sum(bit[d] for d in set(reading)), reading, out) for elems, reading, out in rg.outs[s]] for s in rg.names}
+        readers = {s: sum(bit[d] for d in {d for _, _, reading, _ in outs[s] for d in reading}) for s in rg.names}
+        rg.wiring = _Wiring(values, other, producers, bit, readers, outs)
+    return rg.wiring  # type: ignore[no-any-return]
+
+
+@dataclass
+class _Run:
+    """`simulate`'s run of a placement cut into a grouping, partition by partition: what each partition's step
+    reads of the ones before it (`_step` appends one partition's entries to every list)."""
+
+    placement: dict[str, Choice]
+    key: tuple[Choice, ...]  # the placement's choices in the region graph's order
+    groups: Grouping
+    part: dict[str, int]  # region -> index of its partition
+    forms: dict[str, int]  # dtype -> bit set of the regions whose outputs are in it
+    finish: list[float] = field(default_factory=list)  # per partition: when its ops end (its outputs are ready)
+    converted: list[dict[str, float]] = field(default_factory=list)  # ... dtype -> when its conversion of its outputs to it ends
+    free: list[dict[str, float]] = field(default_factory=list)  # ... processor -> when it is free, before the partition
+    start: list[float] = field(default_factory=list)
+    end: list[float] = field(default_factory=list)  # ... when it ends, its conversions of its outputs included
+    # ... what it waits for: (producer partition, the dtype of the producer's conversion it reads or None for the
+    # producer's own outputs, the time from there to its arrival: sync, copy and conversion)
+    arrivals: list[list[tuple[int, str | None, float]]] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, rg: RegionGraph, placement: dict[str, Choice], groups: Grouping) -> "_Run":
+        forms: dict[str, int] = {}
+        for r, b in _wiring(rg).bit.items():
+            f = form(placement[r].precision)
+            forms[f] = forms.get(f, 0) | b
+        return cls(placement, _key(rg, placement), groups, {r: i for i, g in enumerate(groups) for r in g}, forms)
+
+    def total(self) -> float:
+        """The makespan (once every partition is priced)."""
+        return max(self.end, default=0.0)
+
+    def take(self, other: "_Run", lo: int, hi: int) -> None:
+        """Append `other`'s partitions `lo` to `hi` (their entries, unchanged) to this run's."""
+        for mine, theirs in (
+            (self.finish, other.finish), (self.converted, other.converted), (self.free, other.free), (self.start, other.start),
+            (self.end, other.end), (self.arrivals, other.arrivals),
+        ):
+            mine += theirs[lo:hi]  # type: ignore[operator]
+
+
+def _key(rg: RegionGraph, placement: dict[str, Choice]) -> tuple[Choice, ...]:
+    """`placement`'s choices in the region graph's order."""
+    return tuple(map(placement.__getitem__, rg.names))
+
+
+def _priced(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice], groups: Grouping) -> _Run:
+    """The whole run of `placement` cut into `groups`."""
+    run, free = _Run.empty(rg, placement, groups), {}
+    for flows in _flows(rg, groups):
+        _step(rg, cm, run, free, flows)
+    return run
+
+
+class _Flows(NamedTuple):
+    """What crosses into and out of one partition of a grouping (`_flows_of`)."""
+
+    inflow: list[tuple[int, int, int]]  # (producer partition, activation elements, other bytes) of each it reads from
+    outs: list[tuple[int, int, list[str], bool]]  # each value it hands on: (elements, its readers' bit set, its readers, model output?)
+
+
+def _flows_of(rg: RegionGraph, groups: Grouping, part: dict[str, int], i: int) -> _Flows:
+    """The flows of partition `i` of `groups` (`part`: region -> its partition)."""
+    wiring = _wiring(rg)
+    inflow: dict[int, list[int]] = {}
+    seen: set[int] = set()
+    for d in groups[i]:
+        for vid, s, elems in wiring.values[d]:
+            j = part[s]
+            if j != i and vid not in seen:  # a value crosses once into a partition, however many of its regions read it
+                seen.add(vid)
+                inflow.setdefault(j, [0, 0])[0] += elems
+        for s, nbytes in wiring.other[d]:
+            j = part[s]
+            if j != i:
+                inflow.setdefault(j, [0, 0])[1] += nbytes
+    return _Flows([(j, elems, other) for j, (elems, other) in inflow.items()], [v for s in groups[i] for v in wiring.outs[s]])
+
+
+FLOWS_KEPT = 1 << 12  # groupings whose flows a region graph keeps (a cost-model fit prices many placements per grouping)
+
+
+def _flows(rg: RegionGraph, groups: Grouping) -> list[_Flows]:
+    """The flows of every partition of `groups`, which depend on the grouping alone (kept on `rg`)."""
     found = rg.flows.get(groups)
-    if found is not None:
-        return found  # type: ignore[no-any-return]
-    part = {r: i for i, g in enumerate(groups) for r in g}
-    inflow: list[dict[int, list[int]]] = [{} for _ in groups]
-    outv: list[list[tuple[int, list[int], bool]]] = [[] for _ in groups]
-    for s in rg.names:
-        i = part[s]
-        for elems, readers, to_host in rg.outs[s]:
-            js = sorted({part[d] for d in readers} - {i})
-            for j in js:
-                inflow[j].setdefault(i, [0, 0])[0] += elems
-            if js or to_host:
-                outv[i].append((elems, js, to_host))
-    for d in rg.names:
-        for s, _, other in rg.preds[d]:
-            if other and part[s] != part[d]:
-                inflow[part[d]].setdefault(part[s], [0, 0])[1] += other
-    if len(rg.flows) >= FLOWS_KEPT:
-        rg.flows.clear()
-    rg.flows[groups] = (inflow, outv)
-    return inflow, outv
+    if found is None:
+        part = {r: i for i, g in enumerate(groups) for r in g}
+        found = [_flows_of(rg, groups, part, i) for i in range(len(groups))]
+        if len(rg.flows) >= FLOWS_KEPT:
+            rg.flows.clear()
+        rg.flows[groups] = found
+    return found
+
+
+def _step(rg: RegionGraph, cm: CostModel, run: _Run, free: dict[str, float], flows: _Flows) -> None:
+    """Price the next partition of `run` (see `simulate`), whose flows are `flows`; `free` (processor -> when it
+    is free) is updated."""
+    i = len(run.finish)
+    placement, groups = run.placement, run.groups
+    g = groups[i]
+    c = placement[g[0]]
+    f = form(c.precision)
+    ready = 0.0
+    arrivals = []
+    for j, elems, other in flows.inflow:  # the latest arrival: order does not matter
+        cs = placement[groups[j][0]]
+        fs = form(cs.precision)
+        mine = f in run.converted[j]  # the producer converted it
+        t = run.converted[j][f] if mine else run.finish[j]
+        wait = cm.transfer_ms(elems * DTYPE_SIZES[f] + other, cs.processor, c.processor)
+        t += wait
+        if fs != f and not mine:  # the consumer converts
+            conversion = cm.conversion_ms(elems, c.processor, fs, f)
+            t += conversion
+            wait += conversion
+        arrivals.append((j, f if mine else None, wait))
+        ready = max(ready, t)
+    run.free.append(dict(free))
+    start = max(ready, free.get(c.processor, 0.0))
+    work = sum(rg.cost[r][c] for r in g) - (len(g) - 1) * cm.dispatch_ms[c.processor]  # one dispatch per partition
+    host_in = sum(rg.host_in[r] for r in g)
+    if host_in and f != rg.io_form:
+        work += cm.conversion_ms(host_in, c.processor, rg.io_form, f)
+    end = start + work
+    extra = 0.0
+    done: dict[str, float] = {}
+    alike = run.forms.get(f, 0)  # the regions in its dtype
+    for elems, bits, readers, to_host in flows.outs:
+        if not bits & ~alike and (f == rg.io_form or not to_host):
+            continue  # read in its own dtype only: nothing to convert
+        wanted: dict[str, list[str]] = {}  # dtype -> the processor of every partition reading it in that dtype
+        for j in {run.part[d] for d in readers} - {i}:
+            dc = placement[groups[j][0]]
+            wanted.setdefault(form(dc.precision), []).append(dc.processor)
+        if to_host:
+            wanted.setdefault(rg.io_form, []).append(HOST)
+        for q, procs in sorted(wanted.items()):
+            if q != f and converts_in_producer(c.processor, procs, f, q):
+                extra += cm.conversion_ms(elems, c.processor, f, q)
+                done[q] = end + extra
+    run.finish.append(end)
+    run.converted.append(done)
+    run.start.append(start)
+    run.end.append(end + extra)
+    run.arrivals.append(arrivals)
+    free[c.processor] = end + extra
+
+
+ROUNDING = 1e-9  # relative: at least what summing a run's times in another order can change in a makespan
+
+
+class Pricer:
+    """`simulate`'s makespan of many placements of one region graph on one cost model, each priced against a base
+    (a run priced before, `rebase`):
+
+    - the partitions before the first one a change reaches are the base's: not priced again (a change reaches a
+      partition whose regions or choice differ from the base's, or one whose outputs a region reads that is
+      or was in another dtype and changes choice or partition: where its outputs are converted may change);
+    - once every partition left is one of the base's last ones (same regions and choice, read from partitions
+      with the same regions and choice), the rest of the run is the base's from the state it starts from (when
+      each processor is free, when the partitions it reads from end): the same state, the same rest; another
+      state, a rest whose every time is a maximum over sums of that state's times and constants (a max-plus
+      system), so the makespan is the longest of the base's paths from that state to the end. The paths are
+      summed in another order than a run sums them, so that makespan is only used, less `ROUNDING`, as a lower
+      bound: a placement it shows to be no better than the bound asked is not priced further.
+
+    Exact makespans are `simulate`'s to the last bit. `score` is the search's price of a placement (its canonical
+    grouping, each placement priced once)."""
+
+    def __init__(self, rg: RegionGraph, cm: CostModel) -> None:
+        self.rg, self.cm = rg, cm
+        self.wiring = _wiring(rg)
+        self.base: _Run | None = None
+        # per base partition k:
+        self.form: list[str] = []  # the dtype of its outputs
+        self.live: list[tuple[int, ...]] = []  # the partitions before k read from k on
+        self.rest: list[float] = []  # the latest end from k on
+        self.tail: list[float] = []  # the longest path from its start to the end
+        self.first_on: list[dict[str, float]] = []  # processor -> the tail of the first partition from k on that runs on it
+        self.from_zero: list[float] = []  # the longest tail from k on (a partition starts at 0 at the earliest)
+        self.readers: list[list[tuple[int, str | None, float]]] = []  # (reader partition, as in `_Run.arrivals`, time to its arrival)
+        self.canonical = getattr(rg, "cut", None) in (None, group)  # placements are priced with the canonical grouping
+        self.canon: Canonical | None = None  # the base's canonical grouping, when it is the base's grouping
+        self.latest: tuple[Grouping, _Run, Canonical | None] | None = None  # the last run priced to its end
+        self.scores: dict[tuple[Choice, ...], tuple[float, bool]] = {}  # placement -> (makespan or lower bound, exact?)
+
+    def key(self, placement: dict[str, Choice]) -> tuple[Choice, ...]:
+        return _key(self.rg, placement)
+
+    def score(self, placement: dict[str, Choice], bound: float = math.inf) -> float:
+        """`makespan` of `placement` with its canonical grouping, remembered: the exact makespan when it is below
+        `bound`, else a number at least `bound` and at most the makespan."""
+        key = self.key(placement)
+        known = self.scores.get(key)
+        if known is not None and (known[1] or known[0] >= bound):
+            return known[0]
+        t = self._makespan(placement, key, None, bound)
+        self.scores[key] = (t, t < bound)
+        return t
+
+    def grouping(self, placement: dict[str, Choice]) -> Grouping:
+        """The canonical grouping of `placement` (the last run's when it priced `placement`)."""
+        if self.latest is not None and self.latest[2] is not None and self.latest[1].key == self.key(placement):
+            return self.latest[0]
+        return cut(self.rg, placement)
+
+    def rounded(self, placement: dict[str, Choice], digits: int) -> float:
+        """`score(placement)` rounded to `digits` decimals (what a report shows): the base's longest path from where
+        the run meets the base's partitions (at most `ROUNDING` off) when every number that close rounds alike,
+        else the exact makespan's."""
+        key = self.key(placement)
+        known = self.scores.get(key)
+        if known is None or not known[1]:
+            t = self._makespan(placement, key, None, math.inf, estimate=True)
+            near = ROUNDING * (1.0 + t)
+            if round(t - near, digits) == round(t + near, digits):
+                return round(t, digits)
+        return round(self.score(placement), digits)
+
+    def rebase(self, placement: dict[str, Choice], groups: Grouping | None = None) -> None:
+        """Price from now on against `placement` cut into `groups` (default: its canonical grouping)."""
+        key, latest = self.key(placement), self.latest
+        if latest is not None and latest[1].key == key and (latest[2] is not None if groups is None else latest[0] == groups):
+            groups, run, canon = latest
+        else:
+            canon = None
+            if groups is None:
+                groups, canon = self._grouping(placement, None if self.base is None else self._changes(key, self.base))
+            run = self._whole(placement, groups, canon)
+        n = len(groups)
+        self.base, self.canon = run, canon
+        self.form = [form(run.placement[g[0]].precision) for g in groups]
+        self.live, self.rest = [()] * n, [0.0] * n
+        self.tail, self.first_on, self.from_zero = [0.0] * n, [{}] * n, [0.0] * n
+        self.readers = [[] for _ in range(n)]
+        for k in range(n):
+            for j, src, wait in run.arrivals[k]:
+                self.readers[j].append((k, src, wait))
+        live: set[int] = set()
+        last = from_zero = 0.0
+        next_on: dict[str, float] = {}  # processor -> the tail of the next partition on it
+        for k in reversed(range(n)):
+            live.update(j for j, _, _ in run.arrivals[k])
+            live.discard(k)
+            self.live[k] = tuple(sorted(live))
+            last = self.rest[k] = max(last, run.end[k])
+            p = run.placement[groups[k][0]].processor
+            after = run.end[k] - run.finish[k] + next_on.get(p, 0.0)  # its conversions, then the next on its processor (or the end)
+            for reader, src, wait in self.readers[k]:
+                ready = run.finish[k] if src is None else run.converted[k][src]
+                after = max(after, ready - run.finish[k] + wait + self.tail[reader])
+            self.tail[k] = next_on[p] = run.finish[k] - run.start[k] + after
+            self.first_on[k] = dict(next_on)
+            from_zero = self.from_zero[k] = max(from_zero, self.tail[k])
+
+    def makespan(self, placement: dict[str, Choice], groups: Grouping | None = None, bound: float = math.inf) -> float:
+        """`simulate`'s makespan of `placement` cut into `groups` (default: its canonical grouping) when it is below
+        `bound`; otherwise possibly a lower bound of it, at least `bound`."""
+        return self._makespan(placement, self.key(placement), groups, bound)
+
+    def _makespan(
+        self, placement: dict[str, Choice], key: tuple[Choice, ...], groups: Grouping | None, bound: float, *, estimate: bool = False,
+    ) -> float:
+        """`makespan`; with `estimate`, the base's longest path (see the class docstring) as soon as there is one."""
+        base = self.base
+        if base is None:
+            canon = None
+            if groups is None:
+                groups, canon = self._grouping(placement, None)
+            return self._whole(placement, groups, canon).total()
+        moved = self._changes(key, base)
+        canon = None
+        if groups is None:
+            groups, canon = self._grouping(placement, moved)
+        hard: set[int] = set()  # the base's partitions whose regions or choice change
+        soft: set[int] = set()  # ... whose outputs a changed region reads, in another dtype before or after
+        for r in moved:
+            self._reach(r, (form(placement[r].precision), form(base.placement[r].precision)), hard, soft)
+        bg = base.groups
+        if groups != bg:
+            for g in groups if canon is None else canon.made:  # (the others are the base's)
+                if bg[base.part[g[0]]] != g:
+                    for r in g:
+                        self._reach(r, (form(placement[r].precision),), hard, soft)
+        n, m = len(bg), len(groups)
+        stop = min(hard, default=min(n, m))  # the partitions before it are the base's, unless in another order
+        if groups[:stop] != bg[:stop]:
+            stop = next(k for k in range(stop) if groups[k] != bg[k])
+        if stop == n == m:
+            return base.total()
+        same = min(n - 1 - max(hard | soft), min(n, m) - stop)  # the last partitions that are the base's (ditto)
+        if groups[m - same:] != bg[n - same:]:
+            same = next(s for s in range(same) if groups[m - 1 - s] != bg[n - 1 - s])
+        part = dict(base.part)
+        for k in range(stop, m if m != n else m - same):
+            for r in groups[k]:
+                part[r] = k
+        forms = dict(base.forms)
+        for r in moved:
+            b = self.wiring.bit[r]
+            was, now = form(base.placement[r].precision), form(placement[r].precision)
+            forms[was] &= ~b
+            forms[now] = forms.get(now, 0) | b
+        run = _Run(placement, key, groups, part, forms)
+        # Before `stop`, only the partitions in `soft` are priced again: while each ends as the base's did, the
+        # ones between them are the base's.
+        i = stop
+        for k in sorted(x for x in soft if x < stop):
+            run.take(base, len(run.finish), k)
+            free = dict(base.free[k])
+            _step(self.rg, self.cm, run, free, _flows_of(self.rg, groups, run.part, len(run.finish)))
+            if (run.start[k], run.finish[k], run.end[k], run.converted[k]) != (base.start[k], base.finish[k], base.end[k], base.converted[k]):
+                i = k + 1
+                break
+        else:
+            run.take(base, len(run.finish), stop)
+            free = dict(base.free[stop])
+        last = max(run.end, default=0.0)
+        for k in range(i, m):
+            if last >= bound:
+                return last
+            if k >= m - same:
+                kb = k + n - m
+                state = self._against(run, free, kb, last)
+                if state is not None:
+                    equal, longest = state
+                    if equal:
+                        run.take(base, kb, n)
+                        run.arrivals[k:] = [[(run.part[bg[j][0]], src, wait) for j, src, wait in a] for a in base.arrivals[kb:]]  # its numbering
+                        self.latest = (groups, run, canon)
+                        return max(last, self.rest[kb])
+                    if estimate:
+                        return longest
+                    low = longest - ROUNDING * (1.0 + longest)
+                    if low >= bound:
+                        return low
+            _step(self.rg, self.cm, run, free, _flows_of(self.rg, groups, run.part, len(run.finish)))
+            last = max(last, run.end[-1])
+            if k < m - same:  # a partition of the rest that reads from it starts after it ends, then takes its tail
+                tails = [self.tail[j + n - m] for j in self._readers(run, k) if j >= m - same]
+                if tails:
+                    low = run.finish[k] + max(tails)
+                    low -= ROUNDING * (1.0 + low)
+                    if low >= bound:
+                        return low
+        self.latest = (groups, run, canon)
+        return last
+
+    def _readers(self, run: _Run, k: int) -> set[int]:
+        """The partitions of `run` reading from its partition `k`."""
+        bits = 0
+        for r in run.groups[k]:
+            bits |= self.wiring.readers[r]
+        out = set()
+        while bits:
+            low = bits & -bits
+            out.add(run.part[self.rg.names[low.bit_length() - 1]])
+            bits ^= low
+        return out
+
+    def _changes(self, key: tuple[Choice, ...], base: _Run) -> list[str]:
+        """The regions whose choice (in `key`, a placement's `key`) differs from the base's."""
+        return list(itertools.compress(self.rg.names, map(operator.ne, key, base.key)))
+
+    def _grouping(self, placement: dict[str, Choice], moved: list[str] | None) -> tuple[Grouping, Canonical | None]:
+        """The canonical grouping of `placement` (from the base's when `moved` says where they differ), and its state."""
+        if not self.canonical:
+            return cut(self.rg, placement), None
+        canon = Canonical.of(self.rg, placement) if moved is None or self.canon is None else self.canon.moved(placement, moved)
+        return canon.groups, canon
+
+    def _reach(self, region: str, forms: tuple[str, ...], hard: set[int], soft: set[int]) -> None:
+        """Add the base's partition of `region` (changed; in `forms` before and after the change) to `hard`, and
+        the partitions it reads from in another dtype to `soft` (where their outputs are converted may change)."""
+        base = self.base
+        assert base is not None
+        hard.add(base.part[region])
+        for s in self.wiring.producers[region]:
+            k = base.part[s]
+            if any(q != self.form[k] for q in forms):
+                soft.add(k)
+
+    def _whole(self, placement: dict[str, Choice], groups: Grouping, canon: Canonical | None) -> _Run:
+        run = _priced(self.rg, self.cm, placement, groups)
+        self.latest = (groups, run, canon)
+        return run
+
+    def _against(self, run: _Run, free: dict[str, float], kb: int, latest: float) -> tuple[bool, float] | None:
+        """The rest of `run` is the base's partitions from `kb` on: whether the state it starts from is the base's
+        there, and the makespan the base's paths give from it (see the class docstring); None when a partition
+        the rest reads from is not the base's."""
+        base = self.base
+        assert base is not None
+        mine = []  # (the run's partition, the base's) of every partition the rest reads from
+        for j in self.live[kb]:
+            g = base.groups[j]
+            k = run.part[g[0]]
+            if run.groups[k] != g or run.placement[g[0]] != base.placement[g[0]] or run.converted[k].keys() != base.converted[j].keys():
+                return None
+            mine.append((k, j))
+        theirs = base.free[kb]
+        equal = free == theirs
+        longest = max(latest, self.from_zero[kb], *(free.get(p, 0.0) + t for p, t in self.first_on[kb].items()))
+        for k, j in mine:
+            equal = equal and run.finish[k] == base.finish[j] and run.converted[k] == base.converted[j]
+            for reader, src, wait in self.readers[j]:
+                if reader >= kb:
+                    longest = max(longest, (run.finish[k] if src is None else run.converted[k][src]) + wait + self.tail[reader])
+        return equal, longest
 
 
 def _blocks(rg: RegionGraph) -> list[list[str]]:
@@ -276,53 +654,64 @@ def optimise(
     candidates: dict[str, list[Choice]],
     seeds: list[dict[str, Choice]] = (),  # type: ignore[assignment]
     feasible: Callable[[dict[str, Choice], Grouping], bool] | None = None,
+    pricer: Pricer | None = None,
 ) -> tuple[dict[str, Choice], float, str]:
     """The placement with the least predicted latency among those `feasible` accepts with their canonical grouping
     (all by default), its latency, and the method used. When no placement tried is feasible, the best one regardless (the caller
-    repairs it, see `stretchc.costmodel.limits`)."""
+    repairs it, see `stretchc.costmodel.limits`). `pricer`: the `Pricer` to price with (searches sharing one price
+    every placement once)."""
+    pricer = pricer or Pricer(rg, cm)
     if feasible is not None:
-        pl, t, method = _search(rg, candidates, list(seeds), _Feasible(rg, cm, feasible))
-        if t < float("inf"):
+        pl, t, method = _search(rg, candidates, list(seeds), _Feasible(pricer, feasible))
+        if t < math.inf:
             return pl, t, method
-    return _search(rg, candidates, list(seeds), lambda pl: makespan(rg, cm, pl))
+    return _search(rg, candidates, list(seeds), pricer)
+
+
+class _Score(Protocol):
+    """What a search prices placements with: a placement's latency (exact below `bound`, else a number at least
+    `bound` and at most the latency), and the placement the next ones are most like (`Pricer.rebase`)."""
+
+    def score(self, placement: dict[str, Choice], bound: float = math.inf) -> float: ...
+
+    def rebase(self, placement: dict[str, Choice], groups: Grouping | None = None) -> None: ...
 
 
 @dataclass
 class _Feasible:
-    """A placement's latency, or infinity when it breaks a limit."""
+    """A placement's latency, or infinity when it breaks a limit. The limits of a placement are checked once, and
+    only when its latency is below the bound asked (one at least the bound makes no difference to the search)."""
 
-    rg: RegionGraph
-    cm: CostModel
+    pricer: Pricer
     ok: Callable[[dict[str, Choice], Grouping], bool]
+    checked: dict[tuple[Choice, ...], bool] = field(default_factory=dict)
 
-    def __call__(self, pl: dict[str, Choice]) -> float:
-        groups = cut(self.rg, pl)
-        return makespan(self.rg, self.cm, pl, groups) if self.ok(pl, groups) else float("inf")
+    def score(self, placement: dict[str, Choice], bound: float = math.inf) -> float:
+        t = self.pricer.score(placement, bound)
+        if t >= bound:
+            return t
+        key = self.pricer.key(placement)
+        if key not in self.checked:
+            self.checked[key] = self.ok(placement, self.pricer.grouping(placement))
+        return t if self.checked[key] else math.inf
+
+    def rebase(self, placement: dict[str, Choice], groups: Grouping | None = None) -> None:
+        self.pricer.rebase(placement, groups)
 
 
-def _search(
-    rg: RegionGraph, candidates: dict[str, list[Choice]], seeds: list[dict[str, Choice]], score: Callable[[dict[str, Choice]], float]
-) -> tuple[dict[str, Choice], float, str]:
+def _search(rg: RegionGraph, candidates: dict[str, list[Choice]], seeds: list[dict[str, Choice]], score: _Score) -> tuple[dict[str, Choice], float, str]:
     names = rg.names
     space = 1
     for r in names:
         space *= len(candidates[r])
-    seen: dict[tuple[Choice, ...], float] = {}
-
-    def priced(pl: dict[str, Choice]) -> float:
-        """`score`, each placement priced once."""
-        key = tuple(pl[r] for r in names)
-        if key not in seen:
-            seen[key] = score(pl)
-        return seen[key]
-
     if space <= EXHAUSTIVE_LIMIT:
-        best, best_t = None, float("inf")
+        best, best_t = None, math.inf
         for combo in itertools.product(*(candidates[r] for r in names)):
             pl = dict(zip(names, combo))
-            t = priced(pl)
+            t = score.score(pl, best_t - 1e-12)
             if best is None or t < best_t - 1e-12:
                 best, best_t = pl, t
+                score.rebase(best)
         return best, best_t, f"exhaustive over {space} placements"  # type: ignore[return-value]
     uniform = [{r: (choice if choice in candidates[r] else candidates[r][0]) for r in names} for choice in sorted({c for cs in candidates.values() for c in cs})]
     narrow = {r: _fastest_per_processor(rg, r, candidates[r], by_form=False) for r in names}
@@ -333,20 +722,21 @@ def _search(
         rr[r] = c[0] if rg.kinds[r] != "branch" else c[(int(r.rsplit(".b", 1)[1]) if ".b" in r else 0) % len(c)]
     # Descend from the best one-choice start, from the spread one and from the seeds: a descent from a
     # single-partition start rarely leaves it (splitting one region off pays an invoke and a sync first).
-    starts = [min(uniform, key=priced), rr, *(dict(s) for s in seeds if all(s.get(r) in candidates[r] for r in names))]
-    best, best_t, rounds = None, float("inf"), 0
+    starts = [min(uniform, key=score.score), rr, *(dict(s) for s in seeds if all(s.get(r) in candidates[r] for r in names))]
+    best, best_t, rounds = None, math.inf, 0
     unique: list[dict[str, Choice]] = []
     for st in starts:
         if st not in unique:
             unique.append(st)
     for st in unique:
-        pl, t, n = _descend(rg, candidates, (wide, narrow), st, priced)
+        pl, t, n = _descend(rg, candidates, (wide, narrow), st, score)
         rounds = max(rounds, n)
         if best is None or t < best_t - 1e-12:
             best, best_t = pl, t
     assert best is not None
+    score.rebase(best)
     for pl in _uniform(candidates, best):
-        t = priced(pl)
+        t = score.score(pl, best_t - 1e-9)
         if t < best_t - 1e-9:
             best, best_t = pl, t
     return best, best_t, f"block coordinate descent from {len(unique)} starts ({space} placements is above the exhaustive limit {EXHAUSTIVE_LIMIT}; at most {rounds} rounds)"
@@ -354,16 +744,28 @@ def _search(
 
 def _descend(
     rg: RegionGraph, candidates: dict[str, list[Choice]], narrowed: tuple[dict[str, list[Choice]], dict[str, list[Choice]]],
-    start: dict[str, Choice], score: Callable[[dict[str, Choice]], float],
+    start: dict[str, Choice], score: _Score,
 ) -> tuple[dict[str, Choice], float, int]:
     """Block coordinate descent from `start` in two phases: first each block (a stage, or a trunk region)
     exhaustively over its regions' fastest choice per processor (`narrow`: where the regions run), then over
     their fastest 8-bit and float choice on the processor each runs on (`wide` kept to that processor: at what
     precision); each round ends with single-region moves over every choice, and a phase ends when a round
-    improves nothing. Never worse than `start`; returns the placement, its latency and the rounds run."""
+    improves nothing. Never worse than `start`; returns the placement, its latency and the rounds run. Moves are
+    priced against the best placement so far, and only to tell whether they beat it."""
     wide, narrow = narrowed
-    best, best_t = start, score(start)
+    best, best_t = start, score.score(start)
+    score.rebase(best)
     rounds = 0
+
+    def better(pl: dict[str, Choice]) -> bool:
+        nonlocal best, best_t
+        t = score.score(pl, best_t - 1e-9)
+        if t < best_t - 1e-9:
+            best, best_t = pl, t
+            score.rebase(best)
+            return True
+        return False
+
     for phase in ("where", "precision"):
         improved, phase_rounds = True, 0
         while improved and phase_rounds < MAX_ROUNDS:
@@ -371,17 +773,11 @@ def _descend(
             for block in _blocks(rg):
                 options = narrow if phase == "where" else {r: [c for c in wide[r] if c.processor == best[r].processor] or [best[r]] for r in block}
                 for move in _block_moves(options, block):
-                    pl = {**best, **move}
-                    t = score(pl)
-                    if t < best_t - 1e-9:
-                        best, best_t, improved = pl, t, True
+                    improved |= better({**best, **move})
             for r in rg.names:
                 for c in candidates[r]:
                     if c != best[r]:
-                        pl = {**best, r: c}
-                        t = score(pl)
-                        if t < best_t - 1e-9:
-                            best, best_t, improved = pl, t, True
+                        improved |= better({**best, r: c})
         rounds += phase_rounds
     return best, best_t, rounds
 
@@ -521,15 +917,17 @@ def plan(
     price(rg, cm, options)
     limits = target_limits(target)
     seeded = [{r: Choice(p, choices(policy, p, calibrated=calibrated, target=target)[0]) for r, p in s.items()} for s in seeds]
-    wanted, _, method = optimise(rg, cm, candidates, seeded)
+    pricer = Pricer(rg, cm)  # one for every search and price below: each placement is priced once
+    wanted, _, method = optimise(rg, cm, candidates, seeded, pricer=pricer)
     placement = wanted
     if violations(rg, wanted, limits):
-        placement, _, method = optimise(rg, cm, candidates, seeded, feasible(rg, limits))
+        placement, _, method = optimise(rg, cm, candidates, seeded, feasible(rg, limits), pricer)
         method += ", under the target's limits"
     if not optimise_free:
         method = "policy placement" + ("" if all(len(c) == 1 for c in candidates.values()) else f"; precisions by {method}")
     if violations(rg, placement, limits):
-        placement = repair(rg, placement, movable, limits, lambda pl: makespan(rg, cm, pl))
+        pricer.rebase(placement)  # the repair's trials move one region of it
+        placement = repair(rg, placement, movable, limits, pricer.score)
     if groups is None and grouping != "cost":
         groups = cut(rg, placement)
     elif groups is None:
@@ -539,6 +937,7 @@ def plan(
     total, timeline = simulate(rg, cm, placement, groups)
     bound = binding_limits(rg, cm, wanted, placement, limits)
     changed_by = {r: b for b in bound for r in b["regions"]}
+    pricer.rebase(placement)  # the alternatives: one region moved, each placement with its canonical grouping
     regions = []
     for r in rg.names:
         chosen = placement[r]
@@ -555,8 +954,8 @@ def plan(
                 alts[p] = {"eligible": False, "reason": why or elig[r][p] or "no precision it may take"}
                 continue
             for q in (*qs, chosen.precision) if p == chosen.processor and chosen.precision not in qs else qs:
-                t_alt = total if Choice(p, q) == chosen else makespan(rg, cm, {**placement, r: Choice(p, q)})
-                per[q] = {"region_ms": round(rg.cost[r][Choice(p, q)], 4), "total_ms": round(t_alt, 4)}
+                t_alt = round(total, 4) if Choice(p, q) == chosen else pricer.rounded({**placement, r: Choice(p, q)}, 4)
+                per[q] = {"region_ms": round(rg.cost[r][Choice(p, q)], 4), "total_ms": t_alt}
             q_best = chosen.precision if p == chosen.processor else min(per, key=lambda q: (per[q]["total_ms"], q))
             alts[p] = {"eligible": why is None, "reason": why, "precision": q_best, **per[q_best], "precisions": per}
         if r in fixed:
@@ -648,7 +1047,8 @@ def _form_partitions(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice
     target's limits when the canonical grouping does)."""
     start = cut(rg, placement)
     ok = None if violations(rg, placement, limits, start) else (lambda g: not violations(rg, placement, limits, g))
-    groups = refine(rg, placement, start, lambda g: makespan(rg, cm, placement, g), ok)
+    pricer = Pricer(rg, cm)
+    groups = refine(rg, placement, start, lambda g, bound: pricer.makespan(placement, g, bound), ok, lambda g: pricer.rebase(placement, g))
     if groups != start:
         method += f"; {len(start) - len(groups)} partition merge(s) priced by the cost model"
     return groups, method
@@ -675,24 +1075,24 @@ def partition_report(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice
     """Per partition: its regions, processor, precision, predicted time, and why its regions share it (what
     splitting it into its regions would cost) or why it stands alone (what the cheapest merge would cost)."""
     dag = dag_of(rg)
+    pricer = Pricer(rg, cm)
+    pricer.rebase(placement, groups)
     out = []
     for i, g in enumerate(groups):
         c = placement[g[0]]
         ms = sum(rg.cost[r][c] for r in g) - (len(g) - 1) * cm.dispatch_ms[c.processor]
         if len(g) > 1:
             split = dag.ordered([x for k, x in enumerate(groups) if k != i] + [(r,) for r in g])
-            delta = simulate(rg, cm, placement, split)[0] - total
+            delta = pricer.makespan(placement, split) - total
             why = (
                 f"{len(g)} regions on the {c.processor} at {c.precision} share one partition (one invoke): splitting it into "
                 f"{len(g)} partitions is predicted {delta:+.3f} ms ({total:.3f} -> {total + delta:.3f} ms)"
             )
         else:
-            merged = [
-                (simulate(rg, cm, placement, dag.ordered([x for k, x in enumerate(groups) if k not in (i, j)] + [g + h]))[0] - total, partition_name(h))
-                for j, h in enumerate(groups) if j != i and placement[h[0]] == c and dag.convex(g + h)
-            ]
-            if merged:
-                delta, other = min(merged)
+            trials = [(merged(dag, groups, i, j), h) for j, h in enumerate(groups) if j != i and placement[h[0]] == c and dag.convex(g + h)]
+            costs = [(pricer.makespan(placement, trial) - total, partition_name(h)) for trial, h in trials if trial is not None]
+            if costs:
+                delta, other = min(costs)
                 why = f"its own partition: the cheapest merge (with {other}) is predicted {delta:+.3f} ms"
             else:
                 why = f"its own partition: no other partition on the {c.processor} at {c.precision} can join it (convexity)"

@@ -13,6 +13,7 @@ points mean is the cost model's (stretchc/costmodel/calibration.py), a layer abo
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -125,10 +126,24 @@ def load_target(spec: str) -> Target:
         path = Path(spec)
         if not path.is_file():
             raise StretchError("file-not-found", "target file does not exist", file=spec)
+        data = _read_target(path)
     else:
         path = DATA_DIR / f"{spec}.yaml"
         if not path.is_file():
             raise StretchError("unknown-target", f"unknown target {spec!r}; known targets: {', '.join(known_targets())}")
+        data = copy.deepcopy(_read_known_target(spec))  # a copy: callers may edit their target's raw data
+    return Target(name=str(data["name"]), path=path, raw=data)
+
+
+@lru_cache(maxsize=None)
+def _read_known_target(name: str) -> dict[str, Any]:
+    """The bundled target `name`, read and checked once per process (the package's data does not change while it
+    runs; a target file given by path is read every time). Cached: callers must not modify it."""
+    return _read_target(DATA_DIR / f"{name}.yaml")
+
+
+def _read_target(path: Path) -> dict[str, Any]:
+    """The target file at `path`, parsed and checked against the schema and the calibration sets."""
     if path.stat().st_size > MAX_TARGET_BYTES:
         raise StretchError("bad-target-file", f"larger than {MAX_TARGET_BYTES >> 20} MiB: not a target file", file=str(path))
     try:
@@ -142,7 +157,7 @@ def load_target(spec: str) -> Target:
     if data["calibration"] not in sets and "measured" not in data:  # a measured target carries its own parameters
         # the value is the file's text: the field is named, the value is not quoted
         raise StretchError("bad-target-file", f"field calibration: not a known calibration set; known: {', '.join(sorted(sets))}", file=str(path))
-    return Target(name=str(data["name"]), path=path, raw=data)
+    return data
 
 
 @lru_cache(maxsize=2)
