@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     errs = [abs(e) for _, _, e in pairs]
     rho = spearman([p for p, _, _ in pairs], [m for _, m, _ in pairs])
     body = "\n".join([
-        f"`bench/host_check.py` on {machine()}: the host target calibrated by `stretchc calibrate -t host` (single-op micro-benchmarks), "
+        f"`bench/host_check.py` on {machine()}: the host target calibrated by `stretchc calibrate -t host` (single-op micro-benchmarks, two or more per shape class, and chains whose weights overflow the last-level cache), "
         f"every bundle run by the C++ runtime (`stretch_benchmark`, {args.runs} runs after 3 warm-up runs, {args.repeats} times; measured = the "
         "minimum of all runs, the host protocol's statistic; the median of the repeats' minimums beside it). One processor, so one lane: "
         "concurrent lanes are not checked.",

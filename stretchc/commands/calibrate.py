@@ -2,8 +2,9 @@
 
 Describes the machine (stretchc/targets/host.py), times the kernel micro-benchmarks at float32 and int8 on one
 thread with LiteRT's XNNPACK kernels (stretchc/costmodel/microbench.py: dense, 1 x 1 and depthwise
-convolutions, fully connected, elementwise, pooling, concatenation), sets the peaks from the fastest kernels,
-fits the cost model's CPU parameters to the minimums, and writes a target file with them (`measured`). Compile
+convolutions, fully connected, elementwise, pooling, concatenation, the shape classes XNNPACK runs off its fast
+paths, chains whose weights overflow the last-level cache), sets the peaks from the fastest kernels, fits the cost
+model's CPU parameters to the minimums, and writes a target file with them (`measured`). Compile
 for it with `-t FILE.yaml`: its predictions then rest on this machine's measurements, and the C++ runtime's
 `stretch_benchmark` can check them (bench/host_check.py).
 
@@ -25,7 +26,7 @@ from stretchc.costmodel.microbench import KERNELS, PROCESSOR, Measurement, fit, 
 from stretchc.driver import check_output_file
 from stretchc.errors import StretchError
 from stretchc.fileio import write_atomically
-from stretchc.targets.host import HOST_TARGET, describe
+from stretchc.targets.host import HOST_TARGET, describe, last_level_cache_mb
 
 HEADER = "# A host target measured by stretchc calibrate (stretchc/commands/calibrate.py); compile with -t THIS_FILE.\n"
 
@@ -45,18 +46,19 @@ def _ours(path: Path) -> bool:
         return f.read(len(HEADER)) == HEADER.encode()
 
 
-def target_file(raw: dict[str, Any], measurements: list[Measurement], runs: int, warmup: int) -> dict[str, Any]:
+def target_file(raw: dict[str, Any], measurements: list[Measurement], runs: int, warmup: int, cache_mb: float | None) -> dict[str, Any]:
     """The measured target's contents: `raw` with the measured peaks and a `measured` section (the fitted CPU
-    parameters, and each micro-benchmark's minimum with its error in the fit and left out of it)."""
+    parameters, the last-level cache of `cache_mb` MiB they assume, and each micro-benchmark's minimum with its error
+    in the fit and left out of it)."""
     raw = measured_peaks(raw, measurements)
-    fitted = fit(raw, measurements)
-    left = left_out_errors(raw, measurements)
+    fitted = fit(raw, measurements, cache_mb)
+    left = left_out_errors(raw, measurements, cache_mb)
     points = [
         {"kernel": m.kernel, "dtype": m.dtype, "ms": round(m.ms, 5), "error_pct": round(fitted.errors_pct[f"{m.kernel} {m.dtype}"], 1),
          "left_out_pct": round(left[f"{m.kernel} {m.dtype}"], 1)}
         for m in measurements
     ]
-    return {**raw, "measured": {"runs": runs, "warmup": warmup, "kinds": dict(fitted.kinds), "dispatch_ms": {PROCESSOR: fitted.dispatch_ms}, "points": points}}
+    return {**raw, "measured": {"runs": runs, "warmup": warmup, **fitted.measured(), "points": points}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,11 +74,11 @@ def run(args: argparse.Namespace) -> int:
         raw = describe()
 
     def progress(i: int, n: int, what: str) -> None:
-        console.progress(f"micro-benchmark {what}", i, n)
+        console.progress(what, i, n)
 
     with console.step(f"timing {2 * len(KERNELS)} kernel micro-benchmarks ({args.runs} runs each, one thread)"):
         measurements = measure(KERNELS, runs=args.runs, warmup=args.warmup, progress=progress)
-    data = target_file(raw, measurements, args.runs, args.warmup)
+    data = target_file(raw, measurements, args.runs, args.warmup, last_level_cache_mb())
     write_atomically((HEADER + yaml.safe_dump(data, sort_keys=False, width=140)).encode(), args.output)
     m = data["measured"]
     errors = [abs(p["left_out_pct"]) for p in m["points"]]
@@ -85,5 +87,9 @@ def run(args: argparse.Namespace) -> int:
     console.out(f"  peak: {cluster['fmax_ghz']} GHz x {cluster['fp32_flop_per_cycle']} FLOP/cycle per core; memory {data['memory']['peak_gbps']} GB/s")
     for kind, p in m["kinds"].items():
         console.out(f"  {kind}: conv {p['conv']:.3f}, dwconv {p['dwconv']:.3f}, mem {p['mem']:.3f} of peak; {p['op_ms'] * 1e3:.1f} us per kernel")
+        if p.get("weight_gbps"):
+            console.out(f"    weights beyond the {m['cache_mb']:g} MiB cache read at {p['weight_gbps']:g} GB/s every run")
+        if p.get("shape_classes"):
+            console.out("    shape classes, times the base price: " + ", ".join(f"{c} x{f:g}" for c, f in p["shape_classes"].items()))
     console.out(f"  dispatch {m['dispatch_ms'][PROCESSOR] * 1e3:.1f} us per invoke; each micro-benchmark left out of the fit: median error {float(np.median(errors)):.1f}%, worst {max(errors):.1f}%")
     return 0

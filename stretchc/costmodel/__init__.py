@@ -9,7 +9,14 @@ One op on a processor, run by a kernel family at a precision (see `execution`):
   `peak_gops`), scaled for the precision;
 - `eff` is the fraction of peak the kernel family reaches: `conv` for dense convolutions and matrix
   products, `dwconv` for depthwise ones; `mem` is the fraction of the memory bandwidth its data movement
-  reaches; `op_ms` is the fixed cost of one kernel launch; `width` is the bytes per element at that precision.
+  reaches; `op_ms` is the fixed cost of one kernel launch; `width` is the bytes per element at that precision;
+- an op of a shape class (`profile.SHAPE_CLASSES`: a 7 x 7 depthwise window, a 3-channel stem, a quantized RELU, ...)
+  takes its compute and data-movement terms times the family's factor for that class (`Group.shape_classes`), where a
+  target measured one (`stretchc calibrate` on the host); 1 elsewhere;
+- where a target measured it (`Group.weight_gbps`), the weights that do not stay in its last-level cache from one
+  run to the next are read from memory again every run: `weights * width / weight_gbps` on top, for the fraction
+  of the model's weights beyond the cache (`CostModel.stream_weights`). A micro-benchmark's few weights stay in
+  cache; a network's many do not.
 
 On top of op times, the placement model (`stretchc.costmodel.placement`) adds per partition invoke a
 dispatch time per processor, per value crossing a partition boundary a sync time, plus bytes / `gbps`
@@ -28,7 +35,7 @@ statistic a further factor; per processor the dispatch time; the transfer global
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -38,7 +45,7 @@ import yaml
 
 from stretchc.backends import backend, backends, fallback
 from stretchc.backends.base import Execution
-from stretchc.costmodel.profile import CLASSES, OpProfile, profile_node
+from stretchc.costmodel.profile import CLASSES, SHAPE_CLASSES, OpProfile, profile_node, shape_class
 from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES
 from stretchc.precision import QUANTIZED, converts
@@ -90,6 +97,8 @@ class Group:
     dwconv: float
     mem: float
     op_ms: float
+    shape_classes: Mapping[str, float] = field(default_factory=dict)  # shape class -> time factor (1 when absent)
+    weight_gbps: float = 0.0  # the bandwidth at which weights beyond the cache are read (0: not measured)
 
     def eff(self, cls: str) -> float:
         return float(getattr(self, cls))
@@ -184,7 +193,8 @@ class CostParams:
         # a set measured per kernel class (a host target's micro-benchmarks) has its own depthwise efficiency
         dwconv = float(fam["dwconv"]) * speed if "dwconv" in fam else conv * float(k["dwconv"]) / float(k["conv"])
         mem = _clamp(float(fam.get("mem", k["mem"])) * speed, kind, "mem")
-        return Group(_clamp(conv), _clamp(dwconv), mem, float(fam.get("op_ms", k["op_ms"])) / speed)
+        classes = {str(c): float(f) for c, f in sorted((fam.get("shape_classes") or {}).items())}
+        return Group(_clamp(conv), _clamp(dwconv), mem, float(fam.get("op_ms", k["op_ms"])) / speed, classes, float(fam.get("weight_gbps", 0.0)))
 
 
 @lru_cache(maxsize=4)
@@ -199,15 +209,19 @@ def load_params(path: str = str(PARAMS_PATH)) -> CostParams:
         raise StretchError("bad-target-file", f"cost-model parameters: {exc}", file=str(p)) from None
 
 
-def work_features(ops: Iterable[OpProfile], peak_gops: float, width: int, mem_gbps: float) -> np.ndarray:
-    """[conv ms at 100% of peak, dwconv ms at 100%, memory ms at 100% of bandwidth, kernel launches]."""
+def work_features(
+    ops: Iterable[OpProfile], peak_gops: float, width: int, mem_gbps: float, shape_classes: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """[conv ms at 100% of peak, dwconv ms at 100%, memory ms at 100% of bandwidth, kernel launches]; an op of a
+    shape class in `shape_classes` counts its FLOPs and elements that many times."""
     f = np.zeros(4)
     for o in ops:
+        scale = shape_classes.get(o.shape_class, 1.0) if shape_classes and o.shape_class else 1.0
         if o.cls == "conv":
-            f[0] += o.flops
+            f[0] += o.flops * scale
         elif o.cls == "dwconv":
-            f[1] += o.flops
-        f[2] += o.elems
+            f[1] += o.flops * scale
+        f[2] += o.elems * scale
         f[3] += o.launches
     return f / np.array([peak_gops * 1e6, peak_gops * 1e6, mem_gbps * 1e6 / width, 1.0])
 
@@ -234,21 +248,52 @@ class CostModel:
         self.dispatch_ms = dict(self.params.dispatch_ms)
         self.transfer = dict(self.params.transfer)
         self._conversions: dict[tuple[int, str, str, str], float] = {}
+        self._groups: dict[tuple[str, str], Group] = {}
+        cache_mb = (self.raw.get("measured") or {}).get("cache_mb")
+        self.cache_bytes = float(cache_mb) * (1 << 20) if cache_mb is not None else 0.0
+        self.weight_elements = 0.0  # the model's, once `stream_weights` is told
+
+    def stream_weights(self, elements: float) -> None:
+        """Price the weights of a model with `elements` weight elements in all: at each dtype, the fraction of them
+        beyond the last-level cache is read from memory every run (where the target measured `weight_gbps`)."""
+        self.weight_elements = float(elements)
+
+    def streamed(self, processor: str, dtype: str) -> float:
+        """The fraction of the model's weights read from memory every run at `dtype` on `processor` (0 when they fit
+        in the cache, when the model's weights were not given, or when the target did not measure it)."""
+        if not self.weight_elements or not self.group(processor, dtype).weight_gbps:
+            return 0.0
+        total = self.weight_elements * self.execution(processor, dtype).width
+        return max(0.0, 1.0 - self.cache_bytes / total)
 
     def execution(self, processor: str, dtype: str) -> Execution:
         return execution(processor, dtype, self.protocol)
 
     def group(self, processor: str, dtype: str) -> Group:
-        return self.params.group(self.execution(processor, dtype).kind, self.calibration_set, self.protocol.statistic)
+        """The parameters of the kernel family that runs `dtype` on `processor` (memoized)."""
+        key = (processor, dtype)
+        if key not in self._groups:
+            self._groups[key] = self.params.group(self.execution(processor, dtype).kind, self.calibration_set, self.protocol.statistic)
+        return self._groups[key]
 
-    def features(self, ops: Iterable[OpProfile], processor: str, dtype: str, *, threads: int | None = None) -> np.ndarray:
+    def features(
+        self, ops: Iterable[OpProfile], processor: str, dtype: str, *, threads: int | None = None, shape_classes: bool = True
+    ) -> np.ndarray:
+        """The ops' work features (`work_features`) on `processor` at `dtype`, shape classes at the factors of the
+        kernel family that runs them (`shape_classes=False`: every factor 1, as a fit of the base parameters needs)."""
         ex = self.execution(processor, dtype)
         peak = processor_peak(self.raw, processor, ex.precision, threads=threads)
-        return work_features(ops, peak, ex.width, self.mem_gbps)
+        return work_features(ops, peak, ex.width, self.mem_gbps, self.group(processor, dtype).shape_classes if shape_classes else None)
 
     def ops_ms(self, ops: Iterable[OpProfile], processor: str, dtype: str, *, threads: int | None = None) -> float:
         """The ops' time on `processor` with their tensors at `dtype`, without dispatch."""
-        return float(self.features(ops, processor, dtype, threads=threads) @ self.group(processor, dtype).inverse())
+        ops = list(ops)
+        g = self.group(processor, dtype)
+        t = float(self.features(ops, processor, dtype, threads=threads) @ g.inverse())
+        streamed = self.streamed(processor, dtype)
+        if streamed:
+            t += streamed * sum(o.weights for o in ops) * self.execution(processor, dtype).width / (g.weight_gbps * 1e6)
+        return t
 
     def region_ms(self, ops: Iterable[OpProfile], processor: str, dtype: str, *, threads: int | None = None) -> float:
         """One partition invoke: its ops plus the processor's dispatch time."""
@@ -287,9 +332,11 @@ __all__ = [
     "Group",
     "OpProfile",
     "Protocol",
+    "SHAPE_CLASSES",
     "execution",
     "load_params",
     "processor_peak",
     "profile_node",
+    "shape_class",
     "work_features",
 ]

@@ -883,6 +883,7 @@ def plan(
     procs = tuple(p for p in processors() if p in target.processors or p in fixed.values())
     rg = region_graph(module, io_dtype)
     rg.cut = GROUPINGS[grouping]
+    cm.stream_weights(sum(o.weights for ops in rg.ops.values() for o in ops))  # every run reads them all
     elig: dict[str, dict[str, str | None]] = {}
     candidates: dict[str, list[Choice]] = {}  # what the search may choose
     movable: dict[str, list[Choice]] = {}  # what a repair may move a region to

@@ -61,7 +61,7 @@ class Workload:
     def to_json(self) -> dict[str, object]:
         return {
             "regions": [
-                {"name": r.name, "kind": r.kind, "stage": r.stage, "inputs": r.inputs, "ops": [[o.cls, o.flops, o.elems, o.launches] for o in r.ops]}
+                {"name": r.name, "kind": r.kind, "stage": r.stage, "inputs": r.inputs, "ops": [_op_json(o) for o in r.ops]}
                 for r in self.regions
             ],
             "values": [[v.producer, v.elements, list(v.consumers), v.output] for v in self.values],
@@ -71,7 +71,7 @@ class Workload:
     @classmethod
     def from_json(cls, d: dict) -> "Workload":  # type: ignore[type-arg]
         regions = tuple(
-            RegionWork(r["name"], r["kind"], r["stage"], tuple(OpProfile(str(c), float(f), float(e), int(n)) for c, f, e, n in r["ops"]), int(r["inputs"]))
+            RegionWork(r["name"], r["kind"], r["stage"], tuple(_op_of(o) for o in r["ops"]), int(r["inputs"]))
             for r in d["regions"]
         )
         values = tuple(Crossing(str(p), int(n), tuple(str(c) for c in cs), bool(o)) for p, n, cs, o in d["values"])
@@ -79,6 +79,17 @@ class Workload:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+
+
+def _op_json(o: OpProfile) -> list[object]:
+    """[cls, flops, elems, launches], then the shape class and the weights where there are any (the stored form of
+    workloads written before either existed is unchanged)."""
+    tail: list[object] = [o.shape_class, o.weights] if o.weights else [o.shape_class] if o.shape_class else []
+    return [o.cls, o.flops, o.elems, o.launches, *tail]
+
+
+def _op_of(o: list) -> OpProfile:  # type: ignore[type-arg]
+    return OpProfile(str(o[0]), float(o[1]), float(o[2]), int(o[3]), str(o[4]) if len(o) > 4 else "", float(o[5]) if len(o) > 5 else 0.0)
 
 
 def single_region(ops: list[OpProfile]) -> Workload:

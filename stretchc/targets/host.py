@@ -33,6 +33,22 @@ def cpuinfo() -> dict[str, str]:
     return out
 
 
+def last_level_cache_mb(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> float | None:
+    """The size (MiB) of the first CPU's largest cache level, as sysfs lists it (None where it does not)."""
+    best: tuple[int, float] | None = None
+    for index in sorted(root.glob("index*")):
+        try:
+            level = int((index / "level").read_text())
+            size = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        units = {"K": 1 / 1024, "M": 1.0, "G": 1024.0}
+        mb = float(size[:-1]) * units[size[-1]] if size[-1:] in units else float(size) / (1 << 20)
+        if best is None or (level, mb) > best:
+            best = (level, mb)
+    return None if best is None else best[1]
+
+
 def copy_bandwidth_gbps(megabytes: int = 256, repeats: int = 3) -> float:
     """Bytes read and written per second by the best of `repeats` copies of a `megabytes` buffer."""
     src = np.ones(megabytes << 18, dtype=np.float32)

@@ -58,9 +58,21 @@ def _measured() -> dict[str, Any]:
                 "propertyNames": {"enum": sorted(k for b in backends() for k in b.kernel_priors)},
                 "additionalProperties": {
                     "type": "object", "required": ["conv", "dwconv", "mem", "op_ms"], "additionalProperties": False,
-                    "properties": {"conv": efficiency, "dwconv": efficiency, "mem": efficiency, "op_ms": {"type": "number", "minimum": 0}},
+                    "properties": {
+                        "conv": efficiency, "dwconv": efficiency, "mem": efficiency, "op_ms": {"type": "number", "minimum": 0},
+                        "shape_classes": {
+                            # the cost model's shape classes (stretchc.costmodel.profile.SHAPE_CLASSES, a layer above this one)
+                            "type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9-]{0,31}$"}, "additionalProperties": efficiency,
+                            "description": "per shape class the factor on its ops' time (stretchc.costmodel.profile.SHAPE_CLASSES)",
+                        },
+                        "weight_gbps": {
+                            "type": "number", "exclusiveMinimum": 0,
+                            "description": "the bandwidth at which weights beyond the last-level cache are read, every run",
+                        },
+                    },
                 },
             },
+            "cache_mb": {"type": "number", "exclusiveMinimum": 0, "description": "the last-level cache (MiB) the weight bandwidth assumes"},
             "dispatch_ms": {"type": "object", "propertyNames": {"enum": [b.name for b in backends()]}, "additionalProperties": {"type": "number", "minimum": 0}},
             "points": {
                 "type": "array",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -14,7 +15,7 @@ from stretchc.cli import main
 from stretchc.costmodel import CostModel
 from stretchc.costmodel.microbench import DTYPES, KERNELS, PROCESSOR, Measurement, fit, float_graph, left_out_errors
 from stretchc.targets import load_target
-from stretchc.targets.host import describe
+from stretchc.targets.host import describe, last_level_cache_mb
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "branchy.onnx"
 TRUE = {
@@ -22,6 +23,12 @@ TRUE = {
     "int8": {"conv": 0.25, "dwconv": 0.06, "mem": 0.8, "op_ms": 0.002},
 }
 DISPATCH = 0.01
+CACHE_MB = 32.0
+WEIGHT_GBPS = {"float32": 40.0, "int8": 25.0}
+FACTORS = {  # per dtype and shape class, how many times the base price the class's ops take
+    "float32": {"dwconv-large": 12.0, "conv-narrow": 1.0, "relu": 1.0, "avgpool": 1.5, "subsample": 5.0, "pad-narrow": 40.0, "pad": 20.0, "concat": 1.5},
+    "int8": {"dwconv-large": 14.0, "conv-narrow": 2.0, "relu": 60.0, "avgpool": 40.0, "subsample": 45.0, "pad-narrow": 80.0, "pad": 10.0, "concat": 3.0},
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +37,8 @@ def host() -> dict:  # type: ignore[type-arg]
 
 
 def _synthetic(raw: dict) -> list[Measurement]:  # type: ignore[type-arg]
-    """Every kernel at both dtypes, timed by the cost model's own formula under TRUE (float ops for both dtypes: the
-    work features differ by the dtype's width and peak only)."""
+    """Every kernel at both dtypes, timed by the cost model's own formula under TRUE and FACTORS (float ops for both
+    dtypes: the work features differ by the dtype's width and peak only)."""
     from stretchc.costmodel.profile import profile_node
 
     cm = CostModel(raw)
@@ -41,18 +48,36 @@ def _synthetic(raw: dict) -> list[Measurement]:  # type: ignore[type-arg]
         ops = [profile_node(n) for n in nodes]
         for d in DTYPES:
             p = TRUE[d]
-            t = float(cm.features(ops, PROCESSOR, d) @ [1 / p["conv"], 1 / p["dwconv"], 1 / p["mem"], p["op_ms"]]) + DISPATCH
+            inverse = np.array([1 / p["conv"], 1 / p["dwconv"], 1 / p["mem"], p["op_ms"]])
+            scale = [np.array([f, f, f, 1.0]) for f in (FACTORS[d].get(o.shape_class, 1.0) for o in ops)]  # launches unscaled
+            t = sum(float((cm.features([o], PROCESSOR, d) * s) @ inverse) for o, s in zip(ops, scale)) + DISPATCH
+            beyond = sum(o.weights for o in ops) * cm.execution(PROCESSOR, d).width - CACHE_MB * (1 << 20)
+            t += max(beyond, 0.0) / (WEIGHT_GBPS[d] * 1e6)  # weights beyond the cache, read again every run
             out.append(Measurement(k.name, d, t, nodes))
     return out
 
 
+def test_every_shape_class_has_micro_benchmarks_and_the_base_kernels_cover_each_efficiency(host) -> None:  # type: ignore[no-untyped-def]
+    from stretchc.costmodel.profile import SHAPE_CLASSES
+    from stretchc.costmodel.profile import profile_node
+
+    classes = {k.name: {o.shape_class for o in (profile_node(n) for n in float_graph(k)[0]) if o is not None} - {""} for k in KERNELS}
+    assert all(len(c) <= 1 for c in classes.values())  # a micro-benchmark measures one shape class at most
+    for cls in SHAPE_CLASSES:
+        assert sum(c == {cls} for c in classes.values()) >= 2, cls  # so a left-out error exists for each
+    base = [name for name, c in classes.items() if not c]
+    assert any(n.startswith("conv") for n in base) and any(n.startswith("dwconv") for n in base) and any(n.startswith("add") for n in base)
+
+
 def test_the_fit_recovers_the_parameters_that_made_the_timings(host) -> None:  # type: ignore[no-untyped-def]
-    fitted = fit(host, _synthetic(host))
+    fitted = fit(host, _synthetic(host), CACHE_MB)
     cm = CostModel(host)
     for d in DTYPES:
         got = fitted.kinds[cm.execution(PROCESSOR, d).kind]
         for key, want in TRUE[d].items():
             assert got[key] == pytest.approx(want, rel=1e-3), (d, key)
+        assert got["shape_classes"] == pytest.approx(FACTORS[d], rel=1e-3), d
+        assert got["weight_gbps"] == pytest.approx(WEIGHT_GBPS[d], rel=1e-2), d
     assert fitted.dispatch_ms == pytest.approx(DISPATCH, rel=1e-3)
     assert max(abs(e) for e in fitted.errors_pct.values()) < 0.1
 
@@ -61,9 +86,9 @@ def test_left_out_errors_are_predictions_without_the_point(host) -> None:  # typ
     measurements = _synthetic(host)
     bent = measurements[0]
     measurements[0] = Measurement(bent.kernel, bent.dtype, bent.ms * 2, bent.nodes)  # one timing the others contradict
-    left = left_out_errors(host, measurements)
+    left = left_out_errors(host, measurements, CACHE_MB)
     assert left[f"{bent.kernel} {bent.dtype}"] == pytest.approx(-50.0, abs=1.0)  # predicted from the others: half of it
-    assert fit(host, measurements).errors_pct[f"{bent.kernel} {bent.dtype}"] > -50.0  # in the fit it pulls the parameters
+    assert fit(host, measurements, CACHE_MB).errors_pct[f"{bent.kernel} {bent.dtype}"] > -50.0  # in the fit it pulls the parameters
 
 
 @pytest.mark.slow  # times 48 micro-benchmarks (TFLite's quantizer in a child process): about 10 s
@@ -79,6 +104,7 @@ def test_calibrate_writes_a_target_that_compiles_price_with_its_measurements(tmp
         group = cm.group(PROCESSOR, d)
         assert group.conv == pytest.approx(measured["kinds"][cm.execution(PROCESSOR, d).kind]["conv"])
     assert cm.dispatch_ms[PROCESSOR] == measured["dispatch_ms"][PROCESSOR]
+    assert measured.get("cache_mb") == last_level_cache_mb()  # what the weight bandwidth assumes, as sysfs says
     bundle = tmp_path / "b.stretch"
     capsys.readouterr()
     assert main(["compile", str(EXAMPLE), "-t", str(out), "-o", str(bundle)]) == 0
