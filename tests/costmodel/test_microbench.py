@@ -126,3 +126,15 @@ def test_calibrate_measures_only_this_machine_and_keeps_the_users_files(tmp_path
     assert yaml.safe_load(mine.read_text()) == {"mine": True}
     assert main(["calibrate", "-t", "host", "-o", str(tmp_path / "host.json")]) == 2
     assert not (tmp_path / "host.json").exists()
+
+
+def test_timed_inputs_are_never_constant() -> None:
+    """Micro-benchmarks time kernels on data like a network's: an int8 input spans both signs (TFLite's int8 RELU
+    runs about three times faster on all zeros)."""
+    from stretchc.costmodel.microbench import random_input
+
+    rng = np.random.default_rng(0)
+    q = random_input(rng, (1, 8, 8, 16), np.dtype(np.int8))
+    assert q.dtype == np.int8 and q.min() < 0 < q.max() and len(np.unique(q)) > 100
+    f = random_input(rng, (4, 4), np.dtype(np.float32))
+    assert f.dtype == np.float32 and f.std() > 0.1
