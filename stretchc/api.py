@@ -251,7 +251,9 @@ def check_verify_data(data: str | Path | None, preprocess: str | None, *, arrays
     """`Bundle.verify`'s `data` and `preprocess` checked before any work, as compile checks `--calib` and
     `--preprocess`: the preprocessing parses, the data exists, and preprocessing is given only for `data` images.
     Without `data` the inputs are `inputs` arrays (`arrays`) or seeded random ones, fed as they are: preprocessing
-    that would not happen is a usage error."""
+    that would not happen is a usage error, and so are both `data` and `inputs` (one would be ignored)."""
+    if data is not None and arrays:
+        raise StretchError("usage", "give the inputs as arrays (--input) or as data (--input-dir), not both: one of them would be ignored")
     check_calibration_options(None if data is None else str(data), preprocess)
     pre = parse_preprocess(preprocess)
     if pre.given and not data:
@@ -322,8 +324,7 @@ class Bundle:
     ) -> VerifyReport:
         """Compare the bundle with the ONNX model under ONNX Runtime on the same inputs, as `stretchc verify` does:
         `inputs` (feeds in ONNX layout), or `data` (calibration-style: a folder of images, with `preprocess`, a
-        .npy or a .npz; its samples are compared, whatever `inputs` says, and a .npz with `labels` adds top-1
-        accuracy), else `samples` seeded random inputs from `seed`. Tolerance: `atol` (default 1e-4 x
+        .npy or a .npz; a .npz with `labels` adds top-1 accuracy; not both, StretchError "usage"), else `samples` seeded random inputs from `seed`. Tolerance: `atol` (default 1e-4 x
         max|reference|) and `rtol`, or an SQNR bound `min_sqnr` (dB; the default for bundles with int8 partitions).
         `const_inputs`: the values the compile fixed (arrays or .npy files, as given to it). Returns the
         `stretchc.verify.VerifyReport` (`ok`, `checks` per output and sync point, `table()`); a failing comparison

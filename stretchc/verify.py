@@ -20,7 +20,7 @@ it, and agreeing NaNs are no evidence that the bundle computes the model (the ch
 side, position and input). A sync point whose ONNX tensor is unknown (the manifest names none, the model has no such
 tensor, or its element count differs) cannot be checked: the report lists it as unmatched, with why, and
 the verdict says how many were not checked. Classifier outputs ([1, K]) also report top-1 agreement, and
-with `labels` (one class per input) top-1 accuracy of the float model and the bundle (stretchc/accuracy.py).
+with `labels` (one class per input) top-1 accuracy of the float model and the bundle (stretchc/top1.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import onnx
 
-from stretchc.accuracy import OutputAccuracy, Top1
+from stretchc.top1 import OutputAccuracy, Top1
 from stretchc.analyses import HeldOutInputs
 from stretchc.console import Console, get_console
 from stretchc.errors import StretchError

@@ -281,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
         if pr is None:
             raise StretchError("bad-pipeline", "--report/--explain: the pipeline made no placement report (it needs assign-delegates and a target)")
         if args.report and settings["calib"]:  # labelled --calib data: top-1 accuracy in the report
-            from stretchc.accuracy import calib_accuracy
+            from stretchc.top1 import calib_accuracy
 
             held = result.analyses.get(HeldOutInputs)
             accuracy = calib_accuracy(Path(args.output), Path(args.model), settings["calib"], held_out=len(held.feeds) if held is not None else 0)

@@ -5,7 +5,7 @@ processor (SVG Gantt chart); the stage/branch graph coloured by processor; the p
 single processor; the target limits that bound the placement (`limits`: which limit, the regions it moved, what
 it cost; each such region's `limit`); with `--precision auto`, the SQNR each output keeps and what was demoted to float (the
 `accuracy_guard` section); with labelled `--calib` data, top-1 accuracy of the float model and the bundle (the
-`accuracy` section, stretchc/accuracy.py)."""
+`accuracy` section, stretchc/top1.py)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ PATH is one of
 - a `.npz` archive with one such array per input name (or a single array for a one-input model), and
   optionally labels: under the key `labels` (reserved unless the model has an input of that name), a 1-D
   integer array with the class index (>= 0) of every sample, in sample order (`CalibrationSet.labels`:
-  top-1 accuracy in `verify` and the placement report, stretchc/accuracy.py); a member is read whole (a
+  top-1 accuracy in `verify` and the placement report, stretchc/top1.py); a member is read whole (a
   compressed zip member cannot be mapped);
 - the word `random`: uniform [0, 1) noise (the caller warns that accuracy will suffer).
 

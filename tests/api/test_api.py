@@ -155,3 +155,15 @@ def test_targets_show_what_the_api_gives(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["targets", "show", "mi9"]) == 0
     shown = capsys.readouterr().out
     assert f"yes: {dsp.description}" in shown and f"no: mi9 {npu.unavailable}" in shown
+
+
+def test_verify_takes_arrays_or_data_not_both(example_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = example_bundle.parent / "example.onnx"
+    x = np.zeros((1, 3, 32, 32), np.float32)
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(StretchError) as caught:
+        api.Bundle(example_bundle).verify(model, inputs=[{"input": x}], data=tmp_path / "x.npy")
+    assert caught.value.code == "usage" and "not both" in caught.value.message
+    capsys.readouterr()
+    rc = main(["verify", str(example_bundle), str(model), "--input", f"input={tmp_path / 'x.npy'}", "--input-dir", str(tmp_path / "x.npy")])
+    assert (rc, capsys.readouterr().err.splitlines()[-1]) == (int(caught.value.exit_status), caught.value.one_line())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stretchc.accuracy import Top1, is_classifier
+from stretchc.top1 import Top1, is_classifier
 from stretchc.errors import StretchError
 
 
