@@ -24,16 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from stretchc.costmodel import CostModel, profile_node, shape_class  # noqa: E402
-from stretchc.costmodel.microbench import PROCESSOR, time_model  # noqa: E402
-from stretchc.litert import load_interpreter  # noqa: E402
+from stretchc.costmodel.microbench import PROCESSOR, Timer  # noqa: E402
 from stretchc.targets import load_target  # noqa: E402
 from stretchc.tflite_io import emit_model, import_model  # noqa: E402
-
-
-def delegated(model: bytes) -> bool:
-    """Whether LiteRT's default delegate (XNNPACK) took the model's op."""
-    it = load_interpreter(model_content=model, num_threads=1)
-    return any(op["op_name"] == "DELEGATE" for op in it._get_ops_details())  # a one-op model: its op, or a delegate node too
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,9 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             dtype = next((v.dtype for v in node.outputs if v.dtype in ("float32", "int8")), "float32")
             inputs = [v for v in node.inputs if v is not None and v.data is None]
             model = emit_model([node], inputs, list(node.outputs), description="opcheck")
-            ms = time_model(model, runs=args.runs, warmup=3)
+            timer = Timer(model, warmup=3)
+            timer.run(args.runs)
+            ms = timer.best
+            # a one-op model: its op, and a delegate node too when XNNPACK took it
+            delegated = any(op["op_name"] == "DELEGATE" for op in timer.it._get_ops_details())
             predicted = cm.ops_ms([prof], PROCESSOR, dtype) + cm.dispatch_ms[PROCESSOR]
-            rows.append((f"{node.kind} {shape_class(node)}".strip(), dtype, delegated(model), node.kind, ms, predicted, tuple(node.outputs[0].shape)))
+            rows.append((f"{node.kind} {shape_class(node)}".strip(), dtype, delegated, node.kind, ms, predicted, tuple(node.outputs[0].shape)))
     by: dict[tuple[str, str, bool], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     for cls, dtype, dlg, _, ms, pred, _ in rows:
         b = by[(cls, dtype, dlg)]

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from stretchc.backends import fallback
 from stretchc.costmodel import SHAPE_CLASSES, CostModel, eff_clamp
-from stretchc.costmodel.profile import profile_node
+from stretchc.costmodel.profile import OpProfile, profile_node
 from stretchc.ir import Node, Value
 from stretchc.native import NativeProcess
 from stretchc.tflite_io import emit_model, import_model
@@ -167,6 +168,16 @@ class Measurement:
     ms: float
     nodes: tuple[Node, ...]  # the model's ops as a compile would profile them (QUANTIZE/DEQUANTIZE included)
 
+    @cached_property
+    def ops(self) -> tuple[OpProfile, ...]:
+        """The profiles of its nodes (computed once: every fit of a calibration reads them)."""
+        return tuple(p for p in (profile_node(n) for n in self.nodes) if p is not None)
+
+    @cached_property
+    def shape_class(self) -> str:
+        """The shape class it measures ("" for the base kernels)."""
+        return next((o.shape_class for o in self.ops if o.shape_class), "")
+
 
 def model_bytes(k: Kernel, dtype: str, native: NativeProcess) -> bytes:
     """The kernel's TFLite model at `dtype` (int8: calibrated on seeded random inputs, quantized by TFLite)."""
@@ -192,7 +203,7 @@ def random_input(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dty
     return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
 
 
-class _Timer:
+class Timer:
     """One model loaded in LiteRT on one CPU thread, its inputs set (`random_input`), warmed up; `best` is the fastest invoke
     seen so far (ms)."""
 
@@ -216,7 +227,7 @@ class _Timer:
 
 def time_model(model: bytes, *, runs: int, warmup: int) -> float:
     """The minimum latency (ms) of one invoke of `model` on one CPU thread over `runs` timed runs."""
-    timer = _Timer(model, warmup)
+    timer = Timer(model, warmup)
     timer.run(runs)
     return timer.best
 
@@ -237,7 +248,7 @@ def measure(
             if progress is not None:
                 progress(i, len(jobs), f"building {k.name} {dtype}")
             models.append(model_bytes(k, dtype, native))
-    timers = [_Timer(model, warmup) for model in models]
+    timers = [Timer(model, warmup) for model in models]
     for r, n in enumerate(per_round):
         if progress is not None:
             progress(r, rounds, f"timing pass {r + 1} of {rounds}")
@@ -264,18 +275,9 @@ class Fitted:
         return out if self.cache_mb is None else {**out, "cache_mb": self.cache_mb}
 
 
-def _ops(m: Measurement) -> list[Any]:
-    return [p for p in (profile_node(n) for n in m.nodes) if p is not None]
-
-
-def _shape_class(m: Measurement) -> str:
-    """The shape class a micro-benchmark measures ("" for the base kernels)."""
-    return next((o.shape_class for o in _ops(m) if o.shape_class), "")
-
-
 def _beyond_cache(cm: CostModel, m: Measurement, cache_mb: float | None) -> bool:
     """Whether the micro-benchmark's weights (at its dtype) are more than the last-level cache holds."""
-    weights = sum(o.weights for o in _ops(m)) * cm.execution(PROCESSOR, m.dtype).width
+    weights = sum(o.weights for o in m.ops) * cm.execution(PROCESSOR, m.dtype).width
     return cache_mb is not None and weights > cache_mb * (1 << 20)
 
 
@@ -286,10 +288,10 @@ def measured_peaks(raw: Mapping[str, Any], measurements: list[Measurement]) -> d
     concatenation kernel at either dtype (small tensors stay in cache, beyond what a large copy reaches). So no
     measured kernel beats its peak, and the efficiencies the fit finds are fractions of what this machine does.
     Base kernels only: a shape class is priced off these peaks."""
-    base = [m for m in measurements if not _shape_class(m)]
-    gflops = [sum(o.flops for o in _ops(m)) / (m.ms * 1e6) for m in base if m.dtype == "float32" and all(o.cls == "conv" for o in _ops(m))]
+    base = [m for m in measurements if not m.shape_class]
+    gflops = [sum(o.flops for o in m.ops) / (m.ms * 1e6) for m in base if m.dtype == "float32" and all(o.cls == "conv" for o in m.ops)]
     cm = CostModel(raw)
-    gbps = [sum(o.elems for o in _ops(m)) * cm.execution(PROCESSOR, m.dtype).width / (m.ms * 1e6) for m in base if all(o.cls == "mem" for o in _ops(m))]
+    gbps = [sum(o.elems for o in m.ops) * cm.execution(PROCESSOR, m.dtype).width / (m.ms * 1e6) for m in base if all(o.cls == "mem" for o in m.ops)]
     out = {**raw, PROCESSOR: {**raw[PROCESSOR], "clusters": [dict(c) for c in raw[PROCESSOR]["clusters"]]}, "memory": dict(raw["memory"])}
     cluster = out[PROCESSOR]["clusters"][0]
     if gflops:
@@ -313,7 +315,7 @@ def _base_fit(cm: CostModel, measurements: list[Measurement]) -> np.ndarray:
     error over `measurements`, an efficiency beyond its clamp held at the clamp and the rest fitted again."""
     from scipy.optimize import nnls  # lazy: SciPy, only a calibration needs it
 
-    a = np.array([_columns(cm, _ops(m), m.dtype) for m in measurements])
+    a = np.array([_columns(cm, m.ops, m.dtype) for m in measurements])
     t = np.array([m.ms for m in measurements])
     kinds = [cm.execution(PROCESSOR, d).kind for d in DTYPES]
     fixed: dict[int, float] = {}
@@ -345,10 +347,10 @@ def _factors(cm: CostModel, x: np.ndarray, measurements: list[Measurement]) -> d
     data movement (at least 0.1: a class is never free)."""
     found: dict[tuple[str, str], list[float]] = {}
     for m in measurements:
-        cls = _shape_class(m)
+        cls = m.shape_class
         if not cls:
             continue
-        ops = _ops(m)
+        ops = m.ops
         work = _columns(cm, [o for o in ops if o.shape_class == cls], m.dtype)
         launches = 4 * DTYPES.index(m.dtype) + 3  # a class's factor scales its compute and data movement, not its launches
         inside = float(work[:launches] @ x[:launches])
@@ -366,9 +368,9 @@ def _weight_gbps(cm: CostModel, x: np.ndarray, measurements: list[Measurement], 
     whose chains took no longer than their base price)."""
     found: dict[str, list[float]] = {}
     for m in measurements:
-        if _shape_class(m) or not _beyond_cache(cm, m, cache_mb):
+        if m.shape_class or not _beyond_cache(cm, m, cache_mb):
             continue
-        ops = _ops(m)
+        ops = m.ops
         width = cm.execution(PROCESSOR, m.dtype).width
         weights = sum(o.weights for o in ops) * width
         extra = m.ms - float(_columns(cm, ops, m.dtype) @ x)
@@ -383,7 +385,7 @@ def fit(target: Any, measurements: list[Measurement], cache_mb: float | None = N
     class's factor by `_factors`, and the bandwidth of weights beyond the cache by `_weight_gbps` (see the module
     docstring)."""
     cm = CostModel(target)
-    x = _base_fit(cm, [m for m in measurements if not _shape_class(m) and not _beyond_cache(cm, m, cache_mb)])
+    x = _base_fit(cm, [m for m in measurements if not m.shape_class and not _beyond_cache(cm, m, cache_mb)])
     factors = _factors(cm, x, measurements)
     streams = _weight_gbps(cm, x, measurements, cache_mb) if cache_mb is not None else {}
     kinds = {}
@@ -396,19 +398,28 @@ def fit(target: Any, measurements: list[Measurement], cache_mb: float | None = N
             p["weight_gbps"] = streams[dtype]
         kinds[cm.execution(PROCESSOR, dtype).kind] = p
     fitted = Fitted(kinds, round(float(x[-1]), 6), {}, cache_mb)
-    errors = {f"{m.kernel} {m.dtype}": 100.0 * (predict(target, fitted, m) - m.ms) / m.ms for m in measurements}
+    priced = _priced_by(target, fitted)
+    errors = {f"{m.kernel} {m.dtype}": 100.0 * (_predict(priced, fitted, m) - m.ms) / m.ms for m in measurements}
     return Fitted(kinds, fitted.dispatch_ms, errors, cache_mb)
+
+
+def _priced_by(target: Any, fitted: Fitted) -> CostModel:
+    """The cost model of `target` with the fitted parameters as its own, as a compile for the calibrated target
+    prices with them."""
+    raw = target.raw if hasattr(target, "raw") else target
+    return CostModel({**raw, "calibration": raw.get("calibration") or "host", "measured": fitted.measured()})
+
+
+def _predict(cm: CostModel, fitted: Fitted, m: Measurement) -> float:
+    cm.stream_weights(sum(o.weights for o in m.ops))  # the micro-benchmark's weights are the whole model's
+    return cm.ops_ms(m.ops, PROCESSOR, m.dtype) + fitted.dispatch_ms
 
 
 def predict(target: Any, fitted: Fitted, m: Measurement) -> float:
     """The latency (ms) `fitted` predicts for micro-benchmark `m` on `target`: its ops priced by the cost model with
     the fitted parameters as the target's own (as a compile for the calibrated target prices them), plus one
     invoke's dispatch; the micro-benchmark's weights are the model's (`CostModel.stream_weights`)."""
-    raw = target.raw if hasattr(target, "raw") else target
-    cm = CostModel({**raw, "calibration": raw.get("calibration") or "host", "measured": fitted.measured()})
-    ops = _ops(m)
-    cm.stream_weights(sum(o.weights for o in ops))
-    return cm.ops_ms(ops, PROCESSOR, m.dtype) + fitted.dispatch_ms
+    return _predict(_priced_by(target, fitted), fitted, m)
 
 
 def left_out_errors(target: Any, measurements: list[Measurement], cache_mb: float | None = None) -> dict[str, float]:
@@ -422,5 +433,5 @@ def left_out_errors(target: Any, measurements: list[Measurement], cache_mb: floa
 
 __all__ = [
     "DTYPES", "KERNELS", "Fitted", "Kernel", "Measurement", "fit", "float_graph", "left_out_errors", "measure", "measured_peaks",
-    "model_bytes", "predict", "random_input", "time_model",
+    "model_bytes", "Timer", "predict", "random_input", "time_model",
 ]
