@@ -40,7 +40,6 @@ from stretchc.ir import Module
 from stretchc.passmanager import Pass, PassContext, register_pass
 from stretchc.precision import choices
 
-QUANTIZE = "quantize"  # the capability of a pass that makes int8 partitions (PassContext.can)
 
 
 def policies() -> tuple[str, ...]:
@@ -84,7 +83,7 @@ class AssignDelegates(Pass):
             if region not in known:
                 raise StretchError("unknown-branch", f"--place names region {region!r}; the model's regions are {', '.join(known)}")
         target, settings = ctx.target, ctx.settings
-        quantizes = ctx.can(QUANTIZE)
+        quantizes = ctx.settings.quantize
         calibrated = quantizes and settings.calib is not None  # int8 is available
         base = fallback()
         spread = [b.name for b in backends() if b.runs_float32(target) and (target is None or b.name in target.processors)]

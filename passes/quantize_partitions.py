@@ -41,13 +41,13 @@ from typing import Any
 from stretchc.analyses import AccuracyGuard, HeldOutInputs, Placement, Quantization
 from stretchc.backends import backend, backends, fallback
 from stretchc.backends.base import PartitionOps
+from stretchc.compile_settings import QUANTIZE
 from stretchc.costmodel.limits import target_limits
 from stretchc.costmodel.placement import Choice, plan, reprice
 from stretchc.eligibility import describe
 from stretchc.errors import StretchError
 from stretchc.ir import Module, Partition
 from stretchc.native import NativeProcess
-from stretchc.passes.assign_delegates import QUANTIZE
 from stretchc.passes.outline_partitions import outline
 from stretchc.passmanager import Pass, PassContext, register_pass
 from stretchc.precision import QUANTIZED, sync_point_bound

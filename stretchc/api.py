@@ -16,42 +16,66 @@ statuses); the API reads no configuration file and prints nothing unless asked (
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
-from contextlib import contextmanager
+import tempfile
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
+import yaml
 
-from stretchc import safejson
 from stretchc.analyses import Analyses, HeldOutInputs
 from stretchc.backends import Backend, backends
+from stretchc.bisect import NumericBisect, Row
+from stretchc.bundle.describe import describe
 from stretchc.bundle.manifest import compiled_shapes
+from stretchc.bundle.validate import CheckedBundle, validate_bundle
 from stretchc.compile_settings import EMITS, IO_DTYPES, CompileSettings, on_ineligible_choices
 from stretchc.console import Console, get_console, set_console
-from stretchc.driver import CompileOptions, CompileResult, check_output_dir, compile_model
+from stretchc.costmodel.accuracy import TargetAccuracy, accuracy
+from stretchc.costmodel.microbench import KERNELS, measure, target_data
+from stretchc.costmodel.placement_report import explain, read_report
+from stretchc.driver import (
+    CompileOptions, CompileResult, LoadedModel, check_output_dir, check_output_file, check_output_path, check_outside_output, compile_model,
+    default_pipeline, instruments_for, load_module, make_context, staged_bundle, validate_staged,
+)
+from stretchc.dumps import CONSTANTS, DumpIR, announce_failure, copy_dump, dump_text, replay_command, snapshot
 from stretchc.errors import StretchError
+from stretchc.digits.data import data_files
+from stretchc.digits.export import trained_model
+from stretchc.examples import example_model, stretchy_model
+from stretchc.fileio import write_atomically
 from stretchc.frontend.module import onnx_inputs
 from stretchc.frontend.validate import load_model
-from stretchc.passmanager import registry
+from stretchc.ir import Module
+from stretchc.modelbuild import as_timed, load_config, placement_regions
+from stretchc.modelbuild import build_model as build_onnx_model
+from stretchc.modelbuild.config import Config
+from stretchc.modelbuild.onnx_builder import unbranched_placement_notes
+from stretchc.irtext import HEADER, ConstantStore, has_missing_constants, parse_module, print_module
+from stretchc.passmanager import PassManager, check_requirements, parse_pipeline, registry
 from stretchc.precision import POLICIES
 from stretchc.quantize.calibration_data import check_calibration_options, find_bad_value, load_calibration_data, parse_preprocess, read_npy
 from stretchc.quantize.guard import MIN_SQNR_RANDOM_SAMPLES, MIN_SQNR_RANDOM_SEED
+from stretchc.reproducer import Recorder, Reproducer, replay_context
 from stretchc.resource_limits import ResourceLimits
 from stretchc.runtime.host import DEFAULT_STALL_TIMEOUT, HostRuntime, Profile
 from stretchc.targets import Target, known_targets, load_target
-from stretchc.verify import DEFAULT_SAMPLES, VerifyReport, seeded_inputs, verify_bundle, verify_staged
+from stretchc.targets.host import HOST_TARGET, MEASURED_HEADER, last_level_cache_mb
+from stretchc.targets.host import describe as describe_host
+from stretchc.verify import DEFAULT_SAMPLES, VerifyReport, seeded_feed, seeded_inputs, verify_bundle, verify_staged
 
 __all__ = [
-    "Alternative", "BackendInfo", "Bundle", "CompiledBundle", "Debug", "Options", "PartitionInfo", "Profile", "RegionInfo", "Report",
-    "TargetInfo", "TimelineEntry", "VerifyReport", "check_verify_data", "compile", "driver_options", "get_target", "list_targets",
-    "read_array",
+    "Alternative", "BackendInfo", "Bisection", "Bundle", "BuiltModel", "PassInfo", "WrittenExample", "CompiledBundle", "Debug", "Options", "PartitionInfo", "Profile", "RegionInfo", "Report",
+    "Replayed", "TargetAccuracy", "TargetInfo", "TimelineEntry", "VerifyReport", "bisect_passes", "build_model", "calibrate", "check_verify_data", "compile", "cost_model_accuracy", "default_pipeline", "driver_options", "get_target", "list_passes", "list_targets",
+    "is_stretchc_model", "opt", "read_array", "write_example",
 ]
 
 REPORT_FILE = "report.json"  # the placement report emit-bundle writes into a bundle
-REPORT_MAX_DEPTH = 32  # as `stretchc explain` reads it
 
 ArrayOrFile = np.ndarray | str | Path  # an array, or a .npy file holding it
 
@@ -270,20 +294,41 @@ class Bundle:
         self.path = Path(path)
         self._console = _console_for(quiet, console)
         self._runtime: HostRuntime | None = None
-        self.manifest: Mapping[str, Any] = self._host().manifest
+        self._checked: CheckedBundle | None = validate_bundle(self.path)
+        self.manifest: Mapping[str, Any] = self._checked.manifest
 
     def _host(self) -> HostRuntime:
-        """The bundle loaded into the host reference runtime (once)."""
+        """The bundle loaded into the host reference runtime (once, on first use: opening a bundle to read it, as
+        `describe` and `explain` do, loads no runtime)."""
         if self._runtime is None:
             with _reporting(self._console):
-                self._runtime = HostRuntime(self.path)
+                self._runtime = HostRuntime(self.path, self._checked)
+            self._checked = None  # the runtime holds what it needs of it
         return self._runtime
 
     @cached_property
     def report(self) -> Report | None:
-        """The placement report the bundle holds (report.json), None when its pipeline wrote none."""
+        """The placement report the bundle holds (report.json), None when its pipeline wrote none;
+        StretchError("bad-bundle") when it is not a placement report."""
         path = self.path / REPORT_FILE
-        return Report.from_record(safejson.loads(path.read_bytes(), max_depth=REPORT_MAX_DEPTH)) if path.is_file() else None
+        return Report.from_record(read_report(path)) if path.is_file() else None
+
+    def explain(self, region: str | None = None) -> str:
+        """Why `region` (`s1.b0`, `stem`, `s1.join`, `head`, `main`, ...; every region when None) runs where it runs,
+        as `stretchc explain` prints it: its processor and why, its precision and why, the partition it shares and
+        what splitting it would cost, the precisions the accuracy guard rejected, its predicted time and every
+        alternative processor and precision priced (or why it is not eligible). StretchError("bad-bundle") when the
+        bundle holds no placement report, ("unknown-branch") when it has no such region."""
+        if self.report is None:
+            raise StretchError("bad-bundle", "the bundle has no report.json (compiled without a placement report?)", file=str(self.path / REPORT_FILE))
+        names = [region] if region else [r.name for r in self.report.regions]
+        return "\n".join(explain(dict(self.report.data), r) for r in names)
+
+    def describe(self) -> str:
+        """What the bundle contains, as `stretchc inspect` prints it: inputs and outputs, partitions (with why their
+        regions share them, when the bundle holds a placement report), sync points, the buffer plan, the schedule."""
+        grouping = {p.name: p.why for p in self.report.partitions} if self.report is not None else {}
+        return describe(dict(self.manifest), grouping)
 
     @property
     def inputs(self) -> dict[str, tuple[list[int], str]]:
@@ -357,6 +402,7 @@ class CompiledBundle(Bundle):
         self.path = Path(result.output)
         self._console = console
         self._runtime = None
+        self._checked = None
         self.manifest = result.manifest
         self.compile_result = result
         self.verification = verification
@@ -414,11 +460,15 @@ class Debug:
     `dump_dir`, the IR printed before or after the named passes or after every pass that changed it, every pass
     timed. The fields are the driver's (`stretchc.driver.CompileOptions`) of the same names."""
 
-    dump_dir: Path | None = None
+    dump_dir: Path | None = None  # a str is taken as a path
     print_ir_after: frozenset[str] = frozenset()
     print_ir_before: frozenset[str] = frozenset()
     print_ir_after_change: bool = False
     time_passes: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dump_dir is not None:
+            object.__setattr__(self, "dump_dir", Path(self.dump_dir))  # frozen: the one normalisation, at construction
 
     def check(self) -> None:
         """Refuse unknown pass names and an unwritable dump folder, before any work."""
@@ -569,6 +619,400 @@ def compile(  # noqa: A001 - the verb the API is about, as `stretchc.compile`
             driver.check_bundle = _and_verify(driver, Path(model), options, verified)
         result = compile_model(model, output, driver)
     return CompiledBundle(result, verified[0] if verified else None, console)
+
+
+# ---- models and targets to compile for ----------------------------------------------------------------------------
+
+
+def is_stretchc_model(path: Path) -> bool:
+    """Whether `path` is an ONNX model stretchc wrote (`example`, `build-model`): its producer_name starts with
+    "stretchc". Protobuf writes fields in number order, so ir_version (field 1) then producer_name (field 2)
+    open the file: its first bytes say, without parsing a file that may be anything."""
+    with path.open("rb") as f:
+        return re.match(rb"\x08[\x00-\x7f]\x12[\x00-\x7f]stretchc", f.read(32)) is not None
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """What `build_model` wrote: the ONNX file (`path`), the configuration it was built from (`config`, as built:
+    `timed` applied) and its placement (region to processor, recorded in the model's metadata)."""
+
+    path: Path
+    config: Config
+    placement: Mapping[str, str]
+
+
+def build_model(
+    config: str | Path,
+    output: str | Path | None = None,
+    *,
+    image_size: int = 224,
+    seed: int = 0,
+    strict: bool = False,
+    timed: bool = False,
+    quiet: bool = True,
+    console: Console | None = None,
+) -> BuiltModel:
+    """Write the ONNX model of the NN-Stretch configuration `config` (YAML) to `output` (default ./NAME.onnx), as
+    `stretchc build-model` does: seeded random weights (`seed`), a `image_size` square input, the configuration's
+    placement in the metadata. What the prototype's builder tolerates is built its way with a `lenient-config`
+    warning, or refused with `strict`; `timed` builds the layers the prototype's latencies were measured on. The
+    file is written atomically; an existing one is replaced only when stretchc wrote it, never the configuration."""
+    if image_size < 1:
+        raise StretchError("usage", f"--image-size must be a positive integer, got {image_size}")
+    console = _console_for(quiet, console)
+    config_path = Path(config)
+    with _reporting(console):
+        cfg = load_config(config_path, strict=strict)
+        if timed:
+            cfg = as_timed(cfg)
+        out = Path(output) if output is not None else Path.cwd() / f"{cfg.name}.onnx"
+        if out.exists() and config_path.exists() and out.resolve() == config_path.resolve():
+            raise StretchError("usage", f"the output {out} is the configuration itself; choose another -o")
+        check_output_file(out, ours=is_stretchc_model, what="an ONNX model")
+        if not out.parent.is_dir():
+            raise StretchError("write-failed", f"the folder {out.parent} does not exist", file=str(out))
+        regions = placement_regions(cfg)
+        for msg in cfg.notes:
+            console.warn("lenient-config", msg, file=str(config_path))
+        for msg in unbranched_placement_notes(cfg):
+            console.warn("placement-differs", msg, file=str(config_path))
+        with console.step(f"building {cfg.name} at {image_size}x{image_size}"):
+            data = build_onnx_model(cfg, image_size=image_size, seed=seed).SerializeToString()
+        write_atomically(data, out)
+        console.note("model-written", f"wrote {out} ({len(data) / 1e6:.1f} MB); placement " + ",".join(f"{r}={p}" for r, p in regions.items()))
+    return BuiltModel(out, cfg, regions)
+
+
+EXAMPLES = ("branchy", "stretchy", "digits")
+
+
+@dataclass(frozen=True)
+class WrittenExample:
+    """What `write_example` wrote: the model (`model`), the digits data files (`data`), and the trained digits
+    classifier's held-out top-1 accuracy under ONNX Runtime (`accuracy`, a fraction), each when written."""
+
+    model: Path | None
+    data: tuple[Path, ...]
+    accuracy: float | None
+
+
+def _holding(data: bytes) -> Callable[[Path], bool]:
+    """Recognizes a file holding exactly `data`: the digits data is fixed (a seeded split of a bundled data set),
+    so such a file is what an earlier `data=` wrote, and replacing it loses nothing."""
+    return lambda path: path.stat().st_size == len(data) and path.read_bytes() == data
+
+
+def write_example(
+    name: str = "branchy", output: str | Path | None = None, *, data: str | Path | None = None, quiet: bool = True, console: Console | None = None
+) -> WrittenExample:
+    """Write example model `name` to `output`, as `stretchc example` does: `stretchy` (the README's first example),
+    `branchy` (the synthetic 2-stage example) or `digits` (a small branched CNN trained on scikit-learn's digits,
+    about half a minute; `data` writes its labelled calibration and held-out data, calib.npz and heldout.npz, into
+    that folder). Everything is checked before any work; an existing file is replaced only when stretchc wrote it."""
+    _check_choice("example", name, EXAMPLES)
+    if data is not None and name != "digits":
+        raise StretchError("usage", "--data: only the digits example has data (stretchc example digits --data DIR)")
+    if output is None and data is None:
+        raise StretchError("usage", "stretchc example: give -o FILE.onnx" + (" and/or --data DIR" if name == "digits" else ""))
+    console = _console_for(quiet, console)
+    model_path = None if output is None else Path(output)
+    if model_path is not None:
+        check_output_file(model_path, ours=is_stretchc_model, what="an ONNX model")
+    files: dict[Path, bytes] = {}
+    if data is not None:  # checked, like the model's file, before the training
+        check_output_dir(Path(data))
+        files = {Path(data) / file: content for file, content in data_files().items()}
+        for path, content in files.items():
+            check_output_file(path, ours=_holding(content), what="the digits data")
+    data_paths = tuple(files)
+    accuracy = None
+    if model_path is not None:
+        if name == "digits":
+            model, accuracy = trained_model(progress=lambda done, total: console.progress("training the digits classifier", done, total))
+        else:
+            model = example_model() if name == "branchy" else stretchy_model()
+        files[model_path] = model.SerializeToString()
+    for path, content in files.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StretchError("write-failed", f"cannot create the folder: {exc.strerror or exc}", file=str(path.parent)) from None
+        write_atomically(content, path)
+    return WrittenExample(model_path, data_paths, accuracy)
+
+
+def _measured_target(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(len(MEASURED_HEADER)) == MEASURED_HEADER.encode()
+
+
+def calibrate(
+    output: str | Path, *, target: str = HOST_TARGET, runs: int = 50, warmup: int = 5, quiet: bool = True, console: Console | None = None
+) -> dict[str, Any]:
+    """Measure this machine's CPU kernels and write them as a target file at `output` (.yaml), as `stretchc calibrate`
+    does: the kernel micro-benchmarks (stretchc/costmodel/microbench.py) timed at float32 and int8, `runs` timed runs
+    after `warmup` untimed ones, the minimum counting; the cost model's CPU parameters fitted to them. Returns the
+    target file's contents (compile with `target=output`). Only `target="host"` can be measured. An existing file is
+    replaced only when this function wrote it."""
+    if target != HOST_TARGET:
+        raise StretchError("usage", f"calibrate measures the machine it runs on: -t {HOST_TARGET} (measuring {target} would need its kernels run on it through adb, which stretchc does not do yet)")
+    output = Path(output)
+    if output.suffix not in (".yaml", ".yml"):
+        raise StretchError("usage", "the target file must end in .yaml or .yml (compile reads -t PATH as a file by that suffix)", file=str(output))
+    if runs < 1 or warmup < 0:
+        raise StretchError("usage", "--runs must be >= 1 and --warmup >= 0")
+    check_output_file(output, ours=_measured_target, what="a target file")
+    console = _console_for(quiet, console)
+    with _reporting(console):
+        with console.step("describing this machine"):
+            raw = describe_host()
+        with console.step(f"timing {2 * len(KERNELS)} kernel micro-benchmarks ({runs} runs each, one thread)"):
+            measurements = measure(KERNELS, runs=runs, warmup=warmup, progress=lambda i, n, what: console.progress(what, i, n))
+        data = target_data(raw, measurements, runs, warmup, last_level_cache_mb())
+        write_atomically((MEASURED_HEADER + yaml.safe_dump(data, sort_keys=False, width=140)).encode(), output)
+    return data
+
+
+def cost_model_accuracy(targets: Sequence[str] = (), *, loo: bool = True) -> list[TargetAccuracy]:
+    """How well the latency cost model predicts each of `targets` (names or target files; default every known one),
+    as `stretchc cost-model --report` prints it: per target its calibration points measured against predicted, with
+    their leave-one-out errors when `loo` (each point predicted by a fit without it), and per processor and dtype
+    the parameters it is priced with and whether they are prior-dominated."""
+    return accuracy([load_target(t) for t in (targets or known_targets())], loo=loo)
+
+
+@dataclass(frozen=True)
+class PassInfo:
+    """A pass as pipelines spell it (`name`), what it does (`summary`) and its options: (option, type, default,
+    choices) as `stretchc passes` lists them."""
+
+    name: str
+    summary: str
+    options: tuple[tuple[str, str, Any, tuple[str, ...]], ...]
+
+
+def list_passes() -> list[PassInfo]:
+    """Every registered pass, in registration order, with its options (`default_pipeline()` is the compile's)."""
+    found = []
+    for name, cls in registry().items():
+        options = tuple(
+            (f.name.replace("_", "-"), f.type if isinstance(f.type, str) else f.type.__name__, f.default, tuple(f.metadata.get("choices") or ()))
+            for f in dataclasses.fields(cls)
+        )
+        found.append(PassInfo(name, cls.summary, options))
+    return found
+
+
+# ---- replaying passes --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What `opt` did: the IR after its passes (`module`; `ir()` prints it), the replayable dump it wrote
+    (`output`) and the bundle it installed (`bundle`), each None when not asked for."""
+
+    module: Module
+    output: Path | None
+    bundle: Path | None
+
+    def ir(self) -> str:
+        """The IR after the passes, as text (what `stretchc opt` prints when it writes no dump and no bundle)."""
+        return print_module(self.module)
+
+
+def _is_ir(path: Path) -> bool:
+    """Whether `path` is an IR file stretchc wrote (a dump, or an earlier `opt -o`): its first line is the IR header."""
+    with path.open("rb") as f:
+        return f.readline(len(HEADER) + 2).rstrip(b"\n") == HEADER.encode()
+
+
+def opt(
+    dump: str | Path,
+    *,
+    pipeline: str | None = None,
+    output: str | Path | None = None,
+    bundle: str | Path | None = None,
+    constants: str | Path | None = None,
+    target: str | None = None,
+    data: Mapping[str, str | Path] | None = None,
+    debug: Debug | None = None,
+    quiet: bool = True,
+    console: Console | None = None,
+) -> Replayed:
+    """Run passes on the IR dump `dump`, as `stretchc opt` does: `pipeline` (default: the rest of the pipeline the
+    dump's reproducer records), in the context the dump records (target, placement, settings, analyses; its data
+    sources, such as the calibration data, read again and checked against their digests; `data` maps such an
+    option, `calib`, to where it is now; `target` runs for another target), the IR verified after every pass and
+    every pass's contract checked. `constants`: the dump's constant store (default `constants/` beside it).
+    `output`: also write the result as a replayable dump (constants in its folder); `bundle`: the directory the
+    pipeline's emit-bundle writes, installed only once it validates. `debug`: the pass-debugging instruments.
+    Raises StretchError; on an error nothing is left at `output` or `bundle`."""
+    console = _console_for(quiet, console)
+    dump = Path(dump)
+    output = None if output is None else Path(output)
+    bundle = None if bundle is None else Path(bundle)
+    debug = debug or Debug()
+    with _reporting(console):
+        try:
+            text = dump.read_text()
+        except FileNotFoundError:
+            raise StretchError("file-not-found", "IR file does not exist", file=str(dump)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StretchError("bad-ir", f"cannot read the IR file: {exc}", file=str(dump)) from None
+        rep = Reproducer.from_text(text, file=str(dump))
+        spelled = pipeline if pipeline is not None else (rep.remaining if rep is not None else "")
+        if not spelled:
+            raise StretchError("usage", "stretchc opt: give --pipeline (the dump records no pipeline left to run)")
+        passes = parse_pipeline(spelled)
+        debug.check()
+        if bundle is not None:
+            if "emit-bundle" not in [p.name for p in passes]:
+                raise StretchError("usage", "--bundle: the pipeline has no emit-bundle to write it")
+            check_output_path(bundle)
+            for flag, path in (("--dump-dir", debug.dump_dir), ("-o", output)):
+                if path is not None:
+                    check_outside_output(Path(path), bundle, flag)
+        if output is not None:
+            if output.resolve() == dump.resolve():
+                raise StretchError("usage", "-o is the dump being replayed; choose another -o", file=str(output))
+            check_output_file(output, ours=_is_ir, what="an IR file")
+        store_dir = Path(constants) if constants is not None else dump.parent / CONSTANTS
+        module = parse_module(text, file=str(dump), constants=store_dir if store_dir.is_dir() else None)
+        if has_missing_constants(module):
+            if bundle is not None:
+                raise StretchError(
+                    "bad-ir", f"the dump's constants are not in {store_dir} (give --constants DIR); a bundle without them would compute garbage", file=str(dump)
+                )
+            console.warn("no-constants", f"no constant store at {store_dir}: large constants read as zeros (fine for structure, not for numbers)", file=str(dump))
+        if rep is not None and rep.failure is not None:
+            console.note("reproducer", f"the dump is the input of pass {rep.failure['pass']}, which failed with error[{rep.failure['code']}]: {rep.failure['message']}", file=str(dump))
+        prefix = parse_pipeline(rep.done) if rep is not None and rep.done else []
+        instruments = instruments_for(CompileOptions(**dataclasses.asdict(debug)), passes, prefix=prefix)  # all a replay takes of the options
+        staging = staged_bundle(bundle) if bundle is not None else nullcontext(None)
+        with staging as output_dir:
+            locations = {key.replace("-", "_"): Path(path) for key, path in (data or {}).items()}
+            ctx = replay_context(rep, ConstantStore(store_dir), passes=passes, console=console, target=target, data=locations, output_dir=output_dir)
+            PassManager(passes, instruments).run(module, ctx)
+            if output_dir is not None:
+                validate_staged(output_dir)  # as compile: an invalid bundle is never installed
+        if output is not None:
+            try:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                body, out_rep = snapshot(module, ctx, Recorder(ConstantStore(output.parent / CONSTANTS)), done=prefix + passes, remaining=[])
+                tmp = output.with_name(f".{output.name}.tmp")
+                tmp.write_text(dump_text(body, out_rep, [f"written by {replay_command(dump.name, None, pipeline=spelled)}"]))
+                tmp.replace(output)
+            except OSError as exc:
+                raise StretchError("write-failed", f"cannot write the IR: {exc.strerror or exc}", file=str(output)) from None
+    return Replayed(module, output, bundle)
+
+
+# ---- bisecting a pipeline -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bisection:
+    """What `bisect_passes` found: one row per pass (row 0: the lowered model) compared with ONNX Runtime (`rows`), the
+    first row out of tolerance (`first_bad`, None when every row holds), where the dumps around it are and how to
+    replay it (`notes`), and the error of a pass that failed (`failure`; the rows stop before it)."""
+
+    rows: tuple[Row, ...]
+    first_bad: Row | None
+    notes: tuple[str, ...]
+    failure: Exception | None
+    _bisect: NumericBisect = field(repr=False, compare=False)
+
+    def table(self) -> str:
+        """The rows as `stretchc bisect` prints them, the first row out of tolerance marked `>>`, then the notes."""
+        return self._bisect.table(notes=list(self.notes))
+
+
+def _reference(loaded: LoadedModel, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """ONNX Runtime's outputs for every feed, by output name; StretchError("bad-input-data") on a feed that does not
+    fit the model's inputs."""
+    import onnxruntime as ort  # lazy: only bisect and verify run ONNX Runtime
+
+    expected = {i.name: i for i in loaded.module.inputs}
+    for feed in feeds:
+        for name, info in expected.items():
+            arr = feed.get(name)
+            if arr is None or tuple(arr.shape) != tuple(info.shape) or arr.dtype != np.dtype(info.dtype):
+                raise StretchError("bad-input-data", f"input {name!r} needs a {info.dtype} array of shape {list(info.shape)}")
+        if set(feed) - set(expected):
+            raise StretchError("bad-input-data", f"unknown input {sorted(set(feed) - set(expected))[0]!r}; the model's inputs are {', '.join(expected)}")
+    session = ort.InferenceSession(loaded.model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return [dict(zip(names, session.run(None, feed))) for feed in feeds]
+
+
+def _bad_row_dumps(bad: Row, dumps: DumpIR, dest: Path, copy: bool) -> list[str]:
+    """Put the dumps before and after the bad row in `dest` (copied from the private run, or already there); what
+    they are and the command that replays the pass."""
+    lines = []
+    for index, what in ((bad.index - 1, "its input"), (bad.index, "its output")):
+        if index in dumps.after:
+            lines.append(f"{what}: {copy_dump(dumps.after[index], dest) if copy else dumps.after[index]}")
+    if bad.index > 0:
+        before = dest / dumps.after[bad.index - 1].name
+        lines.append(f"replay it: {replay_command(str(before), None, pipeline=dumps.passes[bad.index - 1].spelled())}")
+    return lines
+
+
+def bisect_passes(
+    model: str | Path,
+    options: Options | None = None,
+    *,
+    inputs: Mapping[str, ArrayOrFile] | None = None,
+    samples: int = 3,
+    seed: int = 0,
+    atol: float | None = None,
+    rtol: float = 0.0,
+    debug: Debug | None = None,
+    quiet: bool = True,
+    console: Console | None = None,
+    **changes: Any,
+) -> Bisection:
+    """Find the first pass of the compile of `model` (with `options` and `changes`, as `compile`) whose output leaves
+    tolerance, as `stretchc bisect` does: the model is lowered once, the pipeline runs, and before the first pass and
+    after every pass the whole module runs as one TFLite model against ONNX Runtime on `inputs` (one feed, arrays or
+    .npy files by input name; default `samples` seeded random feeds from `seed`). Criterion per row: float rows
+    `atol`/`rtol` (as `verify`), reduced-precision rows the options' `min_sqnr` (default 20 dB). The dumps around the
+    first bad row go to `debug.dump_dir` (which then holds every dump), else to MODEL.bisect/ beside the working
+    folder. A failing pass is the result's `failure`, not an exception; bad options or inputs raise StretchError."""
+    if samples < 1:
+        raise StretchError("usage", "--samples must be at least 1")
+    options = dataclasses.replace(options or Options(), **changes)
+    console = _console_for(quiet, console)
+    model = Path(model)
+    with _reporting(console):
+        driver = driver_options(options, model, debug)
+        dest = driver.dump_dir if driver.dump_dir is not None else Path(f"{model.stem}.bisect")
+        check_output_dir(dest)
+        target = load_target(driver.target)
+        passes = parse_pipeline(driver.pipeline or default_pipeline())
+        check_requirements(passes)  # the pass manager checks it too; here it comes before the lowering
+        loaded = load_module(model, driver)
+        feeds = [_arrays(inputs, "--input")] if inputs else [
+            seeded_feed(((i.name, i.shape, i.dtype) for i in loaded.module.inputs), seed + k) for k in range(samples)
+        ]
+        check = NumericBisect(feeds, _reference(loaded, feeds), atol=atol, rtol=rtol, min_sqnr=options.min_sqnr)
+        private_dumps = driver.dump_dir is None
+        with tempfile.TemporaryDirectory(prefix="stretchc-bisect-") as private:
+            driver.dump_dir = Path(private) if private_dumps else dest
+            instruments = instruments_for(driver, passes)
+            dumps = next(i for i in instruments if isinstance(i, DumpIR))
+            dumps.announce = not private_dumps  # a private dump folder goes away: the copies are announced instead
+            ctx = make_context(target, loaded, passes, driver, output_dir=None)
+            try:
+                PassManager(passes, [*instruments, check]).run(loaded.module, ctx)
+            except Exception as exc:  # a failing pass: the rows so far, and its reproducer where it stays
+                if dumps.failure_dump is not None and dumps.failed is not None and private_dumps:
+                    announce_failure(copy_dump(dumps.failure_dump, dest), dumps.failed, console)
+                return Bisection(tuple(check.rows), check.first_bad(), (), exc, check)
+            bad = check.first_bad()
+            notes = _bad_row_dumps(bad, dumps, dest, copy=private_dumps) if bad is not None else []
+    return Bisection(tuple(check.rows), bad, tuple(notes), None, check)
 
 
 def _console_for(quiet: bool, console: Console | None) -> Console:

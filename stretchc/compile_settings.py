@@ -13,7 +13,11 @@ A dump records them (stretchc/reproducer.py) so that `stretchc opt` replays a pa
 - `on_ineligible`: what an op breaking the rules of the processor `--place` put it on does: fail, or move its
   region to the fallback processor;
 - `emit`: extra outputs of emit-bundle (`nnstretch-tflite`);
-- `backend_options`: per backend, its own options (`Backend.options`, e.g. the Hexagon dtype).
+- `backend_options`: per backend, its own options (`Backend.options`, e.g. the Hexagon dtype);
+- `quantize`: whether the compile quantizes (its pipeline has a pass that makes int8 partitions,
+  quantize-partitions): int8 is a choice of assign-delegates only then. The compile driver sets it from the whole
+  pipeline once (`for_pipeline`), before any pass runs, so a pass does the same whether it runs in the compile or
+  alone in a replay of its dump, which records it.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from stretchc.backends import fallback
 
 AUTO_MIN_SQNR = 30.0  # dB: --precision auto's accuracy bound unless --min-sqnr says otherwise
 EMITS = ("nnstretch-tflite",)
+QUANTIZE = "quantize"  # the capability of a pass that makes int8 partitions (`Pass.capabilities`, `quantize`)
 IO_DTYPES = ("float32", "int8", "uint8")
 
 
@@ -49,6 +54,12 @@ class CompileSettings:
     on_ineligible: str = "error"
     emit: tuple[str, ...] = ()
     backend_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    quantize: bool = True
+
+    def for_pipeline(self, passes: Iterable[Any]) -> CompileSettings:
+        """These settings for a compile running `passes`: `quantize` when one of them declares the capability
+        (`Pass.capabilities`)."""
+        return dataclasses.replace(self, quantize=any(QUANTIZE in p.capabilities for p in passes))
 
     @property
     def accuracy_bound(self) -> float:

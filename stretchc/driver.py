@@ -289,7 +289,7 @@ def make_context(target: Target, loaded: LoadedModel, passes: list[Pass], option
         target=target,
         place=loaded.place,
         output_dir=output_dir,
-        settings=options.settings,
+        settings=options.settings.for_pipeline(passes),
         pipeline=list(passes),
         console=get_console(),
         source_sha256=loaded.source_sha256,

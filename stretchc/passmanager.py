@@ -52,10 +52,6 @@ class PassContext:
     console: Console = field(default_factory=get_console)
     analyses: Analyses = field(default_factory=Analyses)
 
-    def can(self, capability: str) -> bool:
-        """Whether a pass of the run declares `capability` (`Pass.capabilities`, e.g. "quantize")."""
-        return any(capability in p.capabilities for p in self.pipeline)
-
 
 @dataclass(frozen=True)
 class Pass(abc.ABC):
@@ -63,8 +59,8 @@ class Pass(abc.ABC):
 
     Besides its options a pass declares what it reads and writes: `requires` (passes a compile pipeline must run
     before it), `not_after` (passes it cannot follow), `needs` (analyses it cannot run without: an earlier pass must produce them), `uses` (analyses it
-    reads when present), `produces` (analyses it records) and `capabilities` (what it does that other passes
-    may ask the context about, `PassContext.can`).
+    reads when present), `produces` (analyses it records) and `capabilities` (what it does that the compile settings
+    record for the passes before it: `CompileSettings.for_pipeline`).
     """
 
     name: ClassVar[str] = ""

@@ -11,23 +11,13 @@ command that replays that pass. --min-sqnr is the criterion of reduced-precision
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-import numpy as np
-
-from stretchc.api import driver_options
+from stretchc import api
 from stretchc.cli import non_negative_float
-from stretchc.bisect import NumericBisect, Row
 from stretchc.commands._inputs import read_inputs
 from stretchc.commands.compile import add_debug_arguments, add_pipeline_arguments, compile_request, debug_options
 from stretchc.console import get_console
-from stretchc.driver import LoadedModel, check_output_dir, default_pipeline, instruments_for, load_module, make_context
-from stretchc.dumps import DumpIR, announce_failure, copy_dump, replay_command
 from stretchc.errors import StretchError
-from stretchc.passmanager import PassManager, check_requirements, parse_pipeline
-from stretchc.targets import load_target
-from stretchc.verify import seeded_feed
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -43,70 +33,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def _reference(loaded: LoadedModel, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-    """ONNX Runtime's outputs for every feed, by output name."""
-    import onnxruntime as ort
-
-    expected = {i.name: i for i in loaded.module.inputs}
-    for feed in feeds:
-        for name, info in expected.items():
-            arr = feed.get(name)
-            if arr is None or tuple(arr.shape) != tuple(info.shape) or arr.dtype != np.dtype(info.dtype):
-                raise StretchError("bad-input-data", f"input {name!r} needs a {info.dtype} array of shape {list(info.shape)}")
-        if set(feed) - set(expected):
-            raise StretchError("bad-input-data", f"unknown input {sorted(set(feed) - set(expected))[0]!r}; the model's inputs are {', '.join(expected)}")
-    session = ort.InferenceSession(loaded.model.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return [dict(zip(names, session.run(None, feed))) for feed in feeds]
-
-
-def _write_dumps(bad: Row, dumps: DumpIR, dest: Path, copy: bool) -> list[str]:
-    """Put the dumps before and after the bad row in `dest` (copied from the private run, or already there)."""
-    lines = []
-    for index, what in ((bad.index - 1, "its input"), (bad.index, "its output")):
-        if index in dumps.after:
-            lines.append(f"{what}: {copy_dump(dumps.after[index], dest) if copy else dumps.after[index]}")
-    if bad.index > 0:
-        before = dest / dumps.after[bad.index - 1].name
-        lines.append(f"replay it: {replay_command(str(before), None, pipeline=dumps.passes[bad.index - 1].spelled())}")
-    return lines
-
-
 def run(args: argparse.Namespace) -> int:
     console = get_console()
-    model_path = Path(args.model)
     request, settings, _ = compile_request(args)
-    options = driver_options(request, model_path, debug_options(args, settings["time-passes"]))
-    if args.samples < 1:
-        raise StretchError("usage", "--samples must be at least 1")
-    dest = options.dump_dir if options.dump_dir is not None else Path(f"{model_path.stem}.bisect")
-    check_output_dir(dest)
-    target = load_target(options.target)
-    passes = parse_pipeline(options.pipeline or default_pipeline())
-    check_requirements(passes)  # the pass manager checks it too; here it comes before the lowering
-    loaded = load_module(model_path, options)
-    feeds = [read_inputs(args.input)] if args.input else [
-        seeded_feed(((i.name, i.shape, i.dtype) for i in loaded.module.inputs), args.seed + k) for k in range(args.samples)
-    ]
-    bisect = NumericBisect(feeds, _reference(loaded, feeds), atol=args.atol, rtol=args.rtol, min_sqnr=args.min_sqnr)
-    with tempfile.TemporaryDirectory(prefix="stretchc-bisect-") as private:
-        options.dump_dir = dest if args.dump_dir is not None else Path(private)
-        instruments = instruments_for(options, passes)
-        dumps = next(i for i in instruments if isinstance(i, DumpIR))
-        dumps.announce = args.dump_dir is not None  # a private dump folder goes away: announce the copy instead
-        ctx = make_context(target, loaded, passes, options, output_dir=None)
-        try:
-            PassManager(passes, [*instruments, bisect]).run(loaded.module, ctx)
-        except Exception:  # a failing pass: the rows so far, and its reproducer where it stays
-            console.out(bisect.table())
-            if dumps.failure_dump is not None and dumps.failed is not None and args.dump_dir is None:
-                announce_failure(copy_dump(dumps.failure_dump, dest), dumps.failed, console)
-            raise
-        bad = bisect.first_bad()
-        notes = _write_dumps(bad, dumps, dest, copy=args.dump_dir is None) if bad is not None else []
-    console.out(bisect.table(notes=notes))
-    if bad is not None:
+    found = api.bisect_passes(
+        args.model, request, inputs=read_inputs(args.input) if args.input else None, samples=args.samples, seed=args.seed, atol=args.atol,
+        rtol=args.rtol, debug=debug_options(args, settings["time-passes"]), console=console,
+    )
+    console.out(found.table())
+    if found.failure is not None:
+        raise found.failure
+    if found.first_bad is not None:
+        bad = found.first_bad
         where = "the lowering" if bad.index == 0 else f"pass {bad.label}"
         worst = bad.error or next(c.failure() for c in bad.checks if not c.ok)
-        raise StretchError("verify-failed", f"{where} is the first out of tolerance ({worst})", file=str(model_path))
+        raise StretchError("verify-failed", f"{where} is the first out of tolerance ({worst})", file=str(args.model))
     return 0

@@ -12,15 +12,10 @@ configuration itself. `--complexity` prints flops/params/acts as pycls counts th
 from __future__ import annotations
 
 import argparse
-import re
-from pathlib import Path
 
+from stretchc import api
 from stretchc.console import get_console
-from stretchc.driver import check_output_file
-from stretchc.errors import StretchError
-from stretchc.fileio import write_atomically
-from stretchc.modelbuild import as_timed, build_model, complexity, load_config, placement_regions
-from stretchc.modelbuild.onnx_builder import unbranched_placement_notes
+from stretchc.modelbuild import complexity
 from stretchc.modelbuild.config import Config
 
 
@@ -68,39 +63,11 @@ def _format_complexity(cfg: Config, image_size: int) -> str:
     return "\n".join(f"{k:<11}{v}" for k, v in rows)
 
 
-def is_stretchc_model(path: Path) -> bool:
-    """Whether `path` is an ONNX model stretchc wrote (`example`, `build-model`): its producer_name starts with
-    "stretchc". Protobuf writes fields in number order, so ir_version (field 1) then producer_name (field 2)
-    open the file: its first bytes say, without parsing a file that may be anything."""
-    with path.open("rb") as f:
-        return re.match(rb"\x08[\x00-\x7f]\x12[\x00-\x7f]stretchc", f.read(32)) is not None
-
-
 def run(args: argparse.Namespace) -> int:
     console = get_console()
-    if args.image_size < 1:
-        raise StretchError("usage", f"--image-size must be a positive integer, got {args.image_size}")
-    config_path = Path(args.config)
-    cfg = load_config(config_path, strict=args.strict)
-    if args.timed:
-        cfg = as_timed(cfg)
-    out = Path(args.output) if args.output else Path.cwd() / f"{cfg.name}.onnx"
-    if out.exists() and config_path.exists() and out.resolve() == config_path.resolve():
-        raise StretchError("usage", f"the output {out} is the configuration itself; choose another -o")
-    check_output_file(out, ours=is_stretchc_model, what="an ONNX model")
-    if not out.parent.is_dir():
-        raise StretchError("write-failed", f"the folder {out.parent} does not exist", file=str(out))
-    regions = placement_regions(cfg)
-    for msg in cfg.notes:
-        console.warn("lenient-config", msg, file=str(config_path))
-    for msg in unbranched_placement_notes(cfg):
-        console.warn("placement-differs", msg, file=str(config_path))
-    with console.step(f"building {cfg.name} at {args.image_size}x{args.image_size}"):
-        model = build_model(cfg, image_size=args.image_size, seed=args.seed)
-        data = model.SerializeToString()
-    write_atomically(data, out)
-    console.note("model-written", f"wrote {out} ({len(data) / 1e6:.1f} MB); placement " + ",".join(
-        f"{r}={p}" for r, p in regions.items()))
+    built = api.build_model(
+        args.config, args.output, image_size=args.image_size, seed=args.seed, strict=args.strict, timed=args.timed, console=console
+    )
     if args.complexity:
-        console.out(_format_complexity(cfg, args.image_size))
+        console.out(_format_complexity(built.config, args.image_size))
     return 0

@@ -16,19 +16,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 
+from stretchc import api
 from stretchc.console import get_console
-from stretchc.costmodel.microbench import KERNELS, PROCESSOR, Measurement, fit, left_out_errors, measure, measured_peaks
-from stretchc.driver import check_output_file
-from stretchc.errors import StretchError
-from stretchc.fileio import write_atomically
-from stretchc.targets.host import HOST_TARGET, describe, last_level_cache_mb
-
-HEADER = "# A host target measured by stretchc calibrate (stretchc/commands/calibrate.py); compile with -t THIS_FILE.\n"
+from stretchc.costmodel.microbench import PROCESSOR
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -41,45 +34,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def _ours(path: Path) -> bool:
-    with path.open("rb") as f:
-        return f.read(len(HEADER)) == HEADER.encode()
-
-
-def target_file(raw: dict[str, Any], measurements: list[Measurement], runs: int, warmup: int, cache_mb: float | None) -> dict[str, Any]:
-    """The measured target's contents: `raw` with the measured peaks and a `measured` section (the fitted CPU
-    parameters, the last-level cache of `cache_mb` MiB they assume, and each micro-benchmark's minimum with its error
-    in the fit and left out of it)."""
-    raw = measured_peaks(raw, measurements)
-    fitted = fit(raw, measurements, cache_mb)
-    left = left_out_errors(raw, measurements, cache_mb)
-    points = [
-        {"kernel": m.kernel, "dtype": m.dtype, "ms": round(m.ms, 5), "error_pct": round(fitted.errors_pct[f"{m.kernel} {m.dtype}"], 1),
-         "left_out_pct": round(left[f"{m.kernel} {m.dtype}"], 1)}
-        for m in measurements
-    ]
-    return {**raw, "measured": {"runs": runs, "warmup": warmup, **fitted.measured(), "points": points}}
-
-
 def run(args: argparse.Namespace) -> int:
     console = get_console()
-    if args.target != HOST_TARGET:
-        raise StretchError("usage", f"calibrate measures the machine it runs on: -t {HOST_TARGET} (measuring {args.target} would need its kernels run on it through adb, which stretchc does not do yet)")
-    if args.output.suffix not in (".yaml", ".yml"):
-        raise StretchError("usage", "the target file must end in .yaml or .yml (compile reads -t PATH as a file by that suffix)", file=str(args.output))
-    if args.runs < 1 or args.warmup < 0:
-        raise StretchError("usage", "--runs must be >= 1 and --warmup >= 0")
-    check_output_file(args.output, ours=_ours, what="a target file")
-    with console.step("describing this machine"):
-        raw = describe()
-
-    def progress(i: int, n: int, what: str) -> None:
-        console.progress(what, i, n)
-
-    with console.step(f"timing {2 * len(KERNELS)} kernel micro-benchmarks ({args.runs} runs each, one thread)"):
-        measurements = measure(KERNELS, runs=args.runs, warmup=args.warmup, progress=progress)
-    data = target_file(raw, measurements, args.runs, args.warmup, last_level_cache_mb())
-    write_atomically((HEADER + yaml.safe_dump(data, sort_keys=False, width=140)).encode(), args.output)
+    data = api.calibrate(args.output, target=args.target, runs=args.runs, warmup=args.warmup, console=console)
     m = data["measured"]
     errors = [abs(p["left_out_pct"]) for p in m["points"]]
     console.out(f"wrote {args.output}: {data['description']}")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 
+from stretchc import api
 from stretchc.console import get_console
 from stretchc.errors import StretchError
-from stretchc.targets import known_targets, load_target
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -29,7 +29,7 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.1f}%"
 
 
-def format_report(accs: list) -> str:  # type: ignore[type-arg]
+def format_report(accs: list[api.TargetAccuracy]) -> str:
     lines: list[str] = []
     for a in accs:
         shared = f", shared with {', '.join(a.shared_with)}" if a.shared_with else ""
@@ -64,13 +64,10 @@ def format_report(accs: list) -> str:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from stretchc.costmodel.accuracy import accuracy
-
     if not args.report:
         raise StretchError("usage", "stretchc cost-model: give --report")
-    targets = [load_target(t) for t in (args.target or known_targets())]
     console = get_console()
     with console.step("leave-one-out refits" if not args.no_loo else "predicting the calibration points"):
-        accs = accuracy(targets, loo=not args.no_loo)
+        accs = api.cost_model_accuracy(args.target, loo=not args.no_loo)
     console.out(format_report(accs))
     return 0

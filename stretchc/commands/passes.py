@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
+from stretchc import api
 from stretchc.console import get_console
-from stretchc.driver import default_pipeline
-from stretchc.passmanager import registry
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -17,13 +15,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     rows = []
-    for name, cls in registry().items():
-        rows.append(f"{name}: {cls.summary}")
-        for f in dataclasses.fields(cls):
-            kind = f.type if isinstance(f.type, str) else f.type.__name__
-            choices = f.metadata.get("choices")
+    for info in api.list_passes():
+        rows.append(f"{info.name}: {info.summary}")
+        for option, kind, default, choices in info.options:
             extra = f" (one of {', '.join(choices)})" if choices else ""
-            rows.append(f"    {f.name.replace('_', '-')}: {kind} = {f.default}{extra}")
-    rows.append(f"default pipeline: {default_pipeline()}")
+            rows.append(f"    {option}: {kind} = {default}{extra}")
+    rows.append(f"default pipeline: {api.default_pipeline()}")
     get_console().out("\n".join(rows))
     return 0

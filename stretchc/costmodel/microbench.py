@@ -435,3 +435,18 @@ __all__ = [
     "DTYPES", "KERNELS", "Fitted", "Kernel", "Measurement", "fit", "float_graph", "left_out_errors", "measure", "measured_peaks",
     "model_bytes", "Timer", "predict", "random_input", "time_model",
 ]
+
+
+def target_data(raw: dict[str, Any], measurements: list[Measurement], runs: int, warmup: int, cache_mb: float | None) -> dict[str, Any]:
+    """The measured target's contents: `raw` with the measured peaks and a `measured` section (the fitted CPU
+    parameters, the last-level cache of `cache_mb` MiB they assume, and each micro-benchmark's minimum with its error
+    in the fit and left out of it)."""
+    raw = measured_peaks(raw, measurements)
+    fitted = fit(raw, measurements, cache_mb)
+    left = left_out_errors(raw, measurements, cache_mb)
+    points = [
+        {"kernel": m.kernel, "dtype": m.dtype, "ms": round(m.ms, 5), "error_pct": round(fitted.errors_pct[f"{m.kernel} {m.dtype}"], 1),
+         "left_out_pct": round(left[f"{m.kernel} {m.dtype}"], 1)}
+        for m in measurements
+    ]
+    return {**raw, "measured": {"runs": runs, "warmup": warmup, **fitted.measured(), "points": points}}

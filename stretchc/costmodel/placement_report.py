@@ -14,9 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stretchc import safejson
 from stretchc.backends import backends
 from stretchc.errors import StretchError
 from stretchc.fileio import write_atomically
+
+REPORT_MAX_DEPTH = 32  # nesting a report.json may have when read back
 
 
 def _colours() -> dict[str, str]:
@@ -26,6 +29,100 @@ def _colours() -> dict[str, str]:
 
 def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, sort_keys=True, indent=2) + "\n"
+
+
+_NUMBER = {"type": "number"}
+# The part of the placement report that `explain` and the API's `Report` read; anything else in report.json is left alone.
+REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["target", "regions", "partitions", "timeline", "predicted_latency_ms", "method", "best_single", "speedup_over_best_single"],
+    "properties": {
+        "target": {"type": "string"},
+        "predicted_latency_ms": _NUMBER,
+        "method": {"type": "string"},
+        "best_single": {
+            "oneOf": [{"type": "null"}, {"type": "object", "required": ["processor", "ms"], "properties": {"processor": {"type": "string"}, "ms": _NUMBER}}],
+        },
+        "speedup_over_best_single": {"type": ["number", "null"]},
+        "partitions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "processor", "precision", "regions", "predicted_ms", "why"],
+                "properties": {
+                    "name": {"type": "string"}, "processor": {"type": "string"}, "precision": {"type": "string"},
+                    "regions": {"type": "array", "items": {"type": "string"}}, "predicted_ms": _NUMBER, "why": {"type": "string"},
+                },
+            },
+        },
+        "timeline": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["partition", "processor", "precision", "regions", "start_ms", "end_ms"],
+                "properties": {
+                    "partition": {"type": "string"}, "processor": {"type": "string"}, "precision": {"type": "string"},
+                    "regions": {"type": "array", "items": {"type": "string"}}, "start_ms": _NUMBER, "end_ms": _NUMBER,
+                },
+            },
+        },
+        "regions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["region", "kind", "ops", "processor", "precision", "why", "precision_why", "predicted_ms", "override", "limit", "alternatives"],
+                "properties": {
+                    "region": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "ops": {"type": "integer"},
+                    "processor": {"type": "string"},
+                    "precision": {"type": "string"},
+                    "why": {"type": "string"},
+                    "precision_why": {"type": "string"},
+                    "predicted_ms": _NUMBER,
+                    "override": {"type": "boolean"},
+                    "limit": {"type": ["string", "null"]},
+                    "alternatives": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "required": ["eligible"],
+                            "properties": {
+                                "eligible": {"type": "boolean"},
+                                "reason": {"type": ["string", "null"]},
+                                "precisions": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "object", "required": ["region_ms", "total_ms"], "properties": {"region_ms": _NUMBER, "total_ms": _NUMBER}},
+                                },
+                            },
+                            "if": {"properties": {"eligible": {"const": True}}},
+                            "then": {"required": ["precisions"]},
+                            "else": {"required": ["reason"], "properties": {"reason": {"type": "string"}}},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """The placement report a bundle holds at `path` (report.json), checked against `REPORT_SCHEMA`, or
+    StretchError("bad-bundle") naming what is wrong with it."""
+    import jsonschema  # lazy: 0.1 s to import; only reading a report back needs it
+
+    if not path.is_file():
+        raise StretchError("bad-bundle", "the bundle has no report.json (compiled without a placement report?)", file=str(path))
+    try:
+        report = safejson.loads(path.read_bytes(), max_depth=REPORT_MAX_DEPTH)
+    except (OSError, ValueError) as exc:
+        raise StretchError("bad-bundle", f"cannot read report.json: {exc}", file=str(path)) from None
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(REPORT_SCHEMA).iter_errors(report))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise StretchError("bad-bundle", f"report.json field {where}: {error.message[:200]}", file=str(path))
+    return report  # type: ignore[no-any-return]
 
 
 def explain(report: dict[str, Any], region: str) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from stretchc.backends import backend
-from stretchc.bundle.validate import validate_bundle
+from stretchc.bundle.validate import CheckedBundle, validate_bundle
 from stretchc.console import get_console
 from stretchc.errors import StretchError
 from stretchc.precision import dequantize_array, quantize_array
@@ -174,9 +174,10 @@ class _RunState:
 class HostRuntime:
     """A loaded bundle, ready to run many times."""
 
-    def __init__(self, bundle: str | Path) -> None:
+    def __init__(self, bundle: str | Path, checked: CheckedBundle | None = None) -> None:
+        """Load `bundle`, checked by `validate_bundle` (or `checked`: what it returned for this bundle)."""
         self.bundle = Path(bundle)
-        checked = validate_bundle(self.bundle)
+        checked = checked or validate_bundle(self.bundle)
         self.manifest = m = checked.manifest
         self.arena = _Arena(m["buffers"])
         self.slot_of = {s["name"]: s["slot"] for s in m["sync_points"]}

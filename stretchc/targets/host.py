@@ -18,6 +18,8 @@ import numpy as np
 from stretchc.backends import backends, fallback
 
 HOST_TARGET = "host"
+# The first line of a target file `stretchc calibrate` wrote: such a file, and only such, it may replace.
+MEASURED_HEADER = "# A host target measured by stretchc calibrate (stretchc/commands/calibrate.py); compile with -t THIS_FILE.\n"
 
 
 def cpuinfo() -> dict[str, str]:

@@ -167,3 +167,34 @@ def test_verify_takes_arrays_or_data_not_both(example_bundle: Path, tmp_path: Pa
     capsys.readouterr()
     rc = main(["verify", str(example_bundle), str(model), "--input", f"input={tmp_path / 'x.npy'}", "--input-dir", str(tmp_path / "x.npy")])
     assert (rc, capsys.readouterr().err.splitlines()[-1]) == (int(caught.value.exit_status), caught.value.one_line())
+
+
+@pytest.mark.parametrize(
+    "argv, owner, function",
+    [
+        (["explain", "{bundle}", "s1.b0"], "Bundle", "explain"),
+        (["inspect", "{bundle}"], "Bundle", "describe"),
+        (["opt", "{tmp}/x.ir", "--pipeline", "find-branches"], "api", "opt"),
+        (["bisect", str(EXAMPLE)], "api", "bisect_passes"),
+        (["calibrate", "-t", "host", "-o", "{tmp}/host.yaml"], "api", "calibrate"),
+        (["build-model", str(REPO / "tests" / "data" / "none.yaml")], "api", "build_model"),
+        (["example", "stretchy", "-o", "{tmp}/s.onnx"], "api", "write_example"),
+        (["passes"], "api", "list_passes"),
+        (["cost-model", "--report", "--no-loo"], "api", "cost_model_accuracy"),
+    ],
+)
+def test_every_command_does_its_work_through_the_api(
+    argv: list[str], owner: str, function: str, example_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each command hands its work to the API function of the same job (the command line is a layer over the API):
+    with that function replaced by one that stops, the command stops there, before doing any of the work itself."""
+    reached: list[str] = []
+
+    def stop(*args: Any, **kwargs: Any) -> None:
+        reached.append(function)
+        raise StretchError("usage", "stopped at the API")
+
+    monkeypatch.setattr(api.Bundle if owner == "Bundle" else api, function, stop)
+    assert main([a.format(bundle=example_bundle, tmp=tmp_path) for a in argv]) == 2
+    assert reached == [function] and "stopped at the API" in capsys.readouterr().err
+    assert not (tmp_path / "host.yaml").exists() and not (tmp_path / "s.onnx").exists()

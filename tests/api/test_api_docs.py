@@ -20,7 +20,7 @@ def test_the_page_has_examples_for_every_part_of_the_api() -> None:
     code = "\n".join(_examples())
     for used in (
         "stretchc.list_targets()", "get_target(", "stretchc.compile(", "report.partitions", "report.regions", ".alternatives", "report.timeline",
-        "bundle.run(", "bundle.verify(", "stretchc.StretchError",
+        "bundle.run(", "bundle.verify(", "stretchc.StretchError", ".explain(", ".describe()", "bisect_passes(", "opt(",
     ):
         assert used in code, used
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stretchc import passmanager
+from stretchc import api, passmanager
 from stretchc.cli import main
 from stretchc.driver import default_pipeline
 from stretchc.ir import Module
@@ -41,6 +41,18 @@ def test_quantized_mi9_replayed_after_find_branches_is_byte_identical(quantized_
     out = _opt(quantized_dumps, "02-after-find-branches.ir", tmp_path, f"--pipeline={print_pipeline(parse_pipeline(compiled)[2:])}")
     assert tree_bytes(out) == tree_bytes(quantized_dumps.bundle)
     assert any(p["processor"] == "dsp" for p in __import__("json").loads((out / "manifest.json").read_text())["partitions"])
+
+
+@pytest.mark.slow  # shares quantized_dumps (compiles calibrated with TFLite)
+def test_a_pass_replayed_alone_does_what_it_did_in_the_compile(quantized_dumps: Dumped) -> None:
+    """assign-delegates plans int8 partitions because the compile quantizes later (CompileSettings.quantize, which
+    the dump records), not because quantize-partitions follows it in the pipeline being run: replayed alone, it
+    tags the DSP branch int8 as in the compile."""
+    replayed = api.opt(quantized_dumps.dumps / "03-after-padv2-to-pad.ir", pipeline="assign-delegates")
+    compiled = quantized_dumps.dumps / "04-after-assign-delegates.ir"
+    expected = parse_module(compiled.read_text(), file=str(compiled), constants=quantized_dumps.dumps / "constants")
+    assert replayed.ir() == print_module(expected)
+    assert {n.precision for n in replayed.module.graph.nodes if n.processor == "dsp"} == {"int8"}
 
 
 @pytest.mark.parametrize("dump", ["00-input.ir", "04-after-assign-delegates.ir", "08-after-insert-sync-points.ir"])

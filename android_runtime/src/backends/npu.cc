@@ -15,7 +15,10 @@ namespace backends {
 namespace {
 
 // LrtQualcommOptionsHtpPerformanceMode (litert_qualcomm_options.h), in enum order: the "qualcomm" TOML
-// payload takes the integer (doc/OPTIONS_REFERENCE.md §10: "the TOML parser reads enums as integers").
+// payload takes the integer. Checked against the pinned ai-edge-litert 2.3.0 wheel: its Python options list the
+// same order (ai_edge_litert/qualcomm_options.py, QualcommHtpPerformanceMode) and pass the mode as an int
+// (option_utils.optional_enum_to_int), and its libpywrap_litert_common.so writes "htp_performance_mode = " and
+// parses option values with litert::internal::ParseTomlInt/Bool/String only (no enum names).
 const std::vector<std::string> kHtpPerformanceModes = {"default",         "sustained_high_performance", "burst",         "high_performance",
                                                        "power_saver",     "low_power_saver",            "high_power_saver", "low_balanced",
                                                        "balanced",        "extreme_power_saver"};
