@@ -10,8 +10,9 @@ replays a pass with the analyses it ran with.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Mapping, TypeVar
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, TypeVar
 
 from stretchc.errors import StretchError
 
@@ -47,14 +48,31 @@ class Analyses:
 
     def __init__(self, items: list[Analysis] | None = None) -> None:
         self._items: dict[str, Analysis] = {}
+        self._declared: tuple[str, frozenset[str], frozenset[str]] | None = None  # (pass, may read, may write)
         for item in items or []:
             self.put(item)
 
+    @contextmanager
+    def declared(self, by: str, reads: Iterable[str], writes: Iterable[str]) -> Iterator[None]:
+        """While the block runs (pass `by`), reading an analysis outside `reads` and `writes` (its `needs`, `uses` and
+        `produces` keys), or recording one outside `writes`, is StretchError("internal"): a pass's contract is what
+        it does, not a comment."""
+        before = self._declared
+        self._declared = (by, frozenset(reads) | frozenset(writes), frozenset(writes))
+        try:
+            yield
+        finally:
+            self._declared = before
+
     def put(self, item: Analysis) -> None:
         """Record `item`, replacing the analysis of its kind."""
+        if self._declared is not None and item.key not in self._declared[2]:
+            raise StretchError("internal", f"pass {self._declared[0]} records the {item.key} analysis, which it does not declare in `produces`")
         self._items[item.key] = item
 
     def get(self, cls: type[A]) -> A | None:
+        if self._declared is not None and cls.key not in self._declared[1]:
+            raise StretchError("internal", f"pass {self._declared[0]} reads the {cls.key} analysis, which it does not declare in `needs` or `uses`")
         item = self._items.get(cls.key)
         return item if isinstance(item, cls) else None
 

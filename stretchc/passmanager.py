@@ -308,6 +308,9 @@ class PassManager:
         """Run every pass in order. A failure is shown to the instruments (pass_failed), then raised as a
         StretchError naming the pass (IR verifier failures as `ir-invalid`); other exceptions propagate.
 
+        While a pass runs it may read only the analyses it declares (`needs`, `uses`, `produces`) and record only
+        those it `produces` (`Analyses.declared`): an undeclared one is an internal error naming the pass.
+
         First, when `ctx.pipeline` records the run (it ends with these passes; what comes before them was done
         before), the passes' requirements are checked against it (`check_requirements`), so that a pipeline
         lacking a pass is the user's `bad-pipeline` before any pass runs, not a pass failing on its input. A
@@ -325,7 +328,8 @@ class PassManager:
                 ins.before_pass(run, module, ctx)
             start = time.perf_counter()
             try:
-                run.changed = bool(p.run(module, ctx))
+                with ctx.analyses.declared(p.name, [a.key for a in (*p.needs, *p.uses)], [a.key for a in p.produces]):
+                    run.changed = bool(p.run(module, ctx))
                 if self.verify_each:
                     module.verify(processors())
             except StretchError as err:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from stretchc.analyses import Analysis, Arena, Placement
 from stretchc.backends import processors
 from stretchc.cli import main
 from stretchc.driver import default_pipeline
 from stretchc.errors import StretchError
-from stretchc.ir import IRError, Value
+from stretchc.ir import IRError, Module, Value
 from stretchc.irtext import parse_module, print_module
-from stretchc.passmanager import parse_pipeline, print_pipeline, registry
+from stretchc.passmanager import Pass, PassContext, PassManager, parse_pipeline, print_pipeline, registry
 
 from tests.core.conftest import VARIANTS, Compiled
 
@@ -179,3 +182,42 @@ def test_verify_catches_unproduced_output(compiled: dict[str, Compiled]) -> None
     m.graph.outputs.append(Value("ghost", (1,), "float32"))
     with pytest.raises(IRError, match="never produced"):
         m.verify()
+
+
+@dataclass(frozen=True)
+class _ReadsPlacement(Pass):
+    """Reads the placement without declaring it."""
+
+    name: ClassVar[str] = "reads-placement"
+
+    def run(self, module: Module, ctx: PassContext) -> bool:
+        ctx.analyses.get(Placement)
+        return False
+
+
+@dataclass(frozen=True)
+class _UsesPlacement(_ReadsPlacement):
+    """Reads the placement, declaring it."""
+
+    name: ClassVar[str] = "uses-placement"
+    uses: ClassVar[tuple[type[Analysis], ...]] = (Placement,)
+
+
+@dataclass(frozen=True)
+class _RecordsArena(Pass):
+    """Records an arena without declaring it in `produces`."""
+
+    name: ClassVar[str] = "records-arena"
+
+    def run(self, module: Module, ctx: PassContext) -> bool:
+        ctx.analyses.put(Arena(0, 0))
+        return False
+
+
+def test_a_pass_reads_and_records_only_the_analyses_it_declares(compiled: dict[str, Compiled]) -> None:
+    module = compiled["two_stages"].result.module
+    PassManager([_UsesPlacement()]).run(module, PassContext())
+    for undeclared, word in ((_ReadsPlacement(), "reads the placement analysis"), (_RecordsArena(), "records the arena analysis")):
+        with pytest.raises(StretchError) as caught:
+            PassManager([undeclared]).run(module, PassContext())
+        assert caught.value.code == "internal" and word in caught.value.message and undeclared.name in caught.value.message
