@@ -35,6 +35,10 @@ from typing import Any
 
 from stretchc.analyses import Placement
 from stretchc.backends import backend, backends, fallback, processors
+from stretchc.costmodel.accuracy import evidence
+from stretchc.costmodel.grouping import GROUPINGS, partition_name
+from stretchc.costmodel.placement import Choice, plan, region_graph
+from stretchc.eligibility import check_overrides
 from stretchc.errors import StretchError
 from stretchc.ir import Module
 from stretchc.passmanager import Pass, PassContext, register_pass
@@ -106,17 +110,12 @@ class AssignDelegates(Pass):
                 chosen[region.name] = spread[(region.branch or 0) % len(spread)]
             else:
                 chosen[region.name] = base.name
-        from stretchc.eligibility import check_overrides
-
         chosen, moved = check_overrides(module, chosen, overrides, target=target, on_ineligible=settings.on_ineligible, console=ctx.console)
         if settings.precision == "auto" and not calibrated and quantizes:
             ctx.console.note("precision", "--precision auto without --calib: nothing can be calibrated, so no partition is int8 (CPU float32; GPU float32 or fp16); pass --calib to let auto choose int8")
         precision = {r: choices(settings.precision, p, calibrated=calibrated, target=target)[0] for r, p in chosen.items()}
         report = None
         if target is not None:
-            from stretchc.costmodel.accuracy import evidence
-            from stretchc.costmodel.placement import plan
-
             fixed = {r: chosen[r] for r in overrides}
             # The optimiser may pick a processor that runs int8 only, and int8, only when the pipeline quantizes
             # and calibration data was given.
@@ -142,8 +141,5 @@ class AssignDelegates(Pass):
         placement's grouping by the option's rule (stretchc.costmodel.grouping: canonical, or per region)."""
         if report is not None:
             return {r: p["name"] for p in report["partitions"] for r in p["regions"]}
-        from stretchc.costmodel.grouping import GROUPINGS, partition_name
-        from stretchc.costmodel.placement import Choice, region_graph
-
         rg = region_graph(module)
         return {r: partition_name(g) for g in GROUPINGS[grouping](rg, {r: Choice(chosen[r], precision[r]) for r in rg.names}) for r in g}

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stretchc import api
+from stretchc import api, safejson
 from stretchc.analyses import AccuracyGuard, Arena, HeldOutInputs, Placement
 from stretchc.backends import backends, fallback, processors
 from stretchc.bundle.format import MANIFEST_JSON
@@ -16,6 +16,8 @@ from stretchc.commands._inputs import input_files
 from stretchc.compile_settings import AUTO_MIN_SQNR, EMITS, on_ineligible_choices
 from stretchc.console import get_console
 from stretchc.costmodel.accuracy import evidence_line
+from stretchc.costmodel.placement_report import explain, write_report
+from stretchc.depfile import bundle_dependencies, write_depfile
 from stretchc.driver import CompileResult, check_output_file, check_outside_output, default_pipeline
 from stretchc.errors import StretchError
 from stretchc.frontend.validate import parse_input_shapes
@@ -23,6 +25,8 @@ from stretchc.passes.assign_delegates import parse_placement
 from stretchc.precision import POLICIES as PRECISION_POLICIES
 from stretchc.project_config import find_project_config, format_config, load_project_config, place_specs
 from stretchc.resource_limits import parse_limits
+from stretchc.targets import load_target
+from stretchc.top1 import calib_accuracy
 
 REPORT_MAX_BYTES = 64 << 20  # a larger file is not a placement report: it is the user's, and not read whole
 
@@ -111,16 +115,11 @@ def _is_report(path: Path) -> bool:
             return b"<title>stretchc placement report" in f.read(1 << 12)
     if path.stat().st_size > REPORT_MAX_BYTES:
         return False
-    from stretchc import safejson
-
     report = safejson.loads(path.read_bytes(), max_depth=64)
     return isinstance(report, dict) and {"predicted_latency_ms", "placement", "regions"} <= report.keys()
 
 
 def _write_depfile(args: argparse.Namespace, options: api.Options, config_path: Path | None) -> None:
-    from stretchc.depfile import bundle_dependencies, write_depfile
-    from stretchc.targets import load_target
-
     calib = options.calib
     deps = bundle_dependencies(
         Path(args.model),
@@ -274,15 +273,11 @@ def run(args: argparse.Namespace) -> int:
         _write_depfile(args, options, config_path)
     console.out(placement_table(result))
     if args.report or args.explain:
-        from stretchc.costmodel.placement_report import explain, write_report
-
         placed = result.analyses.get(Placement)
         pr = placed.report if placed is not None else None
         if pr is None:
             raise StretchError("bad-pipeline", "--report/--explain: the pipeline made no placement report (it needs assign-delegates and a target)")
         if args.report and settings["calib"]:  # labelled --calib data: top-1 accuracy in the report
-            from stretchc.top1 import calib_accuracy
-
             held = result.analyses.get(HeldOutInputs)
             accuracy = calib_accuracy(Path(args.output), Path(args.model), settings["calib"], held_out=len(held.feeds) if held is not None else 0)
             if accuracy is not None:
