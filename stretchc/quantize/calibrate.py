@@ -9,6 +9,11 @@ so every variant gives every tensor the same scale and zero point: partitions qu
 variants still agree at their boundaries. A variant is read back as an IR graph whose values carry the float
 model's value names (constants excepted), so each quantized op is found by the name of its output.
 
+The quantizer gives the inputs of a same-scale op (CONCATENATION, MAX_POOL_2D, RESHAPE, ...) that op's scale,
+so a tensor may carry a coarser scale than its own range needs. `own_quant()` gives every activation the int8
+scale and zero point of its own calibrated range, as the quantizer computes them before unifying scales
+(stretchc/quantize/rewrite.py lets a tensor that crosses a partition boundary keep it).
+
 The calibrator and the quantizer run in the compile's `NativeProcess` (stretchc/native.py): when either fails
 or crashes, that is StretchError("native-crash") naming the step, not a dead compiler.
 """
@@ -16,9 +21,10 @@ or crashes, that is StretchError("native-crash") naming the step, not a dead com
 from __future__ import annotations
 
 import numpy as np
+from ai_edge_litert import schema_py_generated as S
 
 from stretchc.errors import StretchError
-from stretchc.ir import Graph, Module
+from stretchc.ir import Graph, Module, QuantParams
 from stretchc.native import NativeError, NativeProcess
 from stretchc.tflite_io import TFLiteImportError, emit_model, import_model
 
@@ -43,6 +49,22 @@ class WholeModel:
             raise _failed(exc, f"TFLite's calibrator, calibrating the whole model on {len(samples)} samples") from None
         self._variants: dict[str, Graph] = {}
         self._buffers: dict[str, bytes] = {}
+        self._own: dict[str, QuantParams] | None = None
+
+    def own_quant(self) -> dict[str, QuantParams]:
+        """Every calibrated float tensor's own int8 quantization (by IR value name): its min/max over the
+        calibration samples, widened to hold 0, on int8's 256 levels with the zero point rounded into range, as
+        TFLite's quantizer derives an activation's scale from its range (`GetUniformQuantizedTypeForRange`)."""
+        if self._own is None:
+            model = S.ModelT.InitFromPackedBuf(self.calibrated, 0)
+            own: dict[str, QuantParams] = {}
+            for t in model.subgraphs[0].tensors:
+                q = t.quantization
+                if t.type != S.TensorType.FLOAT32 or q is None or q.min is None or q.max is None or len(q.min) != 1:
+                    continue
+                own[t.name.decode() if isinstance(t.name, bytes) else t.name] = int8_range(float(q.min[0]), float(q.max[0]))
+            self._own = own
+        return self._own
 
     def variant(self, weights: str) -> Graph:
         """The whole model quantized with `weights` (one of WEIGHTS), read back with IR value names (one graph per
@@ -79,6 +101,18 @@ class WholeModel:
             if float_node is not None and len(float_node.outputs) == len(n.outputs) and float_node.kind == n.kind:
                 for v, f in zip(n.outputs, float_node.outputs):
                     v.name = f.name
+
+
+def int8_range(lo: float, hi: float) -> QuantParams:
+    """The int8 quantization TFLite's quantizer gives an activation whose calibrated range is [lo, hi]."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi == lo:  # a constant zero tensor: any scale represents it exactly
+        return QuantParams(scale=(1.0,), zero_point=(0,))
+    scale = (hi - lo) / 255.0
+    zero = -128.0 - lo / scale
+    # round half away from zero (std::round), clamped into int8
+    zp = -128 if zero < -128 else 127 if zero > 127 else int(np.sign(zero) * np.floor(abs(zero) + 0.5))
+    return QuantParams(scale=(scale,), zero_point=(zp,))
 
 
 def _failed(exc: NativeError, step: str) -> StretchError:
