@@ -14,17 +14,26 @@ so a tensor may carry a coarser scale than its own range needs. `own_quant()` gi
 scale and zero point of its own calibrated range, as the quantizer computes them before unifying scales
 (stretchc/quantize/rewrite.py lets a tensor that crosses a partition boundary keep it).
 
+TFLite's calibrator logs every op's inputs again after the op has run (for LSTM state), and TFLite's arena
+planner lets an op that may run in place (ADD, for one) write its output over an input that nothing else reads:
+that input's range would then take in the op's output too (a small residual added to a large one gets the sum's
+range, hundreds of times wider than its own). The model calibrated therefore also outputs every float value that
+is read once by a node whose output has its size (`in_place_inputs`, TFLite's own condition for sharing,
+whatever the op), which keeps it in a buffer of its own; those extra outputs are dropped from the calibrated
+model (`_drop_outputs`), so the quantizer sees the float model as it is.
+
 The calibrator and the quantizer run in the compile's `NativeProcess` (stretchc/native.py): when either fails
 or crashes, that is StretchError("native-crash") naming the step, not a dead compiler.
 """
 
 from __future__ import annotations
 
+import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as S
 
 from stretchc.errors import StretchError
-from stretchc.ir import Graph, Module, QuantParams
+from stretchc.ir import Graph, Module, Node, QuantParams, Value
 from stretchc.native import NativeError, NativeProcess
 from stretchc.tflite_io import TFLiteImportError, emit_model, import_model
 
@@ -40,13 +49,16 @@ class WholeModel:
         g = module.graph
         if any(not n.op.startswith("tfl.") for n in g.nodes):
             raise StretchError("ir-invalid", "quantize-partitions runs on the float graph, before insert-sync-points")
-        self.float_model = emit_model(g.nodes, list(g.inputs), list(g.outputs), description="stretchc whole float model")
+        # every value an in-place op could overwrite is an output too while calibrating (see the module docstring)
+        exposed = in_place_inputs(g)
+        float_model = emit_model(g.nodes, list(g.inputs), [*g.outputs, *exposed], description="stretchc whole float model")
         self._producers = {v.name: n for n in g.nodes for v in n.outputs}
         self._native = native
         try:
-            self.calibrated: bytes = native.calibrate(self.float_model, samples)
+            calibrated = native.calibrate(float_model, samples)
         except NativeError as exc:
             raise _failed(exc, f"TFLite's calibrator, calibrating the whole model on {len(samples)} samples") from None
+        self.calibrated: bytes = _drop_outputs(calibrated, len(g.outputs)) if exposed else calibrated
         self._variants: dict[str, Graph] = {}
         self._buffers: dict[str, bytes] = {}
         self._own: dict[str, QuantParams] | None = None
@@ -101,6 +113,40 @@ class WholeModel:
             if float_node is not None and len(float_node.outputs) == len(n.outputs) and float_node.kind == n.kind:
                 for v, f in zip(n.outputs, float_node.outputs):
                     v.name = f.name
+
+
+def in_place_inputs(g: Graph) -> list[Value]:
+    """The float values TFLite's arena planner may let their reader overwrite in place: produced by a node, not
+    a graph output, read exactly once (a value read twice, or by two nodes, is kept), by a node whose first output
+    has as many bytes. TFLite shares such a buffer only when the op allows it; the op is not asked, so a kernel
+    that starts running in place later is covered too."""
+    outputs = {id(v) for v in g.outputs}
+    reads: dict[int, int] = {}
+    reader: dict[int, Node] = {}
+    for n in g.nodes:
+        for v in n.inputs:
+            if v is not None and not v.is_const:
+                reads[id(v)] = reads.get(id(v), 0) + 1
+                reader[id(v)] = n
+    return [
+        v for n in g.nodes for v in n.outputs
+        if v.dtype == "float32" and id(v) not in outputs and reads.get(id(v)) == 1
+        and reader[id(v)].outputs and reader[id(v)].outputs[0].nbytes == v.nbytes
+    ]
+
+
+def _drop_outputs(model: bytes, keep: int) -> bytes:
+    """`model` with only its first `keep` outputs (subgraph 0 and its signature): the calibrated model without
+    the outputs added for calibration, its tensors and their min/max untouched."""
+    m = S.ModelT.InitFromPackedBuf(model, 0)
+    sg = m.subgraphs[0]
+    sg.outputs = sg.outputs[:keep]
+    for sig in m.signatureDefs or []:
+        if sig.subgraphIndex == 0:
+            sig.outputs = sig.outputs[:keep]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def int8_range(lo: float, hi: float) -> QuantParams:
