@@ -11,7 +11,9 @@ I/O dtype, the backends' own options.
    calibration (the `held-out-inputs` analysis).
 2. The whole float model is calibrated once by TFLite's calibrator and quantized by TFLite's quantizer
    (stretchc/quantize/calibrate.py), so every tensor has one scale and zero point, shared by its producer and
-   all its consumers. A partition takes per-channel weights unless its backend has quantization rules
+   all its consumers; except that a value crossing a partition boundary whose shared scale (a same-scale op's,
+   e.g. a concatenation's) is far coarser than its own crosses in its own, and each partition reading it
+   requantizes it (stretchc/quantize/rewrite.py). A partition takes per-channel weights unless its backend has quantization rules
    (`Backend.quantization`: e.g. the Hexagon delegate's per-tensor fully connected weights, per-tensor weights
    when a channel-scale spread exceeds its limit, the legacy uint8 form); every quantized op of a processor with
    strict rules is checked against them again; `--on-ineligible` set to the fallback processor moves a failing
@@ -54,7 +56,7 @@ from stretchc.precision import QUANTIZED, sync_point_bound
 from stretchc.quantize.calibrate import WholeModel
 from stretchc.quantize.calibration_data import holdout_count, load_calibration_data, split_holdout
 from stretchc.quantize.guard import MIN_SQNR_RANDOM_SAMPLES, MIN_SQNR_RANDOM_SEED, Evaluator, demote
-from stretchc.quantize.rewrite import Forms, Quantized, adopt, partition_nodes, splice
+from stretchc.quantize.rewrite import Forms, Quantized, adopt, own_scales, partition_nodes, splice
 from stretchc.verify import DEFAULT_SAMPLES, seeded_feed
 from stretchc.whole_model import graph_inputs
 
@@ -152,7 +154,10 @@ class QuantizePartitions(Pass):
         self._check_limits(module, ctx, quantized)
         if quantized and whole is None:
             raise StretchError("bad-calibration", "int8 partitions need calibration data: pass --calib DIR|FILE.npy|FILE.npz")
-        forms = Forms(module, whole.variant("per-channel") if whole is not None and (quantized or ctx.settings.io_dtype in QUANTIZED) else None)
+        reference = whole.variant("per-channel") if whole is not None and (quantized or ctx.settings.io_dtype in QUANTIZED) else None
+        # Boundary values the quantizer gave a much coarser scale than their own keep theirs (rewrite.py).
+        own = own_scales(module, reference, whole.own_quant(), {p.name for p in quantized}) if reference is not None else {}
+        forms = Forms(module, reference, own)
         partitions: dict[str, dict[str, Any]] = {}
         parts: dict[str, Any] = {}
         for p in quantized:

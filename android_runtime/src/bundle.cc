@@ -386,7 +386,11 @@ class Loader {
       const manifest::SyncPoint& sp = b_.sync_points[s];
       const std::string& dtype = b_.SlotOfSync(static_cast<int>(s)).dtype;
       for (auto& cv : sp.conversions) {
-        if (cv.from_dtype == cv.to_dtype) Fail(Rule::kConversions, "sync point " + sp.name + ": conversion " + cv.op + " does not change the dtype");
+        // A requantization (an 8-bit tensor into another scale of its dtype) keeps the dtype: only a consumer's QUANTIZE.
+        bool requantizes = cv.op == "QUANTIZE" && (cv.from_dtype == "int8" || cv.from_dtype == "uint8") &&
+                           std::find(sp.consumers.begin(), sp.consumers.end(), cv.partition) != sp.consumers.end();
+        if (cv.from_dtype == cv.to_dtype && !requantizes)
+          Fail(Rule::kConversions, "sync point " + sp.name + ": conversion " + cv.op + " does not change the dtype");
         bool by_producer = cv.partition == sp.producer && cv.to_dtype == dtype;
         bool by_consumer = cv.from_dtype == dtype && std::find(sp.consumers.begin(), sp.consumers.end(), cv.partition) != sp.consumers.end();
         if (!by_producer && !by_consumer)

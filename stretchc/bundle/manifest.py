@@ -69,12 +69,14 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
         return {"scale": list(q.scale), "zero_point": list(q.zero_point), "axis": q.axis}
 
     def conversions(name: str) -> list[dict[str, Any]]:
-        """The planned conversions of a sync point's value: by its producer into it, or by a consumer from it."""
+        """The planned conversions of a sync point's value: by its producer into it, or by a consumer from it (a
+        QUANTIZE into another scale of the same 8-bit dtype is a requantization: stretchc/quantize/rewrite.py)."""
         v = values[name]
         nodes = ([v.producer] if v.producer is not None else []) + [u for s in v.users if s.op == "stretch.sync" for u in s.outputs[0].users]
         out = []
         for n in nodes:
-            if n.kind in CONVERSION_OPS and n.inputs[0] is not None and n.inputs[0].dtype != n.outputs[0].dtype:
+            src, dst = n.inputs[0], n.outputs[0]
+            if n.kind in CONVERSION_OPS and src is not None and (src.dtype != dst.dtype or src.quant != dst.quant):
                 out.append({"partition": n.partition, "op": n.kind, "from_dtype": n.inputs[0].dtype, "to_dtype": n.outputs[0].dtype})
         for t in module.inputs:  # held quantized in the bundle: the runtime converts as it copies the input in
             if t.value == name and t.dtype != v.dtype:

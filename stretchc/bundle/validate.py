@@ -477,7 +477,9 @@ def _conversions(ctx: _Ctx) -> None:
     for s in ctx.m["sync_points"]:
         dtype = ctx.slots[s["slot"]]["dtype"]
         for c in s["conversions"]:
-            if c["from_dtype"] == c["to_dtype"]:
+            # A requantization (an 8-bit tensor into another scale of its dtype) keeps the dtype: only a consumer's QUANTIZE.
+            requantizes = c["op"] == "QUANTIZE" and c["from_dtype"] in QUANTIZED and c["partition"] in s["consumers"]
+            if c["from_dtype"] == c["to_dtype"] and not requantizes:
                 ctx.fail(f"sync point {s['name']}: conversion {c['op']} does not change the dtype")
             by_producer = c["partition"] == s["producer"] and c["to_dtype"] == dtype
             by_consumer = c["partition"] in s["consumers"] and c["from_dtype"] == dtype

@@ -3,7 +3,7 @@ and demote partitions to float until each keeps its bound.
 
 `Evaluator` runs the model partition by partition, each at the precision a configuration gives it, on held-out
 inputs, exactly as the bundle will: a quantized partition reads its inputs quantized with the calibration's
-scale and its outputs are dequantized with it (the planned conversions), a float32 partition runs its float ops,
+scale (a value's own one where it has one) and its outputs are dequantized with it (the planned conversions), a float32 partition runs its float ops,
 an fp16 GPU partition runs them with every weight, input and intermediate rounded to fp16 (an emulation: the
 phone's GPU also accumulates in fp16, which may lose a little more). The reference is every partition float32.
 The bounds are `verify`'s (stretchc/precision.py, `sync_point_bound`): every output keeps the bound, every sync
@@ -127,7 +127,7 @@ class Evaluator:
             q = quantized.get(p.name)
             if q is not None:
                 models[q.dtype] = lambda q=q, ins=ins, outs=outs: emit_model(
-                    q.nodes, [forms.get(i, q.dtype) for i in ins], [forms.get(o, q.dtype) for o in outs]
+                    q.nodes, [forms.boundary(i, q.dtype) for i in ins], [forms.boundary(o, q.dtype) for o in outs]
                 )
             self.parts.append(_Part(p.name, ins, outs, models))
         produced = [o for part in self.parts for o in part.outputs]
@@ -159,8 +159,9 @@ class Evaluator:
         """Run `part` at `precision` on the values in `envs` (one per feed), adding its outputs to them and its
         quantized readings of sync points to `views`."""
         syncs = set(self.sync_names)
-        # A quantized partition reads and writes the calibration's int8 forms (named apart from the float values).
-        form = (lambda name: self.forms.get(name, precision)) if precision in QUANTIZED else None
+        # A quantized partition reads and writes the calibration's int8 forms (named apart from the float values),
+        # a value with an own scale in its own-scale form (stretchc/quantize/rewrite.py).
+        form = (lambda name: self.forms.boundary(name, precision)) if precision in QUANTIZED else None
         ins = {name: form(name) if form else None for name in part.inputs}
         outs = {name: form(name) if form else None for name in part.outputs}
         feeds = [{(f.name if f else name): _quantized(env[name], f, precision) for name, f in ins.items()} for env in envs]

@@ -15,6 +15,16 @@ output computed in 8 bits in its 8-bit form, and the runtime converts them at th
 applies the layout permutation too); `io_dtype` (`--io-dtype int8|uint8`) holds every model input and output in
 that dtype. A partition that reads a model input in another dtype than the bundle holds converts it itself (the
 model boundary is the one place where several partitions may convert the same tensor).
+
+Own scales: TFLite's quantizer gives the inputs of a same-scale op (CONCATENATION, MAX_POOL_2D, RESHAPE, ...) the
+op's scale, so a small tensor concatenated with a large one may keep only a few of int8's levels. Inside one
+partition that is what the whole int8 model computes; at a sync point it is what the next partition reads, and
+verify holds it to the sync-point bound. A value that crosses a partition boundary, whose producer's int8 kernel
+takes any output scale (FREE_OUTPUT_SCALE) and whose shared scale is at least OWN_SCALE_RATIO times coarser than
+its own calibrated one (`own_scales`), is produced in an *own* form `<name>.own.i8` (`.own.u8`) with its own
+scale; every partition that reads it requantizes it (one QUANTIZE, 8-bit to 8-bit) into the shared scale right
+before its ops, `<name>.<partition>.i8`, so each partition computes what the whole int8 model computes while the
+tensor that crosses keeps its precision. The requantization is recorded as a conversion of the sync point.
 """
 
 from __future__ import annotations
@@ -27,6 +37,15 @@ from stretchc.ir import HOST, Graph, Module, Node, QuantParams, Value
 from stretchc.precision import QUANTIZED, converts_in_producer
 
 SUFFIX = {"int8": ".i8", "uint8": ".u8"}
+OWN = ".own"  # the infix of a value's own-scale forms
+
+# Ops whose TFLite int8 kernels requantize their result into any output scale (no same-scale constraint).
+FREE_OUTPUT_SCALE = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "ADD", "SUB", "MUL"})
+# A boundary value keeps its own scale when the shared one is at least this many times coarser: it then holds at
+# most 1/16 of int8's levels (4 bits), about 24 dB below its own precision, which a typical activation (own-scale
+# rounding noise some 40 dB below it) cannot lose and keep a 20 dB sync-point bound. Ratios up to a few (the
+# branches of a join concatenated with similar ranges) stay shared: no conversion.
+OWN_SCALE_RATIO = 16.0
 
 
 @dataclass
@@ -42,38 +61,73 @@ class Quantized:
 class Forms:
     """The float32, int8 and uint8 forms of the module's values (see the module docstring)."""
 
-    def __init__(self, module: Module, reference: Graph | None) -> None:
+    def __init__(self, module: Module, reference: Graph | None, own: dict[str, QuantParams] | None = None) -> None:
         self.values = module.graph.value_map()
-        self.extra: dict[tuple[str, str], Value] = {}
+        self.extra: dict[tuple[str, str, bool], Value] = {}
         # int8 scale and zero point of every activation, from a quantized variant of the whole model.
         self.quant: dict[str, QuantParams] = {}
         if reference is not None:
             self.quant = {v.name: v.quant for v in reference.values() if not v.is_const and v.dtype == "int8" and v.quant is not None}
+        # The boundary values that cross in their own int8 scale (`own_scales`), and that scale.
+        self.own: dict[str, QuantParams] = dict(own or {})
 
-    def get(self, name: str, dtype: str, like: Value | None = None) -> Value:
-        """The `dtype` form of value `name` (created on first use; `like` gives the shape when `name` is new)."""
+    def get(self, name: str, dtype: str, like: Value | None = None, *, own: bool = False) -> Value:
+        """The `dtype` form of value `name` (created on first use; `like` gives the shape when `name` is new); with
+        `own`, its own-scale form (`name` must be in `self.own`, `dtype` 8-bit)."""
         if dtype not in QUANTIZED:
             v = self.values.get(name)
             if v is not None and v.dtype == dtype:
                 return v
-        key = (name, dtype)
+        key = (name, dtype, own)
         if key not in self.extra:
             base = self.values.get(name, like)
             if base is None:
                 raise StretchError("internal", f"no value {name!r} to take a {dtype} form of")
             quant = None
             if dtype in QUANTIZED:
-                q = self.quant.get(name)
+                q = self.own.get(name) if own else self.quant.get(name)
                 if q is None:
-                    raise StretchError("internal", f"value {name!r} has no int8 scale from the calibration")
-                shift = 128 if dtype == "uint8" else 0
-                quant = QuantParams(scale=q.scale, zero_point=tuple(z + shift for z in q.zero_point), axis=q.axis)
-            self.extra[key] = Value(name + SUFFIX.get(dtype, ""), base.shape, dtype, quant=quant)
+                    raise StretchError("internal", f"value {name!r} has no {'own ' if own else ''}int8 scale from the calibration")
+                quant = _shifted(q, dtype)
+            self.extra[key] = Value(name + (OWN if own else "") + SUFFIX.get(dtype, ""), base.shape, dtype, quant=quant)
         return self.extra[key]
+
+    def boundary(self, name: str, dtype: str) -> Value:
+        """The `dtype` form in which a partition computing in `dtype` reads or writes boundary value `name`: its
+        own-scale form when it has one and `dtype` is 8-bit, else its form."""
+        return self.get(name, dtype, own=dtype in QUANTIZED and name in self.own)
 
     def names(self) -> list[str]:
         """Names that have a quantized form, in creation order."""
-        return list(dict.fromkeys(name for name, dtype in self.extra if dtype in QUANTIZED))
+        return list(dict.fromkeys(name for name, dtype, _ in self.extra if dtype in QUANTIZED))
+
+
+def _shifted(q: QuantParams, dtype: str) -> QuantParams:
+    """Int8 quantization `q` as `dtype` (uint8: the zero point + 128)."""
+    shift = 128 if dtype == "uint8" else 0
+    return QuantParams(scale=q.scale, zero_point=tuple(z + shift for z in q.zero_point), axis=q.axis)
+
+
+def own_scales(module: Module, variant: Graph, own: dict[str, QuantParams], quantized: set[str]) -> dict[str, QuantParams]:
+    """The values that cross a partition boundary in their own scale (see the module docstring), with it: produced
+    in a partition of `quantized` (names) by an op of FREE_OUTPUT_SCALE in `variant` (the whole model quantized),
+    read in another partition, not a model output, whose shared scale in `variant` is at least OWN_SCALE_RATIO
+    times its own (`own`: each tensor's own calibrated quantization). In value order: deterministic."""
+    g = module.graph
+    outputs = {v.name for v in g.outputs}
+    kinds = {v.name: n.kind for n in variant.nodes for v in n.outputs}
+    shared = {v.name: v.quant for v in variant.values() if not v.is_const and v.dtype == "int8" and v.quant is not None}
+    found: dict[str, QuantParams] = {}
+    for n in g.nodes:
+        if n.partition not in quantized:
+            continue
+        for v in n.outputs:
+            q, mine = shared.get(v.name), own.get(v.name)
+            if q is None or mine is None or v.name in outputs or kinds.get(v.name) not in FREE_OUTPUT_SCALE:
+                continue
+            if any(u.partition != n.partition for u, _ in v.uses) and q.scale[0] >= OWN_SCALE_RATIO * mine.scale[0]:
+                found[v.name] = mine
+    return found
 
 
 def partition_nodes(module: Module, partition: str, variant: Graph) -> list[Node]:
@@ -105,8 +159,12 @@ def partition_nodes(module: Module, partition: str, variant: Graph) -> list[Node
 def adopt(nodes: list[Node], forms: Forms, dtype: str, partition: str) -> None:
     """Make a variant's ops (those of `partition`) read and write the `dtype` forms of their values (int8
     activations become uint8 ones for a uint8 partition); they get their own constants, named
-    `<partition>.<name>`, so the variant's other ops (and other variants) keep theirs."""
+    `<partition>.<name>`, so the variant's other ops (and other variants) keep theirs. A value with an own scale
+    (`forms.own`) is written in its own-scale form, and read through one requantization into its shared scale
+    per partition (a QUANTIZE appended to `nodes`, see the module docstring)."""
     consts: dict[int, Value] = {}
+    shared: dict[str, Value] = {}  # own-scale value -> its requantization into the shared scale, in this partition
+    requants: list[Node] = []
     for n in nodes:
         for i, v in enumerate(n.inputs):
             if v is None:
@@ -116,16 +174,34 @@ def adopt(nodes: list[Node], forms: Forms, dtype: str, partition: str) -> None:
                     consts[id(v)] = Value(f"{partition}.{v.name}", v.shape, v.dtype, quant=v.quant, data=v.data)
                 n.set_input(i, consts[id(v)])
                 continue
-            n.set_input(i, forms.get(v.name, _form_dtype(v, dtype), like=v))
+            d = _form_dtype(v, dtype)
+            if d in QUANTIZED and v.name in forms.own:
+                if v.name not in shared:
+                    src = forms.get(v.name, d, like=v, own=True)
+                    shared[v.name] = Value(f"{v.name}.{partition}{SUFFIX[d]}", v.shape, d, quant=forms.get(v.name, d, like=v).quant)
+                    requants.append(conversion(src, shared[v.name]))
+                n.set_input(i, shared[v.name])
+                continue
+            n.set_input(i, forms.get(v.name, d, like=v))
         for k, v in enumerate(n.outputs):
             if v.dtype == "int8" and forms.quant.get(v.name) != v.quant:
                 raise StretchError("internal", f"value {v.name!r}: quantized variants disagree on its scale")
-            new = forms.get(v.name, _form_dtype(v, dtype), like=v)
+            d = _form_dtype(v, dtype)
+            new = forms.get(v.name, d, like=v, own=d in QUANTIZED and v.name in forms.own)
             if new.producer is not None:
                 raise StretchError("internal", f"value {new.name!r} would have two producers")
             v.producer = None
             n.outputs[k] = new
             new.producer = n
+    nodes += requants
+
+
+def conversion(src: Value, dst: Value) -> Node:
+    """The op converting `src` into `dst`: QUANTIZE into an 8-bit dtype (from float32, or a requantization from
+    8 bits), DEQUANTIZE into float32."""
+    op = "tfl.QUANTIZE" if dst.dtype in QUANTIZED else "tfl.DEQUANTIZE"
+    version = (2 if src.dtype == "int8" else 1) if op == "tfl.DEQUANTIZE" else 1  # TFLite's op_version rules
+    return Node(op, [src], [dst], {"version": version})  # no loc: it holds what src holds (Graph.holders)
 
 
 def _form_dtype(v: Value, dtype: str) -> str:
@@ -150,8 +226,12 @@ def splice(module: Module, quantized: list[Quantized], forms: Forms, io_dtype: s
         for n in q.nodes:  # region and provenance of the float op with the same output
             out = n.outputs[0].name if n.outputs else ""
             out = out[: -len(suffix)] if out.endswith(suffix) else out
-            # The quantizer names a tensor's int8 twin `<tensor>_int8`: it comes from the same ONNX tensor.
-            n.region, n.loc = region_of.get(out) or region_of.get(re.sub(r"_u?int8$", "", out), (p.regions[0], None))
+            out = out[: -len(OWN)] if out.endswith(OWN) else out
+            if _requantizes_own(n):  # adopt's, after the ops that read it: the region of its first reader, no loc
+                n.region, n.loc = n.outputs[0].users[0].region, None
+            else:
+                # The quantizer names a tensor's int8 twin `<tensor>_int8`: it comes from the same ONNX tensor.
+                n.region, n.loc = region_of.get(out) or region_of.get(re.sub(r"_u?int8$", "", out), (p.regions[0], None))
             n.processor, n.precision, n.partition = p.processor, p.precision, p.name
         g.nodes[first:first] = q.nodes
     _model_io(module, forms, io_dtype)
@@ -168,8 +248,14 @@ def splice(module: Module, quantized: list[Quantized], forms: Forms, io_dtype: s
     return count
 
 
+def _requantizes_own(n: Node) -> bool:
+    """Whether `n` is one of `adopt`'s requantizations of an own-scale form into the shared scale."""
+    src = n.inputs[0] if n.kind == "QUANTIZE" and n.inputs else None
+    return src is not None and src.dtype in SUFFIX and src.name.endswith(OWN + SUFFIX[src.dtype])
+
+
 def _all_forms(forms: Forms, name: str) -> list[Value]:
-    out = [v for (n, _), v in forms.extra.items() if n == name]
+    out = [v for (n, _, _), v in forms.extra.items() if n == name]
     base = forms.values.get(name)
     return ([base] if base is not None and base not in out else []) + out
 
@@ -224,9 +310,7 @@ def _convert(module: Module, src: Value, dst: Value) -> int:
 
 
 def _insert(g: Graph, src: Value, dst: Value, part, *, after: Node | None = None, before: Node | None = None) -> None:  # type: ignore[no-untyped-def]
-    op = "tfl.QUANTIZE" if dst.dtype in QUANTIZED else "tfl.DEQUANTIZE"
-    version = (2 if src.dtype == "int8" else 1) if op == "tfl.DEQUANTIZE" else 1  # TFLite's op_version rules
-    node = Node(op, [src], [dst], {"version": version})  # no loc: it holds what src holds (Graph.holders)
+    node = conversion(src, dst)
     anchor = after if after is not None else before
     assert anchor is not None
     node.region, node.processor, node.precision, node.partition = anchor.region, part.processor, part.precision, part.name
