@@ -141,9 +141,10 @@ def _drop_outputs(model: bytes, keep: int) -> bytes:
     m = S.ModelT.InitFromPackedBuf(model, 0)
     sg = m.subgraphs[0]
     sg.outputs = sg.outputs[:keep]
+    kept = {int(t) for t in sg.outputs}
     for sig in m.signatureDefs or []:
-        if sig.subgraphIndex == 0:
-            sig.outputs = sig.outputs[:keep]
+        if sig.subgraphIndex == 0:  # a signature lists outputs in its own order: keep those of the kept tensors
+            sig.outputs = [o for o in sig.outputs or [] if o.tensorIndex in kept]
     builder = flatbuffers.Builder(1024)
     builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
