@@ -1,6 +1,6 @@
 """stretchc: a pass-based compiler of branched ONNX models into parallel multi-processor bundles.
 
-The Python API (stretchc/api.py, docs/api.md): `stretchc.compile`, `stretchc.Bundle`, `stretchc.list_targets`,
+The Python API (stretchc/api/, docs/api.md): `stretchc.compile`, `stretchc.Bundle`, `stretchc.list_targets`,
 imported on first use so that `import stretchc` (and the command line) stays light.
 """
 
