@@ -138,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     pre = (
         f"`bench/never_slower.py` on {machine()}: Keras Applications (random weights) through tf2onnx (opset 17), default policy, "
-        "`--calib random` on DSP/NPU targets. Predictions of the cost model, not phone measurements.\n\n"
+        "`--calib random` on DSP/NPU targets. Predictions of the cost model, not phone measurements. `compile wall time` "
+        "excludes onnx2tf when the lowering comes from WORK's cache; `search` is the assign-delegates pass (placement, "
+        "precision, grouping) and its share of the compile, `+quantize` the quantize-partitions pass (calibration, "
+        "quantization, the accuracy guard and the plans it decides again); `rejected choices` counts the (region, processor, "
+        "precision) choices the guard rejected.\n\n"
     )
     publish(body + f"\n\n{failed} row(s) failed.", args.update_results, SECTION, pre)
     return 1 if failed else 0
