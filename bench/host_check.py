@@ -1,7 +1,7 @@
 """The cost model against real timings (issue 22): calibrate this machine, compile networks the calibration never
 ran for it, run the bundles with the C++ runtime and compare each prediction with the measured latency.
 
-    .venv/bin/python bench/host_check.py [--work DIR] [--runs 20] [--repeats 3] [--only NAME ...] [--update-results bench/RESULTS.md]
+    .venv/bin/python bench/host_check.py [--work DIR] [--runs 50] [--repeats 3] [--only NAME ...] [--update-results bench/RESULTS.md]
 
 1. `stretchc calibrate -t host -o WORK/host.yaml` (single-op micro-benchmarks only; reused when WORK has it).
 2. Networks: Keras Applications (random weights, tf2onnx opset 17, as bench/never_slower.py exports them), NN-Stretch
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, help="folder for the target file, models and bundles (kept; default a temporary one)")
     ap.add_argument("--configs", type=Path, default=REPO.parent / "shared" / "nnstretch-configs")
-    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=50, help="timed runs per repeat (default 50, as stretchc calibrate times each micro-benchmark)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", nargs="*", help="only these networks (names as the table gives them)")
     ap.add_argument("--update-results", type=Path)
