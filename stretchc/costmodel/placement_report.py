@@ -32,6 +32,15 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 _NUMBER = {"type": "number"}
+_STRING = {"type": "string"}
+_STRINGS = {"type": "array", "items": _STRING}
+
+
+def _records(**fields: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a list of objects that each have every one of `fields` (name -> its schema)."""
+    return {"type": "array", "items": {"type": "object", "required": list(fields), "properties": fields}}
+
+
 # The part of the placement report that `explain` and the API's `Report` read; anything else in report.json is left alone.
 REPORT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -44,28 +53,8 @@ REPORT_SCHEMA: dict[str, Any] = {
             "oneOf": [{"type": "null"}, {"type": "object", "required": ["processor", "ms"], "properties": {"processor": {"type": "string"}, "ms": _NUMBER}}],
         },
         "speedup_over_best_single": {"type": ["number", "null"]},
-        "partitions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "processor", "precision", "regions", "predicted_ms", "why"],
-                "properties": {
-                    "name": {"type": "string"}, "processor": {"type": "string"}, "precision": {"type": "string"},
-                    "regions": {"type": "array", "items": {"type": "string"}}, "predicted_ms": _NUMBER, "why": {"type": "string"},
-                },
-            },
-        },
-        "timeline": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["partition", "processor", "precision", "regions", "start_ms", "end_ms"],
-                "properties": {
-                    "partition": {"type": "string"}, "processor": {"type": "string"}, "precision": {"type": "string"},
-                    "regions": {"type": "array", "items": {"type": "string"}}, "start_ms": _NUMBER, "end_ms": _NUMBER,
-                },
-            },
-        },
+        "partitions": _records(name=_STRING, processor=_STRING, precision=_STRING, regions=_STRINGS, predicted_ms=_NUMBER, why=_STRING),
+        "timeline": _records(partition=_STRING, processor=_STRING, precision=_STRING, regions=_STRINGS, start_ms=_NUMBER, end_ms=_NUMBER),
         "regions": {
             "type": "array",
             "items": {
