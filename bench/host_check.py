@@ -6,15 +6,17 @@ ran for it, run the bundles with the C++ runtime and compare each prediction wit
 1. `stretchc calibrate -t host -o WORK/host.yaml` (single-op micro-benchmarks only; reused when WORK has it).
 2. Networks: Keras Applications (random weights, tf2onnx opset 17, as bench/never_slower.py exports them), NN-Stretch
    configurations built at 128 px (`stretchc build-model`), and the bundled branched example.
-3. Each compiled for WORK/host.yaml three ways where it has more than one region: float32 as the cost-model search
-   groups it (one partition on the one processor), float32 with every region its own partition
-   (`assign-delegates{grouping=regions}`: partition invokes and sync points in sequence on the one lane), and int8
-   (`--precision int8 --calib random`, one partition); networks of one region twice (float32 and int8).
+3. Each compiled for the calibrated target with one CPU lane (WORK/host-1-lane.yaml) three ways where it has more
+   than one region: float32 as the cost-model search groups it (one partition on the one lane), float32 with every
+   region its own partition (`assign-delegates{grouping=regions}`: partition invokes and sync points in sequence on
+   the one lane), and int8 (`--precision int8 --calib random`, one partition); networks of one region twice (float32
+   and int8). Then float32 and int8 again for the same calibration with a lane per core (WORK/host-N-lanes.yaml, as
+   `stretchc calibrate` describes this machine): the search may run branches on two lanes at the same time; a row
+   where it does not (the same plan as on one lane) is left out.
 4. `stretch_benchmark` runs each bundle (`--runs` runs after 3 warm-up runs) `--repeats` times; the measured latency is
    the minimum over all runs (the host's protocol statistic, as the calibration measured), the median of the
    repeats' minimums shown beside it.
 
-The host target has one processor, so every bundle runs on one lane: concurrent lanes are not checked here.
 Prints the table and the median and worst |error| and the Spearman rank correlation of predicted and measured.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -67,6 +70,19 @@ def regions_pipeline() -> str:
     return text.replace("assign-delegates{", "assign-delegates{grouping=regions,") if "assign-delegates{" in text else text.replace("assign-delegates", "assign-delegates{grouping=regions}")
 
 
+def with_lanes(target: Path, lanes: int) -> Path:
+    """The calibrated target file with `lanes` CPU lanes (the same measurements), beside it."""
+    import yaml
+
+    from stretchc.targets.host import MEASURED_HEADER
+
+    raw = yaml.safe_load(target.read_text())
+    raw["cpu"]["lanes"] = lanes
+    out = target.with_name(f"{target.stem}-{lanes}-lane{'s' if lanes > 1 else ''}.yaml")
+    out.write_text(MEASURED_HEADER + yaml.safe_dump(raw, sort_keys=False))
+    return out
+
+
 def measure(bundle: Path, runs: int, repeats: int, work: Path) -> tuple[float, float]:
     """(minimum over every run, median of the repeats' minimums) of the bundle's latency, in ms."""
     mins = []
@@ -98,39 +114,48 @@ def main(argv: list[str] | None = None) -> int:
     if not target.exists():
         print("calibrating this machine ...", file=sys.stderr, flush=True)
         stretchc("calibrate", "-t", "host", "-o", str(target), "-q", what="stretchc calibrate")
+    cores = os.cpu_count() or 1
+    one, many = with_lanes(target, 1), with_lanes(target, cores)
+    lanes_label = f"{cores} lanes"
     variants = [
-        ("float32", "f32", ["--precision", "float"]),
-        ("float32, every region a partition", "f32-regions", ["--precision", "float", "--pipeline", regions_pipeline()]),
-        ("int8", "i8", ["--precision", "int8", "--calib", "random"]),
-    ]
+        ("float32", "f32", ["--precision", "float"], one),
+        ("float32, every region a partition", "f32-regions", ["--precision", "float", "--pipeline", regions_pipeline()], one),
+        ("int8", "i8", ["--precision", "int8", "--calib", "random"], one),
+    ] + ([
+        (f"float32, {lanes_label}", "f32-lanes", ["--precision", "float"], many),
+        (f"int8, {lanes_label}", "i8-lanes", ["--precision", "int8", "--calib", "random"], many),
+    ] if cores > 1 else [])
     rows, pairs = [], []
     for name, model in networks(work, args.configs).items():
         if args.only and name not in args.only:
             continue
-        for label, slug, flags in variants:
+        for label, slug, flags, on in variants:
             bundle = work / "bundles" / f"{name.replace('/', '-').replace(':', '-')}-{slug}.stretch"
             print(f"{name} {label} ...", file=sys.stderr, flush=True)
             if bundle.exists():
                 shutil.rmtree(bundle)
-            stretchc("compile", str(model), "-t", str(target), "-o", str(bundle), "-q", *flags, what=f"compile {name} {label}")
+            stretchc("compile", str(model), "-t", str(on), "-o", str(bundle), "-q", *flags, what=f"compile {name} {label}")
             report = json.loads((bundle / "report.json").read_text())
             parts = len(report["partitions"])
+            lanes = len({(p["processor"], p["lane"]) for p in report["partitions"]})
             if slug == "f32-regions" and parts == 1:
                 continue  # one region: the same bundle as the first variant
+            if on == many and lanes == 1:
+                continue  # the search kept to one lane: the plan of the one-lane target
             predicted = float(report["predicted_latency_ms"])
             best, median = measure(bundle, args.runs, args.repeats, work)
             err = 100.0 * (predicted - best) / best
             pairs.append((predicted, best, err))
-            rows.append([name, label, parts, f"{predicted:.2f}", f"{best:.2f}", f"{median:.2f}", f"{err:+.1f}%"])
+            rows.append([name, label, parts, lanes, f"{predicted:.2f}", f"{best:.2f}", f"{median:.2f}", f"{err:+.1f}%"])
     errs = [abs(e) for _, _, e in pairs]
     rho = spearman([p for p, _, _ in pairs], [m for _, m, _ in pairs])
     body = "\n".join([
         f"`bench/host_check.py` on {machine()}: the host target calibrated by `stretchc calibrate -t host` (single-op micro-benchmarks, two or more per shape class, and chains whose weights overflow the last-level cache), "
         f"every bundle run by the C++ runtime (`stretch_benchmark`, {args.runs} runs after 3 warm-up runs, {args.repeats} times; measured = the "
-        "minimum of all runs, the host protocol's statistic; the median of the repeats' minimums beside it). One processor, so one lane: "
-        "concurrent lanes are not checked.",
+        "minimum of all runs, the host protocol's statistic; the median of the repeats' minimums beside it). The CPU with one lane, "
+        f"and with {cores} (one per core, partitions on different lanes run at the same time; rows where the search kept to one lane left out).",
         "",
-        table(["network", "bundle", "partitions", "predicted ms", "measured min ms", "median of minimums ms", "error"], rows),
+        table(["network", "bundle", "partitions", "lanes", "predicted ms", "measured min ms", "median of minimums ms", "error"], rows),
         "",
         f"{len(pairs)} bundles of {len({r[0] for r in rows})} networks: median |error| {statistics.median(errs):.1f}%, worst {max(errs):.1f}%, "
         f"Spearman rank correlation {rho:.3f} (issue 22's goal: median <= 15%, worst <= 30%, rank correlation >= 0.9).",

@@ -1,4 +1,5 @@
-"""assign-delegates: tag every region (and so every node) with the processor that runs it and its precision.
+"""assign-delegates: tag every region (and so every node) with the processor that runs it, its lane there (when the
+processor runs several partitions at the same time: `Backend.lanes`) and its precision.
 
 Only tags; never changes the graph's structure. `--place REGION=PROC` overrides (from `ctx.place`) always
 win; every other region gets the processor the policy picks:
@@ -127,11 +128,12 @@ class AssignDelegates(Pass):
             report["cost_model"] = evidence(target)  # what the predictions rest on, per processor
             chosen, precision = dict(report["placement"]), dict(report["precision"])
         part_of = self._partitions(module, chosen, precision, report, self.grouping)
+        lane = {} if report is None else report["lanes"]
         changed = False
         for node in module.graph.nodes:
-            tags = (chosen[node.region], precision[node.region], part_of[node.region])  # type: ignore[index]
-            changed |= (node.processor, node.precision, node.partition) != tags
-            node.processor, node.precision, node.partition = tags
+            tags = (chosen[node.region], precision[node.region], part_of[node.region], lane.get(node.region) or None)  # type: ignore[index]
+            changed |= (node.processor, node.precision, node.partition, node.lane) != tags
+            node.processor, node.precision, node.partition, node.lane = tags
         ctx.analyses.put(Placement({r.name: chosen[r.name] for r in module.regions}, overrides, moved, report))
         return changed
 

@@ -325,6 +325,7 @@ class QuantizePartitions(Pass):
         for n in module.graph.nodes:
             if n.region in part_of:
                 n.processor, n.precision, n.partition = new["placement"][n.region], new["precision"][n.region], part_of[n.region]
+                n.lane = new["lanes"][n.region] or None
         outline(module)
         ctx.analyses.put(replace(placed, placement=dict(new["placement"]), report=new))
 
@@ -376,7 +377,7 @@ class QuantizePartitions(Pass):
         for p in module.partitions:
             proc = _float_processor(p, target) if final[p.name] == "float32" else p.processor
             for r in p.regions:
-                out[r] = Choice(proc, final[p.name])
+                out[r] = Choice(proc, final[p.name], p.lane if proc == p.processor else 0)
         return out
 
     def _report(self, ctx: PassContext) -> dict[str, Any]:
@@ -452,8 +453,11 @@ def _float_processor(p: Partition, target: Any) -> str:
 
 
 def _move(module: Module, p: Partition, processor: str, precision: str) -> None:
-    """Partition `p` (and its nodes) now runs on `processor` at `precision`."""
+    """Partition `p` (and its nodes) now runs on `processor` at `precision` (in its lane there, or the first lane of
+    another processor)."""
+    if processor != p.processor:
+        p.lane = 0
     p.processor, p.precision = processor, precision
     for n in module.graph.nodes:
         if n.partition == p.name:
-            n.processor, n.precision = processor, precision
+            n.processor, n.precision, n.lane = processor, precision, p.lane or None

@@ -118,7 +118,7 @@ def groups_of(node: Node) -> int:
 class Node:
     """One op. Construct with inputs and outputs; the node registers itself as their user and producer."""
 
-    __slots__ = ("op", "inputs", "outputs", "attrs", "region", "processor", "precision", "partition", "loc")
+    __slots__ = ("op", "inputs", "outputs", "attrs", "region", "processor", "precision", "partition", "lane", "loc")
 
     def __init__(
         self,
@@ -139,6 +139,7 @@ class Node:
         self.processor: str | None = None
         self.precision: str | None = None
         self.partition: str | None = None
+        self.lane: int | None = None  # its processor's lane, when the processor has several (None: the first)
         self.loc = loc
         for i, v in enumerate(self.inputs):
             if v is not None:
@@ -202,6 +203,12 @@ class Partition:
     inputs: list[str] = field(default_factory=list)  # boundary value names, in order
     outputs: list[str] = field(default_factory=list)
     precision: str = "float32"
+    lane: int = 0  # which of its processor's lanes runs it (`lane_name`): a processor may run several partitions at once
+
+
+def lane_name(processor: str, lane: int) -> str:
+    """A lane's name: the processor's own for its first lane, `<processor>.<lane>` for the others."""
+    return processor if lane == 0 else f"{processor}.{lane}"
 
 
 @dataclass

@@ -41,6 +41,18 @@ _SHORT = {"float32": "f32", "float16": "f16", "int32": "i32", "int64": "i64", "i
 _LONG = {v: k for k, v in _SHORT.items()}
 
 
+# A node's tags, printed `key=value` after its attributes when set (`lane` only for a processor's second lane on).
+NODE_TAGS = ("region", "processor", "precision", "partition", "lane")
+
+
+def _partition_dict(p: Partition) -> dict[str, object]:
+    """A partition's fields for its line: `lane` only when it is not the processor's first, as a node's tag."""
+    d = asdict(p)
+    if not p.lane:
+        del d["lane"]
+    return d
+
+
 def _j(obj: object) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
@@ -159,7 +171,7 @@ def print_module(module: Module) -> str:
         outs = ", ".join(f"%{v.name}: {_type(v)}" for v in node.outputs)
         args = ", ".join(f"%{v.name}" if v is not None else "_" for v in node.inputs)
         line = f"{outs} = {node.op}({args}) {_j(node.attrs)}"
-        for key in ("region", "processor", "precision", "partition"):
+        for key in NODE_TAGS:
             val = getattr(node, key)
             if val is not None:
                 line += f" {key}={val}"
@@ -171,7 +183,7 @@ def print_module(module: Module) -> str:
         info = out_infos.get(v.name)
         lines.append(f"output %{v.name}" + (f" {_j(_info_dict(info))}" if info else ""))
     lines += [f"region {_j(asdict(r))}" for r in module.regions]
-    lines += [f"partition {_j(asdict(p))}" for p in module.partitions]
+    lines += [f"partition {_j(_partition_dict(p))}" for p in module.partitions]
     lines += [f"sync {_j(asdict(s))}" for s in module.sync_points]
     lines += [f"buffer {_j(asdict(b))}" for b in module.buffers]
     if module.buffers:
@@ -187,7 +199,7 @@ def _info_dict(info: TensorInfo) -> dict[str, object]:
 
 _TYPE_RE = re.compile(r"^(\w+)\[([\d,]*)\](?:q\(([^:]*):([^@)]*)(?:@(\d+))?\))?$")
 _DEF_RE = re.compile(r"^%(\S+?): (\S+)$")
-_NODE_RE = re.compile(r"^(?P<outs>.*?) = (?P<op>[\w.]+)\((?P<args>[^)]*)\) (?P<attrs>\{.*?\})(?P<rest>(?: (?:region|processor|precision|partition)=\S+)*)(?: loc=(?P<loc>\".*\"))?$")
+_NODE_RE = re.compile(r"^(?P<outs>.*?) = (?P<op>[\w.]+)\((?P<args>[^)]*)\) (?P<attrs>\{.*?\})(?P<rest>(?: (?:region|processor|precision|partition|lane)=\S+)*)(?: loc=(?P<loc>\".*\"))?$")
 
 
 def _parse_type(text: str, where: str) -> tuple[str, tuple[int, ...], QuantParams | None]:
@@ -313,5 +325,5 @@ def _parse_node(line: str, values: dict[str, Value], lookup, where: str) -> Node
     node = Node(m.group("op"), ins, outs, json.loads(m.group("attrs")), loc=loc)
     for field in m.group("rest").split():
         key, _, val = field.partition("=")
-        setattr(node, key, val)
+        setattr(node, key, int(val) if key == "lane" else val)
     return node

@@ -46,6 +46,25 @@ def example_with_regions(model=None):  # type: ignore[no-untyped-def]
     return m
 
 
+def host_target_file(folder: Path, lanes: int = 2) -> Path:
+    """This machine as a measured target file with `lanes` CPU lanes (one thread each), in `folder`: the nominal
+    description `stretchc calibrate` starts from (stretchc.targets.host.describe) with fixed efficiencies, not a
+    calibration (a test needs the target's shape, not its numbers; calibrating takes minutes)."""
+    import yaml
+
+    from stretchc.costmodel import CostModel
+    from stretchc.costmodel.microbench import PROCESSOR
+    from stretchc.targets.host import MEASURED_HEADER, describe
+
+    raw = describe()
+    raw[PROCESSOR]["lanes"] = lanes
+    kinds = {CostModel(raw).execution(PROCESSOR, d).kind: {"conv": 0.9, "dwconv": 0.45, "mem": 0.7, "op_ms": 0.001} for d in ("float32", "int8")}
+    raw["measured"] = {"runs": 1, "warmup": 0, "kinds": kinds, "dispatch_ms": {PROCESSOR: 0.0}, "points": []}
+    path = folder / f"host-{lanes}-lanes.yaml"
+    path.write_text(MEASURED_HEADER + yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 @pytest.fixture
 def save_model(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Write a ModelProto into tmp_path and return the path."""

@@ -415,10 +415,12 @@ class Loader {
 
   void ScheduleCover() {
     std::vector<int> in_lane(b_.partitions.size(), 0), in_step(b_.partitions.size(), 0);
-    std::set<std::string> lanes_seen;
+    std::set<std::pair<std::string, int64_t>> lanes_seen;
     for (size_t l = 0; l < b_.lanes.size(); ++l) {
       const std::string& processor = b_.schedule.lanes[l].processor;
-      if (!lanes_seen.insert(processor).second) Fail(Rule::kScheduleCover, "the schedule has two lanes for processor " + processor);
+      const int64_t index = b_.schedule.lanes[l].index;
+      if (!lanes_seen.insert({processor, index}).second)
+        Fail(Rule::kScheduleCover, "the schedule has two lanes " + std::to_string(index) + " for processor " + processor);
       for (int p : b_.lanes[l]) {
         const manifest::Partition& q = b_.partitions[p];
         if (q.processor != processor) Fail(Rule::kScheduleCover, "partition " + q.name + " (" + q.processor + ") is on the " + processor + " lane");
@@ -474,7 +476,7 @@ class Loader {
       const std::vector<int>& lane = b_.lanes[l];
       for (size_t i = 1; i < lane.size(); ++i)
         if (step(lane[i - 1]) > step(lane[i]))
-          Fail(Rule::kScheduleOrder, "lane " + b_.schedule.lanes[l].processor + " runs " + b_.partitions[lane[i - 1]].name + " before " +
+          Fail(Rule::kScheduleOrder, "lane " + LaneName(b_.schedule.lanes[l]) + " runs " + b_.partitions[lane[i - 1]].name + " before " +
                                          b_.partitions[lane[i]].name + ": not in step order");
     }
   }

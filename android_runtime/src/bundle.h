@@ -59,6 +59,11 @@ struct Bundle : manifest::Manifest {
 // files are only checked, not kept. The rule partition-tensors is checked by Runtime when it binds the models.
 Bundle LoadBundle(const std::string& dir, bool load_files = true);
 
+// A lane's name in messages: its processor's for lane 0, "<processor>.<index>" for the others (stretchc.ir.lane_name).
+inline std::string LaneName(const manifest::Lane& lane) {
+  return lane.index == 0 ? lane.processor : lane.processor + "." + std::to_string(lane.index);
+}
+
 size_t DtypeSize(const std::string& dtype);  // 0 if the IR does not know it
 bool ReadFile(const std::string& path, std::vector<uint8_t>* out, uint64_t max_bytes);
 

@@ -207,7 +207,7 @@ void Runtime::Worker(int lane) {
       const Partition& q = b_.partitions[p];
       const PartitionPlan& plan = b_.plans[p];
       if (q.affinity != pinned) {
-        Pin(q.affinity, log_, "lane " + b_.schedule.lanes[lane].processor);
+        Pin(q.affinity, log_, "lane " + LaneName(b_.schedule.lanes[lane]));
         pinned = q.affinity;
       }
       for (size_t k = 0; k < plan.deps.size(); ++k) WaitFor(plan.deps[k], epoch, plan.dep_sync[k], &t);

@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < part.size(); ++k) {
       const Placement& w = rt.placement()[k];
       std::printf("  partition %-24s %-8s %8.3f ms  on %s/%s: %s [%s]\n", Printable(b.partitions[k].name).c_str(),
-                  Printable(b.partitions[k].processor).c_str(), part[k], w.backend.c_str(), w.delegate.c_str(), Printable(w.accelerator).c_str(),
+                  Printable(LaneName(b.schedule.lanes[b.plans[k].lane])).c_str(), part[k], w.backend.c_str(), w.delegate.c_str(), Printable(w.accelerator).c_str(),
                   Printable(w.options).c_str());
       if (!w.fallback_reason.empty()) std::printf("      fallback because %s\n", Printable(w.fallback_reason).c_str());
       if (part_copied[k]) std::printf("      copies %llu bytes per run\n", static_cast<unsigned long long>(part_copied[k]));

@@ -204,6 +204,11 @@ class Backend:
         """CPU threads and core affinity of a partition's interpreter on `target` (the fallback backend's)."""
         raise NotImplementedError(f"{self.name} does not own the CPU threads")
 
+    def lanes(self, target: Any) -> int:
+        """How many of its partitions may run at the same time on `target`, each in a lane (a worker thread of the
+        runtime) of its own: one, unless the backend says otherwise."""
+        return 1
+
     # ------------------------------------------------------------------ the cost model
 
     def execution(self, dtype: str, protocol: Any) -> Execution:

@@ -3,7 +3,9 @@ int8, on every phone. The fallback of every other processor: a partition whose d
 and a region no other processor may take runs here.
 
 Target section `cpu`: the clusters (core, count, clock, cpu ids, FP32 FLOP/cycle), the threads of a partition's
-interpreter and the cores it is pinned to. Cost model: families `cpu-{float,int8}-{builtin,xnnpack}` (protocol
+interpreter and the cores it is pinned to, and how many CPU partitions run at the same time (`lanes`, default 1:
+each lane a runtime thread running its partitions in order, each partition on `threads` threads; a phone's CPU
+runs one, the host target one per core). Cost model: families `cpu-{float,int8}-{builtin,xnnpack}` (protocol
 key `cpu_kernels`); peak = FLOP/cycle x clock of the `threads` fastest affinity cores, x4 for int8 (SDOT dot
 products, ARMv8.2: A55, A75 and later); the dispatch of a CPU partition is not fitted (nothing separates it).
 """
@@ -104,6 +106,10 @@ class Cpu(Backend):
             },
             "threads": {"type": "integer", "minimum": 1, "description": "CPU threads for a CPU partition"},
             "affinity": {"type": "array", "items": {"type": "integer", "minimum": 0}, "description": "cores CPU partitions are pinned to"},
+            "lanes": {
+                "type": "integer", "minimum": 1,
+                "description": "CPU partitions that run at the same time, each lane with its own threads (default 1)",
+            },
         },
     }
     protocol_key = ProtocolKey(
@@ -121,20 +127,25 @@ class Cpu(Backend):
 
     def host_section(self, cpuinfo: Mapping[str, str]) -> Any:
         """One cluster of every core of this machine at its nominal clock and FP32 FLOP/cycle (`host_clock_ghz`,
-        `host_flop_per_cycle`); one thread per partition (a lane each), on any core."""
+        `host_flop_per_cycle`); one thread per partition, on any core, and as many lanes as cores."""
         core = re.sub(r"\s+", " ", cpuinfo.get("model name") or platform.processor() or platform.machine() or "unknown CPU")
         cpus = list(range(os.cpu_count() or 1))
         cluster = {"core": core, "count": len(cpus), "fmax_ghz": host_clock_ghz(cpuinfo), "cpus": cpus, "fp32_flop_per_cycle": host_flop_per_cycle(cpuinfo)}
-        return {"clusters": [cluster], "threads": 1, "affinity": list(cpus)}
+        return {"clusters": [cluster], "threads": 1, "affinity": list(cpus), "lanes": len(cpus)}
 
     def describe(self, target: Any) -> str:
         cpu = target.raw[self.name]
         cores = " + ".join(f"{cl['count']}x {cl['core']} {cl['fmax_ghz']} GHz" for cl in cpu["clusters"])
-        return f"{cores}; partitions use {cpu['threads']} thread(s) on cores {', '.join(str(c) for c in cpu['affinity'])}"
+        lanes = self.lanes(target)
+        at_once = f"; {lanes} partitions at the same time" if lanes > 1 else ""
+        return f"{cores}; partitions use {cpu['threads']} thread(s) on cores {', '.join(str(c) for c in cpu['affinity'])}{at_once}"
 
     def threads(self, target: Any) -> tuple[int, tuple[int, ...]]:
         cpu = target.raw[self.name]
         return int(cpu["threads"]), tuple(int(c) for c in cpu["affinity"])
+
+    def lanes(self, target: Any) -> int:
+        return 1 if target is None else int(target.raw[self.name].get("lanes", 1))
 
     def execution(self, dtype: str, protocol: Any) -> Execution:
         q = dtype in ("int8", "uint8")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stretchc.ir import lane_name
+
 
 def describe(m: dict[str, Any], grouping: dict[str, str] | None = None) -> str:
     """Manifest `m` as text (`stretchc inspect`): the inputs and outputs, partitions (processor, precision, delegate, the
@@ -48,7 +50,7 @@ def describe(m: dict[str, Any], grouping: dict[str, str] | None = None) -> str:
         rows.append("  shared bytes (never live at once): " + ", ".join("~".join(a) for a in b["aliases"]))
     rows.append("schedule:")
     for lane in m["schedule"]["lanes"]:
-        rows.append(f"  lane {lane['processor']:<4} {' -> '.join(lane['partitions'])}")
+        rows.append(f"  lane {lane_name(lane['processor'], lane['index']):<4} {' -> '.join(lane['partitions'])}")
     rows.append("  steps: " + " -> ".join("[" + " | ".join(s) + "]" for s in m["schedule"]["steps"]))
     if m.get("predicted_latency_ms") is not None:
         rows.append(f"predicted latency: {m['predicted_latency_ms']:.2f} ms")

@@ -20,7 +20,7 @@ from typing import Any
 from stretchc.backends import backend, backends, fallback
 from stretchc.bundle.format import FORMAT, FORMAT_VERSION, sharing_pairs
 from stretchc.bundle.validate import validate_bundle
-from stretchc.ir import HOST, Module, SyncPoint
+from stretchc.ir import HOST, Module, SyncPoint, lane_name
 from stretchc.version import __version__
 
 CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
@@ -40,12 +40,13 @@ def _steps(module: Module) -> list[list[str]]:
         if n.op == "stretch.sync":
             sync_of_input[n.outputs[0].name] = str(n.attrs["sync"])
     depth: dict[str, int] = {}
-    last_on: dict[str, str] = {}  # processor -> its lane's last partition so far
+    last_on: dict[str, str] = {}  # lane -> its last partition so far
     for p in module.partitions:
         preds = [producer[sync_of_input[i]] for i in p.inputs if i in sync_of_input]
-        if p.processor in last_on:
-            preds.append(last_on[p.processor])
-        last_on[p.processor] = p.name
+        lane = lane_name(p.processor, p.lane)
+        if lane in last_on:
+            preds.append(last_on[lane])
+        last_on[lane] = p.name
         depth[p.name] = 1 + max((depth[q] for q in preds if q in depth), default=-1)
     steps: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
     for p in module.partitions:
@@ -135,9 +136,9 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
     ]
     aliases = [list(pair) for pair in sharing_pairs(slots)]
     lanes = [
-        {"processor": b.name, "partitions": [p.name for p in module.partitions if p.processor == b.name]}
+        {"processor": b.name, "index": k, "partitions": [p.name for p in module.partitions if (p.processor, p.lane) == (b.name, k)]}
         for b in backends()
-        if any(p.processor == b.name for p in module.partitions)
+        for k in sorted({p.lane for p in module.partitions if p.processor == b.name})
     ]
     return {
         "format": FORMAT,

@@ -33,7 +33,7 @@ from stretchc.bundle.binary import decode_manifest
 from stretchc.bundle.format import FORMAT, FORMAT_VERSION, MANIFEST_BIN, MANIFEST_JSON, SHA256SUMS, limits, rules, sharing_pairs
 from stretchc.bundle.partition_model import LoadedPartition, ModelRefused, load_partition
 from stretchc.errors import StretchError
-from stretchc.ir import DTYPE_SIZES, HOST
+from stretchc.ir import DTYPE_SIZES, HOST, lane_name
 from stretchc.precision import QUANTIZED
 from stretchc.schemas import schema_path
 
@@ -494,13 +494,14 @@ def _conversions(ctx: _Ctx) -> None:
 def _schedule_cover(ctx: _Ctx) -> None:
     parts = ctx.parts
     sched = ctx.m["schedule"]
-    lanes_seen: set[str] = set()
+    lanes_seen: set[tuple[str, int]] = set()
     in_lane: dict[str, int] = {n: 0 for n in parts}
     in_step: dict[str, int] = {n: 0 for n in parts}
     for lane in sched["lanes"]:
-        if lane["processor"] in lanes_seen:
-            ctx.fail(f"the schedule has two lanes for processor {lane['processor']}")
-        lanes_seen.add(lane["processor"])
+        key = (lane["processor"], lane["index"])
+        if key in lanes_seen:
+            ctx.fail(f"the schedule has two lanes {lane['index']} for processor {lane['processor']}")
+        lanes_seen.add(key)
         for n in lane["partitions"]:
             if parts[n]["processor"] != lane["processor"]:
                 ctx.fail(f"partition {n} ({parts[n]['processor']}) is on the {lane['processor']} lane")
@@ -556,7 +557,7 @@ def _schedule_order(ctx: _Ctx) -> None:
         order = lane["partitions"]
         for x, y in zip(order, order[1:]):
             if step[x] > step[y]:
-                ctx.fail(f"lane {lane['processor']} runs {x} (step {step[x]}) before {y} (step {step[y]}): not in step order")
+                ctx.fail(f"lane {lane_name(lane['processor'], lane['index'])} runs {x} (step {step[x]}) before {y} (step {step[y]}): not in step order")
 
 
 @_rule("slot-overlap")

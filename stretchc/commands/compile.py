@@ -21,6 +21,7 @@ from stretchc.depfile import bundle_dependencies, write_depfile
 from stretchc.driver import CompileResult, check_output_file, check_outside_output, default_pipeline
 from stretchc.errors import StretchError
 from stretchc.frontend.validate import parse_input_shapes
+from stretchc.ir import lane_name
 from stretchc.passes.assign_delegates import parse_placement
 from stretchc.precision import POLICIES as PRECISION_POLICIES
 from stretchc.project_config import find_project_config, format_config, load_project_config, place_specs
@@ -143,11 +144,12 @@ def placement_table(result: CompileResult) -> str:
     pr = (placed.report if placed is not None else None) or {}
     part_ms = {p["name"]: p["predicted_ms"] for p in pr.get("partitions", [])}
     rows.append(f"  {'partition':<24} {'processor':<9} {'precision':<9} {'delegate':<8} {'pred. ms':>9}  regions")
+    lane = {n: lane_name(la["processor"], la["index"]) for la in m["schedule"]["lanes"] for n in la["partitions"]}  # cpu, cpu.1, ...
     for p in m["partitions"]:
         mark = " (--place)" if set(p["regions"]) & overrides else ""
         ms = part_ms.get(p["name"])
         ms_text = f"{ms:9.3f}" if ms is not None else f"{'-':>9}"
-        rows.append(f"  {p['name']:<24} {p['processor']:<9} {p['precision']:<9} {p['delegate']:<8} {ms_text}  {', '.join(p['regions'])}{mark}")
+        rows.append(f"  {p['name']:<24} {lane[p['name']]:<9} {p['precision']:<9} {p['delegate']:<8} {ms_text}  {', '.join(p['regions'])}{mark}")
     steps = " -> ".join("[" + " | ".join(s) + "]" for s in m["schedule"]["steps"])
     rows.append(f"  schedule: {steps}")
     arena = result.analyses.get(Arena)

@@ -11,9 +11,10 @@ Model of execution (what the runtime does with the schedule): a placement is cut
 `stretchc.costmodel.grouping`: convex sets of regions with one choice); partitions run in topological order; a
 partition costs its regions' op times plus one dispatch of its processor, and starts when every value it reads
 from another partition has crossed the boundary (sync cost, plus a copy when the processors differ, of the
-tensor in the consumer's dtype) *and* its processor is free; its outputs are ready when it ends. So concurrent
-partitions cost their maximum, partitions sharing a processor serialize, and values inside a partition cost
-nothing. Where producer and consumer differ in dtype, one conversion per boundary tensor is priced where the
+tensor in the consumer's dtype) *and* its lane is free; its outputs are ready when it ends. A processor has one
+lane unless its backend gives it more (`Backend.lanes`: the host CPU, one per core), and a choice names the lane
+too; a lane runs its partitions one after another. So concurrent partitions cost their maximum, partitions
+sharing a lane serialize, and values inside a partition cost nothing. Where producer and consumer differ in dtype, one conversion per boundary tensor is priced where the
 compiler plans it (`stretchc.precision.converts_in_producer`, `CostModel.conversion_ms`); model inputs and
 outputs are converted by the partition that reads or writes them. `simulate` returns the makespan and the
 timeline (one entry per partition).
@@ -72,7 +73,7 @@ from stretchc.costmodel.profile import OpProfile
 from stretchc.costmodel.workload import Workload, workload_of
 from stretchc.eligibility import describe
 from stretchc.errors import StretchError
-from stretchc.ir import DTYPE_SIZES, HOST, PRECISIONS, Module, Node
+from stretchc.ir import DTYPE_SIZES, HOST, PRECISIONS, Module, Node, lane_name
 from stretchc.precision import QUANTIZED, choices, converts_in_producer, form
 
 EXHAUSTIVE_LIMIT = 4096
@@ -108,10 +109,16 @@ def eligibility(ec: EligibilityContext, proc: str) -> str | None:
 
 
 class Choice(NamedTuple):
-    """Where a region runs and at which precision."""
+    """Where a region runs and at which precision: a processor, and which of its lanes (`Backend.lanes`)."""
 
     processor: str
     precision: str
+    lane: int = 0
+
+    @property
+    def runs(self) -> tuple[str, str]:
+        """(processor, precision): what it computes with, whichever lane (what the accuracy guard measures)."""
+        return self.processor, self.precision
 
 
 @dataclass
@@ -179,7 +186,7 @@ def simulate(
     entries = [
         {
             "partition": partition_name(g), "regions": list(g), "processor": placement[g[0]].processor, "precision": placement[g[0]].precision,
-            "start_ms": start, "end_ms": end,
+            "lane": placement[g[0]].lane, "start_ms": start, "end_ms": end,
         }
         for g, start, end in zip(run.groups, run.start, run.end)
     ] if timeline else []
@@ -228,7 +235,7 @@ class _Run:
     forms: dict[str, int]  # dtype -> bit set of the regions whose outputs are in it
     finish: list[float] = field(default_factory=list)  # per partition: when its ops end (its outputs are ready)
     converted: list[dict[str, float]] = field(default_factory=list)  # ... dtype -> when its conversion of its outputs to it ends
-    free: list[dict[str, float]] = field(default_factory=list)  # ... processor -> when it is free, before the partition
+    free: list[dict[str, float]] = field(default_factory=list)  # ... lane (`lane_name`) -> when it is free, before the partition
     start: list[float] = field(default_factory=list)
     end: list[float] = field(default_factory=list)  # ... when it ends, its conversions of its outputs included
     # ... what it waits for: (producer partition, the dtype of the producer's conversion it reads or None for the
@@ -310,8 +317,8 @@ def _flows(rg: RegionGraph, groups: Grouping) -> list[_Flows]:
 
 
 def _step(rg: RegionGraph, cm: CostModel, run: _Run, free: dict[str, float], flows: _Flows) -> None:
-    """Price the next partition of `run` (see `simulate`), whose flows are `flows`; `free` (processor -> when it
-    is free) is updated."""
+    """Price the next partition of `run` (see `simulate`), whose flows are `flows`; `free` (lane -> when it is
+    free) is updated."""
     i = len(run.finish)
     placement, groups = run.placement, run.groups
     g = groups[i]
@@ -333,7 +340,8 @@ def _step(rg: RegionGraph, cm: CostModel, run: _Run, free: dict[str, float], flo
         arrivals.append((j, f if mine else None, wait))
         ready = max(ready, t)
     run.free.append(dict(free))
-    start = max(ready, free.get(c.processor, 0.0))
+    lane = lane_name(c.processor, c.lane)
+    start = max(ready, free.get(lane, 0.0))
     work = sum(rg.cost[r][c] for r in g) - (len(g) - 1) * cm.dispatch_ms[c.processor]  # one dispatch per partition
     host_in = sum(rg.host_in[r] for r in g)
     if host_in and f != rg.io_form:
@@ -360,7 +368,7 @@ def _step(rg: RegionGraph, cm: CostModel, run: _Run, free: dict[str, float], flo
     run.start.append(start)
     run.end.append(end + extra)
     run.arrivals.append(arrivals)
-    free[c.processor] = end + extra
+    free[lane] = end + extra
 
 
 ROUNDING = 1e-9  # relative: at least what summing a run's times in another order can change in a makespan
@@ -375,7 +383,7 @@ class Pricer:
       or was in another dtype and changes choice or partition: where its outputs are converted may change);
     - once every partition left is one of the base's last ones (same regions and choice, read from partitions
       with the same regions and choice), the rest of the run is the base's from the state it starts from (when
-      each processor is free, when the partitions it reads from end): the same state, the same rest; another
+      each lane is free, when the partitions it reads from end): the same state, the same rest; another
       state, a rest whose every time is a maximum over sums of that state's times and constants (a max-plus
       system), so the makespan is the longest of the base's paths from that state to the end. The paths are
       summed in another order than a run sums them, so that makespan is only used, less `ROUNDING`, as a lower
@@ -393,7 +401,7 @@ class Pricer:
         self.live: list[tuple[int, ...]] = []  # the partitions before k read from k on
         self.rest: list[float] = []  # the latest end from k on
         self.tail: list[float] = []  # the longest path from its start to the end
-        self.first_on: list[dict[str, float]] = []  # processor -> the tail of the first partition from k on that runs on it
+        self.first_on: list[dict[str, float]] = []  # lane -> the tail of the first partition from k on that runs on it
         self.from_zero: list[float] = []  # the longest tail from k on (a partition starts at 0 at the earliest)
         self.readers: list[list[tuple[int, str | None, float]]] = []  # (reader partition, as in `_Run.arrivals`, time to its arrival)
         self.canonical = getattr(rg, "cut", None) in (None, group)  # placements are priced with the canonical grouping
@@ -455,14 +463,15 @@ class Pricer:
                 self.readers[j].append((k, src, wait))
         live: set[int] = set()
         last = from_zero = 0.0
-        next_on: dict[str, float] = {}  # processor -> the tail of the next partition on it
+        next_on: dict[str, float] = {}  # lane -> the tail of the next partition on it
         for k in reversed(range(n)):
             live.update(j for j, _, _ in run.arrivals[k])
             live.discard(k)
             self.live[k] = tuple(sorted(live))
             last = self.rest[k] = max(last, run.end[k])
-            p = run.placement[groups[k][0]].processor
-            after = run.end[k] - run.finish[k] + next_on.get(p, 0.0)  # its conversions, then the next on its processor (or the end)
+            c = run.placement[groups[k][0]]
+            p = lane_name(c.processor, c.lane)
+            after = run.end[k] - run.finish[k] + next_on.get(p, 0.0)  # its conversions, then the next on its lane (or the end)
             for reader, src, wait in self.readers[k]:
                 ready = run.finish[k] if src is None else run.converted[k][src]
                 after = max(after, ready - run.finish[k] + wait + self.tail[reader])
@@ -642,7 +651,7 @@ def _uniform(candidates: dict[str, list[Choice]], base: dict[str, Choice]) -> li
     """`base`'s processors with one precision everywhere it is a candidate (one placement per precision)."""
     out = []
     for q in PRECISIONS:
-        pl = {r: (Choice(c.processor, q) if Choice(c.processor, q) in candidates[r] else c) for r, c in base.items()}
+        pl = {r: (Choice(c.processor, q, c.lane) if Choice(c.processor, q, c.lane) in candidates[r] else c) for r, c in base.items()}
         if pl != base and pl not in out:
             out.append(pl)
     return out
@@ -795,13 +804,13 @@ def _block_moves(options: dict[str, list[Choice]], block: list[str]) -> Iterator
 
 
 def _fastest_per_processor(rg: RegionGraph, r: str, options: list[Choice], *, by_form: bool) -> list[Choice]:
-    """Of region `r`'s `options`, per processor the one with the least region time (the first when unpriced);
+    """Of region `r`'s `options`, per processor lane the one with the least region time (the first when unpriced);
     `by_form`: one among its 8-bit precisions and one among its float ones (whether a region is 8-bit decides the
     conversions at its boundaries; which precision within a form rarely matters to its neighbours)."""
     cost = rg.cost.get(r, {})
-    best: dict[tuple[str, bool], Choice] = {}
+    best: dict[tuple[str, int, bool], Choice] = {}
     for c in options:
-        key = (c.processor, by_form and c.precision in QUANTIZED)
+        key = (c.processor, c.lane, by_form and c.precision in QUANTIZED)
         if key not in best or cost.get(c, float("inf")) < cost.get(best[key], float("inf")):
             best[key] = c
     return list(best.values())
@@ -883,6 +892,7 @@ def plan(
     procs = tuple(p for p in processors() if p in target.processors or p in fixed.values())
     rg = region_graph(module, io_dtype)
     rg.cut = GROUPINGS[grouping]
+    lanes = {p: backend(p).lanes(target) for p in processors()}
     cm.stream_weights(sum(o.weights for ops in rg.ops.values() for o in ops))  # every run reads them all
     elig: dict[str, dict[str, str | None]] = {}
     candidates: dict[str, list[Choice]] = {}  # what the search may choose
@@ -897,8 +907,9 @@ def plan(
     whole_rejected = whole_rejected or {}
 
     def at(on: list[str], r: str, refused: dict[Choice, str] | None = None) -> list[Choice]:
-        out = [Choice(p, q) for p in on for q in choices(policy, p, calibrated=calibrated, target=target)]
-        return [c for c in out if c not in (rejected.get(r, {}) if refused is None else refused)]
+        no = rejected.get(r, {}) if refused is None else refused  # a rejection is of a processor and precision, every lane
+        out = [Choice(p, q, k) for p in on for q in choices(policy, p, calibrated=calibrated, target=target) for k in range(lanes[p])]
+        return [c for c in out if Choice(*c.runs) not in no]
 
     for r in rg.names:
         ec = EligibilityContext(r, rg.nodes[r], target, calibrated)
@@ -954,9 +965,11 @@ def plan(
                 why = "; ".join(rejected[r][Choice(p, q)] for q in choices(policy, p, calibrated=calibrated, target=target) if Choice(p, q) in rejected.get(r, {}))
                 alts[p] = {"eligible": False, "reason": why or elig[r][p] or "no precision it may take"}
                 continue
+            lane = chosen.lane if p == chosen.processor else 0  # the alternatives on its own processor: in its lane
             for q in (*qs, chosen.precision) if p == chosen.processor and chosen.precision not in qs else qs:
-                t_alt = round(total, 4) if Choice(p, q) == chosen else pricer.rounded({**placement, r: Choice(p, q)}, 4)
-                per[q] = {"region_ms": round(rg.cost[r][Choice(p, q)], 4), "total_ms": t_alt}
+                alt = Choice(p, q, lane)
+                t_alt = round(total, 4) if alt == chosen else pricer.rounded({**placement, r: alt}, 4)
+                per[q] = {"region_ms": round(rg.cost[r][alt], 4), "total_ms": t_alt}
             q_best = chosen.precision if p == chosen.processor else min(per, key=lambda q: (per[q]["total_ms"], q))
             alts[p] = {"eligible": why is None, "reason": why, "precision": q_best, **per[q_best], "precisions": per}
         if r in fixed:
@@ -1001,6 +1014,7 @@ def plan(
         "grouping": grouping,
         "placement": {r: c.processor for r, c in placement.items()},
         "precision": {r: c.precision for r, c in placement.items()},
+        "lanes": {r: c.lane for r, c in placement.items()},
         "precision_policy": policy,
         "calibrated": calibrated,
         "io_dtype": io_dtype,
@@ -1031,7 +1045,7 @@ def single_processor(
     out: dict[str, tuple[float, Choice]] = {}
     common = set(options[rg.names[0]]).intersection(*(options[r] for r in rg.names)) if rg.names else set()
     for c in sorted(common):
-        if c.processor not in on:
+        if c.processor not in on or c.lane:  # one partition runs in one lane: the first
             continue
         pl = {r: c for r in rg.names}
         price(rg, cm, {r: [c] for r in rg.names})
@@ -1097,7 +1111,10 @@ def partition_report(rg: RegionGraph, cm: CostModel, placement: dict[str, Choice
                 why = f"its own partition: the cheapest merge (with {other}) is predicted {delta:+.3f} ms"
             else:
                 why = f"its own partition: no other partition on the {c.processor} at {c.precision} can join it (convexity)"
-        out.append({"name": partition_name(g), "regions": list(g), "processor": c.processor, "precision": c.precision, "predicted_ms": round(ms, 4), "why": why})
+        out.append({
+            "name": partition_name(g), "regions": list(g), "processor": c.processor, "precision": c.precision, "lane": c.lane,
+            "predicted_ms": round(ms, 4), "why": why,
+        })
     return out
 
 

@@ -18,12 +18,13 @@ from stretchc import safejson
 from stretchc.backends import backends
 from stretchc.errors import StretchError
 from stretchc.fileio import write_atomically
+from stretchc.ir import lane_name
 
 REPORT_MAX_DEPTH = 32  # nesting a report.json may have when read back
 
 
 def _colours() -> dict[str, str]:
-    """Processor -> its colour, in backend order (the timeline's lanes)."""
+    """Processor -> its colour, in backend order (the timeline's lanes: each processor's, in lane order)."""
     return {b.name: b.colour for b in backends()}
 
 
@@ -140,18 +141,19 @@ def explain(report: dict[str, Any], region: str) -> str:
 def _gantt(report: dict[str, Any]) -> str:
     tl = report["timeline"]
     colours = _colours()
-    lanes = [p for p in colours if any(t["processor"] == p for t in tl)]
+    order = list(colours)
+    lanes = sorted({(t["processor"], t.get("lane", 0)) for t in tl}, key=lambda pl: (order.index(pl[0]), pl[1]))
     total = max([t["end_ms"] for t in tl] + [1e-9])
     W, left, lane_h = 900, 60, 34
     H = 30 + lane_h * len(lanes)
     scale = (W - left - 20) / total
     parts = [f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}">']
-    for i, p in enumerate(lanes):
+    for i, (p, k) in enumerate(lanes):
         y = 10 + i * lane_h
-        parts.append(f'<text x="5" y="{y + 20}" font-size="13">{p}</text>')
+        parts.append(f'<text x="5" y="{y + 20}" font-size="13">{lane_name(p, k)}</text>')
         parts.append(f'<line x1="{left}" y1="{y + lane_h - 2}" x2="{W - 10}" y2="{y + lane_h - 2}" stroke="#ccc"/>')
         for t in tl:
-            if t["processor"] != p:
+            if (t["processor"], t.get("lane", 0)) != (p, k):
                 continue
             x = left + t["start_ms"] * scale
             w = max((t["end_ms"] - t["start_ms"]) * scale, 2.0)

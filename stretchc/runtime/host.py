@@ -2,7 +2,7 @@
 
 - Reads only the manifest and the partition files, through the one bundle check every command runs
   (`stretchc.bundle.validate`), which refuses bad bundles first and hands over each partition's model loaded.
-- One worker thread per lane (processor) of the schedule; each lane runs its partitions in order, each
+- One worker thread per lane of the schedule (a processor's, or one of a processor's lanes); each lane runs its partitions in order, each
   partition starting once every sync point it reads has been produced, so partitions on different lanes
   run at the same time. LiteRT releases the GIL while a model runs, so the threads really overlap.
 - Boundary tensors live in one arena laid out by the manifest's buffer plan; a partition reads its inputs
@@ -35,6 +35,7 @@ from stretchc.backends import backend
 from stretchc.bundle.validate import CheckedBundle, validate_bundle
 from stretchc.console import get_console
 from stretchc.errors import StretchError
+from stretchc.ir import lane_name
 from stretchc.precision import dequantize_array, quantize_array
 
 
@@ -85,7 +86,7 @@ class _RunState:
         self.cond = threading.Condition()
         self.produced = set(produced)
         self.producer = {s["name"]: s["producer"] for s in manifest["sync_points"]}
-        self.queued = {lane["processor"]: list(lane["partitions"]) for lane in manifest["schedule"]["lanes"]}
+        self.queued = {lane_name(lane["processor"], lane["index"]): list(lane["partitions"]) for lane in manifest["schedule"]["lanes"]}
         self.doing: dict[str, tuple[str, str, str, float]] = {}  # lane -> (what, partition, sync, since)
         self.error: BaseException | None = None
         self.stopped = False
@@ -262,7 +263,7 @@ class HostRuntime:
         t0 = time.perf_counter()
 
         def lane_worker(lane: dict[str, Any]) -> None:
-            proc = lane["processor"]
+            proc = lane_name(lane["processor"], lane["index"])
             try:
                 for name in lane["partitions"]:
                     part = self.partitions[name]
@@ -288,7 +289,7 @@ class HostRuntime:
                 state.fail(exc)
 
         for lane in m["schedule"]["lanes"]:
-            threading.Thread(target=lane_worker, args=(lane,), name=f"lane-{lane['processor']}", daemon=True).start()
+            threading.Thread(target=lane_worker, args=(lane,), name=f"lane-{lane_name(lane['processor'], lane['index'])}", daemon=True).start()
         state.watch(stall_timeout)
         if profile is not None:
             profile.total_ms = (time.perf_counter() - t0) * 1e3

@@ -39,13 +39,13 @@ def compile_bundle(model: onnx.ModelProto, out: Path, place: dict[str, str] | No
 def bundles(tmp_path_factory: pytest.TempPathFactory, example_bundle: Path) -> dict[str, Path]:
     """The example model (2 and 3 branches, one branch on the GPU; its CPU branches merged into partitions), the
     same model with the default placement (the whole model one partition: its branches run one after another in
-    it), and a 3-branch model compiled all int8 for the Snapdragon 855 with one branch on each of the CPU, the GPU
-    and the DSP (calibrated)."""
+    it), a 3-branch model compiled all int8 for the Snapdragon 855 with one branch on each of the CPU, the GPU
+    and the DSP (calibrated), and the example compiled for this machine with two CPU lanes (branches on both)."""
     import json
 
     from stretchc.examples import branched_model
 
-    from tests.conftest import settings_with
+    from tests.conftest import host_target_file, settings_with
 
     d = tmp_path_factory.mktemp("cpp_bundles")
     from stretchc.examples import example_model
@@ -63,4 +63,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory, example_bundle: Path) -> d
     # the bundle must be what this fixture claims, or every test using it fails (never a quiet fallback)
     assert placed["s1.b0"] == ("cpu", "int8") and placed["s1.b1"] == ("gpu", "int8") and placed["s1.b2"] == ("dsp", "int8"), placed
     assert {prec for _, prec in placed.values()} == {"int8"}
+    out["lanes"] = compile_bundle(example_model(), d / "lanes", target=str(host_target_file(d, lanes=2)))
+    lanes = [(la["processor"], la["index"]) for la in json.loads((out["lanes"] / "manifest.json").read_text())["schedule"]["lanes"]]
+    assert lanes == [("cpu", 0), ("cpu", 1)], lanes
     return out

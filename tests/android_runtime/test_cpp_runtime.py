@@ -28,7 +28,7 @@ def run_bench(bin_: Path, bundle: Path, *args: str, timeout: float = 120) -> sub
     return subprocess.run([str(bin_), "--bundle", str(bundle), *args], capture_output=True, text=True, errors="replace", timeout=timeout)
 
 
-@pytest.mark.parametrize("name", ["example", "whole", "three"])
+@pytest.mark.parametrize("name", ["example", "whole", "three", "lanes"])
 def test_outputs_match_host_runtime_bit_for_bit(benchmark_bin: Path, bundles: dict[str, Path], tmp_path: Path, name: str) -> None:
     from stretchc.runtime.host import HostRuntime
 

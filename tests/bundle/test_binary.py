@@ -69,7 +69,7 @@ def make_manifest(*, quant: bool = False, dsp: bool = False, lanes: int = 3, tar
         lane_map.setdefault(p["processor"], []).append(p["name"])
     return {
         "format": "stretchc-bundle",
-        "format_version": 2,
+        "format_version": 3,
         "compiler": {"name": "stretchc", "version": "0.1.0"},
         "model": {"name": "toy", "source_sha256": "0" * 64, "pipeline": "a,b,c"},
         "target": {"name": "pixel6", "description": "Google Pixel 6 (Tensor G1) — ünïcode"} if target else None,
@@ -87,7 +87,7 @@ def make_manifest(*, quant: bool = False, dsp: bool = False, lanes: int = 3, tar
         ],
         "buffers": {"alignment": 64, "arena_size": 64 * 2 * len(values), "slots": slots, "aliases": [["slot0", "slot2"], ["slot1", "slot3"]]},
         "schedule": {
-            "lanes": [{"processor": k, "partitions": v} for k, v in lane_map.items()],
+            "lanes": [{"processor": k, "index": 0, "partitions": v} for k, v in lane_map.items()],
             "steps": [["stem"], [f"b{i}" for i in range(len(procs))], ["head"]],
         },
         "predicted_latency_ms": latency,

@@ -30,7 +30,7 @@ def test_json_schema_and_codec_read_the_same_fbs() -> None:
     schema = json.loads(schema_path("manifest.schema.json").read_text())
     root = manifest_schema().root_table
     assert list(schema["properties"]) == [f.name for f in root.fields]
-    assert schema["properties"]["format_version"] == {"const": 2}
+    assert schema["properties"]["format_version"] == {"const": 3}
 
 
 def test_value_sets_follow_the_compiler(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from stretchc.backends import backend
 from stretchc.costmodel import CostModel
 from stretchc.costmodel.grouping import Canonical, Dag, Grouping, dag_of, group, merges
 from stretchc.costmodel.placement import Choice, Pricer, RegionGraph, plan, price, simulate, workload_graph
@@ -53,7 +54,9 @@ def cell_graph(stages: int, seed: int) -> RegionGraph:
 
 
 def options(target: Any) -> list[Choice]:
-    return [Choice(p, q) for p in target.processors for q in choices("auto", p, calibrated=True, target=target)]
+    return [
+        Choice(p, q, k) for p in target.processors for q in choices("auto", p, calibrated=True, target=target) for k in range(backend(p).lanes(target))
+    ]
 
 
 def random_placement(rg: RegionGraph, opts: list[Choice], rnd: random.Random) -> dict[str, Choice]:
@@ -103,9 +106,13 @@ def reference_grouping(rg: RegionGraph, pl: dict[str, Choice]) -> tuple[tuple[st
     return dag.ordered(fused.values())
 
 
-@pytest.fixture(scope="module")
-def target():  # type: ignore[no-untyped-def]
-    return load_target("mi9")  # cpu, gpu and a dsp: float32, float16 and int8 partitions meet
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-cpu-lane", "two-cpu-lanes"])
+def target(request):  # type: ignore[no-untyped-def]
+    """mi9 (cpu, gpu and a dsp: float32, float16 and int8 partitions meet), its CPU with one lane or two (two
+    partitions of one processor at the same time, as the host target's CPU runs them)."""
+    t = load_target("mi9")
+    t.raw["cpu"]["lanes"] = request.param
+    return t
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -166,7 +166,7 @@ def test_opt_never_installs_an_invalid_bundle(example_dumps: Dumped, tmp_path: P
     def spoiled(self: EmitBundle, module, ctx) -> bool:  # type: ignore[no-untyped-def]
         changed = emit(self, module, ctx)
         manifest = ctx.output_dir / "manifest.json"
-        manifest.write_text(manifest.read_text().replace('"format_version": 2', '"format_version": 3'))
+        manifest.write_text(manifest.read_text().replace('"format_version": 3', '"format_version": 4'))
         return changed
 
     monkeypatch.setattr(EmitBundle, "run", spoiled)

@@ -1645,18 +1645,23 @@ inline flatbuffers::Offset<Buffers> CreateBuffersDirect(
       aliases__);
 }
 
-/// The partitions one processor runs, in order.
+/// The partitions one lane of a processor runs, in order.
 struct Lane FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef LaneBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
     VT_PROCESSOR = 4,
-    VT_PARTITIONS = 6
+    VT_PARTITIONS = 6,
+    VT_INDEX = 8
   };
   const flatbuffers::String *processor() const {
     return GetPointer<const flatbuffers::String *>(VT_PROCESSOR);
   }
   const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *partitions() const {
     return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *>(VT_PARTITIONS);
+  }
+  /// which of the processor's lanes (0 unless it runs several partitions at the same time)
+  int64_t index() const {
+    return GetField<int64_t>(VT_INDEX, 0);
   }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
@@ -1665,6 +1670,7 @@ struct Lane FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyOffsetRequired(verifier, VT_PARTITIONS) &&
            verifier.VerifyVector(partitions()) &&
            verifier.VerifyVectorOfStrings(partitions()) &&
+           VerifyField<int64_t>(verifier, VT_INDEX, 8) &&
            verifier.EndTable();
   }
 };
@@ -1678,6 +1684,9 @@ struct LaneBuilder {
   }
   void add_partitions(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> partitions) {
     fbb_.AddOffset(Lane::VT_PARTITIONS, partitions);
+  }
+  void add_index(int64_t index) {
+    fbb_.AddElement<int64_t>(Lane::VT_INDEX, index, 0);
   }
   explicit LaneBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
@@ -1695,8 +1704,10 @@ struct LaneBuilder {
 inline flatbuffers::Offset<Lane> CreateLane(
     flatbuffers::FlatBufferBuilder &_fbb,
     flatbuffers::Offset<flatbuffers::String> processor = 0,
-    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> partitions = 0) {
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> partitions = 0,
+    int64_t index = 0) {
   LaneBuilder builder_(_fbb);
+  builder_.add_index(index);
   builder_.add_partitions(partitions);
   builder_.add_processor(processor);
   return builder_.Finish();
@@ -1705,13 +1716,15 @@ inline flatbuffers::Offset<Lane> CreateLane(
 inline flatbuffers::Offset<Lane> CreateLaneDirect(
     flatbuffers::FlatBufferBuilder &_fbb,
     const char *processor = nullptr,
-    const std::vector<flatbuffers::Offset<flatbuffers::String>> *partitions = nullptr) {
+    const std::vector<flatbuffers::Offset<flatbuffers::String>> *partitions = nullptr,
+    int64_t index = 0) {
   auto processor__ = processor ? _fbb.CreateString(processor) : 0;
   auto partitions__ = partitions ? _fbb.CreateVector<flatbuffers::Offset<flatbuffers::String>>(*partitions) : 0;
   return stretchc::bundle::fbs::CreateLane(
       _fbb,
       processor__,
-      partitions__);
+      partitions__,
+      index);
 }
 
 /// Partitions that may run at the same time.
@@ -1768,7 +1781,7 @@ inline flatbuffers::Offset<Step> CreateStepDirect(
       partitions__);
 }
 
-/// One lane per processor; steps in dependency order.
+/// One lane per processor lane; steps in dependency order.
 struct Schedule FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ScheduleBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {

@@ -33,7 +33,7 @@ inline constexpr const char* kConversionOp[] = {"QUANTIZE", "DEQUANTIZE"};
 inline constexpr const char* kSyncPointKind[] = {"input", "output", "fork", "join", "edge"};
 inline constexpr int64_t kBuffersAlignment = 64;
 inline constexpr const char* kManifestFormat = "stretchc-bundle";
-inline constexpr int64_t kManifestFormatVersion = 2;
+inline constexpr int64_t kManifestFormatVersion = 3;
 
 // The compiler that wrote the bundle.
 struct Compiler {
@@ -174,10 +174,12 @@ struct Buffers {
   std::vector<AliasPair> aliases;
 };
 
-// The partitions one processor runs, in order.
+// The partitions one lane of a processor runs, in order.
 struct Lane {
   std::string processor;
   std::vector<std::string> partitions;
+  // which of the processor's lanes (0 unless it runs several partitions at the same time)
+  int64_t index = 0;
 };
 
 // Partitions that may run at the same time.
@@ -185,7 +187,7 @@ struct Step {
   std::vector<std::string> partitions;
 };
 
-// One lane per processor; steps in dependency order.
+// One lane per processor lane; steps in dependency order.
 struct Schedule {
   std::vector<Lane> lanes;
   std::vector<Step> steps;
@@ -414,6 +416,7 @@ inline void Decode(const fbs::Lane& x, const std::string& at, Lane* out) {
   out->processor = DecodeString(x.processor(), Sub(at, "processor"));
   Need(x.partitions(), Sub(at, "partitions"));
   out->partitions = DecodeStrings(x.partitions(), Sub(at, "partitions"));
+  out->index = x.index();
 }
 
 inline void Decode(const fbs::Step& x, const std::string& at, Step* out) {
@@ -623,6 +626,7 @@ inline void Check(const Lane& v, const std::string& at) {
   CheckString(v.processor, Sub(at, "processor"));
   CheckOneOf(v.processor, KnownProcessor(), Sub(at, "processor"));
   for (size_t i = 0; i < v.partitions.size(); ++i) CheckString(v.partitions[i], Item(Sub(at, "partitions"), i));
+  CheckRange(v.index, 0, 255, Sub(at, "index"));
 }
 
 inline void Check(const Step& v, const std::string& at) {

@@ -6,7 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
-# The partitions one processor runs, in order.
+# The partitions one lane of a processor runs, in order.
 class Lane(object):
     __slots__ = ['_tab']
 
@@ -56,7 +56,15 @@ class Lane(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
         return o == 0
 
-def LaneStart(builder): builder.StartObject(2)
+    # which of the processor's lanes (0 unless it runs several partitions at the same time)
+    # Lane
+    def Index(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+def LaneStart(builder): builder.StartObject(3)
 def Start(builder):
     return LaneStart(builder)
 def LaneAddProcessor(builder, processor): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(processor), 0)
@@ -68,6 +76,9 @@ def AddPartitions(builder, partitions):
 def LaneStartPartitionsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def StartPartitionsVector(builder, numElems):
     return LaneStartPartitionsVector(builder, numElems)
+def LaneAddIndex(builder, index): builder.PrependInt64Slot(2, index, 0)
+def AddIndex(builder, index):
+    return LaneAddIndex(builder, index)
 def LaneEnd(builder): return builder.EndObject()
 def End(builder):
     return LaneEnd(builder)
@@ -82,6 +93,7 @@ class LaneT(object):
     def __init__(self):
         self.processor = None  # type: str
         self.partitions = None  # type: List[str]
+        self.index = 0  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -104,6 +116,7 @@ class LaneT(object):
             self.partitions = []
             for i in range(lane.PartitionsLength()):
                 self.partitions.append(lane.Partitions(i))
+        self.index = lane.Index()
 
     # LaneT
     def Pack(self, builder):
@@ -122,5 +135,6 @@ class LaneT(object):
             LaneAddProcessor(builder, processor)
         if self.partitions is not None:
             LaneAddPartitions(builder, partitions)
+        LaneAddIndex(builder, self.index)
         lane = LaneEnd(builder)
         return lane

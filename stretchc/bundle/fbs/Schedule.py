@@ -6,7 +6,7 @@ import flatbuffers
 from flatbuffers.compat import import_numpy
 np = import_numpy()
 
-# One lane per processor; steps in dependency order.
+# One lane per processor lane; steps in dependency order.
 class Schedule(object):
     __slots__ = ['_tab']
 
