@@ -1,28 +1,57 @@
-"""Real-looking inputs for PP-OCR's models (shared by tests/external/test_trained_models.py and
-bench/trained_quality.py): where the models are, and crops of scikit-learn's two sample photos with words drawn
-on them in Pillow's bundled font, normalized as RapidOCR normalizes ((x / 255 - 0.5) / 0.5). No network.
+"""Real-looking inputs for PP-OCR's models and the other trained networks (tests/external/networks.py; shared by
+tests/external/test_trained_models.py and bench/trained_quality.py): where a wheel's files are, plain crops of
+scikit-learn's two sample photos (photo_crops) and crops with words drawn on them in Pillow's bundled font (crops),
+normalized as RapidOCR normalizes ((x / 255 - 0.5) / 0.5) or with any mean and std (normalized). No network.
 
-The models ship as ONNX in the rapidocr-onnxruntime wheel (installed without its dependencies:
-`pip install --no-deps rapidocr-onnxruntime==1.4.4`); its package is found without importing it (it imports cv2).
+The models ship as ONNX in wheels (installed without their dependencies: `pip install --no-deps`, see
+requirements.lock); a package is found without importing it (they import cv2), see tests/external/networks.py.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 WORDS = ["stretchc", "TOTAL 42.50", "Hello world", "Pixel 6", "Snapdragon", "parallel"]
-INSTALL_HINT = "pip install --no-deps rapidocr-onnxruntime==1.4.4"
 
 
-def models_dir() -> Path | None:
-    """The rapidocr-onnxruntime wheel's models/ folder, or None when the wheel is not installed."""
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+def package_dir(package: str) -> Path | None:
+    """The folder of an installed top-level package, found without importing it (the wheels that ship trained models
+    import cv2 or onnxruntime wrappers that are not installed), or None when it is not installed."""
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         return None
-    return Path(spec.origin).parent / "models"
+    return Path(spec.origin).parent
+
+
+def sample_photos() -> list[Any]:
+    """scikit-learn's two bundled sample photographs (china.jpg, flower.jpg; 427 x 640 RGB) as PIL images."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    return [Image.fromarray(p) for p in load_sample_images().images]
+
+
+def photo_crop(photo: Any, height: int, width: int, rng: np.random.Generator) -> Any:
+    """A random crop of `photo` with the aspect ratio of height x width (30-100 % of the largest such crop), resized
+    (bilinear) to height x width. Draws three numbers from `rng`, always in the same order (seeded data stays put)."""
+    from PIL import Image
+
+    w = int(min(photo.width, photo.height * width / height) * rng.uniform(0.3, 1.0))
+    h = max(1, int(w * height / width))
+    x0, y0 = int(rng.integers(0, photo.width - w + 1)), int(rng.integers(0, photo.height - h + 1))
+    return photo.crop((x0, y0, x0 + w, y0 + h)).resize((width, height), Image.BILINEAR)
+
+
+def photo_crops(height: int, width: int, count: int, seed: int) -> list[Any]:
+    """`count` plain crops (PIL images) of the sample photos at height x width, alternating between the two photos.
+    Deterministic in `seed`."""
+    rng = np.random.default_rng(seed)
+    photos = sample_photos()
+    return [photo_crop(photos[k % len(photos)], height, width, rng) for k in range(count)]
 
 
 def crops(height: int, width: int, count: int, seed: int) -> list[object]:
@@ -30,18 +59,13 @@ def crops(height: int, width: int, count: int, seed: int) -> list[object]:
     one text line filling 60 % of the height for line-sized inputs (height <= 64: the classifier and the
     recogniser), three of random sizes for page-sized ones (the detector). Deterministic in `seed`. Each image's
     `info["words"]` lists the words drawn on it, in drawing order."""
-    from PIL import Image, ImageDraw, ImageFont
-    from sklearn.datasets import load_sample_images
+    from PIL import ImageDraw, ImageFont
 
     rng = np.random.default_rng(seed)
-    photos = [Image.fromarray(p) for p in load_sample_images().images]
+    photos = sample_photos()
     out = []
     for k in range(count):
-        photo = photos[k % len(photos)]
-        w = int(min(photo.width, photo.height * width / height) * rng.uniform(0.3, 1.0))
-        h = max(1, int(w * height / width))
-        x0, y0 = int(rng.integers(0, photo.width - w + 1)), int(rng.integers(0, photo.height - h + 1))
-        crop = photo.crop((x0, y0, x0 + w, y0 + h)).resize((width, height), Image.BILINEAR)
+        crop = photo_crop(photos[k % len(photos)], height, width, rng)
         draw = ImageDraw.Draw(crop)
         crop.info["words"] = []
         for _ in range(1 if height <= 64 else 3):
@@ -54,10 +78,14 @@ def crops(height: int, width: int, count: int, seed: int) -> list[object]:
     return out
 
 
-def normalized(images: list[object]) -> np.ndarray:
-    """The images as one float32 NCHW batch, normalized as RapidOCR does: (x / 255 - 0.5) / 0.5, in [-1, 1]."""
+def normalized(images: list[object], mean: tuple[float, ...] = (0.5,), std: tuple[float, ...] = (0.5,)) -> np.ndarray:
+    """The RGB images as one float32 NCHW batch, scaled to [0, 1] and then (x - mean) / std per channel (one value or
+    one per channel), as `--preprocess size=HxW,mean=..,std=..` preprocesses a calibration folder. The defaults are
+    RapidOCR's normalization: (x / 255 - 0.5) / 0.5, in [-1, 1]."""
     batch = np.stack([np.asarray(c, np.float32).transpose(2, 0, 1) / 255.0 for c in images])
-    return ((batch - 0.5) / 0.5).astype(np.float32)
+    m = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
+    s = np.asarray(std, np.float32).reshape(1, -1, 1, 1)
+    return ((batch - m) / s).astype(np.float32)
 
 
 def write_calibration(folder: Path, images: list[object]) -> Path:
