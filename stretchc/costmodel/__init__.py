@@ -45,7 +45,7 @@ import yaml
 
 from stretchc.backends import backend, backends, fallback
 from stretchc.backends.base import Execution
-from stretchc.costmodel.profile import CLASSES, SHAPE_CLASSES, OpProfile, profile_node, shape_class
+from stretchc.costmodel.profile import CLASSES, ELTWISE, SHAPE_CLASSES, OpProfile, profile_node, shape_class
 from stretchc.errors import StretchError
 from stretchc.ir import DTYPE_SIZES
 from stretchc.precision import QUANTIZED, converts
@@ -314,7 +314,7 @@ class CostModel:
             processor = fallback().name
         dtype = src if src in QUANTIZED else dst
         moved = elements * (DTYPE_SIZES[src] + DTYPE_SIZES[dst]) / self.execution(processor, dtype).width
-        return self.ops_ms([OpProfile("mem", 0.0, moved)], processor, dtype)
+        return self.ops_ms([OpProfile("mem", 0.0, moved, 1, ELTWISE)], processor, dtype)
 
     def transfer_ms(self, nbytes: float, src: str, dst: str) -> float:
         """Cost of one boundary value of `nbytes` from a partition on `src` to one on `dst`."""
@@ -328,6 +328,7 @@ __all__ = [
     "CLASSES",
     "CostModel",
     "CostParams",
+    "ELTWISE",
     "Execution",
     "Group",
     "OpProfile",

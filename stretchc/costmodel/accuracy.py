@@ -6,7 +6,7 @@
   from the full fit, so the left-out point cannot leak in).
 - Per (processor, dtype) the target prices (its protocol decides the kernel family): the parameters used, how
   many points of the set inform them, and a flag when they are prior-dominated: fewer than `MIN_POINTS`
-  points, or an efficiency at (within 1% of) a clamp (`eff_clamp`).
+  points, or an efficiency at (within 1% of) a clamp (`eff_clamp`; `mem` not, where an elementwise factor was measured).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from stretchc.costmodel import CostModel, CostParams, eff_clamp, load_params
+from stretchc.costmodel import ELTWISE, CostModel, CostParams, eff_clamp, load_params
 from stretchc.costmodel.calibration import Point, load_calibration
 from stretchc.costmodel.fit import Fitter, error_pct
 from stretchc.costmodel.microbench import PROCESSOR as MEASURED_ON
@@ -100,7 +100,10 @@ def group_rows(target: Any, params: CostParams, evidence_of: Callable[[str], tup
             flags = []
             if n < MIN_POINTS:
                 flags.append(f"{n} point{'s' if n != 1 else ''} (< {MIN_POINTS})")
-            at = [c for c in ("conv", "dwconv", "mem") if g.eff(c) >= 0.99 * eff_clamp(kind, c)[1] or g.eff(c) <= 1.01 * eff_clamp(kind, c)[0]]
+            # A measured elementwise factor prices every op without weights (its product with `mem` was measured): `mem`
+            # then only prices a convolution's data movement, which a clamp there barely moves.
+            effs = ("conv", "dwconv") if ELTWISE in g.shape_classes else ("conv", "dwconv", "mem")
+            at = [c for c in effs if g.eff(c) >= 0.99 * eff_clamp(kind, c)[1] or g.eff(c) <= 1.01 * eff_clamp(kind, c)[0]]
             if at:
                 flags.append(f"{', '.join(at)} at the clamp ({', '.join(f'{c} {eff_clamp(kind, c)}' for c in at)})")
             rows.append(GroupRow(proc, dtype, kind, n, g.conv, g.dwconv, g.mem, g.op_ms, tuple(flags), float(np.median(loo)) if loo else None))

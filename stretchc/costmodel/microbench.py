@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from stretchc.backends import fallback
-from stretchc.costmodel import SHAPE_CLASSES, CostModel, eff_clamp
+from stretchc.costmodel import ELTWISE, SHAPE_CLASSES, CostModel, eff_clamp
 from stretchc.costmodel.profile import OpProfile, profile_node
 from stretchc.ir import Node, Value
 from stretchc.native import NativeProcess
@@ -72,9 +72,11 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel("add", 28, 128, repeat=8), Kernel("dwconv3x3", 14, 256, repeat=8),
     # weights beyond the last-level cache (a network's, unlike a single op's): 48 x 1 M weights, 192 MB at float32
     Kernel("conv1x1", 4, 1024, 1024, repeat=48), Kernel("conv1x1", 7, 1024, 1024, repeat=48),
-    # shape classes (profile.SHAPE_CLASSES), two or more each: conv-narrow, dwconv-large, relu, avgpool, subsample, pad-narrow, pad, concat
+    # shape classes (profile.SHAPE_CLASSES), two or more each: conv-narrow, dwconv-large, dwconv-5x5, relu, avgpool,
+    # subsample, pad-narrow, pad, concat; eltwise: the add and max-pool kernels above
     Kernel("conv3x3s2", 112, 3, 32), Kernel("conv1x1", 56, 32, 64), Kernel("conv1x1", 56, 16, 96), Kernel("conv3x3", 56, 10, 32),
     Kernel("dwconv7x7", 28, 88), Kernel("dwconv7x7s2", 56, 32),
+    Kernel("dwconv5x5", 28, 240), Kernel("dwconv5x5", 14, 672), Kernel("dwconv5x5s2", 28, 144),
     Kernel("relu", 28, 128), Kernel("relu", 56, 32),
     Kernel("avgpool", 28, 128), Kernel("avgpool3x3", 28, 128),
     Kernel("subsample", 56, 64), Kernel("subsample", 28, 128),
@@ -287,8 +289,8 @@ def measured_peaks(raw: Mapping[str, Any], measurements: list[Measurement]) -> d
     and no file states it), and as the memory's bandwidth the fastest data movement of an elementwise, pooling or
     concatenation kernel at either dtype (small tensors stay in cache, beyond what a large copy reaches). So no
     measured kernel beats its peak, and the efficiencies the fit finds are fractions of what this machine does.
-    Base kernels only: a shape class is priced off these peaks."""
-    base = [m for m in measurements if not m.shape_class]
+    Base kernels and elementwise ones only: the other shape classes are priced off these peaks."""
+    base = [m for m in measurements if m.shape_class in ("", ELTWISE)]
     gflops = [sum(o.flops for o in m.ops) / (m.ms * 1e6) for m in base if m.dtype == "float32" and all(o.cls == "conv" for o in m.ops)]
     cm = CostModel(raw)
     gbps = [sum(o.elems for o in m.ops) * cm.execution(PROCESSOR, m.dtype).width / (m.ms * 1e6) for m in base if all(o.cls == "mem" for o in m.ops)]

@@ -26,11 +26,15 @@ import numpy as np
 from stretchc.ir import Node, Value, groups_of
 
 CLASSES = ("conv", "dwconv", "mem")
-# Shape classes (see the module docstring): a depthwise window beyond 5 x 5; a dense convolution over few input
+# Shape classes (see the module docstring): a depthwise window beyond 5 x 5; a depthwise window beyond 3 x 3 up to
+# 5 x 5 (XNNPACK's 25-tap kernels run fewer taps per cycle than its 9-tap ones); a dense convolution over few input
 # channels or a short reduction (a 3-channel stem, a 1 x 1 from 16 channels); a standalone clamp activation; an
 # average pool with a window; a pool with a 1 x 1 window and a stride (a subsampling); PAD, of few channels (a
-# kernel that copies rows of a few elements pays per pixel) or more; CONCATENATION.
-SHAPE_CLASSES = ("dwconv-large", "conv-narrow", "relu", "avgpool", "subsample", "pad-narrow", "pad", "concat")
+# kernel that copies rows of a few elements pays per pixel) or more; CONCATENATION; and every other op without
+# weights (`ELTWISE`: elementwise arithmetic, max pooling, reductions, layout changes, conversions), which computes
+# per element where a convolution's data movement streams: a convolution's memory term does not price it.
+ELTWISE = "eltwise"
+SHAPE_CLASSES = ("dwconv-large", "dwconv-5x5", "conv-narrow", "relu", "avgpool", "subsample", "pad-narrow", "pad", "concat", ELTWISE)
 NARROW_CHANNELS = 16  # a dense convolution or a PAD over fewer input channels than this is narrow
 NARROW_REDUCTION = 32  # so is one whose reduction (kh x kw x channels per group) is this short or shorter
 RELUS = frozenset({"RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1"})
@@ -70,7 +74,7 @@ def profile_node(node: Node) -> OpProfile | None:
     if kind in ("FULLY_CONNECTED", "BATCH_MATMUL") and w is not None and w.shape:
         k = w.shape[-1] if kind == "FULLY_CONNECTED" else w.shape[-2]
         return OpProfile("conv", 2.0 * out_n * k, elems, 1, "", _weights(w))
-    return OpProfile("mem", 0.0, elems, 1, shape_class(node))
+    return OpProfile("mem", 0.0, elems, 1, shape_class(node) or ELTWISE)
 
 
 def _weights(w: Value) -> float:
@@ -79,14 +83,16 @@ def _weights(w: Value) -> float:
 
 
 def shape_class(node: Node) -> str:
-    """The shape class (`SHAPE_CLASSES`) of a TFLite node's kernel, or "" when it has none."""
+    """The shape class (`SHAPE_CLASSES`) of a TFLite node's kernel, or "" when it has none of its own (an op
+    without weights then profiles as `ELTWISE`)."""
     kind, a = node.kind, node.attrs
     w = node.inputs[1] if len(node.inputs) > 1 else None
     if kind == "CONV_2D" and w is not None and len(w.shape) == 4:
         channels = int(node.inputs[0].shape[-1]) if node.inputs[0].shape else 0
         return "conv-narrow" if channels < NARROW_CHANNELS or _numel(w.shape[1:]) <= NARROW_REDUCTION else ""
     if kind == "DEPTHWISE_CONV_2D" and w is not None and len(w.shape) == 4:
-        return "dwconv-large" if w.shape[1] * w.shape[2] > 25 else ""
+        window = w.shape[1] * w.shape[2]
+        return "dwconv-large" if window > 25 else "dwconv-5x5" if window > 9 else ""
     if kind in RELUS:
         return "relu"
     if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
