@@ -23,7 +23,7 @@ backends' to say, `stretchc.backends`; `verify` is told them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Collection, Iterable, Iterator
+from typing import Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -245,6 +245,26 @@ class TensorInfo:
     dtype: str
     layout: str  # "NCHW" when the bundle tensor is NHWC and the runtime transposes; "as-is" otherwise
     perm: tuple[int, ...] | None = None  # ONNX -> bundle permutation when layout != "as-is"
+    # An output a concatenation writes: the sizes of its parts along `part_axis` (ONNX layout), each held to the
+    # accuracy bound by itself (stretchc/frontend/parts.py); () for a tensor of one part.
+    parts: tuple[int, ...] = ()
+    part_axis: int = 0
+
+    def part_cuts(self, *, bundle: bool) -> list[tuple[slice, ...]]:
+        """Index tuples selecting each part in the ONNX layout, or with `bundle` in the bundle's ([] for one part)."""
+        if len(self.parts) < 2:
+            return []
+        axis = self.perm.index(self.part_axis) if bundle and self.perm is not None else self.part_axis
+        return part_cuts(axis, self.parts)
+
+
+def part_cuts(axis: int, sizes: Sequence[int]) -> list[tuple[slice, ...]]:
+    """Index tuples selecting each of `sizes` consecutive parts along `axis` of an array."""
+    cuts, start = [], 0
+    for size in sizes:
+        cuts.append((slice(None),) * axis + (slice(start, start + size),))
+        start += size
+    return cuts
 
 
 class Graph:

@@ -194,6 +194,8 @@ def print_module(module: Module) -> str:
 def _info_dict(info: TensorInfo) -> dict[str, object]:
     d = asdict(info)
     del d["value"]
+    if not info.parts:  # a tensor of one part (most): its line as before parts existed
+        del d["parts"], d["part_axis"]
     return d
 
 
@@ -303,6 +305,8 @@ def _info_from(d: dict[str, object], value: str) -> TensorInfo:
         dtype=str(d["dtype"]),
         layout=str(d["layout"]),
         perm=tuple(perm) if perm is not None else None,  # type: ignore[arg-type]
+        parts=tuple(d.get("parts", ())),  # type: ignore[arg-type]
+        part_axis=int(d.get("part_axis", 0)),  # type: ignore[call-overload]
     )
 
 

@@ -9,7 +9,9 @@ that reads the same both ways ([1,8,8,8]) is compared both ways and the closer o
 Every check decides the verdict, each against its own tolerance: it passes when
 `max|bundle - onnx| <= atol + rtol * max|onnx|`, with `atol` defaulting to 1e-4 x max|onnx| of that
 tensor, but at least 1e-6 (`DEFAULT_ATOL_FLOOR`: what float32 math libraries differ by near zero); for a bundle with int8 partitions, or with `min_sqnr`, when its SQNR (dB, over all samples) is at
-least `min_sqnr` (default 20 dB) for an output, and at least the smaller of `min_sqnr` and 20 dB for a sync
+least `min_sqnr` (default 20 dB) for an output (and for each part of an output a Concat writes, checked as
+`NAME[start:stop]@axis` beside the whole: one SQNR over a detector's boxes and scores measures the boxes alone;
+stretchc/frontend/parts.py), and at least the smaller of `min_sqnr` and 20 dB for a sync
 point: the bound is the user's accuracy goal for what the model computes, while an intermediate tensor
 carries quantization noise that the rest of the network averages down (its SQNR is often a few dB below the
 outputs'), so a sync point fails on its own only when it is no longer recognisably its tensor (a wrong
@@ -38,7 +40,9 @@ from stretchc.console import Console, get_console
 from stretchc.errors import StretchError
 from stretchc.bundle.manifest import compiled_shapes
 from stretchc.frontend.module import CHANNEL_LAST, onnx_inputs, unread_inputs
+from stretchc.frontend.parts import concat_parts
 from stretchc.frontend.validate import load_model
+from stretchc.ir import part_cuts
 from stretchc.precision import DEFAULT_MIN_SQNR, QUANTIZED, dequantize_array, sync_point_bound
 from stretchc.runtime.host import HostRuntime
 
@@ -325,6 +329,9 @@ def verify_bundle(
     names = [o.name for o in session.get_outputs()]
     feeds = inputs if inputs is not None else [seeded_inputs(manifest, seed + k) for k in range(samples)]
     outputs = {o["name"]: ErrorStats() for o in manifest["outputs"]}
+    # an output of parts (stretchc/frontend/parts.py): each part checked by itself too
+    parted = {name: (axis, sizes) for name, (axis, sizes) in concat_parts(model).items() if name in outputs}
+    part_stats = {name: [ErrorStats() for _ in sizes] for name, (_, sizes) in parted.items()}
     # per sync point: one accumulator per layout the ONNX tensor may have in the bundle
     sync_stats: dict[str, list[tuple[tuple[int, ...] | None, ErrorStats]]] = {}
     top1: dict[str, list[int]] = {}
@@ -338,6 +345,10 @@ def verify_bundle(
         for o in manifest["outputs"]:
             r = np.asarray(ref[o["name"]])
             outputs[o["name"]].add(got[o["name"]], r)
+            if o["name"] in parted:
+                axis, sizes = parted[o["name"]]
+                for stats, cut in zip(part_stats[o["name"]], part_cuts(axis, sizes)):
+                    stats.add(np.asarray(got[o["name"]])[cut], r[cut])
             finite = bool(np.isfinite(r).all() and np.isfinite(got[o["name"]]).all())  # NaNs have no argmax to agree on
             if r.ndim == 2 and r.shape[0] == 1 and r.shape[1] > 1 and finite:
                 top1.setdefault(o["name"], []).append(int(np.argmax(got[o["name"]]) == np.argmax(r)))
@@ -364,6 +375,11 @@ def verify_bundle(
     report.accuracy = accuracy.results() if accuracy is not None else []
     for name, stats in outputs.items():
         report.checks.append(stats.check("output", name, name, atol, rtol, min_sqnr))
+        if name in parted:
+            axis, sizes = parted[name]
+            starts = np.cumsum((0, *sizes))
+            for k, part in enumerate(part_stats[name]):
+                report.checks.append(part.check("output", f"{name}[{starts[k]}:{starts[k + 1]}]@{axis}", name, atol, rtol, min_sqnr))
     for s in syncs:
         if s["name"] in unmatched:
             report.checks.append(Check("sync", s["name"], s.get("onnx_tensor", ""), 0.0, 0.0, 0.0, unmatched=unmatched[s["name"]]))

@@ -28,6 +28,7 @@ from ai_edge_litert import schema_py_generated as S
 from stretchc.console import get_console
 from stretchc.errors import StretchError
 from stretchc.frontend.lowering_check import check_lowering
+from stretchc.frontend.parts import concat_parts
 from stretchc.frontend.provenance import holder_tokens, onnx_names
 from stretchc.frontend.validate import node_label
 from stretchc.ir import Graph, Module, TensorInfo, Value
@@ -239,6 +240,7 @@ def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str)
         file=file,
     )
     taken = {v.name for v in graph.values()}
+    parts = concat_parts(model)  # outputs of parts (a detector head's boxes and scores), each held to the accuracy bound
     for infos, onnx_io, values, layouts in (
         (module.inputs, model_ins, graph.inputs, input_layouts),
         (module.outputs, onnx_outputs, graph.outputs, output_layouts),
@@ -251,5 +253,6 @@ def build_module(model: onnx.ModelProto, tflite: bytes, *, name: str, file: str)
             value.name = new_name
             if value.producer is not None and value.producer.outputs[0] is value:
                 value.producer.loc = oname
-            infos.append(TensorInfo(name=oname, value=new_name, shape=oshape, dtype=odtype, layout=layout, perm=perm))
+            axis, sizes = parts.get(oname, (0, ()))
+            infos.append(TensorInfo(name=oname, value=new_name, shape=oshape, dtype=odtype, layout=layout, perm=perm, parts=sizes, part_axis=axis))
     return module

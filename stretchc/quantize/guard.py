@@ -6,7 +6,8 @@ inputs, exactly as the bundle will: a quantized partition reads its inputs quant
 scale (a value's own one where it has one) and its outputs are dequantized with it (the planned conversions), a float32 partition runs its float ops,
 an fp16 GPU partition runs them with every weight, input and intermediate rounded to fp16 (an emulation: the
 phone's GPU also accumulates in fp16, which may lose a little more). The reference is every partition float32.
-The bounds are `verify`'s (stretchc/precision.py, `sync_point_bound`): every output keeps the bound, every sync
+The bounds are `verify`'s (stretchc/precision.py, `sync_point_bound`): every output keeps the bound (each part of an
+output of parts by itself: stretchc/frontend/parts.py), every sync
 point (a value one partition hands another) the smaller of the bound and 20 dB, so a bundle the guard accepts
 is one `--verify` accepts. `demote` lowers partitions to float32, most harmful first, until every check keeps its
 bound: deterministic. Harm is measured per partition in one pass (`Evaluator.alone`): the partition alone at its
@@ -109,6 +110,15 @@ class Evaluator:
         values = module.graph.value_map()
         self.input_names = [v.name for v in module.graph.inputs]
         self.output_names = [v.name for v in module.graph.outputs]
+        # An output of parts (stretchc/frontend/parts.py) is measured as a whole and part by part, each part under
+        # the name `verify` gives it (NAME[start:stop]@axis, ONNX layout).
+        self.output_parts: dict[str, list[tuple[str, tuple[slice, ...]]]] = {}
+        for info in module.outputs:
+            cuts = info.part_cuts(bundle=True)
+            shape = values[info.value].shape
+            if cuts and len(shape) > len(cuts[0]) - 1 and shape[len(cuts[0]) - 1] == sum(info.parts):
+                starts = np.cumsum((0, *info.parts))
+                self.output_parts[info.value] = [(f"{info.name}[{starts[k]}:{starts[k + 1]}]@{info.part_axis}", c) for k, c in enumerate(cuts)]
         self.feeds = feeds
         # Feed index ranges each check holds on by itself (its SQNR over each range; the worst counts): the
         # guard's own inputs, and the ones `verify` runs by default, so that a bundle the guard accepts passes it.
@@ -190,14 +200,18 @@ class Evaluator:
             except PartitionFailed:
                 out[part.name] = float("-inf")
                 continue
-            margins = [self._sqnr(envs, o, o) - (bound if o in self.output_names else sync_bound) for o in part.outputs]
+            margins = [min(self._parts_sqnr(envs, o).values()) - bound if o in self.output_names else self._sqnr(envs, o, o) - sync_bound for o in part.outputs]
             margins += [self._sqnr(views, view(i, part.name), i) - sync_bound for i in part.inputs if view(i, part.name) in views[0]]
             out[part.name] = min(margins, default=float("inf"))
         return out
 
-    def _sqnr(self, got: list[dict[str, np.ndarray]], key: str, name: str) -> float:
-        """SQNR (dB) of `got[...][key]` against the reference value `name`: the worst over the feed groups."""
-        return min(sqnr_db([self.reference[k][name] for k in group], [got[k][key] for k in group]) for group in self.groups)
+    def _sqnr(self, got: list[dict[str, np.ndarray]], key: str, name: str, cut: tuple[object, ...] = (Ellipsis,)) -> float:
+        """SQNR (dB) of `got[...][key][cut]` against the reference value `name`'s: the worst over the feed groups."""
+        return min(sqnr_db([self.reference[k][name][cut] for k in group], [got[k][key][cut] for k in group]) for group in self.groups)
+
+    def _parts_sqnr(self, got: list[dict[str, np.ndarray]], name: str) -> dict[str, float]:
+        """Model output `name`'s SQNR as a whole, and of each of its parts (by their names) when it has parts."""
+        return {name: self._sqnr(got, name, name), **{label: self._sqnr(got, name, name, cut) for label, cut in self.output_parts.get(name, [])}}
 
     def _invoke(self, part: _Part, precision: str, feeds: list[dict[str, np.ndarray]], outputs: list[str]) -> list[dict[str, np.ndarray]]:
         key = (part.name, precision)
@@ -210,19 +224,20 @@ class Evaluator:
             raise PartitionFailed(part.name, precision, self.failed[key]) from None
 
     def measure(self, config: dict[str, str], bound: float) -> "Measurement":
-        """Every output's and sync point's SQNR (dB) with `config` against every partition float32 (-inf when a
-        partition of `config` cannot run), held to `bound` (outputs) and `sync_point_bound(bound)`."""
+        """Every output's (and output part's) and sync point's SQNR (dB) with `config` against every partition
+        float32 (-inf when a partition of `config` cannot run), held to `bound` (outputs) and `sync_point_bound(bound)`."""
         names = [*self.output_names, *self.sync_names]
         try:
             got = self.run(config)
-            sqnr = {name: self._sqnr(got, name, name) for name in self.output_names}
+            sqnr = {k: v for name in self.output_names for k, v in self._parts_sqnr(got, name).items()}
             for name in self.sync_names:  # the worst of the value and every quantized reading of it
                 keys = [name, *(k for k in got[0] if k.startswith(view(name, "")))]
                 sqnr[name] = min(self._sqnr(got, k, name) for k in keys)
         except PartitionFailed:
             sqnr = {name: float("-inf") for name in names}
+        syncs = set(self.sync_names)
         return Measurement(
-            {name: sqnr[name] for name in self.output_names}, {name: sqnr[name] for name in self.sync_names}, bound, sync_point_bound(bound)
+            {name: v for name, v in sqnr.items() if name not in syncs}, {name: sqnr[name] for name in self.sync_names}, bound, sync_point_bound(bound)
         )
 
 
@@ -233,7 +248,8 @@ def view(name: str, partition: str) -> str:
 
 @dataclass(frozen=True)
 class Measurement:
-    """One configuration measured: SQNR (dB) per model output and per sync point, and the bounds they keep."""
+    """One configuration measured: SQNR (dB) per model output (and part of one, `NAME[start:stop]@axis`) and per sync
+    point, and the bounds they keep."""
 
     outputs: dict[str, float]
     syncs: dict[str, float]
