@@ -597,8 +597,6 @@ def main() -> int:
                 line += " Nothing stays int8: this is the float32 model."
             elif missed:
                 line += f" It kept int8 on those samples; on the {args.held_out} held-out crops the bundle measures {r.sqnr_text} dB."
-                if r.model in SPLIT_OUTPUT:  # the guard (and --verify) pool the output: its largest part decides
-                    line += " The guard measures the output pooled, where its largest part decides; so does --verify."
         if r.flips:
             line += " " + r.flips[0].upper() + r.flips[1:]
         if missed:
