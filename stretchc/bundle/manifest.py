@@ -54,6 +54,15 @@ def _steps(module: Module) -> list[list[str]]:
     return steps
 
 
+def lane_cores(affinity: tuple[int, ...], threads: int, lane: int, lanes: int) -> list[int]:
+    """The cores a partition of lane `lane` (of `lanes` in use on its processor) is pinned to: its own `threads` of
+    the affinity cores when every lane has that many (two lanes never share a core: a waiting lane would take
+    turns with a working one), else all of them."""
+    if lanes > 1 and lanes * threads <= len(affinity):
+        return list(affinity[lane * threads:(lane + 1) * threads])
+    return list(affinity)
+
+
 def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipeline: str, source_sha256: str) -> dict[str, Any]:
     """The manifest of `module` whose partition files (bundle-relative path -> bytes) are `files`."""
     values = module.graph.value_map()
@@ -124,7 +133,7 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
             "delegate": runs.delegate,
             "delegate_options": runs.delegate_options(p.precision, target),
             "threads": threads,
-            "affinity": list(affinity),
+            "affinity": lane_cores(affinity, threads, p.lane, max(q.lane for q in module.partitions if q.processor == p.processor) + 1),
             "fallback": None if runs.fallback else {"processor": base.name, "delegate": base.delegate, "file": path},
             "regions": list(p.regions),
             "inputs": [{"tensor": i, "sync": sync_by_synced.get(i) or sync_by_value[i].name} for i in p.inputs],

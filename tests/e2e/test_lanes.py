@@ -65,6 +65,10 @@ def test_two_lanes_run_branches_at_the_same_time(compiled: dict[int, tuple[Path,
     # the partitions carry their lane; every lane's partitions are the schedule's
     for p in two.module.partitions:
         assert p.name in lanes[(p.processor, p.lane)]
+    # each lane on a core of its own (one thread each), when there are cores enough
+    cores = {k: {tuple(q["affinity"]) for q in two.manifest["partitions"] if q["name"] in names} for (_, k), names in lanes.items()}
+    if (os.cpu_count() or 1) >= 2:
+        assert cores == {0: {(0,)}, 1: {(1,)}}, cores
 
 
 def _placement(result: CompileResult) -> dict[str, Any]:
