@@ -250,21 +250,23 @@ class TensorInfo:
     parts: tuple[int, ...] = ()
     part_axis: int = 0
 
-    def part_cuts(self, *, bundle: bool) -> list[tuple[slice, ...]]:
-        """Index tuples selecting each part in the ONNX layout, or with `bundle` in the bundle's ([] for one part)."""
+    def part_cuts(self, *, bundle: bool) -> list[tuple[str, tuple[slice, ...]]]:
+        """`output_parts` of this tensor, selecting in the ONNX layout or with `bundle` in the bundle's ([] for one part)."""
         if len(self.parts) < 2:
             return []
         axis = self.perm.index(self.part_axis) if bundle and self.perm is not None else self.part_axis
-        return part_cuts(axis, self.parts)
+        return output_parts(self.name, self.part_axis, self.parts, at=axis)
 
 
-def part_cuts(axis: int, sizes: Sequence[int]) -> list[tuple[slice, ...]]:
-    """Index tuples selecting each of `sizes` consecutive parts along `axis` of an array."""
-    cuts, start = [], 0
+def output_parts(name: str, axis: int, sizes: Sequence[int], *, at: int | None = None) -> list[tuple[str, tuple[slice, ...]]]:
+    """Each of `sizes` consecutive parts along ONNX axis `axis` of output `name`: its check's name,
+    `NAME[start:stop]@axis`, and the index tuple selecting it along axis `at` (default `axis`) of an array."""
+    out, start = [], 0
     for size in sizes:
-        cuts.append((slice(None),) * axis + (slice(start, start + size),))
+        cut = (slice(None),) * (axis if at is None else at) + (slice(start, start + size),)
+        out.append((f"{name}[{start}:{start + size}]@{axis}", cut))
         start += size
-    return cuts
+    return out
 
 
 class Graph:

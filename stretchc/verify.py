@@ -42,7 +42,7 @@ from stretchc.bundle.manifest import compiled_shapes
 from stretchc.frontend.module import CHANNEL_LAST, onnx_inputs, unread_inputs
 from stretchc.frontend.parts import concat_parts
 from stretchc.frontend.validate import load_model
-from stretchc.ir import part_cuts
+from stretchc.ir import output_parts
 from stretchc.precision import DEFAULT_MIN_SQNR, QUANTIZED, dequantize_array, sync_point_bound
 from stretchc.runtime.host import HostRuntime
 
@@ -330,8 +330,8 @@ def verify_bundle(
     feeds = inputs if inputs is not None else [seeded_inputs(manifest, seed + k) for k in range(samples)]
     outputs = {o["name"]: ErrorStats() for o in manifest["outputs"]}
     # an output of parts (stretchc/frontend/parts.py): each part checked by itself too
-    parted = {name: (axis, sizes) for name, (axis, sizes) in concat_parts(model).items() if name in outputs}
-    part_stats = {name: [ErrorStats() for _ in sizes] for name, (_, sizes) in parted.items()}
+    parted = {name: output_parts(name, axis, sizes) for name, (axis, sizes) in concat_parts(model).items() if name in outputs}
+    part_stats = {(name, label): ErrorStats() for name, parts in parted.items() for label, _ in parts}
     # per sync point: one accumulator per layout the ONNX tensor may have in the bundle
     sync_stats: dict[str, list[tuple[tuple[int, ...] | None, ErrorStats]]] = {}
     top1: dict[str, list[int]] = {}
@@ -345,10 +345,8 @@ def verify_bundle(
         for o in manifest["outputs"]:
             r = np.asarray(ref[o["name"]])
             outputs[o["name"]].add(got[o["name"]], r)
-            if o["name"] in parted:
-                axis, sizes = parted[o["name"]]
-                for stats, cut in zip(part_stats[o["name"]], part_cuts(axis, sizes)):
-                    stats.add(np.asarray(got[o["name"]])[cut], r[cut])
+            for label, cut in parted.get(o["name"], []):
+                part_stats[(o["name"], label)].add(np.asarray(got[o["name"]])[cut], r[cut])
             finite = bool(np.isfinite(r).all() and np.isfinite(got[o["name"]]).all())  # NaNs have no argmax to agree on
             if r.ndim == 2 and r.shape[0] == 1 and r.shape[1] > 1 and finite:
                 top1.setdefault(o["name"], []).append(int(np.argmax(got[o["name"]]) == np.argmax(r)))
@@ -375,11 +373,8 @@ def verify_bundle(
     report.accuracy = accuracy.results() if accuracy is not None else []
     for name, stats in outputs.items():
         report.checks.append(stats.check("output", name, name, atol, rtol, min_sqnr))
-        if name in parted:
-            axis, sizes = parted[name]
-            starts = np.cumsum((0, *sizes))
-            for k, part in enumerate(part_stats[name]):
-                report.checks.append(part.check("output", f"{name}[{starts[k]}:{starts[k + 1]}]@{axis}", name, atol, rtol, min_sqnr))
+        for label, _ in parted.get(name, []):
+            report.checks.append(part_stats[(name, label)].check("output", label, name, atol, rtol, min_sqnr))
     for s in syncs:
         if s["name"] in unmatched:
             report.checks.append(Check("sync", s["name"], s.get("onnx_tensor", ""), 0.0, 0.0, 0.0, unmatched=unmatched[s["name"]]))

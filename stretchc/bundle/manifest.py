@@ -121,6 +121,10 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
     partitions = []
     base = fallback()
     threads, affinity = base.threads(target) if target is not None else (1, ())
+    in_use: dict[str, list[int]] = {}  # processor -> the lanes its partitions take, in order
+    for p in module.partitions:
+        in_use.setdefault(p.processor, []).append(p.lane)
+    in_use = {proc: sorted(set(ks)) for proc, ks in in_use.items()}
     for p in module.partitions:
         path = f"partitions/{p.name}.tflite"
         runs = backend(p.processor)
@@ -133,7 +137,7 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
             "delegate": runs.delegate,
             "delegate_options": runs.delegate_options(p.precision, target),
             "threads": threads,
-            "affinity": lane_cores(affinity, threads, p.lane, max(q.lane for q in module.partitions if q.processor == p.processor) + 1),
+            "affinity": lane_cores(affinity, threads, p.lane, in_use[p.processor][-1] + 1),
             "fallback": None if runs.fallback else {"processor": base.name, "delegate": base.delegate, "file": path},
             "regions": list(p.regions),
             "inputs": [{"tensor": i, "sync": sync_by_synced.get(i) or sync_by_value[i].name} for i in p.inputs],
@@ -147,7 +151,7 @@ def build_manifest(module: Module, *, target: Any, files: dict[str, bytes], pipe
     lanes = [
         {"processor": b.name, "index": k, "partitions": [p.name for p in module.partitions if (p.processor, p.lane) == (b.name, k)]}
         for b in backends()
-        for k in sorted({p.lane for p in module.partitions if p.processor == b.name})
+        for k in in_use.get(b.name, [])
     ]
     return {
         "format": FORMAT,

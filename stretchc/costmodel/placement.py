@@ -14,9 +14,10 @@ from another partition has crossed the boundary (sync cost, plus a copy when the
 tensor in the consumer's dtype) *and* its lane is free; its outputs are ready when it ends. A processor has one
 lane unless its backend gives it more (`Backend.lanes`: the host CPU, one per core), and a choice names the lane
 too; a lane runs its partitions one after another. So concurrent partitions cost their maximum, partitions
-sharing a lane serialize, and values inside a partition cost nothing. Where producer and consumer differ in dtype, one conversion per boundary tensor is priced where the
-compiler plans it (`stretchc.precision.converts_in_producer`, `CostModel.conversion_ms`); model inputs and
-outputs are converted by the partition that reads or writes them. `simulate` returns the makespan and the
+sharing a lane serialize, and values inside a partition cost nothing. Where producer and consumer differ in
+dtype, one conversion per boundary tensor is priced where the compiler plans it
+(`stretchc.precision.converts_in_producer`, `CostModel.conversion_ms`); model inputs and outputs are converted by
+the partition that reads or writes them. `simulate` returns the makespan and the
 timeline (one entry per partition).
 
 Search (`optimise`): placements are priced with their canonical grouping. Exhaustive over every eligible
@@ -114,11 +115,6 @@ class Choice(NamedTuple):
     processor: str
     precision: str
     lane: int = 0
-
-    @property
-    def runs(self) -> tuple[str, str]:
-        """(processor, precision): what it computes with, whichever lane (what the accuracy guard measures)."""
-        return self.processor, self.precision
 
 
 @dataclass
@@ -909,7 +905,7 @@ def plan(
     def at(on: list[str], r: str, refused: dict[Choice, str] | None = None) -> list[Choice]:
         no = rejected.get(r, {}) if refused is None else refused  # a rejection is of a processor and precision, every lane
         out = [Choice(p, q, k) for p in on for q in choices(policy, p, calibrated=calibrated, target=target) for k in range(lanes[p])]
-        return [c for c in out if Choice(*c.runs) not in no]
+        return [c for c in out if Choice(c.processor, c.precision) not in no]
 
     for r in rg.names:
         ec = EligibilityContext(r, rg.nodes[r], target, calibrated)

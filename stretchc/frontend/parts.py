@@ -14,6 +14,9 @@ def concat_parts(model: onnx.ModelProto) -> dict[str, tuple[int, tuple[int, ...]
     """Graph output name -> (axis, the sizes of the Concat's inputs along it) for every output a Concat of two or
     more inputs writes (through `SEE_THROUGH` ops), where ONNX shape inference knows every input's size there;
     outputs of no such Concat are left out."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    if not any(_concat_of(producer, o.name) is not None for o in model.graph.output):
+        return {}  # most models: no shape inference needed
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except (onnx.shape_inference.InferenceError, ValueError):
@@ -28,10 +31,8 @@ def concat_parts(model: onnx.ModelProto) -> dict[str, tuple[int, tuple[int, ...]
         shapes[init.name] = list(init.dims)
     out: dict[str, tuple[int, tuple[int, ...]]] = {}
     for o in g.output:
-        node = producer.get(o.name)
-        while node is not None and node.op_type in SEE_THROUGH:
-            node = producer.get(node.input[0])
-        if node is None or node.op_type != "Concat" or len(node.input) < 2:
+        node = _concat_of(producer, o.name)
+        if node is None:
             continue
         rank = len(shapes.get(node.output[0], []))
         axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
@@ -40,3 +41,11 @@ def concat_parts(model: onnx.ModelProto) -> dict[str, tuple[int, tuple[int, ...]
         if rank and all(s is not None for s in sizes):
             out[o.name] = (axis, tuple(int(s) for s in sizes))  # type: ignore[arg-type]
     return out
+
+
+def _concat_of(producer: dict[str, onnx.NodeProto], name: str) -> onnx.NodeProto | None:
+    """The Concat of two or more inputs that writes tensor `name` (through `SEE_THROUGH` ops), or None."""
+    node = producer.get(name)
+    while node is not None and node.op_type in SEE_THROUGH:
+        node = producer.get(node.input[0])
+    return node if node is not None and node.op_type == "Concat" and len(node.input) >= 2 else None

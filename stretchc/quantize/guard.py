@@ -114,11 +114,11 @@ class Evaluator:
         # the name `verify` gives it (NAME[start:stop]@axis, ONNX layout).
         self.output_parts: dict[str, list[tuple[str, tuple[slice, ...]]]] = {}
         for info in module.outputs:
-            cuts = info.part_cuts(bundle=True)
+            parts = info.part_cuts(bundle=True)
             shape = values[info.value].shape
-            if cuts and len(shape) > len(cuts[0]) - 1 and shape[len(cuts[0]) - 1] == sum(info.parts):
-                starts = np.cumsum((0, *info.parts))
-                self.output_parts[info.value] = [(f"{info.name}[{starts[k]}:{starts[k + 1]}]@{info.part_axis}", c) for k, c in enumerate(cuts)]
+            axis = len(parts[0][1]) - 1 if parts else 0
+            if parts and len(shape) > axis and shape[axis] == sum(info.parts):  # the lowered output has the parts' layout
+                self.output_parts[info.value] = parts
         self.feeds = feeds
         # Feed index ranges each check holds on by itself (its SQNR over each range; the worst counts): the
         # guard's own inputs, and the ones `verify` runs by default, so that a bundle the guard accepts passes it.
