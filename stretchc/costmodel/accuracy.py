@@ -6,7 +6,8 @@
   from the full fit, so the left-out point cannot leak in).
 - Per (processor, dtype) the target prices (its protocol decides the kernel family): the parameters used, how
   many points of the set inform them, and a flag when they are prior-dominated: fewer than `MIN_POINTS`
-  points, or an efficiency at (within 1% of) a clamp (`eff_clamp`; `mem` not, where an elementwise factor was measured).
+  points, or an efficiency at (within 1% of) a clamp (`eff_clamp`; not for a target `stretchc calibrate` measured,
+  whose peaks are its own fastest kernels).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from stretchc.costmodel import ELTWISE, CostModel, CostParams, eff_clamp, load_params
+from stretchc.costmodel import CostModel, CostParams, eff_clamp, load_params
 from stretchc.costmodel.calibration import Point, load_calibration
 from stretchc.costmodel.fit import Fitter, error_pct
 from stretchc.costmodel.microbench import PROCESSOR as MEASURED_ON
@@ -87,9 +88,13 @@ def _kinds_of(fitter: Fitter) -> dict[str, list[set[str]]]:
     return {pp.point.key: {r.group[1] for r in pp.regions} for pp in fitter.prepared}  # type: ignore[misc]
 
 
-def group_rows(target: Any, params: CostParams, evidence_of: Callable[[str], tuple[int, list[float]]]) -> list[GroupRow]:
+def group_rows(
+    target: Any, params: CostParams, evidence_of: Callable[[str], tuple[int, list[float]]], *, clamps: bool = True,
+) -> list[GroupRow]:
     """Per (processor, dtype) `target` prices: its kernel family's parameters and flags, from `evidence_of(kind)`:
-    how many points inform the family and their left-out |errors| (%)."""
+    how many points inform the family and their left-out |errors| (%); with `clamps`, an efficiency at a clamp
+    flags it too (not for a measured target: its peaks are its own fastest kernels, so an efficiency at 1 is a
+    measurement reaching them, not a prior holding the fit)."""
     cm = CostModel(target, params=params)
     rows = []
     for proc in target.processors:
@@ -100,10 +105,7 @@ def group_rows(target: Any, params: CostParams, evidence_of: Callable[[str], tup
             flags = []
             if n < MIN_POINTS:
                 flags.append(f"{n} point{'s' if n != 1 else ''} (< {MIN_POINTS})")
-            # A measured elementwise factor prices every op without weights (its product with `mem` was measured): `mem`
-            # then only prices a convolution's data movement, which a clamp there barely moves.
-            effs = ("conv", "dwconv") if ELTWISE in g.shape_classes else ("conv", "dwconv", "mem")
-            at = [c for c in effs if g.eff(c) >= 0.99 * eff_clamp(kind, c)[1] or g.eff(c) <= 1.01 * eff_clamp(kind, c)[0]]
+            at = [c for c in ("conv", "dwconv", "mem") if clamps and (g.eff(c) >= 0.99 * eff_clamp(kind, c)[1] or g.eff(c) <= 1.01 * eff_clamp(kind, c)[0])]
             if at:
                 flags.append(f"{', '.join(at)} at the clamp ({', '.join(f'{c} {eff_clamp(kind, c)}' for c in at)})")
             rows.append(GroupRow(proc, dtype, kind, n, g.conv, g.dwconv, g.mem, g.op_ms, tuple(flags), float(np.median(loo)) if loo else None))
@@ -122,7 +124,7 @@ def measured_accuracy(target: Any, params: CostParams) -> TargetAccuracy:
         return len(mine), [abs(q["left_out_pct"]) for q in mine if "left_out_pct" in q]
 
     name = f"{target.raw['calibration']} (measured by stretchc calibrate)"
-    return TargetAccuracy(target.name, name, (), (), tuple(group_rows(target, params, evidence_of)), points)
+    return TargetAccuracy(target.name, name, (), (), tuple(group_rows(target, params, evidence_of, clamps=False)), points)
 
 
 def accuracy(targets: list[Any], *, loo: bool = True, progress: Any = None) -> list[TargetAccuracy]:
